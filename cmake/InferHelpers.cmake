@@ -1,0 +1,42 @@
+# Compile options shared by every libinfer target (never set globally: a host's flags stay its own).
+function(infer_target_options target)
+  target_compile_options(${target} PRIVATE
+    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter>
+    $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${INFER_WERROR}>>:-Werror>)
+  if(INFER_SANITIZE)
+    target_compile_options(${target} PRIVATE
+      $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=${INFER_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all>)
+    target_link_options(${target} PRIVATE -fsanitize=${INFER_SANITIZE})
+  endif()
+endfunction()
+
+# infer_module(NAME SOURCES ... [DEPS other modules] [LIBS external targets])
+# One OBJECT library per layer (libinfer/<name>/); the installed `infer` library is made of all of
+# them. Tests may link one module and the modules below it.
+function(infer_module name)
+  cmake_parse_arguments(M "" "" "SOURCES;DEPS;LIBS" ${ARGN})
+  add_library(infer_${name} OBJECT ${M_SOURCES})
+  target_include_directories(infer_${name} PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}>)
+  foreach(dep IN LISTS M_DEPS)
+    target_link_libraries(infer_${name} PUBLIC infer_${dep})
+  endforeach()
+  target_link_libraries(infer_${name} PUBLIC ${M_LIBS})
+  infer_target_options(infer_${name})
+  set_property(GLOBAL APPEND PROPERTY INFER_MODULES infer_${name})
+  set_property(GLOBAL APPEND PROPERTY INFER_MODULE_LIBS ${M_LIBS})
+endfunction()
+
+# infer_test(NAME SOURCES ... DEPS modules...) : a GoogleTest binary registered with CTest.
+function(infer_test name)
+  cmake_parse_arguments(T "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  foreach(dep IN LISTS T_DEPS)
+    target_link_libraries(${name} PRIVATE infer_${dep})
+  endforeach()
+  target_link_libraries(${name} PRIVATE GTest::gtest GTest::gtest_main GTest::gmock)
+  infer_target_options(${name})
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60
+    PROPERTIES ENVIRONMENT "INFER_TEST_DATA=${PROJECT_SOURCE_DIR}/tests/data" LABELS "${T_LABELS}")
+endfunction()

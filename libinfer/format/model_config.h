@@ -1,0 +1,42 @@
+// Hyper-parameters of a Llama-family model, read from GGUF metadata or an HF `config.json`.
+#ifndef INFER_FORMAT_MODEL_CONFIG_H_
+#define INFER_FORMAT_MODEL_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+
+namespace infer {
+
+enum class RopeScalingType { kNone, kLinear, kLlama3 };
+
+struct ModelConfig {
+  std::string
+      architecture;  // "llama", "mistral", "qwen2" (GGUF general.architecture / HF model_type)
+  std::string name;  // general.name or the folder name
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;        // n_embd
+  int64_t intermediate_size = 0;  // n_ff
+  int64_t num_layers = 0;
+  int64_t num_heads = 0;
+  int64_t num_kv_heads = 0;    // GQA: num_heads % num_kv_heads == 0
+  int64_t head_dim = 0;        // usually hidden_size / num_heads
+  int64_t context_length = 0;  // max_position_embeddings / <arch>.context_length
+  float rms_norm_eps = 1e-5f;
+  float rope_theta = 10000.0f;
+  int64_t rope_dim = 0;  // rotated dims per head (== head_dim for Llama)
+  // RoPE layout. GGUF Llama files have Q/K rows permuted so pairs are adjacent (x[2i], x[2i+1]);
+  // HF checkpoints rotate halves (x[i], x[i + d/2]). true = adjacent pairs ("normal"/GPT-J style).
+  bool rope_interleaved = true;
+  RopeScalingType rope_scaling = RopeScalingType::kNone;
+  float rope_scaling_factor = 1.0f;             // linear and llama3
+  float rope_low_freq_factor = 1.0f;            // llama3
+  float rope_high_freq_factor = 4.0f;           // llama3
+  int64_t rope_original_context_length = 8192;  // llama3
+  bool tie_word_embeddings = false;             // output head reuses the token embedding
+  bool attention_bias = false;                  // Q/K/V projections have biases (Qwen2)
+  int64_t sliding_window = 0;                   // 0 = none (Mistral v0.1 uses 4096)
+};
+
+}  // namespace infer
+
+#endif  // INFER_FORMAT_MODEL_CONFIG_H_

@@ -1,0 +1,45 @@
+// Matrix products with weights in their stored type (F32, F16, BF16, Q8_0, Q4_0, Q4_1).
+//
+// Quantized weights are used in place: activations are quantized once per row (to Q8 blocks)
+// and dotted against the weight blocks with integer SIMD, as GGML does; weights are never
+// expanded to F32 in memory. Kernels for AVX-512, AVX2 and a portable fallback are compiled
+// into the library and chosen at run time (GetCpuFeatures()).
+#ifndef INFER_KERNELS_CPU_MATMUL_H_
+#define INFER_KERNELS_CPU_MATMUL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "libinfer/tensor/dtype.h"
+#include "libinfer/util/thread_pool.h"
+
+namespace infer::kernels::cpu {
+
+// A read-only weight matrix of `rows` x `cols` elements; row r starts at
+// data + r * row_bytes and holds `cols` elements of `dtype` (cols % block size == 0).
+struct WeightMatrix {
+  DType dtype = DType::kF32;
+  const void* data = nullptr;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  size_t row_bytes = 0;
+};
+
+// Reusable buffers for MatMul (quantized activations). One per calling thread; grows as needed.
+struct MatMulScratch {
+  std::vector<uint8_t> buffer;
+};
+
+// y[i][j] = sum_k x[i][k] * W[j][k] for i < m, j < w.rows.
+// x: m rows of w.cols floats, row stride w.cols. y: m rows, row stride ldy >= w.rows.
+// Work is split over the pool's threads by output columns (rows of W); pool may be null.
+void MatMul(const WeightMatrix& w, const float* x, int64_t m, float* y, int64_t ldy,
+            ThreadPool* pool, MatMulScratch* scratch);
+
+// Expands row `row` of `w` into `out` (w.cols floats). Used for embedding look-ups.
+void DequantizeRow(const WeightMatrix& w, int64_t row, float* out);
+
+}  // namespace infer::kernels::cpu
+
+#endif  // INFER_KERNELS_CPU_MATMUL_H_

@@ -1,0 +1,24 @@
+// Run-time CPU feature detection: kernels are compiled for several ISAs and picked here.
+#ifndef INFER_UTIL_CPU_FEATURES_H_
+#define INFER_UTIL_CPU_FEATURES_H_
+
+#include <string>
+
+namespace infer {
+
+struct CpuFeatures {
+  bool avx2 = false;    // AVX2 + FMA + F16C together (the "AVX2" kernel level)
+  bool avx512 = false;  // AVX-512 F + BW + VL (the "AVX-512" kernel level)
+  bool avx512_vnni = false;
+};
+
+// Features of the machine we run on, detected once. Setting the environment variable
+// INFER_CPU_LEVEL to "portable", "avx2" or "avx512" caps the level (for tests and comparisons).
+const CpuFeatures& GetCpuFeatures();
+
+// "avx512", "avx2" or "portable": the kernel level GetCpuFeatures() selects.
+std::string CpuLevelName();
+
+}  // namespace infer
+
+#endif  // INFER_UTIL_CPU_FEATURES_H_
