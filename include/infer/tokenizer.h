@@ -23,7 +23,8 @@ using TokenId = int32_t;
 
 struct EncodeOptions {
   // Prepend the beginning-of-sequence token when the model's rules ask for one (GGUF
-  // `tokenizer.ggml.add_bos_token`, HF `add_bos_token` / post-processor).
+  // `tokenizer.ggml.add_bos_token`, HF `add_bos_token` / post-processor). Also governs the
+  // EOS token appended when the model asks for one (TokenizerSpec::add_eos).
   bool add_bos = true;
   // Recognise the text of special and added tokens (e.g. "<|im_start|>") and map each to its
   // single id. Off: such text is tokenized as ordinary characters (use for untrusted user text).

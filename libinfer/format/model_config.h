@@ -32,9 +32,13 @@ struct ModelConfig {
   float rope_low_freq_factor = 1.0f;            // llama3
   float rope_high_freq_factor = 4.0f;           // llama3
   int64_t rope_original_context_length = 8192;  // llama3
-  bool tie_word_embeddings = false;             // output head reuses the token embedding
-  bool attention_bias = false;                  // Q/K/V projections have biases (Qwen2)
-  int64_t sliding_window = 0;                   // 0 = none (Mistral v0.1 uses 4096)
+  // GGUF only: name of a tensor of per-pair frequency divisors ("rope_freqs.weight", written by
+  // llama.cpp for Llama 3.x instead of rope_scaling metadata); empty when there is none. The
+  // frequency of pair i becomes theta^(-2i/rope_dim) / tensor[i].
+  std::string rope_freq_factors_tensor;
+  bool tie_word_embeddings = false;  // output head reuses the token embedding
+  bool attention_bias = false;       // Q/K/V projections have biases (Qwen2)
+  int64_t sliding_window = 0;        // 0 = none (Mistral v0.1 uses 4096)
 };
 
 }  // namespace infer

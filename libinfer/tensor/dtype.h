@@ -21,13 +21,13 @@ enum class DType : uint8_t {
 };
 
 struct DTypeInfo {
-  std::string_view name;  // "F32", "Q4_1", ...
+  const char* name;       // "F32", "Q4_1", ... (a C string: usable with absl::StrCat)
   int64_t block_elems;    // elements per block (1 for plain types)
   int64_t block_bytes;    // bytes per block
 };
 
 const DTypeInfo& GetDTypeInfo(DType dtype);
-inline std::string_view DTypeName(DType dtype) { return GetDTypeInfo(dtype).name; }
+inline const char* DTypeName(DType dtype) { return GetDTypeInfo(dtype).name; }
 
 // Bytes taken by `elems` elements of `dtype`, or nullopt when `elems` is not a whole number of
 // blocks, is negative, or the byte count overflows int64.

@@ -34,6 +34,9 @@ struct TokenizerSpec {
   std::vector<float> scores;           // SentencePiece scores (may be empty for BPE)
   std::vector<TokenType> token_types;  // may be empty: all kNormal
   std::vector<std::string> merges;     // BPE merges "a b", highest priority first
+  // BPE: a pre-tokenized word that is itself in the vocabulary is taken whole without merging
+  // (HF `model.ignore_merges`, set by Llama 3's tokenizer.json).
+  bool bpe_ignore_merges = false;
   TokenId bos_id = -1;
   TokenId eos_id = -1;
   TokenId unk_id = -1;

@@ -35,7 +35,7 @@ const CpuFeatures& GetCpuFeatures() {
 
 std::string CpuLevelName() {
   const CpuFeatures& f = GetCpuFeatures();
-  return f.avx512 ? "avx512" : f.avx2 ? "avx2" : "portable";
+  return f.avx512 && f.avx512_vnni ? "avx512" : f.avx2 ? "avx2" : "portable";
 }
 
 }  // namespace infer

@@ -16,7 +16,7 @@ struct CpuFeatures {
 // INFER_CPU_LEVEL to "portable", "avx2" or "avx512" caps the level (for tests and comparisons).
 const CpuFeatures& GetCpuFeatures();
 
-// "avx512", "avx2" or "portable": the kernel level GetCpuFeatures() selects.
+// "avx512" (needs VNNI too), "avx2" or "portable": the kernel level GetCpuFeatures() selects.
 std::string CpuLevelName();
 
 }  // namespace infer

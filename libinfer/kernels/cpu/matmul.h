@@ -32,12 +32,23 @@ struct MatMulScratch {
 };
 
 // y[i][j] = sum_k x[i][k] * W[j][k] for i < m, j < w.rows.
-// x: m rows of w.cols floats, row stride w.cols. y: m rows, row stride ldy >= w.rows.
-// Work is split over the pool's threads by output columns (rows of W); pool may be null.
+// x: m rows of w.cols floats, row stride w.cols. y: m rows, row stride ldy >= w.rows; only
+// y[i][0, w.rows) is written.
+// Work is split over the pool's threads by output columns (rows of W); pool may be null (runs
+// on the calling thread; small products do so anyway). `scratch` holds the quantized activations
+// for Q8_0/Q4_0/Q4_1 weights; it may be null (then a buffer is allocated per call).
+// Precision: float weights accumulate in float (FMA). Quantized weights see x rounded to 8-bit
+// codes per block of 32 (scale max|x| / 127), so each product carries an error of at most
+// (max|x_block| / 254) * sum|w_block| on top of float rounding.
+// Thread-safety: concurrent calls need distinct scratch objects and pools (ThreadPool::Run is
+// not re-entrant). Never fails: shapes are the caller's contract (w.cols % 32 == 0 for
+// quantized types).
 void MatMul(const WeightMatrix& w, const float* x, int64_t m, float* y, int64_t ldy,
             ThreadPool* pool, MatMulScratch* scratch);
 
-// Expands row `row` of `w` into `out` (w.cols floats). Used for embedding look-ups.
+// Expands row `row` of `w` into `out` (w.cols floats). Exact for F32/F16/BF16/Q8_0/Q4_0 (every
+// value is representable in float); Q4_1's d * q + m is rounded once to float (d * q is exact).
+// Used for embedding look-ups. Thread-safe.
 void DequantizeRow(const WeightMatrix& w, int64_t row, float* out);
 
 }  // namespace infer::kernels::cpu

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Times libinfer and llama.cpp on the same GGUF file, thread count and lengths, in one run.
+
+llama.cpp comes from the PyPI package llama-cpp-python, built from source here with the
+machine's native CPU flags (GGML_NATIVE) into a virtual environment of its own. Both engines
+get the same prompt length and the same number of generated tokens; each is timed over several
+repetitions and the best run is kept. llama.cpp's times are its own internal counters
+(llama_perf_context), so Python overhead is not charged to it.
+
+    bench/compare_llama_cpp.py --model M.gguf --threads 1,2 [--prompt-tokens 128 --gen-tokens 128]
+"""
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+LLAMA_CPP_PYTHON = "llama-cpp-python==0.3.36"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ensure_llama_cpp(venv: Path) -> Path:
+    python = venv / "bin" / "python"
+    if python.exists():
+        probe = subprocess.run([python, "-c", "import llama_cpp"], capture_output=True)
+        if probe.returncode == 0:
+            return python
+    print(f"building {LLAMA_CPP_PYTHON} from source into {venv} (several minutes)...",
+          file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    env = dict(os.environ)
+    env["CMAKE_ARGS"] = "-DGGML_NATIVE=ON -DLLAMA_CURL=OFF"
+    env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-binary", "llama-cpp-python",
+                    LLAMA_CPP_PYTHON], check=True, env=env)
+    return python
+
+
+LLAMA_TIMER = r"""
+import json, random, sys, time
+import llama_cpp
+model, threads, n_prompt, n_gen, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+llm = llama_cpp.Llama(model_path=model, n_ctx=n_prompt + n_gen + 8, n_batch=512, n_ubatch=512,
+                      n_threads=threads, n_threads_batch=threads, verbose=False)
+rng = random.Random(1234)
+n_vocab = llm.n_vocab()
+prompt = [rng.randrange(100, n_vocab) for _ in range(n_prompt)]
+best_p = best_d = 0.0
+for rep in range(reps + 1):
+    llm.reset()
+    llama_cpp.llama_kv_self_clear(llm.ctx) if hasattr(llama_cpp, "llama_kv_self_clear") else None
+    llama_cpp.llama_perf_context_reset(llm.ctx)
+    t0 = time.perf_counter()
+    llm.eval(prompt)
+    t1 = time.perf_counter()
+    tok = prompt[-1]
+    for _ in range(n_gen):
+        llm.eval([tok])
+        tok = rng.randrange(100, n_vocab)
+    t2 = time.perf_counter()
+    perf = llama_cpp.llama_perf_context(llm.ctx)
+    if rep == 0:
+        continue
+    p_ms = perf.t_p_eval_ms if perf.n_p_eval else (t1 - t0) * 1e3
+    d_ms = perf.t_eval_ms if perf.n_eval else (t2 - t1) * 1e3
+    n_d = perf.n_eval if perf.n_eval else n_gen
+    best_p = max(best_p, n_prompt / (p_ms / 1e3))
+    best_d = max(best_d, n_d / (d_ms / 1e3))
+print(json.dumps({"prefill_tokens_per_second": best_p, "decode_tokens_per_second": best_d}))
+"""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--prompt-tokens", type=int, default=128)
+    ap.add_argument("--gen-tokens", type=int, default=128)
+    ap.add_argument("--repetitions", type=int, default=3)
+    ap.add_argument("--cli", default=str(ROOT / "build" / "cli" / "infer-cli"))
+    ap.add_argument("--venv", default=str(ROOT / "build" / "llama-cpp-venv"))
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    python = ensure_llama_cpp(Path(args.venv))
+    rows = []
+    for threads in [int(t) for t in args.threads.split(",")]:
+        ours = json.loads(subprocess.run(
+            [args.cli, "bench", "--model", args.model, "--threads", str(threads),
+             "--prompt-tokens", str(args.prompt_tokens), "--gen-tokens", str(args.gen_tokens),
+             "--repetitions", str(args.repetitions), "--json"],
+            check=True, capture_output=True, text=True).stdout)
+        theirs = json.loads(subprocess.run(
+            [python, "-c", LLAMA_TIMER, args.model, str(threads), str(args.prompt_tokens),
+             str(args.gen_tokens), str(args.repetitions)],
+            check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        rows.append({
+            "threads": threads,
+            "libinfer_prefill": ours["prefill_tokens_per_second"],
+            "llama_cpp_prefill": theirs["prefill_tokens_per_second"],
+            "libinfer_decode": ours["decode_tokens_per_second"],
+            "llama_cpp_decode": theirs["decode_tokens_per_second"],
+            "memory_bandwidth_gbs": ours["memory_bandwidth_bytes_per_second"] / 1e9,
+            "decode_roofline_fraction": ours["decode_roofline_fraction"],
+        })
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"model {Path(args.model).name}, prompt {args.prompt_tokens} tokens, "
+          f"generate {args.gen_tokens} tokens, best of {args.repetitions}")
+    print("| threads | prefill libinfer | prefill llama.cpp | ratio | decode libinfer | "
+          "decode llama.cpp | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['threads']} | {r['libinfer_prefill']:.1f} | {r['llama_cpp_prefill']:.1f} | "
+              f"{r['libinfer_prefill'] / r['llama_cpp_prefill']:.2f}x | {r['libinfer_decode']:.1f} | "
+              f"{r['llama_cpp_decode']:.1f} | {r['libinfer_decode'] / r['llama_cpp_decode']:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+// infer-cli subcommands. Each Register* adds its options to the app and returns the action to
+// run when that subcommand is chosen; actions return the process exit code.
+#ifndef INFER_CLI_COMMANDS_H_
+#define INFER_CLI_COMMANDS_H_
+
+#include <functional>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/statusor.h"
+#include "infer/model.h"
+
+namespace infer::cli {
+
+using Action = std::function<int()>;
+
+Action RegisterGenerate(CLI::App& app);
+Action RegisterInfo(CLI::App& app);
+Action RegisterBench(CLI::App& app);
+
+// The model path to use: `flag` when given, else $INFER_MODEL, else the default model that
+// scripts/fetch_model.sh caches (SmolLM2-135M-Instruct Q4_1).
+std::string ResolveModelPath(const std::string& flag);
+
+// Loads a model, drawing a progress bar on stderr when it is a terminal.
+absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, int threads);
+
+// Prints "infer-cli: <message>" to stderr and returns 1.
+int Fail(const std::string& message);
+
+}  // namespace infer::cli
+
+#endif  // INFER_CLI_COMMANDS_H_

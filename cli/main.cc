@@ -1,0 +1,81 @@
+// infer-cli: generate, info, bench (serve and gen-password come with their issues).
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <tuple>
+#include <vector>
+#include <unistd.h>
+
+#include "cli/commands.h"
+
+namespace infer::cli {
+
+std::string ResolveModelPath(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* env = std::getenv("INFER_MODEL"); env != nullptr && *env != '\0') return env;
+  std::filesystem::path cache;
+  if (const char* dir = std::getenv("INFER_MODEL_CACHE"); dir != nullptr && *dir != '\0') {
+    cache = dir;
+  } else if (const char* home = std::getenv("HOME"); home != nullptr) {
+    cache = std::filesystem::path(home) / ".cache" / "libinfer";
+  }
+  return (cache / "SmolLM2-135M-Instruct.Q4_1.gguf").string();
+}
+
+absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, int threads) {
+  ModelOptions options;
+  options.path = path;
+  options.num_threads = threads;
+  if (isatty(STDERR_FILENO)) {
+    options.on_progress = [](uint64_t done, uint64_t total) {
+      const int width = 40;
+      const int filled = total == 0 ? width : static_cast<int>(width * done / total);
+      std::fprintf(stderr, "\rloading [%s%s] %3d%%", std::string(filled, '#').c_str(),
+                   std::string(width - filled, ' ').c_str(),
+                   total == 0 ? 100 : static_cast<int>(100 * done / total));
+      if (done == total) std::fputc('\n', stderr);
+    };
+  }
+  auto model = Model::Load(options);
+  if (!model.ok() && std::string(model.status().message()).find("no such file") !=
+                         std::string::npos) {
+    return absl::Status(model.status().code(),
+                        std::string(model.status().message()) +
+                            " (fetch the default model with scripts/fetch_model.sh, or pass "
+                            "--model PATH)");
+  }
+  return model;
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "infer-cli: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace infer::cli
+
+int main(int argc, char** argv) {
+  CLI::App app("infer-cli: run large language models with libinfer");
+  app.require_subcommand(1);
+  struct Sub {
+    CLI::App* app;
+    infer::cli::Action action;
+  };
+  std::vector<Sub> subs;
+  for (auto [name, help, reg] :
+       {std::tuple{"generate", "Generate text from a prompt", &infer::cli::RegisterGenerate},
+        std::tuple{"info", "Describe a model file", &infer::cli::RegisterInfo},
+        std::tuple{"bench", "Measure prefill and decode speed", &infer::cli::RegisterBench}}) {
+    CLI::App* sub = app.add_subcommand(name, help);
+    subs.push_back({sub, reg(*sub)});
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  for (const Sub& sub : subs) {
+    if (sub.app->parsed()) return sub.action();
+  }
+  return 1;
+}

@@ -1,0 +1,151 @@
+// libinfer — Model: weights, tokenizer and the forward pass of one LLM.
+//
+//   infer::ModelOptions options;
+//   options.path = "SmolLM2-135M-Instruct.Q4_1.gguf";
+//   auto model = infer::Model::Load(options);            // absl::StatusOr<std::unique_ptr<Model>>
+//   if (!model.ok()) { /* model.status().message() names the file and the problem */ }
+//   infer::SamplingParams params;
+//   params.temperature = 0;
+//   auto done = (*model)->Generate("Hello", params, [](const infer::TokenEvent& e) {
+//     std::fputs(e.text.c_str(), stdout);
+//     return true;                                        // false cancels the generation
+//   });
+//
+// Two Models in one process are independent: no global state. A Model's const methods are
+// thread-safe; Generate() may be called from several threads at once (each call has its own KV
+// cache) but they share the Model's worker threads, so concurrent calls run one at a time.
+#ifndef INFER_MODEL_H_
+#define INFER_MODEL_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "infer/sampling.h"
+#include "infer/tokenizer.h"
+
+namespace infer {
+
+// How a model is split over devices and processes. Size 1 everywhere is one whole model.
+struct ParallelLayout {
+  int tensor_parallel_size = 1;   // weights' Q/K/V/gate/up columns and O/down rows are sliced
+  int tensor_parallel_rank = 0;   // [0, tensor_parallel_size)
+  int pipeline_parallel_size = 1; // layers are split into this many contiguous stages
+  int pipeline_parallel_rank = 0; // [0, pipeline_parallel_size)
+};
+
+struct ModelOptions {
+  // A GGUF file, or a Hugging Face folder (config.json, *.safetensors, tokenizer files).
+  std::string path;
+  // Worker threads for the forward pass; 0: one per physical core the process may use.
+  int num_threads = 0;
+  // Context length to serve; 0: the model's own. Larger than the model's is an error.
+  int64_t max_context = 0;
+  // Parallel layout. Only size 1 is supported on the CPU backend today; others are rejected.
+  ParallelLayout parallel;
+  // Called with (bytes done, bytes total) while weights are read in; may be empty.
+  std::function<void(uint64_t done, uint64_t total)> on_progress;
+};
+
+// What the model is, as read from its file.
+struct ModelInfo {
+  std::string path;
+  std::string format;         // "gguf" or "safetensors"
+  std::string architecture;   // "llama", "mistral", "qwen2"
+  std::string name;
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t intermediate_size = 0;
+  int64_t num_layers = 0;
+  int64_t num_heads = 0;
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t context_length = 0;  // what this Model serves (ModelOptions::max_context or native)
+  int64_t native_context_length = 0;
+  float rope_theta = 0;
+  bool tied_embeddings = false;
+  std::string weight_types;    // e.g. "Q4_1 x210, F32 x61, Q8_0 x1"
+  uint64_t parameter_count = 0;
+  uint64_t weight_bytes = 0;   // bytes of all weight tensors as stored
+  uint64_t weight_bytes_per_token = 0;  // weight bytes one decode step reads (roofline figures)
+  uint64_t kv_bytes_per_token = 0;  // K + V cache bytes one position takes (F32 cache today)
+  std::string cpu_kernels;     // "avx512", "avx2" or "portable"
+  int num_threads = 0;
+};
+
+// One token as Generate() produces it.
+struct TokenEvent {
+  SampledToken token;
+  std::string text;  // decoded text that became complete with this token (whole UTF-8 chars)
+};
+
+// Return false to stop the generation early (finish reason kCancelled).
+using TokenCallback = std::function<bool(const TokenEvent&)>;
+
+enum class FinishReason {
+  kStop,       // an end-of-generation or stop token
+  kLength,     // max_tokens or the context length was reached
+  kCancelled,  // the callback returned false
+};
+
+// The result of one Generate() call.
+struct Completion {
+  std::string text;                     // all generated text (special tokens omitted)
+  std::vector<TokenId> prompt_token_ids;
+  std::vector<SampledToken> tokens;     // the generated tokens, with logprobs when asked
+  FinishReason finish_reason = FinishReason::kLength;
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  double prefill_seconds = 0;           // time to the first generated token's logits
+  double decode_seconds = 0;            // time for the remaining tokens
+};
+
+class Model {
+ public:
+  // Loads a GGUF file or an HF folder. Errors name the file and what is wrong; a bad file never
+  // crashes the process.
+  static absl::StatusOr<std::unique_ptr<Model>> Load(const ModelOptions& options);
+
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelInfo& info() const;
+  const Tokenizer& tokenizer() const;
+  // The model's Jinja chat template (GGUF `tokenizer.chat_template`, HF tokenizer_config.json);
+  // "" when it has none.
+  const std::string& chat_template() const;
+
+  // Generates from `prompt` text (tokenized with the model's rules: BOS when the model asks for
+  // it, special-token text such as "<|im_start|>" recognised). Blocks until done. `on_token`
+  // (optional) sees every generated token in order, on the calling thread.
+  // InvalidArgument for bad parameters (naming the field) or a prompt longer than the context.
+  absl::StatusOr<Completion> Generate(std::string_view prompt, const SamplingParams& params,
+                                      const TokenCallback& on_token = {});
+
+  // The same for a prompt given as token ids.
+  absl::StatusOr<Completion> GenerateFromTokens(std::vector<TokenId> prompt_ids,
+                                                const SamplingParams& params,
+                                                const TokenCallback& on_token = {});
+
+  // Teacher-forced logits: runs `ids` through the model from an empty cache and returns the
+  // logits at every position, row-major [ids.size(), vocab_size]. For tests and scoring.
+  absl::StatusOr<std::vector<float>> ComputeLogits(std::span<const TokenId> ids);
+
+  class Impl;
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Validates sampling parameters; InvalidArgument naming the field and the allowed range.
+absl::Status ValidateSamplingParams(const SamplingParams& params, int64_t vocab_size);
+
+}  // namespace infer
+
+#endif  // INFER_MODEL_H_

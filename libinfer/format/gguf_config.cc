@@ -1,0 +1,118 @@
+#include "libinfer/format/gguf_config.h"
+
+#include <limits>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "libinfer/format/config_validation.h"
+#include "libinfer/util/status_macros.h"
+
+namespace infer {
+namespace {
+
+absl::Status Bad(const GgufFile& f, const std::string& key, const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat(f.display_name(), ": key '", key, "': ", what));
+}
+
+// A positive integer (that fits int64) at `key`, or `fallback` when absent (< 0: required).
+absl::StatusOr<int64_t> PositiveInt(const GgufFile& f, const std::string& key,
+                                    int64_t fallback = -1) {
+  if (!f.Has(key) && fallback >= 0) return fallback;
+  INFER_ASSIGN_OR_RETURN(int64_t v, f.GetInt64(key));
+  if (v <= 0) return Bad(f, key, absl::StrCat("is ", v, " (expected a positive integer)"));
+  return v;
+}
+
+absl::StatusOr<float> FloatOr(const GgufFile& f, const std::string& key, float fallback) {
+  if (!f.Has(key)) return fallback;
+  INFER_ASSIGN_OR_RETURN(double v, f.GetFloat(key));
+  return static_cast<float>(v);
+}
+
+}  // namespace
+
+absl::StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& f) {
+  ModelConfig c;
+  INFER_ASSIGN_OR_RETURN(c.architecture, f.GetString("general.architecture"));
+  const std::string& arch = c.architecture;
+  if (arch != "llama" && arch != "mistral" && arch != "qwen2") {
+    return Bad(f, "general.architecture",
+               absl::StrCat("unsupported value '", arch, "' (expected llama, mistral or qwen2)"));
+  }
+  if (f.Has("general.name")) {
+    INFER_ASSIGN_OR_RETURN(c.name, f.GetString("general.name"));
+  }
+  const std::string p = arch + ".";
+  INFER_ASSIGN_OR_RETURN(c.context_length, PositiveInt(f, p + "context_length"));
+  INFER_ASSIGN_OR_RETURN(c.hidden_size, PositiveInt(f, p + "embedding_length"));
+  INFER_ASSIGN_OR_RETURN(c.intermediate_size, PositiveInt(f, p + "feed_forward_length"));
+  INFER_ASSIGN_OR_RETURN(c.num_layers, PositiveInt(f, p + "block_count"));
+  INFER_ASSIGN_OR_RETURN(c.num_heads, PositiveInt(f, p + "attention.head_count"));
+  INFER_ASSIGN_OR_RETURN(c.num_kv_heads,
+                         PositiveInt(f, p + "attention.head_count_kv", c.num_heads));
+  if (f.Has(p + "attention.key_length")) {
+    INFER_ASSIGN_OR_RETURN(c.head_dim, PositiveInt(f, p + "attention.key_length"));
+  } else {
+    if (c.hidden_size % c.num_heads != 0) {
+      return Bad(f, p + "embedding_length",
+                 absl::StrCat(c.hidden_size, " is not a multiple of attention.head_count (",
+                              c.num_heads, ") and attention.key_length is absent"));
+    }
+    c.head_dim = c.hidden_size / c.num_heads;
+  }
+  INFER_ASSIGN_OR_RETURN(c.rope_dim, PositiveInt(f, p + "rope.dimension_count", c.head_dim));
+  INFER_ASSIGN_OR_RETURN(c.rms_norm_eps, FloatOr(f, p + "attention.layer_norm_rms_epsilon", 1e-5f));
+  INFER_ASSIGN_OR_RETURN(c.rope_theta, FloatOr(f, p + "rope.freq_base", 10000.0f));
+
+  const std::string scaling_key = p + "rope.scaling.type";
+  if (f.Has(scaling_key)) {
+    INFER_ASSIGN_OR_RETURN(std::string type, f.GetString(scaling_key));
+    if (type == "linear") {
+      c.rope_scaling = RopeScalingType::kLinear;
+      if (!f.Has(p + "rope.scaling.factor")) return Bad(f, p + "rope.scaling.factor", "missing");
+      INFER_ASSIGN_OR_RETURN(c.rope_scaling_factor, FloatOr(f, p + "rope.scaling.factor", 1.0f));
+    } else if (type != "none") {
+      return Bad(f, scaling_key,
+                 absl::StrCat("unsupported value '", type, "' (expected none or linear)"));
+    }
+  } else if (f.Has(p + "rope.scale_linear")) {  // older converters
+    c.rope_scaling = RopeScalingType::kLinear;
+    INFER_ASSIGN_OR_RETURN(c.rope_scaling_factor, FloatOr(f, p + "rope.scale_linear", 1.0f));
+  }
+  if (f.Has(p + "rope.scaling.original_context_length")) {
+    INFER_ASSIGN_OR_RETURN(c.rope_original_context_length,
+                           PositiveInt(f, p + "rope.scaling.original_context_length"));
+  }
+  if (f.FindTensor("rope_freqs.weight") != nullptr) {
+    c.rope_freq_factors_tensor = "rope_freqs.weight";
+  }
+
+  const TensorView* embd = f.FindTensor("token_embd.weight");
+  if (f.Has(p + "vocab_size")) {
+    INFER_ASSIGN_OR_RETURN(c.vocab_size, PositiveInt(f, p + "vocab_size"));
+  } else if (const GgufValue* tokens = f.Find("tokenizer.ggml.tokens"); tokens != nullptr) {
+    if (tokens->type() != GgufType::kArray || tokens->element_type() != GgufType::kString) {
+      return Bad(f, "tokenizer.ggml.tokens", "expected an array of strings");
+    }
+    c.vocab_size = static_cast<int64_t>(std::min<uint64_t>(
+        tokens->size(), static_cast<uint64_t>(std::numeric_limits<int64_t>::max())));
+  } else if (embd != nullptr && !embd->shape.empty()) {
+    c.vocab_size = embd->shape.front();
+  }
+  if (embd != nullptr && (embd->shape.size() != 2 || embd->shape[0] != c.vocab_size ||
+                          embd->shape[1] != c.hidden_size)) {
+    std::string shape;
+    for (int64_t d : embd->shape) absl::StrAppend(&shape, shape.empty() ? "" : ", ", d);
+    return absl::InvalidArgumentError(absl::StrCat(
+        f.display_name(), ": tensor 'token_embd.weight': shape [", shape, "] (expected [",
+        c.vocab_size, ", ", c.hidden_size, "] = [vocab_size, embedding_length])"));
+  }
+  c.tie_word_embeddings = f.FindTensor("output.weight") == nullptr;
+  c.attention_bias = f.FindTensor("blk.0.attn_q.bias") != nullptr;
+  c.rope_interleaved = arch != "qwen2";
+  INFER_RETURN_IF_ERROR(ValidateModelConfig(c, f.display_name()));
+  return c;
+}
+
+}  // namespace infer

@@ -1,0 +1,173 @@
+// MatMul front end: picks the kernel table, quantizes activations once, splits the output
+// columns (rows of W) over the thread pool. DequantizeRow is here too (portable; it runs once
+// per token for embeddings, far from any hot loop).
+#include "libinfer/kernels/cpu/matmul.h"
+
+#include <cstring>
+
+#include "libinfer/kernels/cpu/matmul_internal.h"
+#include "libinfer/util/cpu_features.h"
+#include "libinfer/util/fp16.h"
+
+namespace infer::kernels::cpu {
+namespace {
+
+bool IsQuantized(DType dtype) {
+  return dtype == DType::kQ8_0 || dtype == DType::kQ4_0 || dtype == DType::kQ4_1;
+}
+
+// Rows of W per scheduling grain: keeps each thread's range a multiple of the kernels' row
+// tiles, and small matrices on one thread (a region start costs a few microseconds).
+constexpr int64_t kRowGrain = 16;
+
+// Below this many multiply-adds a matrix product runs on the calling thread alone.
+constexpr int64_t kMinParallelWork = 64 * 1024;
+
+}  // namespace
+
+const char* CpuLevelString(CpuLevel level) {
+  switch (level) {
+    case CpuLevel::kAvx512:
+      return "avx512";
+    case CpuLevel::kAvx2:
+      return "avx2";
+    case CpuLevel::kPortable:
+      break;
+  }
+  return "portable";
+}
+
+bool CpuLevelAvailable(CpuLevel level) {
+  if (level == CpuLevel::kPortable) return true;
+#if defined(INFER_KERNELS_X86)
+  __builtin_cpu_init();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (level == CpuLevel::kAvx2) return avx2;
+  return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
+}
+
+CpuLevel DetectedCpuLevel() {
+#if defined(INFER_KERNELS_X86)
+  const CpuFeatures& f = GetCpuFeatures();
+  // AVX-512 without VNNI (Skylake-X) gains little over the AVX2 kernels: use those.
+  if (f.avx512 && f.avx512_vnni) return CpuLevel::kAvx512;
+  if (f.avx2) return CpuLevel::kAvx2;
+#endif
+  return CpuLevel::kPortable;
+}
+
+const MatMulKernelTable& MatMulKernelsFor(CpuLevel level) {
+#if defined(INFER_KERNELS_X86)
+  if (level == CpuLevel::kAvx512) return Avx512VnniMatMulKernels();
+  if (level == CpuLevel::kAvx2) return Avx2MatMulKernels();
+#endif
+  return PortableMatMulKernels();
+}
+
+void MatMulWithLevel(CpuLevel level, const WeightMatrix& w, const float* x, int64_t m, float* y,
+                     int64_t ldy, ThreadPool* pool, MatMulScratch* scratch) {
+  if (m <= 0 || w.rows <= 0) return;
+  const MatMulKernelTable& table = MatMulKernelsFor(level);
+  const GemmFn gemm = table.gemm[static_cast<int>(w.dtype)];
+  const int threads = pool == nullptr ? 1 : pool->num_threads();
+  const bool parallel = threads > 1 && m * w.rows * w.cols >= kMinParallelWork;
+
+  const void* xk = x;
+  MatMulScratch local_scratch;  // only used when the caller passes none
+  if (scratch == nullptr) scratch = &local_scratch;
+  if (IsQuantized(w.dtype)) {
+    // Activations are quantized once here, not once per thread or per weight row.
+    const int64_t blocks = w.cols / kQuantBlock;
+    const size_t bytes = static_cast<size_t>(m * blocks) * sizeof(ActBlockQ8);
+    if (scratch->buffer.size() < bytes) scratch->buffer.resize(bytes);
+    auto* xq = reinterpret_cast<ActBlockQ8*>(scratch->buffer.data());
+    const QuantizeActFn quantize = table.quantize_act;
+    const int64_t cols = w.cols;
+    if (parallel && m >= 2 * threads) {
+      pool->ParallelFor(m, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) quantize(x + i * cols, cols, xq + i * blocks);
+      });
+    } else {
+      for (int64_t i = 0; i < m; ++i) quantize(x + i * cols, cols, xq + i * blocks);
+    }
+    xk = xq;
+  }
+
+  if (!parallel) {
+    gemm(w, xk, m, y, ldy, 0, w.rows);
+    return;
+  }
+  pool->Run([&](int index, int count) {
+    const auto [begin, end] = SplitRange(w.rows, kRowGrain, index, count);
+    if (begin < end) gemm(w, xk, m, y, ldy, begin, end);
+  });
+}
+
+void MatMul(const WeightMatrix& w, const float* x, int64_t m, float* y, int64_t ldy,
+            ThreadPool* pool, MatMulScratch* scratch) {
+  static const CpuLevel level = DetectedCpuLevel();
+  MatMulWithLevel(level, w, x, m, y, ldy, pool, scratch);
+}
+
+void DequantizeRow(const WeightMatrix& w, int64_t row, float* out) {
+  const uint8_t* src = static_cast<const uint8_t*>(w.data) + row * w.row_bytes;
+  const int64_t n = w.cols;
+  switch (w.dtype) {
+    case DType::kF32:
+      std::memcpy(out, src, static_cast<size_t>(n) * sizeof(float));
+      return;
+    case DType::kF16:
+    case DType::kBF16: {
+      const bool half = w.dtype == DType::kF16;
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t v;
+        std::memcpy(&v, src + 2 * i, sizeof(v));
+        out[i] = half ? Fp16ToFp32(v) : Bf16ToFp32(v);
+      }
+      return;
+    }
+    case DType::kQ8_0: {
+      const auto* blocks = reinterpret_cast<const BlockQ8_0*>(src);
+      for (int64_t b = 0; b < n / kQuantBlock; ++b) {
+        const float d = Fp16ToFp32(blocks[b].d);
+        for (int i = 0; i < kQuantBlock; ++i) out[b * kQuantBlock + i] = d * blocks[b].qs[i];
+      }
+      return;
+    }
+    case DType::kQ4_0:
+    case DType::kQ4_1: {
+      // Both layouts end in the same 16 nibble bytes; Q4_0 has an implicit offset of -8*d.
+      const bool q41 = w.dtype == DType::kQ4_1;
+      const int64_t block_bytes = q41 ? sizeof(BlockQ4_1) : sizeof(BlockQ4_0);
+      for (int64_t b = 0; b < n / kQuantBlock; ++b) {
+        const uint8_t* blk = src + b * block_bytes;
+        uint16_t dh;
+        uint16_t mh = 0;
+        std::memcpy(&dh, blk, sizeof(dh));
+        if (q41) std::memcpy(&mh, blk + 2, sizeof(mh));
+        const uint8_t* qs = blk + (q41 ? 4 : 2);
+        const float d = Fp16ToFp32(dh);
+        float* o = out + b * kQuantBlock;
+        if (q41) {
+          const float mn = Fp16ToFp32(mh);
+          for (int i = 0; i < kQuantBlock / 2; ++i) {
+            o[i] = d * static_cast<float>(qs[i] & 0x0f) + mn;
+            o[i + 16] = d * static_cast<float>(qs[i] >> 4) + mn;
+          }
+        } else {
+          for (int i = 0; i < kQuantBlock / 2; ++i) {
+            o[i] = d * static_cast<float>((qs[i] & 0x0f) - 8);
+            o[i + 16] = d * static_cast<float>((qs[i] >> 4) - 8);
+          }
+        }
+      }
+      return;
+    }
+  }
+}
+
+}  // namespace infer::kernels::cpu

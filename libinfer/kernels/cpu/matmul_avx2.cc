@@ -1,0 +1,146 @@
+// AVX2 + FMA + F16C matrix-product kernels (compiled with -mavx2 -mfma -mf16c; see
+// CMakeLists.txt). Float weights: converted in registers (F16C for half, a 16-bit shift for
+// bfloat16) and FMA'd against F32 activations. Quantized weights: matmul_avx2_quant.inc with
+// maddubs/madd integer dot products.
+//
+// Only the table getter has external linkage here (see matmul_internal.h).
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "libinfer/kernels/cpu/matmul_internal.h"
+
+namespace infer::kernels::cpu {
+namespace {
+
+#define INFER_DOT_U8S8(u, s) _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1))
+#include "libinfer/kernels/cpu/matmul_avx2_quant.inc"
+#undef INFER_DOT_U8S8
+
+struct Avx2F32 {
+  static constexpr int64_t kSize = 4;
+  static __m256 Load8(const uint8_t* p) {
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+  }
+  static float One(const uint8_t* p) {
+    float v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+  }
+};
+
+struct Avx2F16 {
+  static constexpr int64_t kSize = 2;
+  static __m256 Load8(const uint8_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static float One(const uint8_t* p) {
+    uint16_t v;
+    std::memcpy(&v, p, sizeof(v));
+    return _cvtsh_ss(v);
+  }
+};
+
+struct Avx2BF16 {
+  static constexpr int64_t kSize = 2;
+  static __m256 Load8(const uint8_t* p) {
+    const __m256i wide =
+        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+  }
+  static float One(const uint8_t* p) {
+    uint16_t v;
+    std::memcpy(&v, p, sizeof(v));
+    const uint32_t bits = static_cast<uint32_t>(v) << 16;
+    float f;
+    std::memcpy(&f, &bits, sizeof(f));
+    return f;
+  }
+};
+
+// R activation rows against one weight row; U independent accumulators per row.
+template <class L, int R>
+void FloatTile(const uint8_t* wrow, const float* x, int64_t k, float* y, int64_t ldy) {
+  constexpr int U = R == 1 ? 4 : 2;
+  __m256 acc[R][U];
+  for (int r = 0; r < R; ++r) {
+    for (int u = 0; u < U; ++u) acc[r][u] = _mm256_setzero_ps();
+  }
+  int64_t c = 0;
+  for (; c + 8 * U <= k; c += 8 * U) {
+    for (int u = 0; u < U; ++u) {
+      const __m256 wv = L::Load8(wrow + (c + 8 * u) * L::kSize);
+      for (int r = 0; r < R; ++r) {
+        acc[r][u] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + r * k + c + 8 * u), acc[r][u]);
+      }
+    }
+  }
+  for (; c + 8 <= k; c += 8) {
+    const __m256 wv = L::Load8(wrow + c * L::kSize);
+    for (int r = 0; r < R; ++r) {
+      acc[r][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + r * k + c), acc[r][0]);
+    }
+  }
+  float tail[R] = {};
+  for (; c < k; ++c) {
+    const float wv = L::One(wrow + c * L::kSize);
+    for (int r = 0; r < R; ++r) tail[r] += wv * x[r * k + c];
+  }
+  for (int r = 0; r < R; ++r) {
+    __m256 s = acc[r][0];
+    for (int u = 1; u < U; ++u) s = _mm256_add_ps(s, acc[r][u]);
+    y[r * ldy] = HsumPs256(s) + tail[r];
+  }
+}
+
+constexpr int64_t kFloatTileBytes = 64 * 1024;
+
+template <class L>
+void GemmFloat(const WeightMatrix& w, const void* xv, int64_t m, float* y, int64_t ldy,
+               int64_t row_begin, int64_t row_end) {
+  const auto* x = static_cast<const float*>(xv);
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  const int64_t k = w.cols;
+  int64_t tile = w.row_bytes > 0 ? kFloatTileBytes / static_cast<int64_t>(w.row_bytes) : 1;
+  if (tile < 1) tile = 1;
+  for (int64_t j0 = row_begin; j0 < row_end; j0 += tile) {
+    const int64_t j1 = j0 + tile < row_end ? j0 + tile : row_end;
+    int64_t i = 0;
+    for (; i + 4 <= m; i += 4) {
+      for (int64_t j = j0; j < j1; ++j) {
+        FloatTile<L, 4>(base + j * w.row_bytes, x + i * k, k, y + i * ldy + j, ldy);
+      }
+    }
+    const int64_t rest = m - i;
+    for (int64_t j = j0; j < j1; ++j) {
+      const uint8_t* wrow = base + j * w.row_bytes;
+      float* yj = y + i * ldy + j;
+      const float* xi = x + i * k;
+      if (rest == 3) FloatTile<L, 3>(wrow, xi, k, yj, ldy);
+      if (rest == 2) FloatTile<L, 2>(wrow, xi, k, yj, ldy);
+      if (rest == 1) FloatTile<L, 1>(wrow, xi, k, yj, ldy);
+    }
+  }
+}
+
+MatMulKernelTable MakeTable() {
+  MatMulKernelTable t{};
+  t.quantize_act = &QuantizeActX86;
+  t.gemm[static_cast<int>(DType::kF32)] = &GemmFloat<Avx2F32>;
+  t.gemm[static_cast<int>(DType::kF16)] = &GemmFloat<Avx2F16>;
+  t.gemm[static_cast<int>(DType::kBF16)] = &GemmFloat<Avx2BF16>;
+  t.gemm[static_cast<int>(DType::kQ8_0)] = &GemmQuantX86<AvxQ8_0>;
+  t.gemm[static_cast<int>(DType::kQ4_0)] = &GemmQuantX86<AvxQ4_0>;
+  t.gemm[static_cast<int>(DType::kQ4_1)] = &GemmQuantX86<AvxQ4_1>;
+  return t;
+}
+
+}  // namespace
+
+const MatMulKernelTable& Avx2MatMulKernels() {
+  static const MatMulKernelTable table = MakeTable();
+  return table;
+}
+
+}  // namespace infer::kernels::cpu

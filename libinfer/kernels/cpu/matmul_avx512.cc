@@ -1,0 +1,139 @@
+// AVX-512 matrix-product kernels (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni
+// -mavx2 -mfma -mf16c; see CMakeLists.txt). Used only where the CPU has AVX-512 F/BW/VL and
+// VNNI (MatMul falls back to the AVX2 table otherwise, so no VNNI instruction the compiler may
+// choose here can reach a CPU without it).
+//
+// Float weights use 512-bit registers with masked loads for the tail; quantized weights use the
+// shared 256-bit kernels with VNNI's dpbusd, which fuses the u8 x s8 products and their int32
+// sums into one instruction (and has no int16 saturation).
+//
+// Only the table getter has external linkage here (see matmul_internal.h).
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "libinfer/kernels/cpu/matmul_internal.h"
+
+namespace infer::kernels::cpu {
+namespace {
+
+#define INFER_DOT_U8S8(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
+#include "libinfer/kernels/cpu/matmul_avx2_quant.inc"
+#undef INFER_DOT_U8S8
+
+// Load16(p, mask): 16 weights (or the masked-in ones, the rest zero) as floats.
+struct Avx512F32 {
+  static constexpr int64_t kSize = 4;
+  static __m512 Load16(const uint8_t* p) { return _mm512_loadu_ps(p); }
+  static __m512 Load16(const uint8_t* p, __mmask16 mask) { return _mm512_maskz_loadu_ps(mask, p); }
+};
+
+struct Avx512F16 {
+  static constexpr int64_t kSize = 2;
+  static __m512 Load16(const uint8_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static __m512 Load16(const uint8_t* p, __mmask16 mask) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p));
+  }
+};
+
+struct Avx512BF16 {
+  static constexpr int64_t kSize = 2;
+  static __m512 Widen(__m256i h) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+  static __m512 Load16(const uint8_t* p) {
+    return Widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static __m512 Load16(const uint8_t* p, __mmask16 mask) {
+    return Widen(_mm256_maskz_loadu_epi16(mask, p));
+  }
+};
+
+template <class L, int R>
+void FloatTile512(const uint8_t* wrow, const float* x, int64_t k, float* y, int64_t ldy) {
+  constexpr int U = R == 1 ? 4 : 2;
+  __m512 acc[R][U];
+  for (int r = 0; r < R; ++r) {
+    for (int u = 0; u < U; ++u) acc[r][u] = _mm512_setzero_ps();
+  }
+  int64_t c = 0;
+  for (; c + 16 * U <= k; c += 16 * U) {
+    for (int u = 0; u < U; ++u) {
+      const __m512 wv = L::Load16(wrow + (c + 16 * u) * L::kSize);
+      for (int r = 0; r < R; ++r) {
+        acc[r][u] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + r * k + c + 16 * u), acc[r][u]);
+      }
+    }
+  }
+  for (; c + 16 <= k; c += 16) {
+    const __m512 wv = L::Load16(wrow + c * L::kSize);
+    for (int r = 0; r < R; ++r) {
+      acc[r][0] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + r * k + c), acc[r][0]);
+    }
+  }
+  if (c < k) {
+    const __mmask16 mask = static_cast<__mmask16>((1u << (k - c)) - 1u);
+    const __m512 wv = L::Load16(wrow + c * L::kSize, mask);
+    for (int r = 0; r < R; ++r) {
+      acc[r][0] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mask, x + r * k + c), acc[r][0]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    __m512 s = acc[r][0];
+    for (int u = 1; u < U; ++u) s = _mm512_add_ps(s, acc[r][u]);
+    y[r * ldy] = _mm512_reduce_add_ps(s);
+  }
+}
+
+constexpr int64_t kFloatTileBytes = 64 * 1024;
+
+template <class L>
+void GemmFloat512(const WeightMatrix& w, const void* xv, int64_t m, float* y, int64_t ldy,
+                  int64_t row_begin, int64_t row_end) {
+  const auto* x = static_cast<const float*>(xv);
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  const int64_t k = w.cols;
+  int64_t tile = w.row_bytes > 0 ? kFloatTileBytes / static_cast<int64_t>(w.row_bytes) : 1;
+  if (tile < 1) tile = 1;
+  for (int64_t j0 = row_begin; j0 < row_end; j0 += tile) {
+    const int64_t j1 = j0 + tile < row_end ? j0 + tile : row_end;
+    int64_t i = 0;
+    for (; i + 4 <= m; i += 4) {
+      for (int64_t j = j0; j < j1; ++j) {
+        FloatTile512<L, 4>(base + j * w.row_bytes, x + i * k, k, y + i * ldy + j, ldy);
+      }
+    }
+    const int64_t rest = m - i;
+    for (int64_t j = j0; j < j1; ++j) {
+      const uint8_t* wrow = base + j * w.row_bytes;
+      float* yj = y + i * ldy + j;
+      const float* xi = x + i * k;
+      if (rest == 3) FloatTile512<L, 3>(wrow, xi, k, yj, ldy);
+      if (rest == 2) FloatTile512<L, 2>(wrow, xi, k, yj, ldy);
+      if (rest == 1) FloatTile512<L, 1>(wrow, xi, k, yj, ldy);
+    }
+  }
+}
+
+MatMulKernelTable MakeTable() {
+  MatMulKernelTable t{};
+  t.quantize_act = &QuantizeActX86;
+  t.gemm[static_cast<int>(DType::kF32)] = &GemmFloat512<Avx512F32>;
+  t.gemm[static_cast<int>(DType::kF16)] = &GemmFloat512<Avx512F16>;
+  t.gemm[static_cast<int>(DType::kBF16)] = &GemmFloat512<Avx512BF16>;
+  t.gemm[static_cast<int>(DType::kQ8_0)] = &GemmQuantX86<AvxQ8_0>;
+  t.gemm[static_cast<int>(DType::kQ4_0)] = &GemmQuantX86<AvxQ4_0>;
+  t.gemm[static_cast<int>(DType::kQ4_1)] = &GemmQuantX86<AvxQ4_1>;
+  return t;
+}
+
+}  // namespace
+
+const MatMulKernelTable& Avx512VnniMatMulKernels() {
+  static const MatMulKernelTable table = MakeTable();
+  return table;
+}
+
+}  // namespace infer::kernels::cpu

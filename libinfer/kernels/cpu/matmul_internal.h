@@ -1,0 +1,78 @@
+// Internals of the CPU matrix product (matmul.h): the per-ISA kernel tables and a way to run
+// MatMul at a chosen ISA level (for tests and benchmarks). Not installed.
+//
+// Each ISA level lives in its own translation unit compiled with that level's flags
+// (matmul_portable.cc, matmul_avx2.cc, matmul_avx512.cc). Those files must not define or
+// instantiate anything with external linkage other than their table getter: an inline function
+// compiled with AVX-512 flags could otherwise be the copy the linker keeps for everyone.
+#ifndef INFER_KERNELS_CPU_MATMUL_INTERNAL_H_
+#define INFER_KERNELS_CPU_MATMUL_INTERNAL_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "libinfer/kernels/cpu/matmul.h"
+#include "libinfer/tensor/dtype.h"
+
+namespace infer::kernels::cpu {
+
+// Kernel levels, lowest first.
+enum class CpuLevel : int { kPortable = 0, kAvx2 = 1, kAvx512 = 2 };
+
+// "portable", "avx2", "avx512".
+const char* CpuLevelString(CpuLevel level);
+
+// The level MatMul uses on this machine (GetCpuFeatures(), so INFER_CPU_LEVEL caps it).
+CpuLevel DetectedCpuLevel();
+
+// Whether kernels of `level` can run here (compiled in and supported by the CPU, ignoring
+// INFER_CPU_LEVEL).
+bool CpuLevelAvailable(CpuLevel level);
+
+// One activation block in the form the quantized kernels take: 32 values x ~= d * qs[i], with
+// s = d * sum(qs) precomputed so that weight formats with an offset (Q4_0's -8, Q4_1's min) cost
+// one multiply-add per block instead of a second integer dot product.
+struct ActBlockQ8 {
+  float d;
+  float s;
+  int8_t qs[kQuantBlock];
+};
+static_assert(sizeof(ActBlockQ8) == 40);
+
+// Quantizes n floats (n % 32 == 0) into n / 32 blocks: d = max|x| / 127, q = round(x / d).
+using QuantizeActFn = void (*)(const float* x, int64_t n, ActBlockQ8* out);
+
+// Computes y[i * ldy + j] = dot(x row i, W row j) for i < m and row_begin <= j < row_end.
+// For float weight types x points at m rows of w.cols floats; for quantized weight types it
+// points at m rows of w.cols / 32 ActBlockQ8 each.
+using GemmFn = void (*)(const WeightMatrix& w, const void* x, int64_t m, float* y, int64_t ldy,
+                        int64_t row_begin, int64_t row_end);
+
+inline constexpr int kNumDTypes = static_cast<int>(DType::kQ4_1) + 1;
+
+// An aggregate without default member initializers on purpose: value-initialize it
+// (`MatMulKernelTable t{};`) so that no constructor function is emitted by the ISA files.
+struct MatMulKernelTable {
+  QuantizeActFn quantize_act;
+  GemmFn gemm[kNumDTypes];  // indexed by static_cast<int>(DType)
+};
+
+// Table getters, one per translation unit. The AVX2/AVX-512 ones exist only on x86 builds.
+const MatMulKernelTable& PortableMatMulKernels();
+#if defined(INFER_KERNELS_X86)
+const MatMulKernelTable& Avx2MatMulKernels();
+// Float kernels with 512-bit registers; quantized kernels with AVX512-VNNI dot products.
+// Only valid where the CPU has AVX-512 F/BW/VL and VNNI.
+const MatMulKernelTable& Avx512VnniMatMulKernels();
+#endif
+
+// The table MatMul uses at `level` (which must be available).
+const MatMulKernelTable& MatMulKernelsFor(CpuLevel level);
+
+// MatMul (see matmul.h) with the kernels of `level`, which must be available.
+void MatMulWithLevel(CpuLevel level, const WeightMatrix& w, const float* x, int64_t m, float* y,
+                     int64_t ldy, ThreadPool* pool, MatMulScratch* scratch);
+
+}  // namespace infer::kernels::cpu
+
+#endif  // INFER_KERNELS_CPU_MATMUL_INTERNAL_H_

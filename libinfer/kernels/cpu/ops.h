@@ -1,0 +1,32 @@
+// Element-wise and normalization kernels of the Llama forward pass (F32 activations).
+#ifndef INFER_KERNELS_CPU_OPS_H_
+#define INFER_KERNELS_CPU_OPS_H_
+
+#include <cstdint>
+#include <span>
+
+namespace infer::kernels::cpu {
+
+// out[i] = x[i] / sqrt(mean(x^2) + eps) * weight[i], for one row of n values. out may alias x.
+void RmsNorm(const float* x, const float* weight, float* out, int64_t n, float eps);
+
+// out[i] = silu(gate[i]) * up[i] where silu(v) = v / (1 + exp(-v)). out may alias gate or up.
+void SiluMul(const float* gate, const float* up, float* out, int64_t n);
+
+// x[i] += y[i].
+void Add(float* x, const float* y, int64_t n);
+
+// In-place softmax over n values; returns nothing, the values sum to 1 afterwards.
+void Softmax(float* x, int64_t n);
+
+// Rotary position embedding of one token's heads, in place.
+// x: num_heads rows of head_dim floats. The first rope_dim dims of each head are rotated by
+// angle(pos, i) = pos * inv_freq[i] for pair i < rope_dim / 2; inv_freq holds rope_dim / 2
+// values (theta, llama3 / linear scaling already folded in). Pairs are (2i, 2i + 1) when
+// `interleaved`, else (i, i + rope_dim / 2) (the HF / NeoX layout).
+void Rope(float* x, int64_t num_heads, int64_t head_dim, int64_t rope_dim, int64_t pos,
+          std::span<const float> inv_freq, bool interleaved);
+
+}  // namespace infer::kernels::cpu
+
+#endif  // INFER_KERNELS_CPU_OPS_H_

@@ -1,0 +1,338 @@
+#include "libinfer/model/llama.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "libinfer/kernels/cpu/attention.h"
+#include "libinfer/kernels/cpu/ops.h"
+#include "libinfer/util/fp16.h"
+#include "libinfer/util/status_macros.h"
+
+namespace infer {
+namespace {
+
+using kernels::cpu::WeightMatrix;
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+// Binds `name` as a [rows, cols] matrix and keeps rows [row_begin, row_end) and columns
+// [col_begin, col_end) of it, zero-copy (a column slice keeps the full row stride).
+absl::StatusOr<WeightMatrix> BindMatrix(const WeightSource& weights, const std::string& name,
+                                        int64_t rows, int64_t cols, int64_t row_begin,
+                                        int64_t row_end, int64_t col_begin, int64_t col_end) {
+  const TensorView* t = weights.Find(name);
+  if (t == nullptr) return absl::NotFoundError(absl::StrCat("missing tensor '", name, "'"));
+  if (t->shape != std::vector<int64_t>{rows, cols}) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' has shape ",
+                                                   ShapeString(t->shape), ", expected ",
+                                                   ShapeString({rows, cols})));
+  }
+  const DTypeInfo& info = GetDTypeInfo(t->dtype);
+  if (cols % info.block_elems != 0 || col_begin % info.block_elems != 0 ||
+      (col_end - col_begin) % info.block_elems != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' of type ", info.name,
+                                                   ": columns are not whole blocks of ",
+                                                   info.block_elems));
+  }
+  WeightMatrix m;
+  m.dtype = t->dtype;
+  m.row_bytes = static_cast<size_t>(cols / info.block_elems * info.block_bytes);
+  m.rows = row_end - row_begin;
+  m.cols = col_end - col_begin;
+  m.data = t->data + row_begin * m.row_bytes + col_begin / info.block_elems * info.block_bytes;
+  return m;
+}
+
+absl::StatusOr<WeightMatrix> BindWhole(const WeightSource& weights, const std::string& name,
+                                       int64_t rows, int64_t cols) {
+  return BindMatrix(weights, name, rows, cols, 0, rows, 0, cols);
+}
+
+// Copies a 1-D tensor of `n` values to F32; only elements [begin, end) are kept.
+absl::StatusOr<std::vector<float>> BindVector(const WeightSource& weights, const std::string& name,
+                                              int64_t n, int64_t begin, int64_t end) {
+  const TensorView* t = weights.Find(name);
+  if (t == nullptr) return absl::NotFoundError(absl::StrCat("missing tensor '", name, "'"));
+  if (t->shape != std::vector<int64_t>{n}) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' has shape ",
+                                                   ShapeString(t->shape), ", expected [", n, "]"));
+  }
+  std::vector<float> out(static_cast<size_t>(end - begin));
+  for (int64_t i = begin; i < end; ++i) {
+    float v;
+    switch (t->dtype) {
+      case DType::kF32:
+        std::memcpy(&v, t->data + i * 4, 4);
+        break;
+      case DType::kF16:
+      case DType::kBF16: {
+        uint16_t h;
+        std::memcpy(&h, t->data + i * 2, 2);
+        v = t->dtype == DType::kF16 ? Fp16ToFp32(h) : Bf16ToFp32(h);
+        break;
+      }
+      default:
+        return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' has type ",
+                                                       DTypeName(t->dtype),
+                                                       "; vectors must be F32, F16 or BF16"));
+    }
+    out[i - begin] = v;
+  }
+  return out;
+}
+
+uint64_t MatrixBytes(const WeightMatrix& m) { return static_cast<uint64_t>(m.rows) * m.row_bytes; }
+
+std::vector<float> RopeFrequencies(const ModelConfig& c) {
+  const int64_t half = c.rope_dim / 2;
+  std::vector<float> inv(static_cast<size_t>(half));
+  for (int64_t i = 0; i < half; ++i) {
+    double f = std::pow(static_cast<double>(c.rope_theta),
+                        -2.0 * static_cast<double>(i) / static_cast<double>(c.rope_dim));
+    if (c.rope_scaling == RopeScalingType::kLinear) {
+      f /= c.rope_scaling_factor;
+    } else if (c.rope_scaling == RopeScalingType::kLlama3) {
+      // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, and the band in
+      // between interpolated smoothly.
+      const double low_wavelen = c.rope_original_context_length / c.rope_low_freq_factor;
+      const double high_wavelen = c.rope_original_context_length / c.rope_high_freq_factor;
+      const double wavelen = 2 * std::numbers::pi / f;
+      if (wavelen > low_wavelen) {
+        f /= c.rope_scaling_factor;
+      } else if (wavelen >= high_wavelen) {
+        const double smooth = (c.rope_original_context_length / wavelen - c.rope_low_freq_factor) /
+                              (c.rope_high_freq_factor - c.rope_low_freq_factor);
+        f = (1 - smooth) * f / c.rope_scaling_factor + smooth * f;
+      }
+    }
+    inv[i] = static_cast<float>(f);
+  }
+  return inv;
+}
+
+}  // namespace
+
+KvCache::KvCache(int64_t num_layers, int64_t num_kv_heads, int64_t head_dim, int64_t capacity)
+    : capacity_(capacity),
+      layer_elems_(num_kv_heads * capacity * head_dim),
+      data_(static_cast<size_t>(2 * num_layers * layer_elems_)) {}
+
+absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(const ModelConfig& config,
+                                                               const WeightSource& weights,
+                                                               const LlamaSlice& slice) {
+  const ModelConfig& c = config;
+  if (c.head_dim > 512 || c.rope_dim > c.head_dim || c.rope_dim % 2 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("unsupported head_dim ", c.head_dim,
+                                                   " / rope_dim ", c.rope_dim));
+  }
+  if (c.num_heads % slice.tp_size != 0 || c.num_kv_heads % slice.tp_size != 0 ||
+      c.intermediate_size % slice.tp_size != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor-parallel size ", slice.tp_size,
+                                                   " does not divide the heads (", c.num_heads,
+                                                   "/", c.num_kv_heads, ") and FFN width (",
+                                                   c.intermediate_size, ")"));
+  }
+  auto model = std::unique_ptr<LlamaModel>(new LlamaModel(config));
+  model->slice_ = slice;
+  const int64_t hidden = c.hidden_size;
+  const int64_t q_dim = c.num_heads * c.head_dim;
+  const int64_t kv_dim = c.num_kv_heads * c.head_dim;
+  // This rank's slice: Q/K/V/gate/up keep a block of output rows, O/down the matching block of
+  // input columns; the partial sums of O/down would be all-reduced across ranks.
+  const int tp = slice.tp_size;
+  const int r = slice.tp_rank;
+  const int64_t q_part = q_dim / tp;
+  const int64_t kv_part = kv_dim / tp;
+  const int64_t ff_part = c.intermediate_size / tp;
+
+  INFER_ASSIGN_OR_RETURN(model->embedding_, BindWhole(weights, "token_embd.weight",
+                                                      c.vocab_size, hidden));
+  INFER_ASSIGN_OR_RETURN(model->output_norm_,
+                         BindVector(weights, "output_norm.weight", hidden, 0, hidden));
+  if (weights.Find("output.weight") != nullptr) {
+    INFER_ASSIGN_OR_RETURN(model->output_, BindWhole(weights, "output.weight", c.vocab_size, hidden));
+  } else {
+    model->output_ = model->embedding_;  // tied embeddings
+  }
+  model->weight_bytes_per_token_ = MatrixBytes(model->output_);
+  for (int64_t l = slice.first_layer; l < slice.end_layer; ++l) {
+    const std::string p = absl::StrCat("blk.", l, ".");
+    LlamaLayer layer;
+    INFER_ASSIGN_OR_RETURN(layer.attn_norm,
+                           BindVector(weights, p + "attn_norm.weight", hidden, 0, hidden));
+    INFER_ASSIGN_OR_RETURN(layer.ffn_norm,
+                           BindVector(weights, p + "ffn_norm.weight", hidden, 0, hidden));
+    INFER_ASSIGN_OR_RETURN(layer.wq, BindMatrix(weights, p + "attn_q.weight", q_dim, hidden,
+                                                r * q_part, (r + 1) * q_part, 0, hidden));
+    INFER_ASSIGN_OR_RETURN(layer.wk, BindMatrix(weights, p + "attn_k.weight", kv_dim, hidden,
+                                                r * kv_part, (r + 1) * kv_part, 0, hidden));
+    INFER_ASSIGN_OR_RETURN(layer.wv, BindMatrix(weights, p + "attn_v.weight", kv_dim, hidden,
+                                                r * kv_part, (r + 1) * kv_part, 0, hidden));
+    INFER_ASSIGN_OR_RETURN(layer.wo, BindMatrix(weights, p + "attn_output.weight", hidden, q_dim,
+                                                0, hidden, r * q_part, (r + 1) * q_part));
+    INFER_ASSIGN_OR_RETURN(layer.gate,
+                           BindMatrix(weights, p + "ffn_gate.weight", c.intermediate_size, hidden,
+                                      r * ff_part, (r + 1) * ff_part, 0, hidden));
+    INFER_ASSIGN_OR_RETURN(layer.up,
+                           BindMatrix(weights, p + "ffn_up.weight", c.intermediate_size, hidden,
+                                      r * ff_part, (r + 1) * ff_part, 0, hidden));
+    INFER_ASSIGN_OR_RETURN(layer.down,
+                           BindMatrix(weights, p + "ffn_down.weight", hidden, c.intermediate_size,
+                                      0, hidden, r * ff_part, (r + 1) * ff_part));
+    if (c.attention_bias) {
+      INFER_ASSIGN_OR_RETURN(layer.bq, BindVector(weights, p + "attn_q.bias", q_dim, r * q_part,
+                                                  (r + 1) * q_part));
+      INFER_ASSIGN_OR_RETURN(layer.bk, BindVector(weights, p + "attn_k.bias", kv_dim,
+                                                  r * kv_part, (r + 1) * kv_part));
+      INFER_ASSIGN_OR_RETURN(layer.bv, BindVector(weights, p + "attn_v.bias", kv_dim,
+                                                  r * kv_part, (r + 1) * kv_part));
+    }
+    for (const WeightMatrix* m :
+         {&layer.wq, &layer.wk, &layer.wv, &layer.wo, &layer.gate, &layer.up, &layer.down}) {
+      model->weight_bytes_per_token_ += MatrixBytes(*m);
+    }
+    model->layers_.push_back(std::move(layer));
+  }
+  model->inv_freq_ = RopeFrequencies(c);
+  if (const TensorView* factors = weights.Find("rope_freqs.weight")) {
+    // GGUF Llama 3.1 files carry their per-frequency scaling factors as a tensor.
+    INFER_ASSIGN_OR_RETURN(std::vector<float> f,
+                           BindVector(weights, "rope_freqs.weight", c.rope_dim / 2, 0,
+                                      c.rope_dim / 2));
+    (void)factors;
+    for (size_t i = 0; i < f.size(); ++i) model->inv_freq_[i] /= f[i];
+  }
+  return model;
+}
+
+void LlamaModel::EnsureScratch(int64_t n) {
+  if (n <= scratch_tokens_) return;
+  const ModelConfig& c = config_;
+  const auto size = [n](int64_t width) { return static_cast<size_t>(n * width); };
+  x_.resize(size(c.hidden_size));
+  xn_.resize(size(c.hidden_size));
+  proj_.resize(size(c.hidden_size));
+  q_.resize(size(c.num_heads * c.head_dim));
+  att_.resize(size(c.num_heads * c.head_dim));
+  k_.resize(size(c.num_kv_heads * c.head_dim));
+  v_.resize(size(c.num_kv_heads * c.head_dim));
+  gate_.resize(size(c.intermediate_size));
+  up_.resize(size(c.intermediate_size));
+  scratch_tokens_ = n;
+}
+
+absl::Status LlamaModel::Forward(std::span<const int32_t> tokens, int64_t start_pos,
+                                 KvCache& cache, bool all_logits, std::vector<float>& logits,
+                                 ThreadPool* pool) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n == 0) return absl::InvalidArgumentError("no tokens to run");
+  if (start_pos < 0 || start_pos + n > cache.capacity()) {
+    return absl::InvalidArgumentError(absl::StrCat("positions [", start_pos, ", ", start_pos + n,
+                                                   ") exceed the KV cache capacity ",
+                                                   cache.capacity()));
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    if (tokens[i] < 0 || tokens[i] >= config_.vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat("token id ", tokens[i], " at index ", i,
+                                                     " is outside the vocabulary [0, ",
+                                                     config_.vocab_size, ")"));
+    }
+  }
+  const int64_t vocab = config_.vocab_size;
+  logits.resize(static_cast<size_t>((all_logits ? n : 1) * vocab));
+  for (int64_t begin = 0; begin < n; begin += kMaxChunkTokens) {
+    const int64_t count = std::min(kMaxChunkTokens, n - begin);
+    const bool last_chunk = begin + count == n;
+    float* out = all_logits ? logits.data() + begin * vocab : logits.data();
+    if (!all_logits && !last_chunk) out = nullptr;  // only the final token's logits are wanted
+    INFER_RETURN_IF_ERROR(ForwardChunk(tokens.subspan(begin, count), start_pos + begin, cache,
+                                       all_logits, out, pool));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LlamaModel::ForwardChunk(std::span<const int32_t> tokens, int64_t start_pos,
+                                      KvCache& cache, bool all_logits, float* logits,
+                                      ThreadPool* pool) {
+  namespace k = kernels::cpu;
+  const ModelConfig& c = config_;
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  EnsureScratch(n);
+  const int64_t hidden = c.hidden_size;
+  const int64_t q_dim = layers_.empty() ? 0 : layers_[0].wq.rows;
+  const int64_t kv_dim = layers_.empty() ? 0 : layers_[0].wk.rows;
+  const int64_t heads = q_dim / c.head_dim;
+  const int64_t kv_heads = kv_dim / c.head_dim;
+  const int64_t ff = layers_.empty() ? 0 : layers_[0].gate.rows;
+
+  for (int64_t t = 0; t < n; ++t) k::DequantizeRow(embedding_, tokens[t], &x_[t * hidden]);
+
+  k::AttentionShape shape;
+  shape.num_heads = heads;
+  shape.num_kv_heads = kv_heads;
+  shape.head_dim = c.head_dim;
+  shape.cache_stride = cache.capacity();
+  shape.sliding_window = c.sliding_window;
+  shape.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+
+  for (size_t li = 0; li < layers_.size(); ++li) {
+    const LlamaLayer& L = layers_[li];
+    for (int64_t t = 0; t < n; ++t) {
+      k::RmsNorm(&x_[t * hidden], L.attn_norm.data(), &xn_[t * hidden], hidden, c.rms_norm_eps);
+    }
+    k::MatMul(L.wq, xn_.data(), n, q_.data(), q_dim, pool, &matmul_scratch_);
+    k::MatMul(L.wk, xn_.data(), n, k_.data(), kv_dim, pool, &matmul_scratch_);
+    k::MatMul(L.wv, xn_.data(), n, v_.data(), kv_dim, pool, &matmul_scratch_);
+    float* k_cache = cache.k(static_cast<int64_t>(li));
+    float* v_cache = cache.v(static_cast<int64_t>(li));
+    for (int64_t t = 0; t < n; ++t) {
+      float* q = &q_[t * q_dim];
+      float* kk = &k_[t * kv_dim];
+      float* vv = &v_[t * kv_dim];
+      if (!L.bq.empty()) {
+        k::Add(q, L.bq.data(), q_dim);
+        k::Add(kk, L.bk.data(), kv_dim);
+        k::Add(vv, L.bv.data(), kv_dim);
+      }
+      const int64_t pos = start_pos + t;
+      k::Rope(q, heads, c.head_dim, c.rope_dim, pos, inv_freq_, c.rope_interleaved);
+      k::Rope(kk, kv_heads, c.head_dim, c.rope_dim, pos, inv_freq_, c.rope_interleaved);
+      for (int64_t h = 0; h < kv_heads; ++h) {
+        const int64_t dst = (h * cache.capacity() + pos) * c.head_dim;
+        std::copy_n(kk + h * c.head_dim, c.head_dim, k_cache + dst);
+        std::copy_n(vv + h * c.head_dim, c.head_dim, v_cache + dst);
+      }
+    }
+    k::Attention(shape, q_.data(), k_cache, v_cache, n, start_pos, att_.data(), pool);
+    k::MatMul(L.wo, att_.data(), n, proj_.data(), hidden, pool, &matmul_scratch_);
+    k::Add(x_.data(), proj_.data(), n * hidden);
+
+    for (int64_t t = 0; t < n; ++t) {
+      k::RmsNorm(&x_[t * hidden], L.ffn_norm.data(), &xn_[t * hidden], hidden, c.rms_norm_eps);
+    }
+    k::MatMul(L.gate, xn_.data(), n, gate_.data(), ff, pool, &matmul_scratch_);
+    k::MatMul(L.up, xn_.data(), n, up_.data(), ff, pool, &matmul_scratch_);
+    k::SiluMul(gate_.data(), up_.data(), gate_.data(), n * ff);
+    k::MatMul(L.down, gate_.data(), n, proj_.data(), hidden, pool, &matmul_scratch_);
+    k::Add(x_.data(), proj_.data(), n * hidden);
+  }
+
+  if (logits == nullptr) return absl::OkStatus();
+  const int64_t first = all_logits ? 0 : n - 1;
+  const int64_t rows = n - first;
+  for (int64_t t = first; t < n; ++t) {
+    k::RmsNorm(&x_[t * hidden], output_norm_.data(), &xn_[(t - first) * hidden], hidden,
+               c.rms_norm_eps);
+  }
+  k::MatMul(output_, xn_.data(), rows, logits, c.vocab_size, pool, &matmul_scratch_);
+  return absl::OkStatus();
+}
+
+}  // namespace infer

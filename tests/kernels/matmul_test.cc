@@ -1,0 +1,403 @@
+// Tests of the CPU matrix product (libinfer/kernels/cpu/matmul.h) at every ISA level the CPU
+// has, against an independent double-precision reference that decodes the GGML block layouts
+// itself (it shares no code with the library, not even the fp16 conversion).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "libinfer/kernels/cpu/matmul.h"
+#include "libinfer/kernels/cpu/matmul_internal.h"
+
+namespace infer::kernels::cpu {
+namespace {
+
+constexpr double kFloatEps = 1.0 / (1 << 24);  // unit roundoff of float
+
+// ---- independent reference decoding ---------------------------------------------------------
+
+double HalfToDouble(uint16_t h) {
+  const int exp = (h >> 10) & 0x1f;
+  const int mant = h & 0x3ff;
+  const double v = exp == 0 ? std::ldexp(mant, -24) : std::ldexp(1024 + mant, exp - 25);
+  return (h & 0x8000) ? -v : v;
+}
+
+double Bf16ToDouble(uint16_t b) {
+  const int exp = (b >> 7) & 0xff;
+  const int mant = b & 0x7f;
+  const double v = exp == 0 ? std::ldexp(mant, -133) : std::ldexp(128 + mant, exp - 134);
+  return (b & 0x8000) ? -v : v;
+}
+
+uint16_t Read16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+
+// One weight row decoded per the GGML definitions, plus for each element the magnitude of the
+// terms the kernels add up (|d * code| + |offset|), which bounds their float rounding error.
+void ReferenceRow(DType dtype, const uint8_t* row, int64_t k, std::vector<double>* w,
+                  std::vector<double>* mag) {
+  w->assign(k, 0.0);
+  mag->assign(k, 0.0);
+  switch (dtype) {
+    case DType::kF32:
+      for (int64_t i = 0; i < k; ++i) {
+        float f;
+        std::memcpy(&f, row + 4 * i, 4);
+        (*w)[i] = f;
+      }
+      break;
+    case DType::kF16:
+      for (int64_t i = 0; i < k; ++i) (*w)[i] = HalfToDouble(Read16(row + 2 * i));
+      break;
+    case DType::kBF16:
+      for (int64_t i = 0; i < k; ++i) (*w)[i] = Bf16ToDouble(Read16(row + 2 * i));
+      break;
+    case DType::kQ8_0:
+      for (int64_t b = 0; b < k / 32; ++b) {
+        const uint8_t* blk = row + 34 * b;
+        const double d = HalfToDouble(Read16(blk));
+        for (int j = 0; j < 32; ++j) {
+          (*w)[32 * b + j] = d * static_cast<int8_t>(blk[2 + j]);
+        }
+      }
+      break;
+    case DType::kQ4_0:
+      for (int64_t b = 0; b < k / 32; ++b) {
+        const uint8_t* blk = row + 18 * b;
+        const double d = HalfToDouble(Read16(blk));
+        for (int j = 0; j < 16; ++j) {
+          const int lo = blk[2 + j] & 15;
+          const int hi = blk[2 + j] >> 4;
+          (*w)[32 * b + j] = d * (lo - 8);
+          (*w)[32 * b + j + 16] = d * (hi - 8);
+          (*mag)[32 * b + j] = std::fabs(d) * (lo + 8);
+          (*mag)[32 * b + j + 16] = std::fabs(d) * (hi + 8);
+        }
+      }
+      return;
+    case DType::kQ4_1:
+      for (int64_t b = 0; b < k / 32; ++b) {
+        const uint8_t* blk = row + 20 * b;
+        const double d = HalfToDouble(Read16(blk));
+        const double m = HalfToDouble(Read16(blk + 2));
+        for (int j = 0; j < 16; ++j) {
+          const int lo = blk[4 + j] & 15;
+          const int hi = blk[4 + j] >> 4;
+          (*w)[32 * b + j] = d * lo + m;
+          (*w)[32 * b + j + 16] = d * hi + m;
+          (*mag)[32 * b + j] = std::fabs(d) * lo + std::fabs(m);
+          (*mag)[32 * b + j + 16] = std::fabs(d) * hi + std::fabs(m);
+        }
+      }
+      return;
+  }
+  for (int64_t i = 0; i < k; ++i) (*mag)[i] = std::fabs((*w)[i]);
+}
+
+// ---- random weights -------------------------------------------------------------------------
+
+int64_t RowBytes(DType dtype, int64_t k) {
+  switch (dtype) {
+    case DType::kF32:
+      return 4 * k;
+    case DType::kF16:
+    case DType::kBF16:
+      return 2 * k;
+    case DType::kQ8_0:
+      return k / 32 * 34;
+    case DType::kQ4_0:
+      return k / 32 * 18;
+    case DType::kQ4_1:
+      return k / 32 * 20;
+  }
+  return 0;
+}
+
+// A random fp16 with exponent field in [emin, emax] (normal numbers) and a random sign.
+uint16_t RandomHalf(std::mt19937& rng, int emin, int emax, bool negative_ok) {
+  const int exp = std::uniform_int_distribution<int>(emin, emax)(rng);
+  const int mant = std::uniform_int_distribution<int>(0, 1023)(rng);
+  const int sign = negative_ok ? std::uniform_int_distribution<int>(0, 1)(rng) : 0;
+  return static_cast<uint16_t>((sign << 15) | (exp << 10) | mant);
+}
+
+void Write16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v & 0xff);
+  p[1] = static_cast<uint8_t>(v >> 8);
+}
+
+// Fills one row of `dtype` with random content typical of real weights.
+void RandomRow(DType dtype, int64_t k, std::mt19937& rng, uint8_t* row) {
+  std::uniform_int_distribution<int> byte(0, 255);
+  switch (dtype) {
+    case DType::kF32:
+      for (int64_t i = 0; i < k; ++i) {
+        const float f = std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng);
+        std::memcpy(row + 4 * i, &f, 4);
+      }
+      return;
+    case DType::kF16:
+      for (int64_t i = 0; i < k; ++i) Write16(row + 2 * i, RandomHalf(rng, 8, 16, true));
+      return;
+    case DType::kBF16:
+      for (int64_t i = 0; i < k; ++i) {
+        const int exp = std::uniform_int_distribution<int>(118, 128)(rng);
+        const uint16_t b =
+            static_cast<uint16_t>((byte(rng) & 1) << 15 | exp << 7 | (byte(rng) & 0x7f));
+        Write16(row + 2 * i, b);
+      }
+      return;
+    case DType::kQ8_0:
+      for (int64_t b = 0; b < k / 32; ++b) {
+        uint8_t* blk = row + 34 * b;
+        Write16(blk, RandomHalf(rng, 5, 12, true));
+        for (int j = 0; j < 32; ++j) blk[2 + j] = static_cast<uint8_t>(byte(rng));
+        blk[2] = 0x80;  // -128: the one code whose |w| needs all 8 bits
+      }
+      return;
+    case DType::kQ4_0:
+      for (int64_t b = 0; b < k / 32; ++b) {
+        uint8_t* blk = row + 18 * b;
+        Write16(blk, RandomHalf(rng, 5, 12, true));
+        for (int j = 0; j < 16; ++j) blk[2 + j] = static_cast<uint8_t>(byte(rng));
+      }
+      return;
+    case DType::kQ4_1:
+      for (int64_t b = 0; b < k / 32; ++b) {
+        uint8_t* blk = row + 20 * b;
+        Write16(blk, RandomHalf(rng, 5, 12, true));
+        Write16(blk + 2, RandomHalf(rng, 5, 14, true));
+        for (int j = 0; j < 16; ++j) blk[4 + j] = static_cast<uint8_t>(byte(rng));
+      }
+      return;
+  }
+}
+
+bool IsQuantized(DType dtype) {
+  return dtype == DType::kQ8_0 || dtype == DType::kQ4_0 || dtype == DType::kQ4_1;
+}
+
+// A weight matrix with rows padded by kPad bytes, so the kernels must honour row_bytes.
+struct TestMatrix {
+  static constexpr int64_t kPad = 16;
+  std::vector<uint8_t> bytes;
+  WeightMatrix w;
+};
+
+TestMatrix MakeMatrix(DType dtype, int64_t rows, int64_t k, std::mt19937& rng) {
+  TestMatrix t;
+  const int64_t row_bytes = RowBytes(dtype, k) + TestMatrix::kPad;
+  t.bytes.assign(static_cast<size_t>(rows * row_bytes), 0xAB);
+  for (int64_t r = 0; r < rows; ++r) RandomRow(dtype, k, rng, t.bytes.data() + r * row_bytes);
+  t.w.dtype = dtype;
+  t.w.data = t.bytes.data();
+  t.w.rows = rows;
+  t.w.cols = k;
+  t.w.row_bytes = static_cast<size_t>(row_bytes);
+  return t;
+}
+
+// ---- MatMul vs reference --------------------------------------------------------------------
+
+using MatMulParam = std::tuple<CpuLevel, DType, int64_t /*k*/, int64_t /*m*/, int /*threads*/>;
+
+class MatMulTest : public ::testing::TestWithParam<MatMulParam> {};
+
+TEST_P(MatMulTest, MatchesDoubleReference) {
+  const auto [level, dtype, k, m, threads] = GetParam();
+  if (!CpuLevelAvailable(level)) {
+    GTEST_SKIP() << "CPU lacks the " << CpuLevelString(level) << " kernel level";
+  }
+  std::mt19937 rng(static_cast<uint32_t>(k * 1000 + m * 10 + static_cast<int>(dtype)));
+  ThreadPool pool(threads);
+  MatMulScratch scratch;
+  for (int64_t rows : {1, 5, 37, 133}) {
+    SCOPED_TRACE("rows=" + std::to_string(rows));
+    TestMatrix t = MakeMatrix(dtype, rows, k, rng);
+
+    std::vector<float> x(static_cast<size_t>(m * k));
+    std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+    for (float& v : x) v = dist(rng);
+    // An all-zero block (scale 0) and an outlier, as activations have.
+    if (k > 32) std::fill(x.begin(), x.begin() + 32, 0.0f);
+    if (k > 40) x[40] = 37.5f;
+
+    const int64_t ldy = rows + 3;
+    constexpr float kSentinel = 12345.0f;
+    std::vector<float> y(static_cast<size_t>(m * ldy), kSentinel);
+    MatMulWithLevel(level, t.w, x.data(), m, y.data(), ldy, threads == 1 ? nullptr : &pool,
+                    &scratch);
+
+    std::vector<double> w;
+    std::vector<double> mag;
+    for (int64_t j = 0; j < rows; ++j) {
+      ReferenceRow(dtype, t.bytes.data() + j * t.w.row_bytes, k, &w, &mag);
+      for (int64_t i = 0; i < m; ++i) {
+        const float* xi = x.data() + i * k;
+        double ref = 0.0;
+        double abs_sum = 0.0;    // sum |terms| the kernel adds in float
+        double quant_err = 0.0;  // bound of the activation quantization error
+        for (int64_t b = 0; b < k / (IsQuantized(dtype) ? 32 : 1); ++b) {
+          const int64_t n = IsQuantized(dtype) ? 32 : 1;
+          double amax = 0.0;
+          double wabs = 0.0;
+          for (int64_t c = b * n; c < (b + 1) * n; ++c) {
+            ref += w[c] * xi[c];
+            abs_sum += mag[c] * std::fabs(xi[c]);
+            amax = std::max(amax, std::fabs(static_cast<double>(xi[c])));
+            wabs += std::fabs(w[c]);
+          }
+          // |x - d * round(x / d)| <= d / 2 with d = amax / 127 (plus float slack).
+          if (IsQuantized(dtype)) quant_err += amax / 127.0 * 0.5001 * wabs;
+        }
+        // Float summation of k (or k/32 block) terms, each a product of <= 3 rounded factors.
+        const double terms = IsQuantized(dtype) ? k / 32 + 8 : k + 8;
+        const double tol = quant_err + 2.0 * terms * kFloatEps * abs_sum + 1e-30;
+        EXPECT_NEAR(y[i * ldy + j], ref, tol) << "i=" << i << " j=" << j;
+      }
+    }
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = rows; j < ldy; ++j) ASSERT_EQ(y[i * ldy + j], kSentinel) << "wrote padding";
+    }
+  }
+}
+
+std::string ParamName(const ::testing::TestParamInfo<MatMulParam>& info) {
+  const auto [level, dtype, k, m, threads] = info.param;
+  return std::string(CpuLevelString(level)) + "_" + std::string(DTypeName(dtype)) + "_k" +
+         std::to_string(k) + "_m" + std::to_string(m) + "_t" + std::to_string(threads);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllLevels, MatMulTest,
+    ::testing::Combine(::testing::Values(CpuLevel::kPortable, CpuLevel::kAvx2, CpuLevel::kAvx512),
+                       ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0,
+                                         DType::kQ4_0, DType::kQ4_1),
+                       ::testing::Values<int64_t>(32, 64, 576, 1536),
+                       ::testing::Values<int64_t>(1, 3, 7, 16), ::testing::Values(1, 2, 3)),
+    ParamName);
+
+// Float weights with k not a multiple of any vector width exercise the scalar / masked tails.
+TEST(MatMulFloatTail, OddColumnCounts) {
+  std::mt19937 rng(7);
+  for (CpuLevel level : {CpuLevel::kPortable, CpuLevel::kAvx2, CpuLevel::kAvx512}) {
+    if (!CpuLevelAvailable(level)) continue;
+    for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16}) {
+      for (int64_t k : {1, 7, 9, 33, 47}) {
+        TestMatrix t = MakeMatrix(dtype, 11, k, rng);
+        std::vector<float> x(static_cast<size_t>(5 * k));
+        for (float& v : x) v = std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng);
+        std::vector<float> y(5 * 11);
+        MatMulScratch scratch;
+        MatMulWithLevel(level, t.w, x.data(), 5, y.data(), 11, nullptr, &scratch);
+        std::vector<double> w;
+        std::vector<double> mag;
+        for (int64_t j = 0; j < 11; ++j) {
+          ReferenceRow(dtype, t.bytes.data() + j * t.w.row_bytes, k, &w, &mag);
+          for (int64_t i = 0; i < 5; ++i) {
+            double ref = 0.0;
+            double abs_sum = 0.0;
+            for (int64_t c = 0; c < k; ++c) {
+              ref += w[c] * x[i * k + c];
+              abs_sum += std::fabs(w[c] * x[i * k + c]);
+            }
+            EXPECT_NEAR(y[i * 11 + j], ref, 2.0 * (k + 8) * kFloatEps * abs_sum)
+                << CpuLevelString(level) << " " << DTypeName(dtype) << " k=" << k;
+          }
+        }
+      }
+    }
+  }
+}
+
+// The public MatMul is MatMulWithLevel at the detected level, bit for bit, whatever the thread
+// count (each output is computed by one thread in a fixed order).
+TEST(MatMulDispatch, PublicEntryUsesDetectedLevel) {
+  std::mt19937 rng(3);
+  for (DType dtype : {DType::kF16, DType::kQ4_1}) {
+    TestMatrix t = MakeMatrix(dtype, 70, 576, rng);
+    std::vector<float> x(4 * 576);
+    for (float& v : x) v = std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng);
+    std::vector<float> a(4 * 70);
+    std::vector<float> b(4 * 70);
+    ThreadPool pool(2);
+    MatMulScratch scratch;
+    MatMul(t.w, x.data(), 4, a.data(), 70, &pool, &scratch);
+    MatMulWithLevel(DetectedCpuLevel(), t.w, x.data(), 4, b.data(), 70, &pool, &scratch);
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
+    // A null scratch (and a null pool) is allowed and gives the same numbers.
+    std::vector<float> c(4 * 70);
+    MatMul(t.w, x.data(), 4, c.data(), 70, nullptr, nullptr);
+    EXPECT_EQ(0, std::memcmp(a.data(), c.data(), a.size() * sizeof(float)));
+  }
+}
+
+// Activation quantization: d = max|x| / 127, |x - d q| <= d / 2, s = d * sum(q).
+TEST(QuantizeAct, RoundsToNearestCodeAndCarriesSum) {
+  std::mt19937 rng(11);
+  std::vector<float> x(32 * 6);
+  for (float& v : x) v = std::uniform_real_distribution<float>(-3.0f, 3.0f)(rng);
+  for (int i = 32; i < 64; ++i) x[i] = 0.0f;  // a zero block
+  x[70] = -100.0f;                            // a block dominated by a negative outlier
+  for (CpuLevel level : {CpuLevel::kPortable, CpuLevel::kAvx2, CpuLevel::kAvx512}) {
+    if (!CpuLevelAvailable(level)) continue;
+    SCOPED_TRACE(CpuLevelString(level));
+    std::vector<ActBlockQ8> q(6);
+    MatMulKernelsFor(level).quantize_act(x.data(), static_cast<int64_t>(x.size()), q.data());
+    for (int b = 0; b < 6; ++b) {
+      double amax = 0.0;
+      for (int i = 0; i < 32; ++i)
+        amax = std::max(amax, std::fabs(static_cast<double>(x[32 * b + i])));
+      EXPECT_NEAR(q[b].d, amax / 127.0, amax / 127.0 * 1e-6);
+      int sum = 0;
+      for (int i = 0; i < 32; ++i) {
+        EXPECT_LE(std::fabs(x[32 * b + i] - static_cast<double>(q[b].d) * q[b].qs[i]),
+                  q[b].d * 0.5001)
+            << "block " << b << " elem " << i;
+        sum += q[b].qs[i];
+      }
+      EXPECT_FLOAT_EQ(q[b].s, q[b].d * static_cast<float>(sum));
+    }
+    EXPECT_EQ(q[2].qs[70 - 64], -127);
+    EXPECT_EQ(q[1].d, 0.0f);
+  }
+}
+
+// ---- DequantizeRow: bit-exact ---------------------------------------------------------------
+
+class DequantizeRowTest : public ::testing::TestWithParam<DType> {};
+
+TEST_P(DequantizeRowTest, BitExactAgainstReference) {
+  const DType dtype = GetParam();
+  std::mt19937 rng(5);
+  const int64_t k = 576;
+  TestMatrix t = MakeMatrix(dtype, 9, k, rng);
+  std::vector<double> w;
+  std::vector<double> mag;
+  std::vector<float> out(k + 1, -7.0f);
+  for (int64_t row = 0; row < 9; ++row) {
+    DequantizeRow(t.w, row, out.data());
+    ReferenceRow(dtype, t.bytes.data() + row * t.w.row_bytes, k, &w, &mag);
+    for (int64_t i = 0; i < k; ++i) {
+      ASSERT_EQ(out[i], static_cast<float>(w[i])) << "row " << row << " elem " << i;
+    }
+    ASSERT_EQ(out[k], -7.0f) << "wrote past the row";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, DequantizeRowTest,
+                         ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0,
+                                           DType::kQ4_0, DType::kQ4_1),
+                         [](const ::testing::TestParamInfo<DType>& info) {
+                           return std::string(DTypeName(info.param));
+                         });
+
+}  // namespace
+}  // namespace infer::kernels::cpu

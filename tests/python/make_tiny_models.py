@@ -1,0 +1,389 @@
+#!/usr/bin/env python3
+"""Generates tiny Llama-family test models with seeded random weights.
+
+Writes into OUT_DIR:
+  tokenizer.model            SentencePiece BPE (byte fallback) shared by every model
+  gguf_f32.gguf              llama, GQA, untied output head, F32
+  gguf_f32_tied.gguf         llama, output head tied to the token embedding
+  gguf_f16.gguf / gguf_bf16.gguf / gguf_q8_0.gguf / gguf_q4_0.gguf / gguf_q4_1.gguf
+                             the gguf_f32 weights stored in that type (norms stay F32)
+  gguf_llama3.gguf           gguf_f32 weights + Llama-3 RoPE scaling as rope_freqs.weight
+  gguf_qwen2.gguf            architecture qwen2: Q/K/V biases, halves RoPE layout
+  hf_f32/ hf_f16/ hf_bf16/   HF folders (config.json, tokenizer.model,
+                             tokenizer_config.json, model.safetensors) with the same
+                             weights as gguf_f32 in HF layout
+  hf_sharded/                hf_f32 split into 2 shards + model.safetensors.index.json
+  hf_llama3/                 hf_f32 with rope_scaling {"rope_type": "llama3", ...}
+  manifest.json              {"models": {name: {"path", "group", "tokens"}}, ...}
+
+Layout: every model's weights are first drawn in HF convention (RoPE on halves,
+x[i] with x[i + d/2]). GGUF llama files store Q/K with the rows of each head
+permuted (new row 2i = old row i, new row 2i+1 = old row i + d/2), so RoPE on
+adjacent pairs of the stored weights gives exactly the HF model: gguf_f32 and
+hf_f32 are the same function. gguf_qwen2 keeps the halves layout (as llama.cpp
+does for qwen2). A numpy weight [out, in] is written as shape (out, in); GGUF
+reports it as ne = (in, out).
+
+Usage: make_tiny_models.py OUT_DIR [--seed N]
+"""
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import reference_llama  # noqa: E402  pylint: disable=wrong-import-position
+
+HIDDEN = 64
+HEADS = 4
+KV_HEADS = 2
+HEAD_DIM = 16
+FFN = 160
+LAYERS = 2
+CONTEXT = 128
+EPS = 1e-5
+THETA = 10000.0
+VOCAB_TARGET = 400
+# Llama-3 scaling parameters chosen so that the tiny head_dim exercises all three
+# branches: wavelengths below 16 kept, above 64 divided by 8, in between blended.
+LLAMA3_SCALING = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                  "high_freq_factor": 4.0, "original_max_position_embeddings": 64}
+NUM_TEST_TOKENS = 100
+
+# Which comparison group the tests use for each model (see test_forward.py).
+GROUPS = {
+    "gguf_f32": "exact", "gguf_f32_tied": "exact", "gguf_qwen2": "exact",
+    "gguf_llama3": "exact", "hf_f32": "exact", "hf_sharded": "exact",
+    "hf_llama3": "exact",
+    "gguf_f16": "approx", "gguf_bf16": "approx", "gguf_q8_0": "approx",
+    "gguf_q4_0": "approx", "gguf_q4_1": "approx", "hf_f16": "approx",
+    "hf_bf16": "approx",
+}
+
+
+# --------------------------------------------------------------------------
+# Tokenizer
+
+
+def corpus_lines():
+    with open(os.path.join(HERE, "data", "english.txt")) as f:
+        text = f.read()
+    lines = [s.strip() + "." for s in text.replace("\n", " ").split(".") if s.strip()]
+    rng = np.random.default_rng(7)
+    words = sorted(set(text.lower().replace(",", "").replace(".", "").split()))
+    for _ in range(400):  # Extra varied sentences from the same words + digits.
+        n = int(rng.integers(4, 12))
+        lines.append(" ".join(rng.choice(words, n)) + f" {int(rng.integers(0, 1000))}.")
+    return lines
+
+
+def train_tokenizer(out_path):
+    import sentencepiece as spm  # pylint: disable=import-outside-toplevel
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus_lines()), model_writer=model,
+        model_type="bpe", vocab_size=VOCAB_TARGET, byte_fallback=True,
+        character_coverage=1.0, split_digits=True, num_threads=1,
+        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, minloglevel=2)
+    with open(out_path, "wb") as f:
+        f.write(model.getvalue())
+    return spm.SentencePieceProcessor(model_file=out_path)
+
+
+def vocab_arrays(sp):
+    """GGUF tokenizer arrays: tokens, scores, token types."""
+    tokens, scores, types = [], [], []
+    for i in range(sp.get_piece_size()):
+        tokens.append(sp.id_to_piece(i))
+        scores.append(float(sp.get_score(i)))
+        if sp.is_unknown(i):
+            types.append(2)
+        elif sp.is_control(i):
+            types.append(3)
+        elif sp.is_byte(i):
+            types.append(6)
+        elif sp.is_unused(i):
+            types.append(5)
+        else:
+            types.append(1)
+    return tokens, scores, types
+
+
+# --------------------------------------------------------------------------
+# Weights (HF naming and layout)
+
+
+def random_weights(rng, vocab, tied=False, bias=False):
+    def mat(out_dim, in_dim):
+        return (rng.standard_normal((out_dim, in_dim)) / np.sqrt(in_dim)).astype(np.float32)
+
+    def norm(n):
+        return (1.0 + 0.1 * rng.standard_normal(n)).astype(np.float32)
+
+    w = {"model.embed_tokens.weight": rng.standard_normal((vocab, HIDDEN)).astype(np.float32)}
+    for i in range(LAYERS):
+        p = f"model.layers.{i}."
+        w[p + "input_layernorm.weight"] = norm(HIDDEN)
+        w[p + "self_attn.q_proj.weight"] = mat(HEADS * HEAD_DIM, HIDDEN)
+        w[p + "self_attn.k_proj.weight"] = mat(KV_HEADS * HEAD_DIM, HIDDEN)
+        w[p + "self_attn.v_proj.weight"] = mat(KV_HEADS * HEAD_DIM, HIDDEN)
+        w[p + "self_attn.o_proj.weight"] = mat(HIDDEN, HEADS * HEAD_DIM)
+        if bias:
+            for n, d in (("q", HEADS), ("k", KV_HEADS), ("v", KV_HEADS)):
+                w[p + f"self_attn.{n}_proj.bias"] = (
+                    0.5 * rng.standard_normal(d * HEAD_DIM)).astype(np.float32)
+        w[p + "post_attention_layernorm.weight"] = norm(HIDDEN)
+        w[p + "mlp.gate_proj.weight"] = mat(FFN, HIDDEN)
+        w[p + "mlp.up_proj.weight"] = mat(FFN, HIDDEN)
+        w[p + "mlp.down_proj.weight"] = mat(HIDDEN, FFN)
+    w["model.norm.weight"] = norm(HIDDEN)
+    if not tied:
+        w["lm_head.weight"] = (2.0 * mat(vocab, HIDDEN))
+    return w
+
+
+def permute_for_pairs(w, n_heads):
+    """HF halves layout -> adjacent-pair layout (rows within each head)."""
+    rows, cols = w.shape
+    hd = rows // n_heads
+    return np.ascontiguousarray(
+        w.reshape(n_heads, 2, hd // 2, cols).swapaxes(1, 2).reshape(rows, cols))
+
+
+HF_TO_GGUF = {
+    "input_layernorm.weight": "attn_norm.weight",
+    "self_attn.q_proj.weight": "attn_q.weight",
+    "self_attn.k_proj.weight": "attn_k.weight",
+    "self_attn.v_proj.weight": "attn_v.weight",
+    "self_attn.o_proj.weight": "attn_output.weight",
+    "self_attn.q_proj.bias": "attn_q.bias",
+    "self_attn.k_proj.bias": "attn_k.bias",
+    "self_attn.v_proj.bias": "attn_v.bias",
+    "post_attention_layernorm.weight": "ffn_norm.weight",
+    "mlp.gate_proj.weight": "ffn_gate.weight",
+    "mlp.up_proj.weight": "ffn_up.weight",
+    "mlp.down_proj.weight": "ffn_down.weight",
+}
+
+
+def to_gguf_names(w, pair_rope):
+    out = {}
+    for name, arr in w.items():
+        if name == "model.embed_tokens.weight":
+            out["token_embd.weight"] = arr
+        elif name == "model.norm.weight":
+            out["output_norm.weight"] = arr
+        elif name == "lm_head.weight":
+            out["output.weight"] = arr
+        else:
+            parts = name.split(".")
+            layer, rest = parts[2], ".".join(parts[3:])
+            if pair_rope and rest == "self_attn.q_proj.weight":
+                arr = permute_for_pairs(arr, HEADS)
+            elif pair_rope and rest == "self_attn.k_proj.weight":
+                arr = permute_for_pairs(arr, KV_HEADS)
+            out[f"blk.{layer}.{HF_TO_GGUF[rest]}"] = arr
+    return out
+
+
+# --------------------------------------------------------------------------
+# Writers
+
+
+def write_gguf(path, arch, tensors, sp, qtype_name="F32", rope_freqs=None):
+    import gguf  # pylint: disable=import-outside-toplevel
+
+    qtype = gguf.GGMLQuantizationType[qtype_name]
+    writer = gguf.GGUFWriter(path, arch)
+    writer.add_name(os.path.splitext(os.path.basename(path))[0])
+    writer.add_context_length(CONTEXT)
+    writer.add_embedding_length(HIDDEN)
+    writer.add_feed_forward_length(FFN)
+    writer.add_block_count(LAYERS)
+    writer.add_head_count(HEADS)
+    writer.add_head_count_kv(KV_HEADS)
+    writer.add_layer_norm_rms_eps(EPS)
+    writer.add_rope_freq_base(THETA)
+    writer.add_rope_dimension_count(HEAD_DIM)
+    writer.add_vocab_size(sp.get_piece_size())
+    if qtype_name != "F32":
+        writer.add_file_type({"F16": 1, "BF16": 32, "Q8_0": 7, "Q4_0": 2,
+                              "Q4_1": 3}[qtype_name])
+    tokens, scores, types = vocab_arrays(sp)
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores(scores)
+    writer.add_token_types(types)
+    writer.add_bos_token_id(sp.bos_id())
+    writer.add_eos_token_id(sp.eos_id())
+    writer.add_unk_token_id(sp.unk_id())
+    writer.add_add_bos_token(True)
+    writer.add_add_eos_token(False)
+    items = list(tensors.items())
+    if rope_freqs is not None:
+        items.append(("rope_freqs.weight", np.asarray(rope_freqs, dtype=np.float32)))
+    for name, arr in items:
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        if arr.ndim == 1 or qtype_name == "F32":
+            writer.add_tensor(name, arr)
+        elif qtype_name == "F16":
+            writer.add_tensor(name, arr.astype(np.float16))
+        else:
+            data = gguf.quants.quantize(arr, qtype)
+            writer.add_tensor(name, data, raw_dtype=qtype)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def f32_to_bf16_bits(a):
+    """Round-to-nearest-even float32 -> bfloat16 bit patterns (uint16)."""
+    bits = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    return rounded.astype(np.uint16)
+
+
+def write_safetensors(path, tensors, dtype):
+    """Writes a safetensors file by hand (numpy cannot express bfloat16)."""
+    header, blobs, offset = {}, [], 0
+    for name in sorted(tensors):
+        arr = np.asarray(tensors[name], dtype=np.float32)
+        if dtype == "F32":
+            raw = arr.astype("<f4").tobytes()
+        elif dtype == "F16":
+            raw = arr.astype("<f2").tobytes()
+        elif dtype == "BF16":
+            raw = f32_to_bf16_bits(arr).astype("<u2").tobytes()
+        else:
+            raise ValueError(dtype)
+        header[name] = {"dtype": dtype, "shape": list(arr.shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    header["__metadata__"] = {"format": "pt"}
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * ((8 - len(head) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(len(head).to_bytes(8, "little"))
+        f.write(head)
+        for raw in blobs:
+            f.write(raw)
+
+
+def write_hf(folder, weights, sp_path, sp, dtype="F32", shards=1, rope_scaling=None):
+    os.makedirs(folder, exist_ok=True)
+    torch_dtype = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}[dtype]
+    config = {
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+        "vocab_size": sp.get_piece_size(), "hidden_size": HIDDEN,
+        "intermediate_size": FFN, "num_hidden_layers": LAYERS,
+        "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS,
+        "head_dim": HEAD_DIM, "max_position_embeddings": CONTEXT,
+        "rms_norm_eps": EPS, "rope_theta": THETA, "hidden_act": "silu",
+        "tie_word_embeddings": "lm_head.weight" not in weights,
+        "bos_token_id": sp.bos_id(), "eos_token_id": sp.eos_id(),
+        "torch_dtype": torch_dtype, "attention_bias": False,
+        "rope_scaling": rope_scaling,
+    }
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    tok_config = {
+        "tokenizer_class": "LlamaTokenizer", "add_bos_token": True,
+        "add_eos_token": False, "bos_token": "<s>", "eos_token": "</s>",
+        "unk_token": "<unk>", "model_max_length": CONTEXT, "legacy": False,
+    }
+    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
+        json.dump(tok_config, f, indent=2)
+    shutil.copyfile(sp_path, os.path.join(folder, "tokenizer.model"))
+    if shards == 1:
+        write_safetensors(os.path.join(folder, "model.safetensors"), weights, dtype)
+        return
+    names = sorted(weights)
+    weight_map, total = {}, 0
+    for s in range(shards):
+        part = names[s::shards]
+        fname = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
+        write_safetensors(os.path.join(folder, fname), {n: weights[n] for n in part}, dtype)
+        for n in part:
+            weight_map[n] = fname
+            total += weights[n].size * 4
+    with open(os.path.join(folder, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
+
+
+# --------------------------------------------------------------------------
+
+
+def generator_digest(seed=1234):
+    """Identifies the generator (its source and the text it reads) and the seed."""
+    h = hashlib.sha256(str(seed).encode())
+    for path in (os.path.abspath(__file__), os.path.join(HERE, "data", "english.txt")):
+        with open(path, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()
+
+
+def make_all(out_dir, seed=1234):
+    """Writes every tiny model into out_dir; returns the manifest dict."""
+    os.makedirs(out_dir, exist_ok=True)
+    sp_path = os.path.join(out_dir, "tokenizer.model")
+    sp = train_tokenizer(sp_path)
+    vocab = sp.get_piece_size()
+    rng = np.random.default_rng(seed)
+    base = random_weights(rng, vocab)
+    tied = random_weights(rng, vocab, tied=True)
+    qwen = random_weights(rng, vocab, bias=True)
+
+    p = lambda name: os.path.join(out_dir, name)  # noqa: E731
+    write_gguf(p("gguf_f32.gguf"), "llama", to_gguf_names(base, True), sp)
+    write_gguf(p("gguf_f32_tied.gguf"), "llama", to_gguf_names(tied, True), sp)
+    for q in ("F16", "BF16", "Q8_0", "Q4_0", "Q4_1"):
+        write_gguf(p(f"gguf_{q.lower()}.gguf"), "llama", to_gguf_names(base, True), sp, q)
+    sc = LLAMA3_SCALING
+    divisors = reference_llama.llama3_freq_divisors(
+        HEAD_DIM, HEAD_DIM, THETA, sc["factor"], sc["low_freq_factor"],
+        sc["high_freq_factor"], sc["original_max_position_embeddings"])
+    write_gguf(p("gguf_llama3.gguf"), "llama", to_gguf_names(base, True), sp,
+               rope_freqs=divisors)
+    write_gguf(p("gguf_qwen2.gguf"), "qwen2", to_gguf_names(qwen, False), sp)
+    write_hf(p("hf_f32"), base, sp_path, sp)
+    write_hf(p("hf_f16"), base, sp_path, sp, dtype="F16")
+    write_hf(p("hf_bf16"), base, sp_path, sp, dtype="BF16")
+    write_hf(p("hf_sharded"), base, sp_path, sp, shards=2)
+    write_hf(p("hf_llama3"), base, sp_path, sp, rope_scaling=dict(LLAMA3_SCALING))
+
+    with open(os.path.join(HERE, "data", "english.txt")) as f:
+        text = f.read()
+    tokens = ([sp.bos_id()] + sp.encode(text))[:NUM_TEST_TOKENS]
+    manifest = {"generator": generator_digest(seed), "vocab_size": vocab,
+                "tokens": tokens, "models": {}}
+    for name, group in GROUPS.items():
+        path = p(name) if name.startswith("hf_") else p(name + ".gguf")
+        manifest["models"][name] = {"path": path, "group": group}
+    with open(p("manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+    return manifest
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description="Generate tiny test models.")
+    parser.add_argument("out_dir")
+    parser.add_argument("--seed", type=int, default=1234)
+    args = parser.parse_args(argv)
+    manifest = make_all(args.out_dir, args.seed)
+    print(f"wrote {len(manifest['models'])} models (vocab {manifest['vocab_size']}) "
+          f"to {args.out_dir}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
