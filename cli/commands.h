@@ -25,6 +25,10 @@ std::string ResolveModelPath(const std::string& flag);
 // Loads a model, drawing a progress bar on stderr when it is a terminal.
 absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, int threads);
 
+// A byte count from /proc/self/status ("VmRSS", "VmHWM"); 0 where unavailable. VmHWM is this
+// process image's own peak (unlike getrusage, it is not inherited across fork + exec).
+uint64_t ProcStatusBytes(const char* field);
+
 // Prints "infer-cli: <message>" to stderr and returns 1.
 int Fail(const std::string& message);
 

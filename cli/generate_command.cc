@@ -38,6 +38,7 @@ const char* FinishName(FinishReason r) {
 int RunGenerate(const GenerateFlags& f) {
   auto model = LoadModel(ResolveModelPath(f.model), f.threads);
   if (!model.ok()) return Fail(std::string(model.status().message()));
+  const uint64_t rss_after_load = ProcStatusBytes("VmRSS");
   SamplingParams params;
   params.max_tokens = f.max_tokens;
   params.temperature = f.temperature;
@@ -78,6 +79,8 @@ int RunGenerate(const GenerateFlags& f) {
       c.decode_seconds > 0 && c.completion_tokens > 1
           ? static_cast<double>(c.completion_tokens - 1) / c.decode_seconds
           : 0.0;
+  out["rss_after_load_bytes"] = rss_after_load;
+  out["peak_rss_bytes"] = ProcStatusBytes("VmHWM");
   std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   return 0;
 }

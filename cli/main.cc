@@ -1,10 +1,11 @@
 // infer-cli: generate, info, bench (serve and gen-password come with their issues).
+#include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <tuple>
 #include <vector>
-#include <unistd.h>
 
 #include "cli/commands.h"
 
@@ -37,14 +38,30 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, int th
     };
   }
   auto model = Model::Load(options);
-  if (!model.ok() && std::string(model.status().message()).find("no such file") !=
-                         std::string::npos) {
+  if (!model.ok() &&
+      std::string(model.status().message()).find("no such file") != std::string::npos) {
     return absl::Status(model.status().code(),
                         std::string(model.status().message()) +
                             " (fetch the default model with scripts/fetch_model.sh, or pass "
                             "--model PATH)");
   }
   return model;
+}
+
+uint64_t ProcStatusBytes(const char* field) {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  const size_t len = std::strlen(field);
+  uint64_t kib = 0;
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    if (std::strncmp(line, field, len) == 0 && line[len] == ':') {
+      kib = std::strtoull(line + len + 1, nullptr, 10);
+      break;
+    }
+  }
+  std::fclose(f);
+  return kib * 1024;
 }
 
 int Fail(const std::string& message) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test: install dependencies, build with tests, fetch the real test model, run CTest
-# (C++ unit tests, the Python reference tests, tokenizer exactness), then the same C++ tests
-# under AddressSanitizer + UndefinedBehaviorSanitizer.
+# (C++ unit tests, the Python reference tests, tokenizer exactness), then the same tests under
+# AddressSanitizer + UndefinedBehaviorSanitizer. The libFuzzer targets are built and run first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
@@ -11,6 +11,18 @@ else
   echo "test.sh: could not fetch SmolLM2; tests that need it will skip" >&2
 fi
 JOBS=${JOBS:-$(nproc)}
+
+# libFuzzer targets for the model-file readers: built with clang, each run briefly from the
+# committed seed files (a crash fails the run).
+CC=clang-14 CXX=clang++-14 BUILD_DIR=build-fuzz scripts/build.sh -DINFER_BUILD_FUZZERS=ON \
+  -DINFER_BUILD_TESTS=OFF -DINFER_BUILD_BENCH=OFF -DINFER_BUILD_CLI=OFF \
+  -DINFER_BUILD_EXAMPLES=OFF -DINFER_CUDA=OFF
+for target in fuzz_gguf fuzz_safetensors fuzz_hf_config; do
+  mkdir -p "build-fuzz/corpus/$target"
+  build-fuzz/fuzz/$target -max_total_time="${INFER_FUZZ_SECONDS:-20}" -print_final_stats=1 \
+    "build-fuzz/corpus/$target" tests/data/format 2>&1 | tail -n 3
+done
+
 BUILD_DIR=build scripts/build.sh -DINFER_BUILD_TESTS=ON -DINFER_BUILD_BENCH=ON
 (cd build && ctest --output-on-failure -j "$JOBS" --timeout 900)
 if [ "${INFER_SKIP_SANITIZERS:-0}" != 1 ]; then

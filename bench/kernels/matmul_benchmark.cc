@@ -1,7 +1,8 @@
 // Benchmarks of the CPU matrix product for SmolLM2-135M shapes, plus a streaming-read memory
 // bandwidth reference.
 //
-//   bench_matmul --benchmark_filter='MatMul/Q4_1'        # one weight type
+//   bench_matmul --benchmark_filter='MatMul/dtype:5/'    # one weight type (5 = Q4_1, see DType)
+//   bench_matmul --benchmark_filter='act:8'              # int8 activations (quantized weights)
 //   INFER_CPU_LEVEL=portable bench_matmul ...            # cap the kernel level
 //
 // bytes_per_second counts the weight bytes read per call (rows * row_bytes): for decode (m = 1)
@@ -67,13 +68,15 @@ std::vector<uint8_t> MakeWeights(DType dtype, int64_t rows, int64_t k) {
   return bytes;
 }
 
-// Args: dtype, rows (output features), cols (k), m (activation rows), threads.
+// Args: dtype, rows (output features), cols (k), m (activation rows), threads, act (activation
+// code bits for quantized weights: 16, the default, or 8; see ActPrecision).
 void BM_MatMul(benchmark::State& state) {
   const auto dtype = static_cast<DType>(state.range(0));
   const int64_t rows = state.range(1);
   const int64_t k = state.range(2);
   const int64_t m = state.range(3);
   const int threads = static_cast<int>(state.range(4));
+  const bool act8 = state.range(5) == 8;
   std::vector<uint8_t> bytes = MakeWeights(dtype, rows, k);
   WeightMatrix w;
   w.dtype = dtype;
@@ -88,6 +91,7 @@ void BM_MatMul(benchmark::State& state) {
   std::vector<float> y(static_cast<size_t>(m * rows));
   ThreadPool pool(threads);
   MatMulScratch scratch;
+  scratch.activations = act8 ? ActPrecision::kInt8 : ActPrecision::kInt16;
   for (auto _ : state) {
     MatMul(w, x.data(), m, y.data(), rows, &pool, &scratch);
     benchmark::DoNotOptimize(y.data());
@@ -96,7 +100,8 @@ void BM_MatMul(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes.size()));
   state.SetItemsProcessed(state.iterations() * m * rows * k);
   state.SetLabel(std::string(DTypeName(dtype)) + " " + std::to_string(rows) + "x" +
-                 std::to_string(k) + " m=" + std::to_string(m) + " t=" + std::to_string(threads));
+                 std::to_string(k) + " m=" + std::to_string(m) + " t=" + std::to_string(threads) +
+                 (act8 ? " act=int8" : ""));
 }
 
 void MatMulArgs(benchmark::internal::Benchmark* b) {
@@ -108,12 +113,15 @@ void MatMulArgs(benchmark::internal::Benchmark* b) {
     for (const auto& s : shapes) {
       for (int64_t m : {1, 64, 512}) {
         for (int threads : {1, 2}) {
-          b->Args({static_cast<int64_t>(dtype), s[0], s[1], m, threads});
+          b->Args({static_cast<int64_t>(dtype), s[0], s[1], m, threads, 16});
+          const bool quantized =
+              dtype == DType::kQ8_0 || dtype == DType::kQ4_0 || dtype == DType::kQ4_1;
+          if (quantized) b->Args({static_cast<int64_t>(dtype), s[0], s[1], m, threads, 8});
         }
       }
     }
   }
-  b->ArgNames({"dtype", "rows", "cols", "m", "threads"});
+  b->ArgNames({"dtype", "rows", "cols", "m", "threads", "act"});
   b->UseRealTime();
 }
 BENCHMARK(BM_MatMul)->Apply(MatMulArgs);

@@ -27,9 +27,8 @@ absl::Status CheckConfig(const ModelConfig& c) {
   INFER_RETURN_IF_ERROR(positive(c.head_dim, "head_dim"));
   INFER_RETURN_IF_ERROR(positive(c.context_length, "context_length"));
   if (c.num_heads % c.num_kv_heads != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("num_heads ", c.num_heads,
-                                                   " is not a multiple of num_kv_heads ",
-                                                   c.num_kv_heads));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "num_heads ", c.num_heads, " is not a multiple of num_kv_heads ", c.num_kv_heads));
   }
   return absl::OkStatus();
 }
@@ -61,8 +60,8 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) 
         "does not have yet");
   }
   if (options.num_threads < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("num_threads must be >= 0, got ",
-                                                   options.num_threads));
+    return absl::InvalidArgumentError(
+        absl::StrCat("num_threads must be >= 0, got ", options.num_threads));
   }
   auto prefix = [&](const absl::Status& s) {
     return absl::Status(s.code(), absl::StrCat(options.path, ": ", s.message()));
@@ -89,9 +88,9 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) 
   info.rope_theta = config.rope_theta;
   info.tied_embeddings = files->weights->Find("output.weight") == nullptr;
   if (options.max_context > config.context_length) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        options.path, ": max_context ", options.max_context, " exceeds the model's context length ",
-        config.context_length));
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.path, ": max_context ", options.max_context,
+                     " exceeds the model's context length ", config.context_length));
   }
   info.context_length = options.max_context > 0 ? options.max_context : config.context_length;
   info.kv_bytes_per_token =
@@ -113,9 +112,9 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) 
   info.num_threads = options.num_threads > 0 ? options.num_threads : DefaultThreads();
 
   if (static_cast<int64_t>(files->tokenizer.tokens.size()) > config.vocab_size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        options.path, ": the tokenizer has ", files->tokenizer.tokens.size(),
-        " tokens but the model's vocabulary (embedding rows) is ", config.vocab_size));
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.path, ": the tokenizer has ", files->tokenizer.tokens.size(),
+                     " tokens but the model's vocabulary (embedding rows) is ", config.vocab_size));
   }
   impl->chat_template = files->tokenizer.chat_template;
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = CreateTokenizer(files->tokenizer);
@@ -134,9 +133,25 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) 
   info.weight_bytes_per_token = impl->llama->weight_bytes_per_token();
   impl->weights = std::move(files->weights);
   impl->pool = std::make_unique<ThreadPool>(info.num_threads);
-  if (options.on_progress) options.on_progress(info.weight_bytes, info.weight_bytes);
-  INFER_LOG(kInfo, "%s: %s %s, %d layers, %s, %d threads, %s kernels", options.path,
-            info.format, info.architecture, info.num_layers, info.weight_types, info.num_threads,
+  // Touch every page of the weights now, so the first request does not pay for page faults
+  // (and a host sees real progress while a large file is read from disk).
+  {
+    uint64_t done = 0;
+    uint64_t reported = 0;
+    uint8_t sink = 0;
+    for (const TensorView* t : impl->weights->All()) {
+      for (size_t off = 0; off < t->nbytes; off += 4096) sink ^= t->data[off];
+      done += t->nbytes;
+      if (options.on_progress && (done - reported) * 100 >= info.weight_bytes) {
+        options.on_progress(done, info.weight_bytes);
+        reported = done;
+      }
+    }
+    if (options.on_progress && reported != done) options.on_progress(done, info.weight_bytes);
+    asm volatile("" : : "r"(sink));  // keep the reads
+  }
+  INFER_LOG(kInfo, "%s: %s %s, %d layers, %s, %d threads, %s kernels", options.path, info.format,
+            info.architecture, info.num_layers, info.weight_types, info.num_threads,
             info.cpu_kernels);
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }
@@ -152,8 +167,8 @@ absl::StatusOr<std::vector<float>> Model::ComputeLogits(std::span<const TokenId>
   KvCache cache(c.num_layers, c.num_kv_heads, c.head_dim, static_cast<int64_t>(ids.size()));
   std::vector<float> logits;
   std::lock_guard<std::mutex> lock(impl_->forward_mu);
-  INFER_RETURN_IF_ERROR(impl_->llama->Forward(ids, 0, cache, /*all_logits=*/true, logits,
-                                              impl_->pool.get()));
+  INFER_RETURN_IF_ERROR(
+      impl_->llama->Forward(ids, 0, cache, /*all_logits=*/true, logits, impl_->pool.get()));
   return logits;
 }
 

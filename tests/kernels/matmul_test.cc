@@ -217,54 +217,68 @@ TEST_P(MatMulTest, MatchesDoubleReference) {
   }
   std::mt19937 rng(static_cast<uint32_t>(k * 1000 + m * 10 + static_cast<int>(dtype)));
   ThreadPool pool(threads);
-  MatMulScratch scratch;
-  for (int64_t rows : {1, 5, 37, 133}) {
-    SCOPED_TRACE("rows=" + std::to_string(rows));
-    TestMatrix t = MakeMatrix(dtype, rows, k, rng);
+  // Quantized weights: both activation precisions, the default (int16) first.
+  std::vector<ActPrecision> precisions = {ActPrecision::kInt16};
+  if (IsQuantized(dtype)) precisions.push_back(ActPrecision::kInt8);
+  for (ActPrecision precision : precisions) {
+    const bool int8 = precision == ActPrecision::kInt8;
+    SCOPED_TRACE(int8 ? "int8 activations" : "int16 activations");
+    // Activation codes are round(x / d), d = amax / qmax, computed in float: the code is off
+    // by at most 1/2 plus the float error of x * (1 / d) (about 2 ulp of qmax, in codes).
+    const double qmax = int8 ? 127.0 : 32767.0;
+    const double half_step = 0.5 + 2.5 * qmax * kFloatEps;
+    MatMulScratch scratch;
+    scratch.activations = precision;
+    for (int64_t rows : {1, 5, 37, 133}) {
+      SCOPED_TRACE("rows=" + std::to_string(rows));
+      TestMatrix t = MakeMatrix(dtype, rows, k, rng);
 
-    std::vector<float> x(static_cast<size_t>(m * k));
-    std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
-    for (float& v : x) v = dist(rng);
-    // An all-zero block (scale 0) and an outlier, as activations have.
-    if (k > 32) std::fill(x.begin(), x.begin() + 32, 0.0f);
-    if (k > 40) x[40] = 37.5f;
+      std::vector<float> x(static_cast<size_t>(m * k));
+      std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+      for (float& v : x) v = dist(rng);
+      // An all-zero block (scale 0) and an outlier, as activations have.
+      if (k > 32) std::fill(x.begin(), x.begin() + 32, 0.0f);
+      if (k > 40) x[40] = 37.5f;
 
-    const int64_t ldy = rows + 3;
-    constexpr float kSentinel = 12345.0f;
-    std::vector<float> y(static_cast<size_t>(m * ldy), kSentinel);
-    MatMulWithLevel(level, t.w, x.data(), m, y.data(), ldy, threads == 1 ? nullptr : &pool,
-                    &scratch);
+      const int64_t ldy = rows + 3;
+      constexpr float kSentinel = 12345.0f;
+      std::vector<float> y(static_cast<size_t>(m * ldy), kSentinel);
+      MatMulWithLevel(level, t.w, x.data(), m, y.data(), ldy, threads == 1 ? nullptr : &pool,
+                      &scratch);
 
-    std::vector<double> w;
-    std::vector<double> mag;
-    for (int64_t j = 0; j < rows; ++j) {
-      ReferenceRow(dtype, t.bytes.data() + j * t.w.row_bytes, k, &w, &mag);
-      for (int64_t i = 0; i < m; ++i) {
-        const float* xi = x.data() + i * k;
-        double ref = 0.0;
-        double abs_sum = 0.0;    // sum |terms| the kernel adds in float
-        double quant_err = 0.0;  // bound of the activation quantization error
-        for (int64_t b = 0; b < k / (IsQuantized(dtype) ? 32 : 1); ++b) {
-          const int64_t n = IsQuantized(dtype) ? 32 : 1;
-          double amax = 0.0;
-          double wabs = 0.0;
-          for (int64_t c = b * n; c < (b + 1) * n; ++c) {
-            ref += w[c] * xi[c];
-            abs_sum += mag[c] * std::fabs(xi[c]);
-            amax = std::max(amax, std::fabs(static_cast<double>(xi[c])));
-            wabs += std::fabs(w[c]);
+      std::vector<double> w;
+      std::vector<double> mag;
+      for (int64_t j = 0; j < rows; ++j) {
+        ReferenceRow(dtype, t.bytes.data() + j * t.w.row_bytes, k, &w, &mag);
+        for (int64_t i = 0; i < m; ++i) {
+          const float* xi = x.data() + i * k;
+          double ref = 0.0;
+          double abs_sum = 0.0;    // sum |terms| the kernel adds in float
+          double quant_err = 0.0;  // bound of the activation quantization error
+          for (int64_t b = 0; b < k / (IsQuantized(dtype) ? 32 : 1); ++b) {
+            const int64_t n = IsQuantized(dtype) ? 32 : 1;
+            double amax = 0.0;
+            double wabs = 0.0;
+            for (int64_t c = b * n; c < (b + 1) * n; ++c) {
+              ref += w[c] * xi[c];
+              abs_sum += mag[c] * std::fabs(xi[c]);
+              amax = std::max(amax, std::fabs(static_cast<double>(xi[c])));
+              wabs += std::fabs(w[c]);
+            }
+            // |x - d * q| <= d * half_step with d = amax / qmax.
+            if (IsQuantized(dtype)) quant_err += amax / qmax * half_step * wabs;
           }
-          // |x - d * round(x / d)| <= d / 2 with d = amax / 127 (plus float slack).
-          if (IsQuantized(dtype)) quant_err += amax / 127.0 * 0.5001 * wabs;
+          // Float summation of k (or k/32 block) terms, each a product of <= 3 rounded factors.
+          const double terms = IsQuantized(dtype) ? k / 32 + 8 : k + 8;
+          const double tol = quant_err + 2.0 * terms * kFloatEps * abs_sum + 1e-30;
+          EXPECT_NEAR(y[i * ldy + j], ref, tol) << "i=" << i << " j=" << j;
         }
-        // Float summation of k (or k/32 block) terms, each a product of <= 3 rounded factors.
-        const double terms = IsQuantized(dtype) ? k / 32 + 8 : k + 8;
-        const double tol = quant_err + 2.0 * terms * kFloatEps * abs_sum + 1e-30;
-        EXPECT_NEAR(y[i * ldy + j], ref, tol) << "i=" << i << " j=" << j;
       }
-    }
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t j = rows; j < ldy; ++j) ASSERT_EQ(y[i * ldy + j], kSentinel) << "wrote padding";
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = rows; j < ldy; ++j) {
+          ASSERT_EQ(y[i * ldy + j], kSentinel) << "wrote padding";
+        }
+      }
     }
   }
 }
@@ -339,7 +353,28 @@ TEST(MatMulDispatch, PublicEntryUsesDetectedLevel) {
   }
 }
 
-// Activation quantization: d = max|x| / 127, |x - d q| <= d / 2, s = d * sum(q).
+// Activation quantization: d = max|x| / qmax, |x - d q| <= d / 2, s = d * sum(q), for both
+// block formats (qmax = 127 for ActBlockQ8, 32767 for ActBlockQ16).
+template <class Block>
+void CheckQuantizedBlocks(const std::vector<float>& x, const std::vector<Block>& q, double qmax) {
+  for (size_t b = 0; b < q.size(); ++b) {
+    double amax = 0.0;
+    for (int i = 0; i < 32; ++i) {
+      amax = std::max(amax, std::fabs(static_cast<double>(x[32 * b + i])));
+    }
+    EXPECT_NEAR(q[b].d, amax / qmax, amax / qmax * 1e-6);
+    int32_t sum = 0;
+    for (int i = 0; i < 32; ++i) {
+      EXPECT_LE(std::fabs(x[32 * b + i] - static_cast<double>(q[b].d) * q[b].qs[i]),
+                q[b].d * (0.5 + 2.5 * qmax * kFloatEps))
+          << "block " << b << " elem " << i;
+      EXPECT_LE(std::abs(static_cast<int32_t>(q[b].qs[i])), qmax);
+      sum += q[b].qs[i];
+    }
+    EXPECT_FLOAT_EQ(q[b].s, q[b].d * static_cast<float>(sum));
+  }
+}
+
 TEST(QuantizeAct, RoundsToNearestCodeAndCarriesSum) {
   std::mt19937 rng(11);
   std::vector<float> x(32 * 6);
@@ -351,23 +386,47 @@ TEST(QuantizeAct, RoundsToNearestCodeAndCarriesSum) {
     SCOPED_TRACE(CpuLevelString(level));
     std::vector<ActBlockQ8> q(6);
     MatMulKernelsFor(level).quantize_act(x.data(), static_cast<int64_t>(x.size()), q.data());
-    for (int b = 0; b < 6; ++b) {
-      double amax = 0.0;
-      for (int i = 0; i < 32; ++i)
-        amax = std::max(amax, std::fabs(static_cast<double>(x[32 * b + i])));
-      EXPECT_NEAR(q[b].d, amax / 127.0, amax / 127.0 * 1e-6);
-      int sum = 0;
-      for (int i = 0; i < 32; ++i) {
-        EXPECT_LE(std::fabs(x[32 * b + i] - static_cast<double>(q[b].d) * q[b].qs[i]),
-                  q[b].d * 0.5001)
-            << "block " << b << " elem " << i;
-        sum += q[b].qs[i];
-      }
-      EXPECT_FLOAT_EQ(q[b].s, q[b].d * static_cast<float>(sum));
-    }
+    CheckQuantizedBlocks(x, q, 127.0);
     EXPECT_EQ(q[2].qs[70 - 64], -127);
     EXPECT_EQ(q[1].d, 0.0f);
+
+    std::vector<ActBlockQ16> q16(6);
+    MatMulKernelsFor(level).quantize_act16(x.data(), static_cast<int64_t>(x.size()), q16.data());
+    CheckQuantizedBlocks(x, q16, 32767.0);
+    EXPECT_EQ(q16[2].qs[70 - 64], -32767);
+    EXPECT_EQ(q16[1].d, 0.0f);
   }
+}
+
+// The default precision is int16, and it is what a null scratch gets: int16 results differ from
+// int8 ones (so the option reaches the kernels) and are much closer to the exact product.
+TEST(MatMulPrecision, DefaultIsInt16AndMoreAccurateThanInt8) {
+  EXPECT_EQ(MatMulScratch().activations, ActPrecision::kInt16);
+  std::mt19937 rng(13);
+  const int64_t k = 576;
+  const int64_t rows = 64;
+  TestMatrix t = MakeMatrix(DType::kQ4_1, rows, k, rng);
+  std::vector<float> x(k);
+  for (float& v : x) v = std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng);
+  std::vector<float> y_null(rows);
+  std::vector<float> y8(rows);
+  MatMul(t.w, x.data(), 1, y_null.data(), rows, nullptr, nullptr);
+  MatMulScratch scratch8;
+  scratch8.activations = ActPrecision::kInt8;
+  MatMul(t.w, x.data(), 1, y8.data(), rows, nullptr, &scratch8);
+  double err16 = 0.0;
+  double err8 = 0.0;
+  std::vector<double> w;
+  std::vector<double> mag;
+  for (int64_t j = 0; j < rows; ++j) {
+    ReferenceRow(DType::kQ4_1, t.bytes.data() + j * t.w.row_bytes, k, &w, &mag);
+    double ref = 0.0;
+    for (int64_t c = 0; c < k; ++c) ref += w[c] * x[c];
+    err16 = std::max(err16, std::fabs(y_null[j] - ref));
+    err8 = std::max(err8, std::fabs(y8[j] - ref));
+  }
+  EXPECT_GT(err8, 0.0);
+  EXPECT_LT(err16 * 20.0, err8) << "int16 " << err16 << " int8 " << err8;
 }
 
 // ---- DequantizeRow: bit-exact ---------------------------------------------------------------

@@ -9,8 +9,8 @@ Tolerances:
     same weights, so only float32 rounding differs: relative error < 1e-4.
   * F16/BF16/Q8_0/Q4_0/Q4_1 weights: the reference uses the file's exact
     (dequantized) weight values, but the C++ may round activations to the weight
-    type or, for quantized weights, to 8-bit blocks (Q8-style dot products), an
-    error of ~0.4% per activation that does not cancel. Cosine >= 0.999 at every
+    type or, for quantized weights, to 16-bit integer blocks before the integer
+    dot products (int8 blocks, an opt-in, err ~0.4% per activation). Cosine >= 0.999 at every
     position allows that while still failing any layout/indexing bug (those give
     cosine far below 0.99). The argmax must agree except where the reference's
     top two logits are within 1% of the row's largest |logit| (a near-tie that
@@ -153,17 +153,14 @@ def smollm2(smollm2_path, ref_cache):
     return ref_cache.model(smollm2_path), gguf_bpe_tokenizer.load_from_gguf(smollm2_path)
 
 
-# SmolLM2 tolerances. Simulating, in NumPy, a C++ that rounds every matmul input to
-# 8-bit blocks of 32 with an fp16 scale (as Q8-activation dot products do) against
-# this float64 reference on english.txt gives: min cosine 0.9937 (mean 0.99936),
-# argmax agreement 98.7% (3 of 237 positions), and all 3 disagreements within a
-# top-2 gap of 0.006..0.05 (< 1% of max|logit| ~ 25). Over 30 layers the 8-bit
-# rounding error accumulates, so the tiny models' ">= 0.999 at every position" is
-# kept for the mean, and every position gets >= 0.99; a real bug (wrong RoPE layout,
-# wrong block decoding, off-by-one position) gives cosines far below 0.9.
-SMOLLM2_COS_MIN = 0.99
-SMOLLM2_COS_MEAN = 0.998
-SMOLLM2_ARGMAX_RAW = 0.97
+# SmolLM2 tolerances, as the acceptance criteria set them: cosine >= 0.999 at every position and
+# argmax agreement >= 99%. The C++ quantizes matmul activations to 16-bit blocks (8-bit blocks,
+# as llama.cpp uses, measured min cosine 0.991 and 96.6% agreement here: the rounding error
+# accumulates over 30 layers). A real bug (wrong RoPE layout, wrong block decoding, off-by-one
+# position) gives cosines far below 0.9.
+SMOLLM2_COS_MIN = 0.999
+SMOLLM2_COS_MEAN = 0.9999
+SMOLLM2_ARGMAX_RAW = 0.99
 
 
 def test_smollm2_teacher_forced_logits(smollm2_path, smollm2, logits_tool, tmp_path):

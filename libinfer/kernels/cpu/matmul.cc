@@ -1,6 +1,6 @@
-// MatMul front end: picks the kernel table, quantizes activations once, splits the output
-// columns (rows of W) over the thread pool. DequantizeRow is here too (portable; it runs once
-// per token for embeddings, far from any hot loop).
+// MatMul front end: picks the kernel table, quantizes activations once (int16 or int8 codes),
+// splits the output columns (rows of W) over the thread pool. DequantizeRow is here too (portable;
+// it runs once per token for embeddings, far from any hot loop).
 #include "libinfer/kernels/cpu/matmul.h"
 
 #include <cstring>
@@ -72,27 +72,39 @@ void MatMulWithLevel(CpuLevel level, const WeightMatrix& w, const float* x, int6
                      int64_t ldy, ThreadPool* pool, MatMulScratch* scratch) {
   if (m <= 0 || w.rows <= 0) return;
   const MatMulKernelTable& table = MatMulKernelsFor(level);
-  const GemmFn gemm = table.gemm[static_cast<int>(w.dtype)];
   const int threads = pool == nullptr ? 1 : pool->num_threads();
   const bool parallel = threads > 1 && m * w.rows * w.cols >= kMinParallelWork;
 
   const void* xk = x;
+  GemmFn gemm = table.gemm[static_cast<int>(w.dtype)];
   MatMulScratch local_scratch;  // only used when the caller passes none
   if (scratch == nullptr) scratch = &local_scratch;
   if (IsQuantized(w.dtype)) {
     // Activations are quantized once here, not once per thread or per weight row.
+    const bool wide = scratch->activations == ActPrecision::kInt16;
+    if (wide) gemm = table.gemm16[static_cast<int>(w.dtype)];
     const int64_t blocks = w.cols / kQuantBlock;
-    const size_t bytes = static_cast<size_t>(m * blocks) * sizeof(ActBlockQ8);
+    const size_t block_bytes = wide ? sizeof(ActBlockQ16) : sizeof(ActBlockQ8);
+    const size_t bytes = static_cast<size_t>(m * blocks) * block_bytes;
     if (scratch->buffer.size() < bytes) scratch->buffer.resize(bytes);
-    auto* xq = reinterpret_cast<ActBlockQ8*>(scratch->buffer.data());
-    const QuantizeActFn quantize = table.quantize_act;
+    uint8_t* xq = scratch->buffer.data();
+    const QuantizeActFn quantize8 = table.quantize_act;
+    const QuantizeAct16Fn quantize16 = table.quantize_act16;
     const int64_t cols = w.cols;
+    auto quantize_row = [&](int64_t i) {
+      uint8_t* out = xq + static_cast<size_t>(i * blocks) * block_bytes;
+      if (wide) {
+        quantize16(x + i * cols, cols, reinterpret_cast<ActBlockQ16*>(out));
+      } else {
+        quantize8(x + i * cols, cols, reinterpret_cast<ActBlockQ8*>(out));
+      }
+    };
     if (parallel && m >= 2 * threads) {
       pool->ParallelFor(m, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) quantize(x + i * cols, cols, xq + i * blocks);
+        for (int64_t i = begin; i < end; ++i) quantize_row(i);
       });
     } else {
-      for (int64_t i = 0; i < m; ++i) quantize(x + i * cols, cols, xq + i * blocks);
+      for (int64_t i = 0; i < m; ++i) quantize_row(i);
     }
     xk = xq;
   }

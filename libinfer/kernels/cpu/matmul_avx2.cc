@@ -1,13 +1,14 @@
 // AVX2 + FMA + F16C matrix-product kernels (compiled with -mavx2 -mfma -mf16c; see
 // CMakeLists.txt). Float weights: converted in registers (F16C for half, a 16-bit shift for
 // bfloat16) and FMA'd against F32 activations. Quantized weights: matmul_avx2_quant.inc with
-// maddubs/madd integer dot products.
+// madd (int16 activations, the default) or maddubs + madd (int8 activations) dot products.
 //
 // Only the table getter has external linkage here (see matmul_internal.h).
 #include <immintrin.h>
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "libinfer/kernels/cpu/matmul_internal.h"
 
@@ -15,8 +16,11 @@ namespace infer::kernels::cpu {
 namespace {
 
 #define INFER_DOT_U8S8(u, s) _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1))
+#define INFER_DOT2_S16(w0, a0, w1, a1) \
+  _mm256_add_epi32(_mm256_madd_epi16((w0), (a0)), _mm256_madd_epi16((w1), (a1)))
 #include "libinfer/kernels/cpu/matmul_avx2_quant.inc"
 #undef INFER_DOT_U8S8
+#undef INFER_DOT2_S16
 
 struct Avx2F32 {
   static constexpr int64_t kSize = 4;
@@ -126,13 +130,10 @@ void GemmFloat(const WeightMatrix& w, const void* xv, int64_t m, float* y, int64
 
 MatMulKernelTable MakeTable() {
   MatMulKernelTable t{};
-  t.quantize_act = &QuantizeActX86;
   t.gemm[static_cast<int>(DType::kF32)] = &GemmFloat<Avx2F32>;
   t.gemm[static_cast<int>(DType::kF16)] = &GemmFloat<Avx2F16>;
   t.gemm[static_cast<int>(DType::kBF16)] = &GemmFloat<Avx2BF16>;
-  t.gemm[static_cast<int>(DType::kQ8_0)] = &GemmQuantX86<AvxQ8_0>;
-  t.gemm[static_cast<int>(DType::kQ4_0)] = &GemmQuantX86<AvxQ4_0>;
-  t.gemm[static_cast<int>(DType::kQ4_1)] = &GemmQuantX86<AvxQ4_1>;
+  SetQuantKernelsX86(&t);
   return t;
 }
 

@@ -4,13 +4,15 @@
 // choose here can reach a CPU without it).
 //
 // Float weights use 512-bit registers with masked loads for the tail; quantized weights use the
-// shared 256-bit kernels with VNNI's dpbusd, which fuses the u8 x s8 products and their int32
-// sums into one instruction (and has no int16 saturation).
+// shared 256-bit kernels with VNNI: dpwssd (int16 activations: one madd for the first 16
+// products, dpwssd adds the other 16) and dpbusd (int8 activations: the u8 x s8 products and
+// their int32 sums in one instruction, with no int16 saturation).
 //
 // Only the table getter has external linkage here (see matmul_internal.h).
 #include <immintrin.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "libinfer/kernels/cpu/matmul_internal.h"
 
@@ -18,8 +20,11 @@ namespace infer::kernels::cpu {
 namespace {
 
 #define INFER_DOT_U8S8(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
+#define INFER_DOT2_S16(w0, a0, w1, a1) \
+  _mm256_dpwssd_epi32(_mm256_madd_epi16((w0), (a0)), (w1), (a1))
 #include "libinfer/kernels/cpu/matmul_avx2_quant.inc"
 #undef INFER_DOT_U8S8
+#undef INFER_DOT2_S16
 
 // Load16(p, mask): 16 weights (or the masked-in ones, the rest zero) as floats.
 struct Avx512F32 {
@@ -119,13 +124,10 @@ void GemmFloat512(const WeightMatrix& w, const void* xv, int64_t m, float* y, in
 
 MatMulKernelTable MakeTable() {
   MatMulKernelTable t{};
-  t.quantize_act = &QuantizeActX86;
   t.gemm[static_cast<int>(DType::kF32)] = &GemmFloat512<Avx512F32>;
   t.gemm[static_cast<int>(DType::kF16)] = &GemmFloat512<Avx512F16>;
   t.gemm[static_cast<int>(DType::kBF16)] = &GemmFloat512<Avx512BF16>;
-  t.gemm[static_cast<int>(DType::kQ8_0)] = &GemmQuantX86<AvxQ8_0>;
-  t.gemm[static_cast<int>(DType::kQ4_0)] = &GemmQuantX86<AvxQ4_0>;
-  t.gemm[static_cast<int>(DType::kQ4_1)] = &GemmQuantX86<AvxQ4_1>;
+  SetQuantKernelsX86(&t);
   return t;
 }
 

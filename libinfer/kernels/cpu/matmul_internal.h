@@ -39,12 +39,24 @@ struct ActBlockQ8 {
 };
 static_assert(sizeof(ActBlockQ8) == 40);
 
+// The same with 16-bit codes (ActPrecision::kInt16): x ~= d * qs[i], |qs[i]| <= 32767,
+// s = d * sum(qs).
+struct ActBlockQ16 {
+  float d;
+  float s;
+  int16_t qs[kQuantBlock];
+};
+static_assert(sizeof(ActBlockQ16) == 72);
+
 // Quantizes n floats (n % 32 == 0) into n / 32 blocks: d = max|x| / 127, q = round(x / d).
 using QuantizeActFn = void (*)(const float* x, int64_t n, ActBlockQ8* out);
+// The same with d = max|x| / 32767 and 16-bit codes.
+using QuantizeAct16Fn = void (*)(const float* x, int64_t n, ActBlockQ16* out);
 
 // Computes y[i * ldy + j] = dot(x row i, W row j) for i < m and row_begin <= j < row_end.
 // For float weight types x points at m rows of w.cols floats; for quantized weight types it
-// points at m rows of w.cols / 32 ActBlockQ8 each.
+// points at m rows of w.cols / 32 ActBlockQ8 (MatMulKernelTable::gemm) or ActBlockQ16
+// (MatMulKernelTable::gemm16) each.
 using GemmFn = void (*)(const WeightMatrix& w, const void* x, int64_t m, float* y, int64_t ldy,
                         int64_t row_begin, int64_t row_end);
 
@@ -54,7 +66,9 @@ inline constexpr int kNumDTypes = static_cast<int>(DType::kQ4_1) + 1;
 // (`MatMulKernelTable t{};`) so that no constructor function is emitted by the ISA files.
 struct MatMulKernelTable {
   QuantizeActFn quantize_act;
-  GemmFn gemm[kNumDTypes];  // indexed by static_cast<int>(DType)
+  QuantizeAct16Fn quantize_act16;
+  GemmFn gemm[kNumDTypes];    // indexed by static_cast<int>(DType); quantized ones take ActBlockQ8
+  GemmFn gemm16[kNumDTypes];  // quantized weight types only (others null); take ActBlockQ16
 };
 
 // Table getters, one per translation unit. The AVX2/AVX-512 ones exist only on x86 builds.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "libinfer/kernels/cpu/matmul_internal.h"
 #include "libinfer/util/fp16.h"
@@ -13,17 +14,22 @@ namespace {
 
 constexpr int kMr = 4;  // activation rows per pass over a weight row
 
-void QuantizeAct(const float* x, int64_t n, ActBlockQ8* out) {
+// Block quantization for both activation formats: qmax = 127 (ActBlockQ8) or 32767
+// (ActBlockQ16).
+template <class Block, int kQmax>
+void QuantizeAct(const float* x, int64_t n, Block* out) {
+  using Code = std::remove_extent_t<decltype(Block::qs)>;
   for (int64_t b = 0; b < n / kQuantBlock; ++b) {
     const float* xb = x + b * kQuantBlock;
     float amax = 0.0f;
     for (int i = 0; i < kQuantBlock; ++i) amax = std::fmax(amax, std::fabs(xb[i]));
-    const float d = amax / 127.0f;
+    const float d = amax / static_cast<float>(kQmax);
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    int sum = 0;
+    int32_t sum = 0;
     for (int i = 0; i < kQuantBlock; ++i) {
-      const int q = static_cast<int>(std::nearbyint(xb[i] * id));
-      out[b].qs[i] = static_cast<int8_t>(q);
+      int q = static_cast<int>(std::nearbyint(xb[i] * id));
+      q = q > kQmax ? kQmax : (q < -kQmax ? -kQmax : q);  // x * id may round just past qmax
+      out[b].qs[i] = static_cast<Code>(q);
       sum += q;
     }
     out[b].d = d;
@@ -117,8 +123,8 @@ struct QQ4_1 {
   }
 };
 
-template <class Q, int R>
-void QuantTile(const uint8_t* wrow, const ActBlockQ8* x, int64_t nb, float* y, int64_t ldy) {
+template <class Q, class A, int R>
+void QuantTile(const uint8_t* wrow, const A* x, int64_t nb, float* y, int64_t ldy) {
   float acc[R] = {};
   int32_t q[kQuantBlock];
   for (int64_t b = 0; b < nb; ++b) {
@@ -126,7 +132,7 @@ void QuantTile(const uint8_t* wrow, const ActBlockQ8* x, int64_t nb, float* y, i
     float off;
     Q::Codes(wrow + b * Q::kBytes, q, &dw, &off);
     for (int r = 0; r < R; ++r) {
-      const ActBlockQ8& a = x[r * nb + b];
+      const A& a = x[r * nb + b];
       int32_t dot = 0;
       for (int i = 0; i < kQuantBlock; ++i) dot += q[i] * a.qs[i];
       acc[r] += dw * a.d * static_cast<float>(dot) + off * a.s;
@@ -135,29 +141,35 @@ void QuantTile(const uint8_t* wrow, const ActBlockQ8* x, int64_t nb, float* y, i
   for (int r = 0; r < R; ++r) y[r * ldy] = acc[r];
 }
 
-template <class Q>
+// A: the activation block type (ActBlockQ8 or ActBlockQ16). The per-block integer dot fits
+// int32 for both: 32 * 128 * 32767 < 2^31.
+template <class Q, class A>
 void GemmQuant(const WeightMatrix& w, const void* xv, int64_t m, float* y, int64_t ldy,
                int64_t row_begin, int64_t row_end) {
-  const auto* x = static_cast<const ActBlockQ8*>(xv);
+  const auto* x = static_cast<const A*>(xv);
   const auto* base = static_cast<const uint8_t*>(w.data);
   const int64_t nb = w.cols / kQuantBlock;
   for (int64_t j = row_begin; j < row_end; ++j) {
     const uint8_t* wrow = base + j * w.row_bytes;
     int64_t i = 0;
-    for (; i + kMr <= m; i += kMr) QuantTile<Q, kMr>(wrow, x + i * nb, nb, y + i * ldy + j, ldy);
-    for (; i < m; ++i) QuantTile<Q, 1>(wrow, x + i * nb, nb, y + i * ldy + j, ldy);
+    for (; i + kMr <= m; i += kMr) QuantTile<Q, A, kMr>(wrow, x + i * nb, nb, y + i * ldy + j, ldy);
+    for (; i < m; ++i) QuantTile<Q, A, 1>(wrow, x + i * nb, nb, y + i * ldy + j, ldy);
   }
 }
 
 MatMulKernelTable MakeTable() {
   MatMulKernelTable t{};
-  t.quantize_act = &QuantizeAct;
+  t.quantize_act = &QuantizeAct<ActBlockQ8, 127>;
+  t.quantize_act16 = &QuantizeAct<ActBlockQ16, 32767>;
   t.gemm[static_cast<int>(DType::kF32)] = &GemmFloat<LoadF32>;
   t.gemm[static_cast<int>(DType::kF16)] = &GemmFloat<LoadF16>;
   t.gemm[static_cast<int>(DType::kBF16)] = &GemmFloat<LoadBF16>;
-  t.gemm[static_cast<int>(DType::kQ8_0)] = &GemmQuant<QQ8_0>;
-  t.gemm[static_cast<int>(DType::kQ4_0)] = &GemmQuant<QQ4_0>;
-  t.gemm[static_cast<int>(DType::kQ4_1)] = &GemmQuant<QQ4_1>;
+  t.gemm[static_cast<int>(DType::kQ8_0)] = &GemmQuant<QQ8_0, ActBlockQ8>;
+  t.gemm[static_cast<int>(DType::kQ4_0)] = &GemmQuant<QQ4_0, ActBlockQ8>;
+  t.gemm[static_cast<int>(DType::kQ4_1)] = &GemmQuant<QQ4_1, ActBlockQ8>;
+  t.gemm16[static_cast<int>(DType::kQ8_0)] = &GemmQuant<QQ8_0, ActBlockQ16>;
+  t.gemm16[static_cast<int>(DType::kQ4_0)] = &GemmQuant<QQ4_0, ActBlockQ16>;
+  t.gemm16[static_cast<int>(DType::kQ4_1)] = &GemmQuant<QQ4_1, ActBlockQ16>;
   return t;
 }
 
