@@ -87,11 +87,11 @@ int RunBench(const BenchFlags& f) {
     if (!done.ok()) return Fail(std::string(done.status().message()));
     if (rep == 0) continue;
     best_prefill = std::max(best_prefill, done->prompt_tokens / done->prefill_seconds);
-    best_decode =
-        std::max(best_decode, (done->completion_tokens - 1) / done->decode_seconds);
+    best_decode = std::max(best_decode, (done->completion_tokens - 1) / done->decode_seconds);
   }
   const double bandwidth = MeasureReadBandwidth(info.num_threads);
-  const double roofline = static_cast<double>(info.weight_bytes_per_token) * best_decode / bandwidth;
+  const double roofline =
+      static_cast<double>(info.weight_bytes_per_token) * best_decode / bandwidth;
   nlohmann::json out = {
       {"model", info.path},
       {"threads", info.num_threads},

@@ -50,9 +50,8 @@ int RunInfo(const InfoFlags& f) {
     std::printf("%-20s %s\n", key.c_str(),
                 value.is_string() ? value.get<std::string>().c_str() : value.dump().c_str());
   }
-  std::printf("chat_template:\n%s\n", (*model)->chat_template().empty()
-                                          ? "(none)"
-                                          : (*model)->chat_template().c_str());
+  std::printf("chat_template:\n%s\n",
+              (*model)->chat_template().empty() ? "(none)" : (*model)->chat_template().c_str());
   return 0;
 }
 

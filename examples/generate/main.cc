@@ -29,8 +29,8 @@ int main(int argc, char** argv) {
   }
   const infer::ModelInfo& info = (*model)->info();
   std::fprintf(stderr, "%s: %lld layers, context %lld, %s\n", info.name.c_str(),
-               static_cast<long long>(info.num_layers),
-               static_cast<long long>(info.context_length), info.weight_types.c_str());
+               static_cast<long long>(info.num_layers), static_cast<long long>(info.context_length),
+               info.weight_types.c_str());
 
   // Wrap the prompt in the model's chat format (ChatML for SmolLM2).
   const std::string prompt =
@@ -51,9 +51,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "\ngeneration failed: %s\n", std::string(done.status().message()).c_str());
     return 1;
   }
-  std::fprintf(stderr, "\n[%lld prompt + %lld generated tokens, %.1f tokens/s]\n",
-               static_cast<long long>(done->prompt_tokens),
-               static_cast<long long>(done->completion_tokens),
-               done->decode_seconds > 0 ? (done->completion_tokens - 1) / done->decode_seconds : 0.0);
+  std::fprintf(
+      stderr, "\n[%lld prompt + %lld generated tokens, %.1f tokens/s]\n",
+      static_cast<long long>(done->prompt_tokens), static_cast<long long>(done->completion_tokens),
+      done->decode_seconds > 0 ? (done->completion_tokens - 1) / done->decode_seconds : 0.0);
   return 0;
 }

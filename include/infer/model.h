@@ -32,10 +32,10 @@ namespace infer {
 
 // How a model is split over devices and processes. Size 1 everywhere is one whole model.
 struct ParallelLayout {
-  int tensor_parallel_size = 1;   // weights' Q/K/V/gate/up columns and O/down rows are sliced
-  int tensor_parallel_rank = 0;   // [0, tensor_parallel_size)
-  int pipeline_parallel_size = 1; // layers are split into this many contiguous stages
-  int pipeline_parallel_rank = 0; // [0, pipeline_parallel_size)
+  int tensor_parallel_size = 1;    // weights' Q/K/V/gate/up columns and O/down rows are sliced
+  int tensor_parallel_rank = 0;    // [0, tensor_parallel_size)
+  int pipeline_parallel_size = 1;  // layers are split into this many contiguous stages
+  int pipeline_parallel_rank = 0;  // [0, pipeline_parallel_size)
 };
 
 struct ModelOptions {
@@ -54,8 +54,8 @@ struct ModelOptions {
 // What the model is, as read from its file.
 struct ModelInfo {
   std::string path;
-  std::string format;         // "gguf" or "safetensors"
-  std::string architecture;   // "llama", "mistral", "qwen2"
+  std::string format;        // "gguf" or "safetensors"
+  std::string architecture;  // "llama", "mistral", "qwen2"
   std::string name;
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
@@ -68,12 +68,12 @@ struct ModelInfo {
   int64_t native_context_length = 0;
   float rope_theta = 0;
   bool tied_embeddings = false;
-  std::string weight_types;    // e.g. "Q4_1 x210, F32 x61, Q8_0 x1"
+  std::string weight_types;  // e.g. "Q4_1 x210, F32 x61, Q8_0 x1"
   uint64_t parameter_count = 0;
-  uint64_t weight_bytes = 0;   // bytes of all weight tensors as stored
+  uint64_t weight_bytes = 0;            // bytes of all weight tensors as stored
   uint64_t weight_bytes_per_token = 0;  // weight bytes one decode step reads (roofline figures)
-  uint64_t kv_bytes_per_token = 0;  // K + V cache bytes one position takes (F32 cache today)
-  std::string cpu_kernels;     // "avx512", "avx2" or "portable"
+  uint64_t kv_bytes_per_token = 0;      // K + V cache bytes one position takes (F32 cache today)
+  std::string cpu_kernels;              // "avx512", "avx2" or "portable"
   int num_threads = 0;
 };
 
@@ -94,14 +94,14 @@ enum class FinishReason {
 
 // The result of one Generate() call.
 struct Completion {
-  std::string text;                     // all generated text (special tokens omitted)
+  std::string text;  // all generated text (special tokens omitted)
   std::vector<TokenId> prompt_token_ids;
-  std::vector<SampledToken> tokens;     // the generated tokens, with logprobs when asked
+  std::vector<SampledToken> tokens;  // the generated tokens, with logprobs when asked
   FinishReason finish_reason = FinishReason::kLength;
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
-  double prefill_seconds = 0;           // time to the first generated token's logits
-  double decode_seconds = 0;            // time for the remaining tokens
+  double prefill_seconds = 0;  // time to the first generated token's logits
+  double decode_seconds = 0;   // time for the remaining tokens
 };
 
 class Model {

@@ -25,10 +25,11 @@ absl::Status FieldError(const char* field, const std::string& detail) {
 
 absl::Status ValidateSamplingParams(const SamplingParams& p, int64_t vocab_size) {
   if (!(p.temperature >= 0.0f) || !std::isfinite(p.temperature)) {
-    return FieldError("temperature", absl::StrCat("must be a finite number >= 0, got ",
-                                                  p.temperature));
+    return FieldError("temperature",
+                      absl::StrCat("must be a finite number >= 0, got ", p.temperature));
   }
-  if (p.top_k < -1) return FieldError("top_k", absl::StrCat("must be -1, 0 or positive, got ", p.top_k));
+  if (p.top_k < -1)
+    return FieldError("top_k", absl::StrCat("must be -1, 0 or positive, got ", p.top_k));
   if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) {
     return FieldError("top_p", absl::StrCat("must be in (0, 1], got ", p.top_p));
   }
@@ -36,18 +37,22 @@ absl::Status ValidateSamplingParams(const SamplingParams& p, int64_t vocab_size)
     return FieldError("min_p", absl::StrCat("must be in [0, 1], got ", p.min_p));
   }
   if (!(p.repetition_penalty > 0.0f) || !std::isfinite(p.repetition_penalty)) {
-    return FieldError("repetition_penalty", absl::StrCat("must be > 0, got ", p.repetition_penalty));
+    return FieldError("repetition_penalty",
+                      absl::StrCat("must be > 0, got ", p.repetition_penalty));
   }
   if (!(p.presence_penalty >= -2.0f && p.presence_penalty <= 2.0f)) {
-    return FieldError("presence_penalty", absl::StrCat("must be in [-2, 2], got ", p.presence_penalty));
+    return FieldError("presence_penalty",
+                      absl::StrCat("must be in [-2, 2], got ", p.presence_penalty));
   }
   if (!(p.frequency_penalty >= -2.0f && p.frequency_penalty <= 2.0f)) {
     return FieldError("frequency_penalty",
                       absl::StrCat("must be in [-2, 2], got ", p.frequency_penalty));
   }
-  if (p.max_tokens < 0) return FieldError("max_tokens", absl::StrCat("must be >= 0, got ", p.max_tokens));
+  if (p.max_tokens < 0)
+    return FieldError("max_tokens", absl::StrCat("must be >= 0, got ", p.max_tokens));
   if (p.logprobs < -1 || p.logprobs > 20) {
-    return FieldError("logprobs", absl::StrCat("must be in [0, 20] (or -1 for none), got ", p.logprobs));
+    return FieldError("logprobs",
+                      absl::StrCat("must be in [0, 20] (or -1 for none), got ", p.logprobs));
   }
   for (TokenId id : p.stop_token_ids) {
     if (id < 0 || id >= vocab_size) {
@@ -78,16 +83,16 @@ absl::StatusOr<Completion> Model::GenerateFromTokens(std::vector<TokenId> prompt
   }
   for (size_t i = 0; i < prompt_ids.size(); ++i) {
     if (prompt_ids[i] < 0 || prompt_ids[i] >= info.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat("prompt: token id ", prompt_ids[i],
-                                                     " at index ", i,
-                                                     " is outside the vocabulary [0, ",
-                                                     info.vocab_size, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("prompt: token id ", prompt_ids[i], " at index ", i,
+                       " is outside the vocabulary [0, ", info.vocab_size, ")"));
     }
   }
   // Generation stops at the context length; the cache holds exactly what can be used.
   const int64_t max_new = std::min<int64_t>(params.max_tokens, info.context_length - prompt_len);
   const ModelConfig& c = impl_->llama->config();
-  KvCache cache(c.num_layers, c.num_kv_heads, c.head_dim, prompt_len + std::max<int64_t>(max_new, 1));
+  KvCache cache(c.num_layers, c.num_kv_heads, c.head_dim,
+                prompt_len + std::max<int64_t>(max_new, 1));
 
   Completion result;
   result.prompt_token_ids = prompt_ids;
@@ -100,8 +105,8 @@ absl::StatusOr<Completion> Model::GenerateFromTokens(std::vector<TokenId> prompt
   std::vector<float> logits;
   std::lock_guard<std::mutex> lock(impl_->forward_mu);
   const Clock::time_point start = Clock::now();
-  INFER_RETURN_IF_ERROR(impl_->llama->Forward(prompt_ids, 0, cache, /*all_logits=*/false, logits,
-                                              impl_->pool.get()));
+  INFER_RETURN_IF_ERROR(
+      impl_->llama->Forward(prompt_ids, 0, cache, /*all_logits=*/false, logits, impl_->pool.get()));
   const Clock::time_point prefill_done = Clock::now();
   result.prefill_seconds = Seconds(prefill_done - start);
 
@@ -109,10 +114,9 @@ absl::StatusOr<Completion> Model::GenerateFromTokens(std::vector<TokenId> prompt
   for (int64_t step = 0; step < max_new; ++step) {
     SampledToken token = sampler.Sample(logits);
     const TokenId id = token.id;
-    const bool is_stop =
-        (!params.ignore_eos && impl_->tokenizer->IsEndOfGeneration(id)) ||
-        std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(), id) !=
-            params.stop_token_ids.end();
+    const bool is_stop = (!params.ignore_eos && impl_->tokenizer->IsEndOfGeneration(id)) ||
+                         std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(),
+                                   id) != params.stop_token_ids.end();
     TokenEvent event;
     event.text = decoder.Push(id);
     result.text += event.text;
@@ -129,8 +133,8 @@ absl::StatusOr<Completion> Model::GenerateFromTokens(std::vector<TokenId> prompt
     }
     if (step + 1 == max_new) break;
     const TokenId next[1] = {id};
-    INFER_RETURN_IF_ERROR(impl_->llama->Forward(next, pos, cache, /*all_logits=*/false, logits,
-                                                impl_->pool.get()));
+    INFER_RETURN_IF_ERROR(
+        impl_->llama->Forward(next, pos, cache, /*all_logits=*/false, logits, impl_->pool.get()));
     ++pos;
   }
   result.text += decoder.Flush();

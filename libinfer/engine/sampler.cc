@@ -45,7 +45,8 @@ void Sampler::ApplyPenalties(std::span<float> logits) const {
   }
   if (params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f) {
     for (const auto& [id, count] : output_counts_) {
-      logits[id] -= params_.presence_penalty + params_.frequency_penalty * static_cast<float>(count);
+      logits[id] -=
+          params_.presence_penalty + params_.frequency_penalty * static_cast<float>(count);
     }
   }
 }
@@ -128,7 +129,8 @@ SampledToken Sampler::Sample(std::span<float> logits) {
   if (params_.logprobs >= 0) raw.assign(logits.begin(), logits.end());
   ApplyPenalties(logits);
   result.id = params_.temperature == 0.0f ? ArgMax(logits) : SampleFiltered(logits);
-  if (params_.logprobs >= 0) result.logprob = TopLogprobs(raw, result.id, params_.logprobs, &result.top);
+  if (params_.logprobs >= 0)
+    result.logprob = TopLogprobs(raw, result.id, params_.logprobs, &result.top);
   ++output_counts_[result.id];
   return result;
 }

@@ -129,15 +129,14 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(const ModelConfig
                                                                const LlamaSlice& slice) {
   const ModelConfig& c = config;
   if (c.head_dim > 512 || c.rope_dim > c.head_dim || c.rope_dim % 2 != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("unsupported head_dim ", c.head_dim,
-                                                   " / rope_dim ", c.rope_dim));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported head_dim ", c.head_dim, " / rope_dim ", c.rope_dim));
   }
   if (c.num_heads % slice.tp_size != 0 || c.num_kv_heads % slice.tp_size != 0 ||
       c.intermediate_size % slice.tp_size != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("tensor-parallel size ", slice.tp_size,
-                                                   " does not divide the heads (", c.num_heads,
-                                                   "/", c.num_kv_heads, ") and FFN width (",
-                                                   c.intermediate_size, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor-parallel size ", slice.tp_size, " does not divide the heads (", c.num_heads, "/",
+        c.num_kv_heads, ") and FFN width (", c.intermediate_size, ")"));
   }
   auto model = std::unique_ptr<LlamaModel>(new LlamaModel(config));
   model->slice_ = slice;
@@ -152,12 +151,13 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(const ModelConfig
   const int64_t kv_part = kv_dim / tp;
   const int64_t ff_part = c.intermediate_size / tp;
 
-  INFER_ASSIGN_OR_RETURN(model->embedding_, BindWhole(weights, "token_embd.weight",
-                                                      c.vocab_size, hidden));
+  INFER_ASSIGN_OR_RETURN(model->embedding_,
+                         BindWhole(weights, "token_embd.weight", c.vocab_size, hidden));
   INFER_ASSIGN_OR_RETURN(model->output_norm_,
                          BindVector(weights, "output_norm.weight", hidden, 0, hidden));
   if (weights.Find("output.weight") != nullptr) {
-    INFER_ASSIGN_OR_RETURN(model->output_, BindWhole(weights, "output.weight", c.vocab_size, hidden));
+    INFER_ASSIGN_OR_RETURN(model->output_,
+                           BindWhole(weights, "output.weight", c.vocab_size, hidden));
   } else {
     model->output_ = model->embedding_;  // tied embeddings
   }
@@ -175,24 +175,23 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(const ModelConfig
                                                 r * kv_part, (r + 1) * kv_part, 0, hidden));
     INFER_ASSIGN_OR_RETURN(layer.wv, BindMatrix(weights, p + "attn_v.weight", kv_dim, hidden,
                                                 r * kv_part, (r + 1) * kv_part, 0, hidden));
-    INFER_ASSIGN_OR_RETURN(layer.wo, BindMatrix(weights, p + "attn_output.weight", hidden, q_dim,
-                                                0, hidden, r * q_part, (r + 1) * q_part));
+    INFER_ASSIGN_OR_RETURN(layer.wo, BindMatrix(weights, p + "attn_output.weight", hidden, q_dim, 0,
+                                                hidden, r * q_part, (r + 1) * q_part));
     INFER_ASSIGN_OR_RETURN(layer.gate,
                            BindMatrix(weights, p + "ffn_gate.weight", c.intermediate_size, hidden,
                                       r * ff_part, (r + 1) * ff_part, 0, hidden));
-    INFER_ASSIGN_OR_RETURN(layer.up,
-                           BindMatrix(weights, p + "ffn_up.weight", c.intermediate_size, hidden,
-                                      r * ff_part, (r + 1) * ff_part, 0, hidden));
-    INFER_ASSIGN_OR_RETURN(layer.down,
-                           BindMatrix(weights, p + "ffn_down.weight", hidden, c.intermediate_size,
-                                      0, hidden, r * ff_part, (r + 1) * ff_part));
+    INFER_ASSIGN_OR_RETURN(layer.up, BindMatrix(weights, p + "ffn_up.weight", c.intermediate_size,
+                                                hidden, r * ff_part, (r + 1) * ff_part, 0, hidden));
+    INFER_ASSIGN_OR_RETURN(
+        layer.down, BindMatrix(weights, p + "ffn_down.weight", hidden, c.intermediate_size, 0,
+                               hidden, r * ff_part, (r + 1) * ff_part));
     if (c.attention_bias) {
-      INFER_ASSIGN_OR_RETURN(layer.bq, BindVector(weights, p + "attn_q.bias", q_dim, r * q_part,
-                                                  (r + 1) * q_part));
-      INFER_ASSIGN_OR_RETURN(layer.bk, BindVector(weights, p + "attn_k.bias", kv_dim,
-                                                  r * kv_part, (r + 1) * kv_part));
-      INFER_ASSIGN_OR_RETURN(layer.bv, BindVector(weights, p + "attn_v.bias", kv_dim,
-                                                  r * kv_part, (r + 1) * kv_part));
+      INFER_ASSIGN_OR_RETURN(
+          layer.bq, BindVector(weights, p + "attn_q.bias", q_dim, r * q_part, (r + 1) * q_part));
+      INFER_ASSIGN_OR_RETURN(
+          layer.bk, BindVector(weights, p + "attn_k.bias", kv_dim, r * kv_part, (r + 1) * kv_part));
+      INFER_ASSIGN_OR_RETURN(
+          layer.bv, BindVector(weights, p + "attn_v.bias", kv_dim, r * kv_part, (r + 1) * kv_part));
     }
     for (const WeightMatrix* m :
          {&layer.wq, &layer.wk, &layer.wv, &layer.wo, &layer.gate, &layer.up, &layer.down}) {
@@ -203,9 +202,8 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(const ModelConfig
   model->inv_freq_ = RopeFrequencies(c);
   if (const TensorView* factors = weights.Find("rope_freqs.weight")) {
     // GGUF Llama 3.1 files carry their per-frequency scaling factors as a tensor.
-    INFER_ASSIGN_OR_RETURN(std::vector<float> f,
-                           BindVector(weights, "rope_freqs.weight", c.rope_dim / 2, 0,
-                                      c.rope_dim / 2));
+    INFER_ASSIGN_OR_RETURN(std::vector<float> f, BindVector(weights, "rope_freqs.weight",
+                                                            c.rope_dim / 2, 0, c.rope_dim / 2));
     (void)factors;
     for (size_t i = 0; i < f.size(); ++i) model->inv_freq_[i] /= f[i];
   }
@@ -228,9 +226,8 @@ void LlamaModel::EnsureScratch(int64_t n) {
   scratch_tokens_ = n;
 }
 
-absl::Status LlamaModel::Forward(std::span<const int32_t> tokens, int64_t start_pos,
-                                 KvCache& cache, bool all_logits, std::vector<float>& logits,
-                                 ThreadPool* pool) {
+absl::Status LlamaModel::Forward(std::span<const int32_t> tokens, int64_t start_pos, KvCache& cache,
+                                 bool all_logits, std::vector<float>& logits, ThreadPool* pool) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0) return absl::InvalidArgumentError("no tokens to run");
   if (start_pos < 0 || start_pos + n > cache.capacity()) {

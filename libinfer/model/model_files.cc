@@ -159,7 +159,8 @@ absl::StatusOr<LoadedModelFiles> OpenHfFolder(const std::string& dir) {
   INFER_ASSIGN_OR_RETURN(out.config, ModelConfigFromHfConfigFile(
                                          (std::filesystem::path(dir) / "config.json").string()));
   INFER_ASSIGN_OR_RETURN(out.tokenizer, TokenizerSpecFromHfFolder(dir));
-  INFER_ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsCheckpoint> folder, SafetensorsCheckpoint::OpenFolder(dir));
+  INFER_ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsCheckpoint> folder,
+                         SafetensorsCheckpoint::OpenFolder(dir));
   out.weights = std::make_unique<HfWeights>(std::move(folder));
   return out;
 }

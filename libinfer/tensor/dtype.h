@@ -21,9 +21,9 @@ enum class DType : uint8_t {
 };
 
 struct DTypeInfo {
-  const char* name;       // "F32", "Q4_1", ... (a C string: usable with absl::StrCat)
-  int64_t block_elems;    // elements per block (1 for plain types)
-  int64_t block_bytes;    // bytes per block
+  const char* name;     // "F32", "Q4_1", ... (a C string: usable with absl::StrCat)
+  int64_t block_elems;  // elements per block (1 for plain types)
+  int64_t block_bytes;  // bytes per block
 };
 
 const DTypeInfo& GetDTypeInfo(DType dtype);

@@ -36,8 +36,8 @@ INFER_CLONES void Axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
-void AttendOne(const AttentionShape& s, const float* q, const float* k, const float* v,
-               int64_t pos, float* out, std::vector<float>& scores) {
+void AttendOne(const AttentionShape& s, const float* q, const float* k, const float* v, int64_t pos,
+               float* out, std::vector<float>& scores) {
   const int64_t first = s.sliding_window > 0 ? std::max<int64_t>(0, pos - s.sliding_window + 1) : 0;
   const int64_t count = pos - first + 1;
   scores.resize(static_cast<size_t>(count));
@@ -54,7 +54,8 @@ void AttendOne(const AttentionShape& s, const float* q, const float* k, const fl
   }
   const float inv = 1.0f / sum;
   std::fill(out, out + s.head_dim, 0.0f);
-  for (int64_t j = 0; j < count; ++j) Axpy(scores[j] * inv, v + (first + j) * s.head_dim, out, s.head_dim);
+  for (int64_t j = 0; j < count; ++j)
+    Axpy(scores[j] * inv, v + (first + j) * s.head_dim, out, s.head_dim);
 }
 
 }  // namespace
