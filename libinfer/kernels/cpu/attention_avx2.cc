@@ -1,0 +1,114 @@
+// AVX2 + FMA attention row: 8-wide dot products four keys at a time, a vectorised exp for the
+// softmax, and the weighted sum of V kept in registers for head_dim <= 128.
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "libinfer/kernels/cpu/attention_internal.h"
+
+namespace infer::kernels::cpu {
+namespace {
+
+inline float HorizontalSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// e^x for x <= 0 (softmax arguments), relative error ~2e-7: x = n ln2 + r with |r| <= ln2 / 2,
+// e^r by a degree-6 polynomial (Taylor coefficients refined for the interval), 2^n through the
+// exponent bits. Inputs below -87 give 0.
+inline __m256 ExpNonPositive(__m256 x) {
+  const __m256 min = _mm256_set1_ps(-87.0f);
+  const __m256 underflow = _mm256_cmp_ps(x, min, _CMP_LT_OQ);
+  x = _mm256_max_ps(x, min);
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i bits =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  const __m256 result = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+  return _mm256_andnot_ps(underflow, result);
+}
+
+inline float Dot(const float* a, const float* b, int64_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n; i += 8)
+    acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  return HorizontalSum(acc);
+}
+
+}  // namespace
+
+void AttendRowAvx2(const float* q, const float* k, const float* v, int64_t count, int64_t head_dim,
+                   float scale, float* scores, float* out) {
+  // Scores, four keys per pass so each q chunk is loaded once per four rows.
+  float max = -INFINITY;
+  int64_t j = 0;
+  for (; j + 4 <= count; j += 4) {
+    const float* k0 = k + j * head_dim;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t i = 0; i < head_dim; i += 8) {
+      const __m256 qv = _mm256_loadu_ps(q + i);
+      a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + i), a0);
+      a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + head_dim + i), a1);
+      a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + 2 * head_dim + i), a2);
+      a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + 3 * head_dim + i), a3);
+    }
+    // Four horizontal sums at once: hadd pairs, then fold the 128-bit halves.
+    const __m256 h01 = _mm256_hadd_ps(a0, a1);
+    const __m256 h23 = _mm256_hadd_ps(a2, a3);
+    const __m256 h = _mm256_hadd_ps(h01, h23);
+    const __m128 s4 = _mm_mul_ps(_mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)),
+                                 _mm_set1_ps(scale));
+    _mm_storeu_ps(scores + j, s4);
+    for (int t = 0; t < 4; ++t) max = std::max(max, scores[j + t]);
+  }
+  for (; j < count; ++j) {
+    scores[j] = Dot(q, k + j * head_dim, head_dim) * scale;
+    max = std::max(max, scores[j]);
+  }
+
+  // Softmax numerators and their sum.
+  const __m256 vmax = _mm256_set1_ps(max);
+  __m256 vsum = _mm256_setzero_ps();
+  j = 0;
+  for (; j + 8 <= count; j += 8) {
+    const __m256 e = ExpNonPositive(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vmax));
+    _mm256_storeu_ps(scores + j, e);
+    vsum = _mm256_add_ps(vsum, e);
+  }
+  float sum = HorizontalSum(vsum);
+  for (; j < count; ++j) {
+    scores[j] = std::exp(scores[j] - max);
+    sum += scores[j];
+  }
+  const float inv = 1.0f / sum;
+
+  // Weighted sum of V, 64 dims at a time held in eight registers.
+  for (int64_t d0 = 0; d0 < head_dim; d0 += 64) {
+    const int64_t width = std::min<int64_t>(64, head_dim - d0);
+    __m256 acc[8];
+    for (int r = 0; r < 8; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t jj = 0; jj < count; ++jj) {
+      const __m256 p = _mm256_set1_ps(scores[jj]);
+      const float* vr = v + jj * head_dim + d0;
+      for (int r = 0; r < width / 8; ++r)
+        acc[r] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vr + 8 * r), acc[r]);
+    }
+    const __m256 vinv = _mm256_set1_ps(inv);
+    for (int r = 0; r < width / 8; ++r)
+      _mm256_storeu_ps(out + d0 + 8 * r, _mm256_mul_ps(acc[r], vinv));
+  }
+}
+
+}  // namespace infer::kernels::cpu

@@ -1,0 +1,55 @@
+"""infer-cli's contract: errors on stderr with a non-zero exit, never an abort; JSON fields."""
+import json
+import subprocess
+
+import pytest
+
+
+def run(cli, *args):
+    return subprocess.run([cli, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("content", [b"", b"GGUF", b"not a model at all" * 100,
+                                     b"GGUF\x03\x00\x00\x00" + b"\xff" * 64])
+def test_bad_model_files_are_clear_errors(cli_tool, tmp_path, content):
+    path = tmp_path / "bad.gguf"
+    path.write_bytes(content)
+    for sub in (["info"], ["generate", "--prompt", "hi"]):
+        r = run(cli_tool, *sub, "--model", str(path))
+        assert r.returncode == 1, r
+        assert r.stderr.startswith("infer-cli: "), r.stderr
+        assert "bad.gguf" in r.stderr
+        assert "terminate" not in r.stderr and "Aborted" not in r.stderr
+
+
+def test_missing_model_names_the_path_and_the_fix(cli_tool, tmp_path):
+    r = run(cli_tool, "generate", "--model", str(tmp_path / "none.gguf"), "--prompt", "x")
+    assert r.returncode == 1
+    assert "none.gguf" in r.stderr and "fetch_model.sh" in r.stderr
+
+
+def test_bad_flags_are_rejected(cli_tool, smollm2_path):
+    assert run(cli_tool, "generate", "--no-such-flag").returncode != 0
+    r = run(cli_tool, "generate", "--model", smollm2_path, "--prompt", "x", "--top-p", "5")
+    assert r.returncode == 1 and "top_p" in r.stderr
+
+
+def test_generate_json_fields(cli_tool, smollm2_path):
+    r = run(cli_tool, "generate", "--model", smollm2_path, "--prompt", "Hello", "--max-tokens",
+            "8", "--temperature", "0", "--ignore-eos", "--json", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    for key in ("text", "token_ids", "prompt_token_ids", "prompt_tokens", "completion_tokens",
+                "prefill_tokens_per_second", "decode_tokens_per_second"):
+        assert key in out
+    assert out["completion_tokens"] == len(out["token_ids"]) == 8
+    assert out["prompt_tokens"] == len(out["prompt_token_ids"])
+    assert out["decode_tokens_per_second"] > 0
+
+
+def test_info_json(cli_tool, smollm2_path):
+    r = run(cli_tool, "info", "--model", smollm2_path, "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["architecture"] == "llama" and info["num_layers"] == 30
+    assert "<|im_start|>" in info["chat_template"]
