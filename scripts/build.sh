@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds libinfer into build/ (or $BUILD_DIR). Extra arguments go to cmake's
-# configure step, e.g. scripts/build.sh -DINFER_CUDA=OFF.
+# configure step, e.g. scripts/build.sh -DINFER_CUDA=OFF. $TARGETS (space-separated) limits the
+# build to those targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
@@ -13,4 +14,6 @@ fi
 generator=()
 [ -f "$BUILD_DIR/CMakeCache.txt" ] || ! command -v ninja >/dev/null || generator=(-G Ninja)
 cmake -S . -B "$BUILD_DIR" "${generator[@]}" "${launcher[@]}" "$@" >&2
-cmake --build "$BUILD_DIR" -j "$JOBS" >&2
+targets=()
+for t in ${TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$BUILD_DIR" -j "$JOBS" "${targets[@]}" >&2

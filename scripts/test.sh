@@ -14,7 +14,8 @@ JOBS=${JOBS:-$(nproc)}
 
 # libFuzzer targets for the model-file readers: built with clang, each run briefly from the
 # committed seed files (a crash fails the run).
-CC=clang-14 CXX=clang++-14 BUILD_DIR=build-fuzz scripts/build.sh -DINFER_BUILD_FUZZERS=ON \
+CC=clang-14 CXX=clang++-14 BUILD_DIR=build-fuzz TARGETS="fuzz_gguf fuzz_safetensors fuzz_hf_config" \
+  scripts/build.sh -DINFER_BUILD_FUZZERS=ON \
   -DINFER_BUILD_TESTS=OFF -DINFER_BUILD_BENCH=OFF -DINFER_BUILD_CLI=OFF \
   -DINFER_BUILD_EXAMPLES=OFF -DINFER_CUDA=OFF
 for target in fuzz_gguf fuzz_safetensors fuzz_hf_config; do
