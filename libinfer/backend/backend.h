@@ -45,6 +45,12 @@ class Backend {
                                int64_t rows, int64_t cols, float eps) = 0;
 };
 
+// Shared argument checks of the Backend implementations: OutOfRange when `bytes` exceed the
+// buffer; for RmsNorm also InvalidArgument for a bad shape.
+absl::Status CheckBufferSize(const DeviceBuffer& buffer, size_t bytes, const char* what);
+absl::Status CheckRmsNormArgs(const DeviceBuffer& x, const DeviceBuffer& weight,
+                              const DeviceBuffer& out, int64_t rows, int64_t cols);
+
 // The CPU backend; always available.
 std::unique_ptr<Backend> CreateCpuBackend();
 

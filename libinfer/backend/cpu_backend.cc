@@ -19,12 +19,6 @@ class HostBuffer : public DeviceBuffer {
   std::vector<unsigned char> bytes_;
 };
 
-absl::Status CheckSize(const DeviceBuffer& b, size_t bytes, const char* what) {
-  if (bytes <= b.size()) return absl::OkStatus();
-  return absl::OutOfRangeError(
-      absl::StrCat(what, ": ", bytes, " bytes exceed the buffer's ", b.size()));
-}
-
 class CpuBackend : public Backend {
  public:
   std::string name() const override { return "cpu"; }
@@ -33,25 +27,18 @@ class CpuBackend : public Backend {
     return std::make_unique<HostBuffer>(bytes);
   }
   absl::Status CopyToDevice(const void* host, size_t bytes, DeviceBuffer& dst) override {
-    if (absl::Status s = CheckSize(dst, bytes, "CopyToDevice"); !s.ok()) return s;
+    if (absl::Status s = CheckBufferSize(dst, bytes, "CopyToDevice"); !s.ok()) return s;
     if (bytes > 0) std::memcpy(dst.data(), host, bytes);
     return absl::OkStatus();
   }
   absl::Status CopyToHost(const DeviceBuffer& src, size_t bytes, void* host) override {
-    if (absl::Status s = CheckSize(src, bytes, "CopyToHost"); !s.ok()) return s;
+    if (absl::Status s = CheckBufferSize(src, bytes, "CopyToHost"); !s.ok()) return s;
     if (bytes > 0) std::memcpy(host, src.data(), bytes);
     return absl::OkStatus();
   }
   absl::Status RmsNorm(const DeviceBuffer& x, const DeviceBuffer& weight, DeviceBuffer& out,
                        int64_t rows, int64_t cols, float eps) override {
-    if (rows < 0 || cols <= 0) return absl::InvalidArgumentError("RmsNorm: bad shape");
-    const size_t bytes = static_cast<size_t>(rows * cols) * sizeof(float);
-    for (auto [buffer, need, what] :
-         {std::tuple{&x, bytes, "RmsNorm x"},
-          std::tuple{&weight, static_cast<size_t>(cols) * sizeof(float), "RmsNorm weight"},
-          std::tuple{static_cast<const DeviceBuffer*>(&out), bytes, "RmsNorm out"}}) {
-      if (absl::Status s = CheckSize(*buffer, need, what); !s.ok()) return s;
-    }
+    if (absl::Status s = CheckRmsNormArgs(x, weight, out, rows, cols); !s.ok()) return s;
     const float* xp = static_cast<const float*>(x.data());
     const float* wp = static_cast<const float*>(weight.data());
     float* op = static_cast<float*>(out.data());

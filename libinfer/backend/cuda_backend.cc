@@ -34,12 +34,6 @@ class CudaBuffer : public DeviceBuffer {
   size_t bytes_;
 };
 
-absl::Status CheckSize(const DeviceBuffer& b, size_t bytes, const char* what) {
-  if (bytes <= b.size()) return absl::OkStatus();
-  return absl::OutOfRangeError(
-      absl::StrCat(what, ": ", bytes, " bytes exceed the buffer's ", b.size()));
-}
-
 class CudaBackend : public Backend {
  public:
   CudaBackend(int device, std::string name, cudaStream_t stream)
@@ -63,7 +57,7 @@ class CudaBackend : public Backend {
   }
 
   absl::Status CopyToDevice(const void* host, size_t bytes, DeviceBuffer& dst) override {
-    if (absl::Status s = CheckSize(dst, bytes, "CopyToDevice"); !s.ok()) return s;
+    if (absl::Status s = CheckBufferSize(dst, bytes, "CopyToDevice"); !s.ok()) return s;
     if (cudaError_t e = cudaMemcpy(dst.data(), host, bytes, cudaMemcpyHostToDevice);
         e != cudaSuccess) {
       return CudaError(e, absl::StrCat("cudaMemcpy(host->device, ", bytes, ")"));
@@ -72,7 +66,7 @@ class CudaBackend : public Backend {
   }
 
   absl::Status CopyToHost(const DeviceBuffer& src, size_t bytes, void* host) override {
-    if (absl::Status s = CheckSize(src, bytes, "CopyToHost"); !s.ok()) return s;
+    if (absl::Status s = CheckBufferSize(src, bytes, "CopyToHost"); !s.ok()) return s;
     if (cudaError_t e = cudaMemcpy(host, src.data(), bytes, cudaMemcpyDeviceToHost);
         e != cudaSuccess) {
       return CudaError(e, absl::StrCat("cudaMemcpy(device->host, ", bytes, ")"));
@@ -82,14 +76,7 @@ class CudaBackend : public Backend {
 
   absl::Status RmsNorm(const DeviceBuffer& x, const DeviceBuffer& weight, DeviceBuffer& out,
                        int64_t rows, int64_t cols, float eps) override {
-    if (rows < 0 || cols <= 0) return absl::InvalidArgumentError("RmsNorm: bad shape");
-    const size_t bytes = static_cast<size_t>(rows * cols) * sizeof(float);
-    for (auto [buffer, need, what] :
-         {std::tuple{&x, bytes, "RmsNorm x"},
-          std::tuple{&weight, static_cast<size_t>(cols) * sizeof(float), "RmsNorm weight"},
-          std::tuple{static_cast<const DeviceBuffer*>(&out), bytes, "RmsNorm out"}}) {
-      if (absl::Status s = CheckSize(*buffer, need, what); !s.ok()) return s;
-    }
+    if (absl::Status s = CheckRmsNormArgs(x, weight, out, rows, cols); !s.ok()) return s;
     cudaError_t e = kernels::cuda::RmsNorm(
         static_cast<const float*>(x.data()), static_cast<const float*>(weight.data()),
         static_cast<float*>(out.data()), rows, cols, eps, stream_);

@@ -97,29 +97,9 @@ constexpr int64_t kFloatTileBytes = 64 * 1024;
 template <class L>
 void GemmFloat512(const WeightMatrix& w, const void* xv, int64_t m, float* y, int64_t ldy,
                   int64_t row_begin, int64_t row_end) {
-  const auto* x = static_cast<const float*>(xv);
-  const auto* base = static_cast<const uint8_t*>(w.data);
-  const int64_t k = w.cols;
-  int64_t tile = w.row_bytes > 0 ? kFloatTileBytes / static_cast<int64_t>(w.row_bytes) : 1;
-  if (tile < 1) tile = 1;
-  for (int64_t j0 = row_begin; j0 < row_end; j0 += tile) {
-    const int64_t j1 = j0 + tile < row_end ? j0 + tile : row_end;
-    int64_t i = 0;
-    for (; i + 4 <= m; i += 4) {
-      for (int64_t j = j0; j < j1; ++j) {
-        FloatTile512<L, 4>(base + j * w.row_bytes, x + i * k, k, y + i * ldy + j, ldy);
-      }
-    }
-    const int64_t rest = m - i;
-    for (int64_t j = j0; j < j1; ++j) {
-      const uint8_t* wrow = base + j * w.row_bytes;
-      float* yj = y + i * ldy + j;
-      const float* xi = x + i * k;
-      if (rest == 3) FloatTile512<L, 3>(wrow, xi, k, yj, ldy);
-      if (rest == 2) FloatTile512<L, 2>(wrow, xi, k, yj, ldy);
-      if (rest == 1) FloatTile512<L, 1>(wrow, xi, k, yj, ldy);
-    }
-  }
+  ForEachFloatTile(w, static_cast<const float*>(xv), m, y, ldy, row_begin, row_end, kFloatTileBytes,
+                   [](auto r, const uint8_t* wrow, const float* x, int64_t k, float* yj,
+                      int64_t ld) { FloatTile512<L, decltype(r)::value>(wrow, x, k, yj, ld); });
 }
 
 MatMulKernelTable MakeTable() {

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "libinfer/kernels/cpu/matmul.h"
 #include "libinfer/tensor/dtype.h"
@@ -86,6 +87,41 @@ const MatMulKernelTable& MatMulKernelsFor(CpuLevel level);
 // MatMul (see matmul.h) with the kernels of `level`, which must be available.
 void MatMulWithLevel(CpuLevel level, const WeightMatrix& w, const float* x, int64_t m, float* y,
                      int64_t ldy, ThreadPool* pool, MatMulScratch* scratch);
+
+// The tiling of float-weight products shared by every ISA: rows [row_begin, row_end) of `w` are
+// walked in tiles of about `tile_bytes` (so a tile stays in L1/L2 while activation rows stream
+// past), four activation rows at a time, then the 1-3 left over. `tile(r, wrow, x, k, y, ldy)`
+// computes y[i * ldy] for R = r.value activation rows against one weight row;
+// r is std::integral_constant<int, R>. Each ISA's translation unit passes its own lambda, so
+// every instantiation is private to that unit.
+template <class TileFn>
+inline void ForEachFloatTile(const WeightMatrix& w, const float* x, int64_t m, float* y,
+                             int64_t ldy, int64_t row_begin, int64_t row_end, int64_t tile_bytes,
+                             TileFn tile) {
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  const int64_t k = w.cols;
+  int64_t rows_per_tile = w.row_bytes > 0 ? tile_bytes / static_cast<int64_t>(w.row_bytes) : 1;
+  if (rows_per_tile < 1) rows_per_tile = 1;
+  for (int64_t j0 = row_begin; j0 < row_end; j0 += rows_per_tile) {
+    const int64_t j1 = j0 + rows_per_tile < row_end ? j0 + rows_per_tile : row_end;
+    int64_t i = 0;
+    for (; i + 4 <= m; i += 4) {
+      for (int64_t j = j0; j < j1; ++j) {
+        tile(std::integral_constant<int, 4>{}, base + j * w.row_bytes, x + i * k, k,
+             y + i * ldy + j, ldy);
+      }
+    }
+    const int64_t rest = m - i;
+    for (int64_t j = j0; j < j1; ++j) {
+      const uint8_t* wrow = base + j * w.row_bytes;
+      float* yj = y + i * ldy + j;
+      const float* xi = x + i * k;
+      if (rest == 3) tile(std::integral_constant<int, 3>{}, wrow, xi, k, yj, ldy);
+      if (rest == 2) tile(std::integral_constant<int, 2>{}, wrow, xi, k, yj, ldy);
+      if (rest == 1) tile(std::integral_constant<int, 1>{}, wrow, xi, k, yj, ldy);
+    }
+  }
+}
 
 }  // namespace infer::kernels::cpu
 
