@@ -91,8 +91,8 @@ absl::StatusOr<Completion> Model::GenerateFromTokens(std::vector<TokenId> prompt
   // Generation stops at the context length; the cache holds exactly what can be used.
   const int64_t max_new = std::min<int64_t>(params.max_tokens, info.context_length - prompt_len);
   const ModelConfig& c = impl_->llama->config();
-  KvCache cache(c.num_layers, c.num_kv_heads, c.head_dim,
-                prompt_len + std::max<int64_t>(max_new, 1));
+  INFER_ASSIGN_OR_RETURN(SequenceKvCache kv,
+                         SequenceKvCache::Create(c, prompt_len + std::max<int64_t>(max_new, 1)));
 
   Completion result;
   result.prompt_token_ids = prompt_ids;
@@ -105,8 +105,9 @@ absl::StatusOr<Completion> Model::GenerateFromTokens(std::vector<TokenId> prompt
   std::vector<float> logits;
   std::lock_guard<std::mutex> lock(impl_->forward_mu);
   const Clock::time_point start = Clock::now();
-  INFER_RETURN_IF_ERROR(
-      impl_->llama->Forward(prompt_ids, 0, cache, /*all_logits=*/false, logits, impl_->pool.get()));
+  INFER_RETURN_IF_ERROR(impl_->llama->ForwardSequence(prompt_ids, 0, kv.block_table, *kv.cache,
+                                                      /*all_logits=*/false, logits,
+                                                      impl_->pool.get()));
   const Clock::time_point prefill_done = Clock::now();
   result.prefill_seconds = Seconds(prefill_done - start);
 
@@ -133,8 +134,9 @@ absl::StatusOr<Completion> Model::GenerateFromTokens(std::vector<TokenId> prompt
     }
     if (step + 1 == max_new) break;
     const TokenId next[1] = {id};
-    INFER_RETURN_IF_ERROR(
-        impl_->llama->Forward(next, pos, cache, /*all_logits=*/false, logits, impl_->pool.get()));
+    INFER_RETURN_IF_ERROR(impl_->llama->ForwardSequence(next, pos, kv.block_table, *kv.cache,
+                                                        /*all_logits=*/false, logits,
+                                                        impl_->pool.get()));
     ++pos;
   }
   result.text += decoder.Flush();

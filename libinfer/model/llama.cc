@@ -119,11 +119,6 @@ std::vector<float> RopeFrequencies(const ModelConfig& c) {
 
 }  // namespace
 
-KvCache::KvCache(int64_t num_layers, int64_t num_kv_heads, int64_t head_dim, int64_t capacity)
-    : capacity_(capacity),
-      layer_elems_(num_kv_heads * capacity * head_dim),
-      data_(static_cast<size_t>(2 * num_layers * layer_elems_)) {}
-
 absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(const ModelConfig& config,
                                                                const WeightSource& weights,
                                                                const LlamaSlice& slice) {
@@ -226,41 +221,90 @@ void LlamaModel::EnsureScratch(int64_t n) {
   scratch_tokens_ = n;
 }
 
-absl::Status LlamaModel::Forward(std::span<const int32_t> tokens, int64_t start_pos, KvCache& cache,
-                                 bool all_logits, std::vector<float>& logits, ThreadPool* pool) {
-  const int64_t n = static_cast<int64_t>(tokens.size());
+absl::Status LlamaModel::CheckBatch(const ForwardBatch& batch, const PagedKvCache& cache) const {
+  const int64_t n = static_cast<int64_t>(batch.tokens.size());
   if (n == 0) return absl::InvalidArgumentError("no tokens to run");
-  if (start_pos < 0 || start_pos + n > cache.capacity()) {
-    return absl::InvalidArgumentError(absl::StrCat("positions [", start_pos, ", ", start_pos + n,
-                                                   ") exceed the KV cache capacity ",
-                                                   cache.capacity()));
+  int64_t next = 0;
+  for (size_t i = 0; i < batch.sequences.size(); ++i) {
+    const BatchSequence& s = batch.sequences[i];
+    if (s.num_tokens <= 0 || s.num_logits < 0 || s.num_logits > s.num_tokens || s.start_pos < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("sequence ", i, ": bad counts (start_pos ",
+                                                     s.start_pos, ", num_tokens ", s.num_tokens,
+                                                     ", num_logits ", s.num_logits, ")"));
+    }
+    const int64_t end = s.start_pos + s.num_tokens;
+    if (end > config_.context_length) {
+      return absl::InvalidArgumentError(absl::StrCat("sequence ", i, ": positions up to ", end,
+                                                     " exceed the context length ",
+                                                     config_.context_length));
+    }
+    const int64_t blocks = (end + cache.block_size() - 1) / cache.block_size();
+    if (static_cast<int64_t>(s.block_table.size()) < blocks) {
+      return absl::InvalidArgumentError(absl::StrCat("sequence ", i, ": ", s.block_table.size(),
+                                                     " blocks cannot hold ", end, " positions"));
+    }
+    for (int64_t b = s.start_pos / cache.block_size(); b < blocks; ++b) {
+      if (s.block_table[b] < 0 || s.block_table[b] >= cache.num_blocks()) {
+        return absl::InvalidArgumentError(absl::StrCat("sequence ", i, ": block ", s.block_table[b],
+                                                       " is outside the cache [0, ",
+                                                       cache.num_blocks(), ")"));
+      }
+    }
+    next += s.num_tokens;
+    if (next > n) break;
+  }
+  if (next != n) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the sequences claim ", next, " tokens, the batch has ", n));
   }
   for (int64_t i = 0; i < n; ++i) {
-    if (tokens[i] < 0 || tokens[i] >= config_.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat("token id ", tokens[i], " at index ", i,
+    if (batch.tokens[i] < 0 || batch.tokens[i] >= config_.vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat("token id ", batch.tokens[i], " at index ", i,
                                                      " is outside the vocabulary [0, ",
                                                      config_.vocab_size, ")"));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status LlamaModel::ForwardSequence(std::span<const int32_t> tokens, int64_t start_pos,
+                                         std::span<const int32_t> block_table, PagedKvCache& cache,
+                                         bool all_logits, std::vector<float>& logits,
+                                         ThreadPool* pool) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n == 0) return absl::InvalidArgumentError("no tokens to run");
   const int64_t vocab = config_.vocab_size;
-  logits.resize(static_cast<size_t>((all_logits ? n : 1) * vocab));
+  std::vector<float> all;
+  ForwardBatch batch;
+  std::vector<float> chunk_logits;
   for (int64_t begin = 0; begin < n; begin += kMaxChunkTokens) {
     const int64_t count = std::min(kMaxChunkTokens, n - begin);
     const bool last_chunk = begin + count == n;
-    float* out = all_logits ? logits.data() + begin * vocab : logits.data();
-    if (!all_logits && !last_chunk) out = nullptr;  // only the final token's logits are wanted
-    INFER_RETURN_IF_ERROR(ForwardChunk(tokens.subspan(begin, count), start_pos + begin, cache,
-                                       all_logits, out, pool));
+    batch.Clear();
+    batch.tokens.assign(tokens.begin() + begin, tokens.begin() + begin + count);
+    BatchSequence seq;
+    seq.block_table = block_table;
+    seq.start_pos = start_pos + begin;
+    seq.num_tokens = count;
+    seq.num_logits = all_logits ? count : (last_chunk ? 1 : 0);
+    batch.sequences.push_back(seq);
+    INFER_RETURN_IF_ERROR(Forward(batch, cache, chunk_logits, pool));
+    if (all_logits) all.insert(all.end(), chunk_logits.begin(), chunk_logits.end());
+  }
+  if (all_logits) {
+    logits = std::move(all);
+  } else {
+    logits.assign(chunk_logits.end() - vocab, chunk_logits.end());
   }
   return absl::OkStatus();
 }
 
-absl::Status LlamaModel::ForwardChunk(std::span<const int32_t> tokens, int64_t start_pos,
-                                      KvCache& cache, bool all_logits, float* logits,
-                                      ThreadPool* pool) {
+absl::Status LlamaModel::Forward(const ForwardBatch& batch, PagedKvCache& cache,
+                                 std::vector<float>& logits, ThreadPool* pool) {
   namespace k = kernels::cpu;
+  INFER_RETURN_IF_ERROR(CheckBatch(batch, cache));
   const ModelConfig& c = config_;
-  const int64_t n = static_cast<int64_t>(tokens.size());
+  const int64_t n = static_cast<int64_t>(batch.tokens.size());
   EnsureScratch(n);
   const int64_t hidden = c.hidden_size;
   const int64_t q_dim = layers_.empty() ? 0 : layers_[0].wq.rows;
@@ -269,15 +313,23 @@ absl::Status LlamaModel::ForwardChunk(std::span<const int32_t> tokens, int64_t s
   const int64_t kv_heads = kv_dim / c.head_dim;
   const int64_t ff = layers_.empty() ? 0 : layers_[0].gate.rows;
 
-  for (int64_t t = 0; t < n; ++t) k::DequantizeRow(embedding_, tokens[t], &x_[t * hidden]);
+  // Each token's position and block table, for RoPE, the cache writes and attention.
+  queries_.clear();
+  for (const BatchSequence& s : batch.sequences) {
+    for (int64_t t = 0; t < s.num_tokens; ++t) {
+      queries_.push_back({s.start_pos + t, s.block_table.data()});
+    }
+  }
+  for (int64_t t = 0; t < n; ++t) k::DequantizeRow(embedding_, batch.tokens[t], &x_[t * hidden]);
 
   k::AttentionShape shape;
   shape.num_heads = heads;
   shape.num_kv_heads = kv_heads;
   shape.head_dim = c.head_dim;
-  shape.cache_stride = cache.capacity();
+  shape.block_size = cache.block_size();
   shape.sliding_window = c.sliding_window;
   shape.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  const int64_t block_floats = shape.block_floats();
 
   for (size_t li = 0; li < layers_.size(); ++li) {
     const LlamaLayer& L = layers_[li];
@@ -298,16 +350,17 @@ absl::Status LlamaModel::ForwardChunk(std::span<const int32_t> tokens, int64_t s
         k::Add(kk, L.bk.data(), kv_dim);
         k::Add(vv, L.bv.data(), kv_dim);
       }
-      const int64_t pos = start_pos + t;
+      const int64_t pos = queries_[t].position;
       k::Rope(q, heads, c.head_dim, c.rope_dim, pos, inv_freq_, c.rope_interleaved);
       k::Rope(kk, kv_heads, c.head_dim, c.rope_dim, pos, inv_freq_, c.rope_interleaved);
+      const int64_t block = queries_[t].block_table[pos / shape.block_size];
       for (int64_t h = 0; h < kv_heads; ++h) {
-        const int64_t dst = (h * cache.capacity() + pos) * c.head_dim;
+        const int64_t dst = block * block_floats + shape.row_offset(h, pos);
         std::copy_n(kk + h * c.head_dim, c.head_dim, k_cache + dst);
         std::copy_n(vv + h * c.head_dim, c.head_dim, v_cache + dst);
       }
     }
-    k::Attention(shape, q_.data(), k_cache, v_cache, n, start_pos, att_.data(), pool);
+    k::PagedAttention(shape, q_.data(), k_cache, v_cache, queries_, att_.data(), pool);
     k::MatMul(L.wo, att_.data(), n, proj_.data(), hidden, pool, &matmul_scratch_);
     k::Add(x_.data(), proj_.data(), n * hidden);
 
@@ -321,14 +374,20 @@ absl::Status LlamaModel::ForwardChunk(std::span<const int32_t> tokens, int64_t s
     k::Add(x_.data(), proj_.data(), n * hidden);
   }
 
-  if (logits == nullptr) return absl::OkStatus();
-  const int64_t first = all_logits ? 0 : n - 1;
-  const int64_t rows = n - first;
-  for (int64_t t = first; t < n; ++t) {
-    k::RmsNorm(&x_[t * hidden], output_norm_.data(), &xn_[(t - first) * hidden], hidden,
-               c.rms_norm_eps);
+  // The final norm and the output head, only for the rows whose logits are wanted.
+  const int64_t rows = batch.num_logit_rows();
+  logits.resize(static_cast<size_t>(rows * c.vocab_size));
+  if (rows == 0) return absl::OkStatus();
+  int64_t row = 0;
+  int64_t first_token = 0;
+  for (const BatchSequence& s : batch.sequences) {
+    for (int64_t t = s.num_tokens - s.num_logits; t < s.num_tokens; ++t, ++row) {
+      k::RmsNorm(&x_[(first_token + t) * hidden], output_norm_.data(), &xn_[row * hidden], hidden,
+                 c.rms_norm_eps);
+    }
+    first_token += s.num_tokens;
   }
-  k::MatMul(output_, xn_.data(), rows, logits, c.vocab_size, pool, &matmul_scratch_);
+  k::MatMul(output_, xn_.data(), rows, logits.data(), c.vocab_size, pool, &matmul_scratch_);
   return absl::OkStatus();
 }
 

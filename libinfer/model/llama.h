@@ -12,26 +12,14 @@
 #include "absl/status/statusor.h"
 #include "infer/model.h"
 #include "libinfer/format/model_config.h"
+#include "libinfer/kernels/cpu/attention.h"
 #include "libinfer/kernels/cpu/matmul.h"
+#include "libinfer/model/batch.h"
+#include "libinfer/model/kv_cache.h"
 #include "libinfer/model/weight_source.h"
 #include "libinfer/util/thread_pool.h"
 
 namespace infer {
-
-// One sequence's K/V cache: per layer, K and V as [num_kv_heads][capacity][head_dim] floats.
-class KvCache {
- public:
-  KvCache(int64_t num_layers, int64_t num_kv_heads, int64_t head_dim, int64_t capacity);
-  int64_t capacity() const { return capacity_; }
-  float* k(int64_t layer) { return data_.data() + (2 * layer) * layer_elems_; }
-  float* v(int64_t layer) { return data_.data() + (2 * layer + 1) * layer_elems_; }
-  uint64_t bytes() const { return data_.size() * sizeof(float); }
-
- private:
-  int64_t capacity_;
-  int64_t layer_elems_;
-  std::vector<float> data_;
-};
 
 struct LlamaLayer {
   std::vector<float> attn_norm;
@@ -59,20 +47,28 @@ class LlamaModel {
 
   const ModelConfig& config() const { return config_; }
 
-  // Runs tokens[i] at position start_pos + i (the cache holds positions < start_pos) and writes
-  // the logits of the last token (all_logits false) or of every token, [n][vocab], into
-  // `logits`. Long inputs are processed in chunks. Ids must be < vocab_size and
-  // start_pos + tokens.size() <= cache.capacity(): checked, InvalidArgument otherwise.
-  absl::Status Forward(std::span<const int32_t> tokens, int64_t start_pos, KvCache& cache,
-                       bool all_logits, std::vector<float>& logits, ThreadPool* pool);
+  // Runs one step: every token of `batch` at its position, its K/V written into its sequence's
+  // blocks of `cache`, and the logits each sequence asks for written to `logits` as
+  // [batch.num_logit_rows()][vocab_size], sequence after sequence. The activations grow to the
+  // batch's token count: the caller bounds it. InvalidArgument (naming the sequence) for ids
+  // outside the vocabulary, block tables that do not cover the positions or name blocks
+  // outside the cache, or token counts that do not add up.
+  absl::Status Forward(const ForwardBatch& batch, PagedKvCache& cache, std::vector<float>& logits,
+                       ThreadPool* pool);
+
+  // One sequence's `tokens` at positions [start_pos, start_pos + n), in chunks of at most
+  // kMaxChunkTokens, into the blocks `block_table` names. `logits` receives the last token's
+  // logits (all_logits false) or every token's, [n][vocab_size].
+  absl::Status ForwardSequence(std::span<const int32_t> tokens, int64_t start_pos,
+                               std::span<const int32_t> block_table, PagedKvCache& cache,
+                               bool all_logits, std::vector<float>& logits, ThreadPool* pool);
 
   // Weight bytes read to produce one token (every matrix once): for roofline figures.
   uint64_t weight_bytes_per_token() const { return weight_bytes_per_token_; }
 
  private:
   explicit LlamaModel(const ModelConfig& config) : config_(config) {}
-  absl::Status ForwardChunk(std::span<const int32_t> tokens, int64_t start_pos, KvCache& cache,
-                            bool all_logits, float* logits, ThreadPool* pool);
+  absl::Status CheckBatch(const ForwardBatch& batch, const PagedKvCache& cache) const;
   void EnsureScratch(int64_t n);
 
   ModelConfig config_;
@@ -87,6 +83,7 @@ class LlamaModel {
   // Activations, sized for the largest chunk seen so far.
   int64_t scratch_tokens_ = 0;
   std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, proj_;
+  std::vector<kernels::cpu::AttentionQuery> queries_;
   kernels::cpu::MatMulScratch matmul_scratch_;
 };
 

@@ -164,11 +164,13 @@ absl::StatusOr<std::vector<float>> Model::ComputeLogits(std::span<const TokenId>
                                                    impl_->info.context_length));
   }
   const ModelConfig& c = impl_->llama->config();
-  KvCache cache(c.num_layers, c.num_kv_heads, c.head_dim, static_cast<int64_t>(ids.size()));
+  INFER_ASSIGN_OR_RETURN(SequenceKvCache kv,
+                         SequenceKvCache::Create(c, static_cast<int64_t>(ids.size())));
   std::vector<float> logits;
   std::lock_guard<std::mutex> lock(impl_->forward_mu);
-  INFER_RETURN_IF_ERROR(
-      impl_->llama->Forward(ids, 0, cache, /*all_logits=*/true, logits, impl_->pool.get()));
+  INFER_RETURN_IF_ERROR(impl_->llama->ForwardSequence(ids, 0, kv.block_table, *kv.cache,
+                                                      /*all_logits=*/true, logits,
+                                                      impl_->pool.get()));
   return logits;
 }
 

@@ -353,6 +353,40 @@ TEST(MatMulDispatch, PublicEntryUsesDetectedLevel) {
   }
 }
 
+// Batch invariance: a row's result is the same bits whether it is multiplied alone or among
+// other rows (at any place in a group of four), at every level and precision. The Scheduler's
+// batched decode relies on this to give each request the tokens it would get alone.
+TEST(MatMulBatchInvariance, RowResultDoesNotDependOnTheOtherRows) {
+  std::mt19937 rng(11);
+  for (CpuLevel level : {CpuLevel::kPortable, CpuLevel::kAvx2, CpuLevel::kAvx512}) {
+    if (!CpuLevelAvailable(level)) continue;
+    for (DType dtype :
+         {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1}) {
+      for (ActPrecision precision : {ActPrecision::kInt16, ActPrecision::kInt8}) {
+        SCOPED_TRACE(std::string(CpuLevelString(level)) + " " + DTypeName(dtype));
+        const int64_t k = 576;
+        const int64_t rows = 37;
+        TestMatrix t = MakeMatrix(dtype, rows, k, rng);
+        const int64_t m = 11;
+        std::vector<float> x(static_cast<size_t>(m * k));
+        for (float& v : x) v = std::uniform_real_distribution<float>(-2.0f, 2.0f)(rng);
+        MatMulScratch scratch;
+        scratch.activations = precision;
+        ThreadPool pool(2);
+        std::vector<float> batched(static_cast<size_t>(m * rows));
+        MatMulWithLevel(level, t.w, x.data(), m, batched.data(), rows, &pool, &scratch);
+        for (int64_t i = 0; i < m; ++i) {
+          std::vector<float> alone(static_cast<size_t>(rows));
+          MatMulWithLevel(level, t.w, x.data() + i * k, 1, alone.data(), rows, nullptr, &scratch);
+          EXPECT_EQ(0, std::memcmp(alone.data(), batched.data() + i * rows,
+                                   alone.size() * sizeof(float)))
+              << "row " << i;
+        }
+      }
+    }
+  }
+}
+
 // Activation quantization: d = max|x| / qmax, |x - d q| <= d / 2, s = d * sum(q), for both
 // block formats (qmax = 127 for ActBlockQ8, 32767 for ActBlockQ16).
 template <class Block>

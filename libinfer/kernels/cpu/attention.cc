@@ -16,28 +16,32 @@
 
 namespace infer::kernels::cpu {
 
-void AttendRowPortable(const float* q, const float* k, const float* v, int64_t count,
-                       int64_t head_dim, float scale, float* scores, float* out) {
+void AttendRowPortable(const float* q, const KvRows& rows, float scale, float* scores, float* out) {
+  const int64_t head_dim = rows.head_dim;
   float max = -INFINITY;
-  for (int64_t j = 0; j < count; ++j) {
-    const float* kj = k + j * head_dim;
-    float dot = 0;
-    for (int64_t i = 0; i < head_dim; ++i) dot += q[i] * kj[i];
-    scores[j] = dot * scale;
-    max = std::max(max, scores[j]);
-  }
+  ForEachKvRun(rows, [&](const float* k, const float*, int64_t j0, int64_t n) {
+    for (int64_t j = 0; j < n; ++j) {
+      const float* kj = k + j * head_dim;
+      float dot = 0;
+      for (int64_t i = 0; i < head_dim; ++i) dot += q[i] * kj[i];
+      scores[j0 + j] = dot * scale;
+      max = std::max(max, scores[j0 + j]);
+    }
+  });
   float sum = 0;
-  for (int64_t j = 0; j < count; ++j) {
+  for (int64_t j = 0; j < rows.count; ++j) {
     scores[j] = std::exp(scores[j] - max);
     sum += scores[j];
   }
   const float inv = 1.0f / sum;
   std::fill(out, out + head_dim, 0.0f);
-  for (int64_t j = 0; j < count; ++j) {
-    const float p = scores[j] * inv;
-    const float* vj = v + j * head_dim;
-    for (int64_t i = 0; i < head_dim; ++i) out[i] += p * vj[i];
-  }
+  ForEachKvRun(rows, [&](const float*, const float* v, int64_t j0, int64_t n) {
+    for (int64_t j = 0; j < n; ++j) {
+      const float p = scores[j0 + j] * inv;
+      const float* vj = v + j * head_dim;
+      for (int64_t i = 0; i < head_dim; ++i) out[i] += p * vj[i];
+    }
+  });
 }
 
 namespace {
@@ -51,26 +55,36 @@ AttendRowFn SelectAttendRow(int64_t head_dim) {
 
 }  // namespace
 
-void Attention(const AttentionShape& s, const float* q, const float* k, const float* v,
-               int64_t num_tokens, int64_t start_pos, float* out, ThreadPool* pool) {
+void PagedAttention(const AttentionShape& s, const float* q, const float* k, const float* v,
+                    std::span<const AttentionQuery> queries, float* out, ThreadPool* pool) {
   const int64_t group = s.num_heads / s.num_kv_heads;
-  const int64_t pairs = num_tokens * s.num_heads;
+  const int64_t num_rows = static_cast<int64_t>(queries.size());
+  const int64_t pairs = num_rows * s.num_heads;
+  if (pairs == 0) return;
   const AttendRowFn attend = SelectAttendRow(s.head_dim);
-  // Pairs are dealt round-robin: under the causal mask later tokens cost more, and striding
+  int64_t longest = 0;
+  for (const AttentionQuery& query : queries) longest = std::max(longest, query.position + 1);
+  // Pairs are dealt round-robin: under the causal mask later positions cost more, and striding
   // gives every thread the same mix.
   auto run = [&](int index, int count) {
-    std::vector<float> scores(static_cast<size_t>(start_pos + num_tokens));
+    std::vector<float> scores(static_cast<size_t>(longest));
     for (int64_t p = index; p < pairs; p += count) {
       const int64_t t = p / s.num_heads;
       const int64_t h = p % s.num_heads;
-      const int64_t kv = h / group;
+      const AttentionQuery& query = queries[t];
+      KvRows rows;
+      rows.k = k;
+      rows.v = v;
+      rows.block_table = query.block_table;
+      rows.block_floats = s.block_floats();
+      rows.head_offset = s.row_offset(h / group, 0);
+      rows.block_size = s.block_size;
+      rows.head_dim = s.head_dim;
+      rows.first =
+          s.sliding_window > 0 ? std::max<int64_t>(0, query.position - s.sliding_window + 1) : 0;
+      rows.count = query.position - rows.first + 1;
       const int64_t offset = (t * s.num_heads + h) * s.head_dim;
-      const int64_t pos = start_pos + t;
-      const int64_t first =
-          s.sliding_window > 0 ? std::max<int64_t>(0, pos - s.sliding_window + 1) : 0;
-      const int64_t base = (kv * s.cache_stride + first) * s.head_dim;
-      attend(q + offset, k + base, v + base, pos - first + 1, s.head_dim, s.scale, scores.data(),
-             out + offset);
+      attend(q + offset, rows, s.scale, scores.data(), out + offset);
     }
   };
   if (pool == nullptr || pairs == 1) {

@@ -1,8 +1,14 @@
-// Causal multi-head attention with grouped K/V heads (GQA) over a contiguous per-sequence cache.
+// Causal multi-head attention with grouped K/V heads (GQA) over a paged K/V cache.
+//
+// The cache of one layer is a pool of fixed-size blocks; a sequence owns a list of blocks (its
+// block table) and position p of the sequence lives in block block_table[p / block_size] at row
+// p % block_size. Every query row of a batch names its own position and block table, so one call
+// serves prefill chunks and decode rows of many sequences at once.
 #ifndef INFER_KERNELS_CPU_ATTENTION_H_
 #define INFER_KERNELS_CPU_ATTENTION_H_
 
 #include <cstdint>
+#include <span>
 
 #include "libinfer/util/thread_pool.h"
 
@@ -12,19 +18,34 @@ struct AttentionShape {
   int64_t num_heads = 0;     // query heads
   int64_t num_kv_heads = 0;  // K/V heads; num_heads % num_kv_heads == 0
   int64_t head_dim = 0;
-  int64_t cache_stride = 0;    // positions per K/V head in the cache (its capacity)
+  int64_t block_size = 0;      // positions per cache block
   int64_t sliding_window = 0;  // 0: attend to every earlier position
   float scale = 0;             // usually 1 / sqrt(head_dim)
+
+  // Floats in one block of one layer's K (or V) pool: [num_kv_heads][block_size][head_dim].
+  int64_t block_floats() const { return num_kv_heads * block_size * head_dim; }
+  // Offset, in floats, of (kv_head, position) inside the sequence's block for that position.
+  int64_t row_offset(int64_t kv_head, int64_t position) const {
+    return (kv_head * block_size + position % block_size) * head_dim;
+  }
 };
 
-// For query token t (0 <= t < num_tokens) at position start_pos + t, attends to cache
-// positions [max(0, pos - window + 1), pos]. The caller has already written those positions.
-//   q:   [num_tokens][num_heads][head_dim]
-//   k,v: [num_kv_heads][cache_stride][head_dim]
-//   out: [num_tokens][num_heads][head_dim]
-// Work is split over (token, head) pairs; pool may be null.
-void Attention(const AttentionShape& shape, const float* q, const float* k, const float* v,
-               int64_t num_tokens, int64_t start_pos, float* out, ThreadPool* pool);
+// One query row: the token at `position` of a sequence whose K/V rows [0, position] are already
+// in the blocks `block_table` names (at least position / block_size + 1 entries).
+struct AttentionQuery {
+  int64_t position = 0;
+  const int32_t* block_table = nullptr;
+};
+
+// For query row t, attends to its sequence's positions [max(0, pos - window + 1), pos].
+//   q:    [queries.size()][num_heads][head_dim]
+//   k, v: one layer's pools, [num_blocks][num_kv_heads][block_size][head_dim]
+//   out:  [queries.size()][num_heads][head_dim]
+// Work is split over (row, head) pairs; pool may be null. Each output is computed by one
+// thread in an order fixed by its position alone, so a row's result does not depend on the
+// other rows of the batch or on which blocks hold its cache.
+void PagedAttention(const AttentionShape& shape, const float* q, const float* k, const float* v,
+                    std::span<const AttentionQuery> queries, float* out, ThreadPool* pool);
 
 }  // namespace infer::kernels::cpu
 

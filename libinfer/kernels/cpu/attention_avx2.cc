@@ -40,48 +40,52 @@ inline __m256 ExpNonPositive(__m256 x) {
   return _mm256_andnot_ps(underflow, result);
 }
 
-inline float Dot(const float* a, const float* b, int64_t n) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n; i += 8)
-    acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
-  return HorizontalSum(acc);
-}
-
 }  // namespace
 
-void AttendRowAvx2(const float* q, const float* k, const float* v, int64_t count, int64_t head_dim,
-                   float scale, float* scores, float* out) {
-  // Scores, four keys per pass so each q chunk is loaded once per four rows.
-  float max = -INFINITY;
-  int64_t j = 0;
-  for (; j + 4 <= count; j += 4) {
-    const float* k0 = k + j * head_dim;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (int64_t i = 0; i < head_dim; i += 8) {
-      const __m256 qv = _mm256_loadu_ps(q + i);
-      a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + i), a0);
-      a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + head_dim + i), a1);
-      a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + 2 * head_dim + i), a2);
-      a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + 3 * head_dim + i), a3);
+void AttendRowAvx2(const float* q, const KvRows& rows, float scale, float* scores, float* out) {
+  const int64_t head_dim = rows.head_dim;
+  // Scores, four keys per pass so each q chunk is loaded once per four rows. A run's last one to
+  // three keys go through the same four-key code (the missing keys repeat the last one, their
+  // scores dropped), so a key's score is the same bits wherever its run starts.
+  __m128 vmax4 = _mm_set1_ps(-INFINITY);
+  ForEachKvRun(rows, [&](const float* k, const float*, int64_t j0, int64_t n) {
+    for (int64_t j = 0; j < n; j += 4) {
+      const float* kr[4];
+      for (int t = 0; t < 4; ++t) kr[t] = k + std::min<int64_t>(j + t, n - 1) * head_dim;
+      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      for (int64_t i = 0; i < head_dim; i += 8) {
+        const __m256 qv = _mm256_loadu_ps(q + i);
+        a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kr[0] + i), a0);
+        a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kr[1] + i), a1);
+        a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kr[2] + i), a2);
+        a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kr[3] + i), a3);
+      }
+      // Four horizontal sums at once: hadd pairs, then fold the 128-bit halves.
+      const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+      const __m128 s4 = _mm_mul_ps(
+          _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)), _mm_set1_ps(scale));
+      if (j + 4 <= n) {
+        _mm_storeu_ps(scores + j0 + j, s4);
+        vmax4 = _mm_max_ps(vmax4, s4);
+      } else {
+        alignas(16) float tmp[4];
+        _mm_store_ps(tmp, s4);
+        for (int64_t t = 0; j + t < n; ++t) {
+          scores[j0 + j + t] = tmp[t];
+          vmax4 = _mm_max_ps(vmax4, _mm_set1_ps(tmp[t]));
+        }
+      }
     }
-    // Four horizontal sums at once: hadd pairs, then fold the 128-bit halves.
-    const __m256 h01 = _mm256_hadd_ps(a0, a1);
-    const __m256 h23 = _mm256_hadd_ps(a2, a3);
-    const __m256 h = _mm256_hadd_ps(h01, h23);
-    const __m128 s4 = _mm_mul_ps(_mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)),
-                                 _mm_set1_ps(scale));
-    _mm_storeu_ps(scores + j, s4);
-    for (int t = 0; t < 4; ++t) max = std::max(max, scores[j + t]);
-  }
-  for (; j < count; ++j) {
-    scores[j] = Dot(q, k + j * head_dim, head_dim) * scale;
-    max = std::max(max, scores[j]);
-  }
+  });
+  vmax4 = _mm_max_ps(vmax4, _mm_movehl_ps(vmax4, vmax4));
+  vmax4 = _mm_max_ss(vmax4, _mm_movehdup_ps(vmax4));
+  const float max = _mm_cvtss_f32(vmax4);
 
-  // Softmax numerators and their sum.
+  // Softmax numerators and their sum (scores are contiguous whatever the blocks).
+  const int64_t count = rows.count;
   const __m256 vmax = _mm256_set1_ps(max);
   __m256 vsum = _mm256_setzero_ps();
-  j = 0;
+  int64_t j = 0;
   for (; j + 8 <= count; j += 8) {
     const __m256 e = ExpNonPositive(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vmax));
     _mm256_storeu_ps(scores + j, e);
@@ -92,20 +96,21 @@ void AttendRowAvx2(const float* q, const float* k, const float* v, int64_t count
     scores[j] = std::exp(scores[j] - max);
     sum += scores[j];
   }
-  const float inv = 1.0f / sum;
+  const __m256 vinv = _mm256_set1_ps(1.0f / sum);
 
-  // Weighted sum of V, 64 dims at a time held in eight registers.
+  // Weighted sum of V, 64 dims at a time held in eight registers across all runs.
   for (int64_t d0 = 0; d0 < head_dim; d0 += 64) {
     const int64_t width = std::min<int64_t>(64, head_dim - d0);
     __m256 acc[8];
     for (int r = 0; r < 8; ++r) acc[r] = _mm256_setzero_ps();
-    for (int64_t jj = 0; jj < count; ++jj) {
-      const __m256 p = _mm256_set1_ps(scores[jj]);
-      const float* vr = v + jj * head_dim + d0;
-      for (int r = 0; r < width / 8; ++r)
-        acc[r] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vr + 8 * r), acc[r]);
-    }
-    const __m256 vinv = _mm256_set1_ps(inv);
+    ForEachKvRun(rows, [&](const float*, const float* v, int64_t j0, int64_t n) {
+      for (int64_t jj = 0; jj < n; ++jj) {
+        const __m256 p = _mm256_set1_ps(scores[j0 + jj]);
+        const float* vr = v + jj * head_dim + d0;
+        for (int r = 0; r < width / 8; ++r)
+          acc[r] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vr + 8 * r), acc[r]);
+      }
+    });
     for (int r = 0; r < width / 8; ++r)
       _mm256_storeu_ps(out + d0 + 8 * r, _mm256_mul_ps(acc[r], vinv));
   }

@@ -1,21 +1,49 @@
-// Per-ISA kernels behind Attention(): one (query row, head) against its visible cache rows.
+// Per-ISA kernels behind PagedAttention(): one (query row, head) against its visible cache rows.
 #ifndef INFER_KERNELS_CPU_ATTENTION_INTERNAL_H_
 #define INFER_KERNELS_CPU_ATTENTION_INTERNAL_H_
 
+#include <algorithm>
 #include <cstdint>
 
 namespace infer::kernels::cpu {
 
-// out[0, head_dim) = sum_j softmax_j(scale * <q, k_j>) * v_j over the `count` rows k_j, v_j
-// (row stride head_dim). `scores` has room for `count` floats.
-using AttendRowFn = void (*)(const float* q, const float* k, const float* v, int64_t count,
-                             int64_t head_dim, float scale, float* scores, float* out);
+// The cache rows one (query row, head) pair sees: positions [first, first + count) of one KV
+// head of one sequence, scattered over blocks of `block_size` rows.
+struct KvRows {
+  const float* k = nullptr;  // the layer's K pool
+  const float* v = nullptr;  // the layer's V pool
+  const int32_t* block_table = nullptr;
+  int64_t block_floats = 0;  // floats per block
+  int64_t head_offset = 0;   // floats from a block's start to this KV head's first row
+  int64_t block_size = 0;
+  int64_t head_dim = 0;
+  int64_t first = 0;
+  int64_t count = 0;
+};
 
-void AttendRowPortable(const float* q, const float* k, const float* v, int64_t count,
-                       int64_t head_dim, float scale, float* scores, float* out);
+// Calls f(k_rows, v_rows, j, n) for each run of n consecutive rows that lie contiguously in one
+// block, j being the index of the run's first row in [0, count).
+template <class F>
+inline void ForEachKvRun(const KvRows& r, F f) {
+  const int64_t end = r.first + r.count;
+  for (int64_t p = r.first; p < end;) {
+    const int64_t in_block = p % r.block_size;
+    const int64_t n = std::min(r.block_size - in_block, end - p);
+    const int64_t base =
+        r.block_table[p / r.block_size] * r.block_floats + r.head_offset + in_block * r.head_dim;
+    f(r.k + base, r.v + base, p - r.first, n);
+    p += n;
+  }
+}
+
+// out[0, head_dim) = sum_j softmax_j(scale * <q, k_j>) * v_j over the rows of `rows`. `scores`
+// has room for rows.count floats.
+using AttendRowFn = void (*)(const float* q, const KvRows& rows, float scale, float* scores,
+                             float* out);
+
+void AttendRowPortable(const float* q, const KvRows& rows, float scale, float* scores, float* out);
 // Needs AVX2 + FMA and head_dim % 8 == 0.
-void AttendRowAvx2(const float* q, const float* k, const float* v, int64_t count, int64_t head_dim,
-                   float scale, float* scores, float* out);
+void AttendRowAvx2(const float* q, const KvRows& rows, float scale, float* scores, float* out);
 
 }  // namespace infer::kernels::cpu
 

@@ -6,6 +6,8 @@
 // Only the table getter has external linkage here (see matmul_internal.h).
 #include <immintrin.h>
 
+#include <cmath>
+
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -66,7 +68,7 @@ struct Avx2BF16 {
 // R activation rows against one weight row; U independent accumulators per row.
 template <class L, int R>
 void FloatTile(const uint8_t* wrow, const float* x, int64_t k, float* y, int64_t ldy) {
-  constexpr int U = R == 1 ? 4 : 2;
+  constexpr int U = 2;  // the same for every R: a row's sum must not depend on the batch
   __m256 acc[R][U];
   for (int r = 0; r < R; ++r) {
     for (int u = 0; u < U; ++u) acc[r][u] = _mm256_setzero_ps();

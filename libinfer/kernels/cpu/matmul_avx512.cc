@@ -11,6 +11,8 @@
 // Only the table getter has external linkage here (see matmul_internal.h).
 #include <immintrin.h>
 
+#include <cmath>
+
 #include <cstdint>
 #include <type_traits>
 
@@ -58,7 +60,7 @@ struct Avx512BF16 {
 
 template <class L, int R>
 void FloatTile512(const uint8_t* wrow, const float* x, int64_t k, float* y, int64_t ldy) {
-  constexpr int U = R == 1 ? 4 : 2;
+  constexpr int U = 2;  // the same for every R: a row's sum must not depend on the batch
   __m512 acc[R][U];
   for (int r = 0; r < R; ++r) {
     for (int u = 0; u < U; ++u) acc[r][u] = _mm512_setzero_ps();
