@@ -89,8 +89,12 @@ using TokenCallback = std::function<bool(const TokenEvent&)>;
 enum class FinishReason {
   kStop,       // an end-of-generation or stop token
   kLength,     // max_tokens or the context length was reached
-  kCancelled,  // the callback returned false
+  kCancelled,  // the callback returned false, or the request was cancelled or timed out
+  kError,      // the engine failed (the result's status says how)
 };
+
+// "stop", "length", "cancelled", "error": the names OpenAI's and vLLM's APIs use.
+const char* FinishReasonName(FinishReason reason);
 
 // The result of one Generate() call.
 struct Completion {
@@ -139,6 +143,7 @@ class Model {
   class Impl;
 
  private:
+  friend class Scheduler;  // drives the forward pass with its own batches
   explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

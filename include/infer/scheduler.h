@@ -1,0 +1,193 @@
+// libinfer — Scheduler: many concurrent requests on one Model (continuous batching over a paged
+// KV cache, chunked prefill, automatic prefix caching, preemption by recomputation).
+//
+//   auto scheduler = infer::Scheduler::Create(*model, {});   // absl::StatusOr<unique_ptr<...>>
+//   infer::Request request;
+//   request.prompt = model->tokenizer().Encode("Hello").value();
+//   request.sampling.max_tokens = 64;
+//   auto handle = (*scheduler)->Submit(std::move(request));  // returns at once
+//   while (auto event = handle->Next()) std::fputs(event->text.c_str(), stdout);
+//   const infer::RequestResult& result = handle->Wait();     // finish reason, usage
+//
+// One thread of the Scheduler's own runs the steps: each step admits waiting requests while KV
+// blocks and the step's token budget allow, splits long prompts into chunks mixed with the
+// running sequences' decode tokens, runs one batched forward pass over all of them, samples
+// each request's next token and streams it. When KV blocks run out, the newest running
+// sequences are preempted (their blocks freed; they are recomputed later, keeping their output).
+// Full blocks of tokens are hashed with their prefix and shared between requests; freed blocks
+// stay cached until their space is needed.
+//
+// Thread-safety: Submit, Cancel, stats and Shutdown may be called from any thread at once.
+#ifndef INFER_SCHEDULER_H_
+#define INFER_SCHEDULER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "infer/model.h"
+#include "infer/sampling.h"
+
+namespace infer {
+
+struct SchedulerOptions {
+  // KV cache memory in bytes. 0: kv_cache_memory_fraction of the memory available when the
+  // Scheduler is created. The number of blocks follows from it and the model's shape (logged at
+  // start, and in stats()).
+  uint64_t kv_cache_bytes = 0;
+  double kv_cache_memory_fraction = 0.25;
+  // Positions per KV block.
+  int32_t block_size = 16;
+  // Sequences running in one step at most (vLLM's max_num_seqs).
+  int32_t max_num_seqs = 64;
+  // Tokens (prefill chunks + decode tokens) in one step at most (vLLM's max_num_batched_tokens).
+  int32_t max_num_batched_tokens = 512;
+  // Split prompts longer than the step's remaining budget into chunks. Off: a prompt is admitted
+  // only whole, and prompts longer than max_num_batched_tokens are rejected.
+  bool enable_chunked_prefill = true;
+  // Share full blocks of identical prefixes between requests.
+  bool enable_prefix_caching = true;
+  // Waiting requests at most; Submit answers ResourceExhausted beyond it.
+  int32_t max_waiting = 1024;
+};
+
+// One streamed token.
+struct StreamEvent {
+  SampledToken token;
+  // Text that became final with this token: whole UTF-8 characters, with any text that might be
+  // the start of a stop string held back until it is known not to be; may be empty.
+  std::string text;
+};
+
+struct Request {
+  // The prompt as token ids (at least one; each < vocab_size).
+  std::vector<TokenId> prompt;
+  // Every sampling option, max_tokens, stop_token_ids and seed included.
+  SamplingParams sampling;
+  // Stop strings: generation ends where the generated text first contains one; the text is cut
+  // before it. Matched across token boundaries.
+  std::vector<std::string> stop;
+  // Lower runs first (as vLLM's priority); equal priorities run in arrival order.
+  int32_t priority = 0;
+  // When set and passed, the request finishes with kCancelled and a DeadlineExceeded status.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  // Caller's id and user, for logs, metrics and fairness; the id need not be unique.
+  std::string id;
+  std::string user;
+  // Optional push delivery, called on the Scheduler's thread (keep it short; never call the
+  // Scheduler's blocking methods from it). When on_event is set, events are not queued for
+  // RequestHandle::Next().
+  std::function<void(const StreamEvent&)> on_event;
+  std::function<void(const struct RequestResult&)> on_finish;
+};
+
+struct RequestUsage {
+  int64_t prompt_tokens = 0;
+  int64_t cached_prompt_tokens = 0;  // prompt tokens whose K/V came from the prefix cache
+  int64_t completion_tokens = 0;
+  double time_to_first_token = 0;   // seconds from Submit to the first token
+  std::vector<double> token_times;  // seconds from Submit to each generated token
+  int32_t preemptions = 0;          // times the request was preempted and recomputed
+};
+
+struct RequestResult {
+  FinishReason finish_reason = FinishReason::kLength;
+  absl::Status status;  // OK unless finish_reason is kError, or a deadline passed
+  std::string text;     // generated text, stop string cut
+  std::vector<SampledToken> tokens;
+  RequestUsage usage;
+};
+
+// A submitted request. Copyable; all copies refer to the same request.
+class RequestHandle {
+ public:
+  // The next streamed event; blocks until there is one. nullopt once the request has finished
+  // and every event was taken (or when events go to Request::on_event).
+  std::optional<StreamEvent> Next();
+  // Like Next, but gives up after `timeout`: then `*timed_out` is set and nullopt returned.
+  std::optional<StreamEvent> NextFor(std::chrono::milliseconds timeout, bool* timed_out);
+  // Asks the Scheduler to stop the request; it finishes with kCancelled within one step and
+  // its KV blocks are freed. No effect once finished.
+  void Cancel();
+  // Blocks until the request has finished; the result stays valid while a handle exists.
+  const RequestResult& Wait();
+  bool finished() const;
+  const std::string& id() const;
+
+  struct State;
+  explicit RequestHandle(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// Bucketed counts of a duration, Prometheus-style (cumulative only when exported).
+struct Histogram {
+  std::vector<double> bounds;    // upper bounds in seconds, increasing
+  std::vector<uint64_t> counts;  // counts[i]: observations <= bounds[i] and > bounds[i-1];
+                                 // counts.back(): above every bound
+  double sum = 0;
+  uint64_t count = 0;
+};
+
+struct SchedulerStats {
+  int64_t waiting = 0;
+  int64_t running = 0;
+  int64_t preempted_total = 0;  // preemptions since start
+  int64_t kv_blocks_used = 0;   // held by running sequences
+  int64_t kv_blocks_total = 0;
+  int64_t kv_block_size = 0;
+  uint64_t kv_cache_bytes = 0;
+  int64_t prefix_cache_queried_tokens = 0;  // prompt tokens looked up in the prefix cache
+  int64_t prefix_cache_hit_tokens = 0;      // of those, found
+  int64_t prompt_tokens_total = 0;
+  int64_t generation_tokens_total = 0;
+  int64_t requests_finished[4] = {};  // by FinishReason (stop, length, cancelled, error)
+  Histogram time_to_first_token;
+  Histogram time_per_output_token;
+};
+
+class Scheduler {
+ public:
+  // Reserves the KV cache and starts the step thread. InvalidArgument for bad options (naming
+  // the field); ResourceExhausted when the budget holds no whole block or cannot be reserved.
+  // The Model must outlive the Scheduler.
+  static absl::StatusOr<std::unique_ptr<Scheduler>> Create(Model& model,
+                                                           const SchedulerOptions& options);
+  // Cancels what is still running (Shutdown(kCancel)) and joins the thread.
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Queues a request and returns at once. InvalidArgument (naming the field) for a bad request:
+  // empty prompt, ids outside the vocabulary, bad sampling options, prompt + max_tokens beyond
+  // the context length or beyond the whole KV cache; ResourceExhausted when the waiting queue
+  // is full; Unavailable after Shutdown.
+  absl::StatusOr<RequestHandle> Submit(Request request);
+
+  enum class ShutdownMode {
+    kDrain,   // finish running and waiting requests (until the deadline, then cancel the rest)
+    kCancel,  // cancel everything now
+  };
+  // Stops accepting requests, then drains or cancels; returns when the step thread has ended.
+  // Safe to call more than once.
+  void Shutdown(ShutdownMode mode, std::chrono::milliseconds deadline = std::chrono::seconds(30));
+
+  SchedulerStats stats() const;
+
+  class Impl;
+
+ private:
+  explicit Scheduler(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace infer
+
+#endif  // INFER_SCHEDULER_H_

@@ -1,0 +1,733 @@
+// Scheduler: the continuous-batching step loop (see include/infer/scheduler.h).
+//
+// One thread owns every sequence, the block manager and the KV cache; other threads only touch
+// the inbox (new requests, shutdown) and each request's handle state (events, cancel flag), each
+// under its own mutex. A step: take new requests and cancellations, ask the policy
+// (scheduling_policy.h) what to run, apply its preemptions and admissions, allocate blocks, run
+// one forward pass over the whole batch, then sample, stream and finish per request.
+#include "infer/scheduler.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "libinfer/engine/block_manager.h"
+#include "libinfer/engine/sampler.h"
+#include "libinfer/engine/scheduling_policy.h"
+#include "libinfer/engine/stop_matcher.h"
+#include "libinfer/model/batch.h"
+#include "libinfer/model/kv_cache.h"
+#include "libinfer/model/model_impl.h"
+#include "libinfer/util/logging.h"
+
+namespace infer {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+Histogram MakeHistogram(std::vector<double> bounds) {
+  Histogram h;
+  h.counts.assign(bounds.size() + 1, 0);
+  h.bounds = std::move(bounds);
+  return h;
+}
+
+void Observe(Histogram& h, double v) {
+  const size_t i = std::lower_bound(h.bounds.begin(), h.bounds.end(), v) - h.bounds.begin();
+  ++h.counts[i];
+  h.sum += v;
+  ++h.count;
+}
+
+// MemAvailable from /proc/meminfo, in bytes; 0 where unknown.
+uint64_t AvailableMemory() {
+  std::FILE* f = std::fopen("/proc/meminfo", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  uint64_t kib = 0;
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    if (std::sscanf(line, "MemAvailable: %lu kB", &kib) == 1) break;
+  }
+  std::fclose(f);
+  return kib * 1024;
+}
+
+}  // namespace
+
+const char* FinishReasonName(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kCancelled:
+      return "cancelled";
+    case FinishReason::kError:
+      break;
+  }
+  return "error";
+}
+
+// ---- Handles ---------------------------------------------------------------------------------
+
+// What the Scheduler's thread and other threads share: new requests and shutdown orders.
+struct Inbox {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::shared_ptr<struct SequenceSeed>> incoming;
+  bool accepting = true;
+  bool cancel_all = false;
+  bool drain = false;
+  Clock::time_point drain_deadline;
+  bool poke = false;  // a cancel arrived
+};
+
+struct RequestHandle::State {
+  std::string id;
+  std::weak_ptr<Inbox> inbox;
+  std::atomic<bool> cancel{false};
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::deque<StreamEvent> events;
+  bool finished = false;
+  RequestResult result;
+};
+
+std::optional<StreamEvent> RequestHandle::NextFor(std::chrono::milliseconds timeout,
+                                                  bool* timed_out) {
+  std::unique_lock<std::mutex> lock(state_->mu);
+  const bool ready = state_->cv.wait_for(
+      lock, timeout, [&] { return !state_->events.empty() || state_->finished; });
+  if (timed_out != nullptr) *timed_out = !ready;
+  if (state_->events.empty()) return std::nullopt;
+  StreamEvent e = std::move(state_->events.front());
+  state_->events.pop_front();
+  return e;
+}
+
+std::optional<StreamEvent> RequestHandle::Next() {
+  std::unique_lock<std::mutex> lock(state_->mu);
+  state_->cv.wait(lock, [&] { return !state_->events.empty() || state_->finished; });
+  if (state_->events.empty()) return std::nullopt;
+  StreamEvent e = std::move(state_->events.front());
+  state_->events.pop_front();
+  return e;
+}
+
+void RequestHandle::Cancel() {
+  state_->cancel.store(true);
+  if (std::shared_ptr<Inbox> inbox = state_->inbox.lock()) {
+    std::lock_guard<std::mutex> lock(inbox->mu);
+    inbox->poke = true;
+    inbox->cv.notify_all();
+  }
+}
+
+const RequestResult& RequestHandle::Wait() {
+  std::unique_lock<std::mutex> lock(state_->mu);
+  state_->cv.wait(lock, [&] { return state_->finished; });
+  return state_->result;
+}
+
+bool RequestHandle::finished() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->finished;
+}
+
+const std::string& RequestHandle::id() const { return state_->id; }
+
+// A request as Submit hands it to the step thread.
+struct SequenceSeed {
+  Request request;
+  std::shared_ptr<RequestHandle::State> state;
+  Clock::time_point submitted;
+  uint64_t arrival = 0;
+};
+
+// ---- The step thread's sequences -------------------------------------------------------------
+
+namespace {
+
+struct Sequence {
+  Sequence(SequenceSeed seed, const Tokenizer& tokenizer, int64_t vocab)
+      : request(std::move(seed.request)),
+        state(std::move(seed.state)),
+        submitted(seed.submitted),
+        arrival(seed.arrival),
+        prompt_len(static_cast<int64_t>(request.prompt.size())),
+        tokens(request.prompt),
+        sampler(request.sampling, vocab, request.prompt),
+        decoder(tokenizer),
+        stops(request.stop) {}
+
+  // Queue order: priority, then arrival.
+  bool Before(const Sequence& o) const {
+    return request.priority != o.request.priority ? request.priority < o.request.priority
+                                                  : arrival < o.arrival;
+  }
+
+  Request request;
+  std::shared_ptr<RequestHandle::State> state;
+  Clock::time_point submitted;
+  uint64_t arrival;
+  int64_t prompt_len;
+  std::vector<int32_t> tokens;  // prompt, then generated tokens
+  int64_t num_computed = 0;     // positions in the cache
+  std::vector<int32_t> blocks;  // block table
+  std::vector<uint64_t> names;  // prefix names of the published full blocks
+  bool admitted_once = false;
+  Sampler sampler;
+  StreamDecoder decoder;
+  StopMatcher stops;
+  std::string text;
+  size_t emitted = 0;
+  RequestResult result;
+  Clock::time_point last_token_time;
+};
+
+using SeqPtr = std::unique_ptr<Sequence>;
+
+void InsertOrdered(std::vector<SeqPtr>& list, SeqPtr s) {
+  auto at = std::upper_bound(list.begin(), list.end(), s,
+                             [](const SeqPtr& a, const SeqPtr& b) { return a->Before(*b); });
+  list.insert(at, std::move(s));
+}
+
+}  // namespace
+
+class Scheduler::Impl {
+ public:
+  explicit Impl(const SchedulerOptions& options) : options_(options) {}
+
+  absl::Status Init(Model::Impl& mi);
+  absl::StatusOr<RequestHandle> Submit(Request request);
+  void Shutdown(ShutdownMode mode, std::chrono::milliseconds deadline);
+  SchedulerStats stats() const;
+
+ private:
+  void Loop();
+  // Takes new requests; returns false when the loop should end.
+  bool TakeInbox();
+  void ReapCancelled();
+  void Step();
+  void Preempt(Sequence& s);
+  void ReleaseBlocks(Sequence& s);
+  void PublishFullBlocks(Sequence& s);
+  // Samples the next token of `s` from `logits`; returns true when `s` has finished.
+  bool Advance(Sequence& s, std::span<float> logits);
+  void Deliver(Sequence& s, StreamEvent event);
+  void Finish(Sequence& s, FinishReason reason, absl::Status status);
+  void RemoveFinished();
+  void UpdateGauges();
+
+  SchedulerOptions options_;
+  Model::Impl* mi_ = nullptr;
+  int64_t context_length_ = 0;
+  int64_t vocab_size_ = 0;
+  std::unique_ptr<PagedKvCache> cache_;
+  std::unique_ptr<BlockManager> blocks_;
+  std::shared_ptr<Inbox> inbox_ = std::make_shared<Inbox>();
+  uint64_t next_arrival_ = 0;  // under inbox_->mu
+  int64_t queued_ = 0;         // requests in the inbox or waiting, under inbox_->mu
+  std::thread thread_;
+  std::mutex shutdown_mu_;
+
+  // Step thread only.
+  std::vector<SeqPtr> running_;  // queue order (oldest first)
+  std::vector<SeqPtr> waiting_;  // queue order
+  std::vector<Sequence*> finished_;
+  ForwardBatch batch_;
+  std::vector<float> logits_;
+
+  mutable std::mutex stats_mu_;
+  SchedulerStats stats_;
+};
+
+absl::Status Scheduler::Impl::Init(Model::Impl& mi) {
+  mi_ = &mi;
+  const ModelConfig& c = mi.llama->config();
+  context_length_ = mi.info.context_length;
+  vocab_size_ = mi.info.vocab_size;
+  const SchedulerOptions& o = options_;
+  if (o.block_size < 1 || o.block_size > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("block_size: must be in [1, 1024], got ", o.block_size));
+  }
+  if (o.max_num_seqs < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_num_seqs: must be >= 1, got ", o.max_num_seqs));
+  }
+  if (o.max_num_batched_tokens < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_num_batched_tokens: must be >= 1, got ", o.max_num_batched_tokens));
+  }
+  if (o.max_waiting < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_waiting: must be >= 1, got ", o.max_waiting));
+  }
+  if (!(o.kv_cache_memory_fraction > 0 && o.kv_cache_memory_fraction <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kv_cache_memory_fraction: must be in (0, 1], got ", o.kv_cache_memory_fraction));
+  }
+  const uint64_t per_block = PagedKvCache::BytesPerBlock(c, o.block_size);
+  uint64_t budget = o.kv_cache_bytes;
+  if (budget == 0) {
+    budget =
+        static_cast<uint64_t>(static_cast<double>(AvailableMemory()) * o.kv_cache_memory_fraction);
+  }
+  int64_t num_blocks = static_cast<int64_t>(budget / per_block);
+  // More than every sequence at full context could use is never needed.
+  const int64_t most =
+      static_cast<int64_t>(o.max_num_seqs) * BlocksFor(context_length_, o.block_size);
+  num_blocks = std::min(num_blocks, most);
+  if (num_blocks < 1) {
+    return absl::ResourceExhaustedError(absl::StrCat("KV cache: a budget of ", budget,
+                                                     " bytes holds no block of ", o.block_size,
+                                                     " positions (", per_block, " bytes)"));
+  }
+  auto cache = PagedKvCache::Create(c, o.block_size, num_blocks);
+  if (!cache.ok()) return cache.status();
+  cache_ = std::move(*cache);
+  blocks_ = std::make_unique<BlockManager>(num_blocks, o.block_size, o.enable_prefix_caching);
+  stats_.kv_blocks_total = num_blocks;
+  stats_.kv_block_size = o.block_size;
+  stats_.kv_cache_bytes = cache_->bytes();
+  stats_.time_to_first_token =
+      MakeHistogram({0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5,
+                     5.0, 7.5, 10.0, 20.0, 40.0, 80.0});
+  stats_.time_per_output_token = MakeHistogram(
+      {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0});
+  INFER_LOG(kInfo, "KV cache: %d blocks of %d positions (%d tokens, %.1f MiB)", num_blocks,
+            o.block_size, num_blocks * o.block_size,
+            static_cast<double>(cache_->bytes()) / (1 << 20));
+  thread_ = std::thread([this] { Loop(); });
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RequestHandle> Scheduler::Impl::Submit(Request request) {
+  const int64_t n = static_cast<int64_t>(request.prompt.size());
+  if (n == 0) return absl::InvalidArgumentError("prompt: no tokens");
+  for (int64_t i = 0; i < n; ++i) {
+    if (request.prompt[i] < 0 || request.prompt[i] >= vocab_size_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("prompt: token id ", request.prompt[i], " at index ", i,
+                       " is outside the vocabulary [0, ", vocab_size_, ")"));
+    }
+  }
+  if (absl::Status s = ValidateSamplingParams(request.sampling, vocab_size_); !s.ok()) return s;
+  const int64_t max_tokens = request.sampling.max_tokens;
+  if (n + max_tokens > context_length_) {
+    return absl::InvalidArgumentError(absl::StrCat("prompt (", n, " tokens) + max_tokens (",
+                                                   max_tokens, ") exceed the context length of ",
+                                                   context_length_, " tokens"));
+  }
+  if (BlocksFor(n + max_tokens, options_.block_size) > blocks_->num_blocks()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("prompt (", n, " tokens) + max_tokens (", max_tokens, ") need ",
+                     BlocksFor(n + max_tokens, options_.block_size), " KV blocks; the cache has ",
+                     blocks_->num_blocks()));
+  }
+  if (!options_.enable_chunked_prefill && n > options_.max_num_batched_tokens) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("prompt: ", n, " tokens exceed max_num_batched_tokens (",
+                     options_.max_num_batched_tokens, ") and chunked prefill is off"));
+  }
+  for (const std::string& stop : request.stop) {
+    if (stop.size() > 1024) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("stop: a stop string of ", stop.size(), " bytes (at most 1024)"));
+    }
+  }
+  auto state = std::make_shared<RequestHandle::State>();
+  state->id = request.id;
+  state->inbox = inbox_;
+  auto seed = std::make_shared<SequenceSeed>();
+  seed->state = state;
+  seed->submitted = Clock::now();
+  if (max_tokens == 0) {
+    // Nothing to generate: finished at once, as the OpenAI API answers.
+    state->result.finish_reason = FinishReason::kLength;
+    state->result.usage.prompt_tokens = n;
+    state->finished = true;
+    if (request.on_finish) request.on_finish(state->result);
+    return RequestHandle(state);
+  }
+  seed->request = std::move(request);
+  {
+    std::lock_guard<std::mutex> lock(inbox_->mu);
+    if (!inbox_->accepting) return absl::UnavailableError("the scheduler is shutting down");
+    // Accepted and unfinished requests: up to max_num_seqs running plus max_waiting waiting.
+    if (queued_ >= static_cast<int64_t>(options_.max_waiting) + options_.max_num_seqs) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the waiting queue is full (", options_.max_waiting, " requests)"));
+    }
+    ++queued_;
+    seed->arrival = next_arrival_++;
+    inbox_->incoming.push_back(std::move(seed));
+    inbox_->cv.notify_all();
+  }
+  return RequestHandle(state);
+}
+
+void Scheduler::Impl::Shutdown(ShutdownMode mode, std::chrono::milliseconds deadline) {
+  std::lock_guard<std::mutex> serial(shutdown_mu_);
+  {
+    std::lock_guard<std::mutex> lock(inbox_->mu);
+    inbox_->accepting = false;
+    if (mode == ShutdownMode::kCancel) {
+      inbox_->cancel_all = true;
+    } else if (!inbox_->drain) {
+      inbox_->drain = true;
+      inbox_->drain_deadline = Clock::now() + deadline;
+    }
+    inbox_->cv.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+SchedulerStats Scheduler::Impl::stats() const {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  return stats_;
+}
+
+bool Scheduler::Impl::TakeInbox() {
+  std::deque<std::shared_ptr<SequenceSeed>> incoming;
+  bool cancel_all;
+  {
+    std::unique_lock<std::mutex> lock(inbox_->mu);
+    // With a drain deadline, wake up for it even when idle.
+    auto idle = [&] {
+      return inbox_->incoming.empty() && !inbox_->cancel_all && !inbox_->poke && running_.empty() &&
+             waiting_.empty() && !inbox_->drain;
+    };
+    inbox_->cv.wait(lock, [&] { return !idle(); });
+    inbox_->poke = false;
+    incoming.swap(inbox_->incoming);
+    cancel_all = inbox_->cancel_all || (inbox_->drain && Clock::now() >= inbox_->drain_deadline);
+  }
+  for (auto& seed : incoming) {
+    InsertOrdered(waiting_,
+                  std::make_unique<Sequence>(std::move(*seed), *mi_->tokenizer, vocab_size_));
+  }
+  if (cancel_all) {
+    for (auto* list : {&running_, &waiting_}) {
+      for (SeqPtr& s : *list) {
+        Finish(*s, FinishReason::kCancelled, absl::CancelledError("the scheduler shut down"));
+      }
+    }
+    RemoveFinished();
+  }
+  std::lock_guard<std::mutex> lock(inbox_->mu);
+  const bool stopping = inbox_->cancel_all || inbox_->drain;
+  return !(stopping && running_.empty() && waiting_.empty() && inbox_->incoming.empty());
+}
+
+void Scheduler::Impl::ReapCancelled() {
+  const Clock::time_point now = Clock::now();
+  for (auto* list : {&running_, &waiting_}) {
+    for (SeqPtr& s : *list) {
+      if (s->state->cancel.load()) {
+        Finish(*s, FinishReason::kCancelled, absl::OkStatus());
+      } else if (s->request.deadline && now >= *s->request.deadline) {
+        Finish(*s, FinishReason::kCancelled,
+               absl::DeadlineExceededError("the request's deadline passed"));
+      }
+    }
+  }
+  RemoveFinished();
+}
+
+void Scheduler::Impl::Loop() {
+  while (TakeInbox()) {
+    ReapCancelled();
+    if (!running_.empty() || !waiting_.empty()) Step();
+    UpdateGauges();
+  }
+  UpdateGauges();
+}
+
+void Scheduler::Impl::ReleaseBlocks(Sequence& s) {
+  for (int32_t b : s.blocks) blocks_->Release(b);
+  s.blocks.clear();
+  s.names.clear();
+  s.num_computed = 0;
+}
+
+void Scheduler::Impl::Preempt(Sequence& s) {
+  ReleaseBlocks(s);
+  ++s.result.usage.preemptions;
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  ++stats_.preempted_total;
+}
+
+void Scheduler::Impl::PublishFullBlocks(Sequence& s) {
+  const int64_t bs = options_.block_size;
+  const int64_t full = std::min<int64_t>(s.num_computed / bs, s.blocks.size());
+  for (int64_t b = static_cast<int64_t>(s.names.size()); b < full; ++b) {
+    const uint64_t parent = b == 0 ? 0 : s.names[b - 1];
+    const std::span<const int32_t> content(s.tokens.data() + b * bs, static_cast<size_t>(bs));
+    const uint64_t name = BlockManager::BlockName(parent, content);
+    blocks_->Publish(s.blocks[b], name, parent, content);
+    s.names.push_back(name);
+  }
+}
+
+void Scheduler::Impl::Step() {
+  const int64_t bs = options_.block_size;
+  // The policy's view.
+  std::vector<PolicyRunning> run_view;
+  run_view.reserve(running_.size());
+  for (size_t i = 0; i < running_.size(); ++i) {
+    const Sequence& s = *running_[i];
+    run_view.push_back({i, s.num_computed, static_cast<int64_t>(s.tokens.size()),
+                        static_cast<int64_t>(s.blocks.size())});
+  }
+  std::vector<PolicyWaiting> wait_view;
+  const size_t candidates = std::min<size_t>(
+      waiting_.size(), static_cast<size_t>(std::max<int64_t>(
+                           0, options_.max_num_seqs - static_cast<int64_t>(running_.size()))));
+  for (size_t i = 0; i < candidates; ++i) {
+    const Sequence& s = *waiting_[i];
+    const int64_t n = static_cast<int64_t>(s.tokens.size());
+    // The last token is always computed: its logits give the next token.
+    const BlockManager::PrefixMatch m = blocks_->MatchPrefix(s.tokens, (n - 1) / bs);
+    wait_view.push_back({i, n, m.blocks * bs, m.available});
+  }
+  PolicyLimits limits;
+  limits.block_size = bs;
+  limits.max_num_seqs = options_.max_num_seqs;
+  limits.max_num_batched_tokens = options_.max_num_batched_tokens;
+  limits.chunked_prefill = options_.enable_chunked_prefill;
+  const StepPlan plan = PlanStep(run_view, wait_view, blocks_->num_available(), limits);
+
+  // Scheduled sequences with their token counts; preempted ones go back to the queue.
+  std::vector<std::pair<Sequence*, int64_t>> scheduled;
+  for (const StepPlan::Item& item : plan.running) {
+    scheduled.push_back({running_[item.id].get(), item.num_tokens});
+  }
+  std::vector<SeqPtr> preempted;
+  for (uint64_t index : plan.preempted) {
+    Preempt(*running_[index]);
+    preempted.push_back(std::move(running_[index]));
+  }
+  std::erase(running_, nullptr);
+  for (SeqPtr& s : preempted) InsertOrdered(waiting_, std::move(s));
+  // Admitted requests are a prefix of the waiting queue's candidates (and preemption stops
+  // admission, so the indices still hold).
+  std::vector<SeqPtr> admitted;
+  for (size_t k = 0; k < plan.admitted.size(); ++k) {
+    const StepPlan::Item& item = plan.admitted[k];
+    SeqPtr s = std::move(waiting_[item.id]);
+    const PolicyWaiting& w = wait_view[item.id];
+    blocks_->AcquirePrefix(s->tokens, w.cached_tokens / bs, &s->blocks, &s->names);
+    s->num_computed = static_cast<int64_t>(s->blocks.size()) * bs;
+    if (!s->admitted_once) {
+      s->admitted_once = true;
+      s->result.usage.cached_prompt_tokens = s->num_computed;
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      stats_.prefix_cache_queried_tokens += s->prompt_len;
+      stats_.prefix_cache_hit_tokens += s->num_computed;
+    }
+    scheduled.push_back({s.get(), item.num_tokens});
+    admitted.push_back(std::move(s));
+  }
+  std::erase(waiting_, nullptr);
+  for (SeqPtr& s : admitted) InsertOrdered(running_, std::move(s));
+
+  // Blocks for this step's positions, then the batch.
+  batch_.Clear();
+  for (auto& [s, n] : scheduled) {
+    const int64_t need = BlocksFor(s->num_computed + n, bs);
+    while (static_cast<int64_t>(s->blocks.size()) < need) {
+      const std::optional<int32_t> b = blocks_->Allocate();
+      if (!b) break;
+      s->blocks.push_back(*b);
+    }
+  }
+  std::vector<std::pair<Sequence*, int64_t>> runnable;
+  for (auto& [s, n] : scheduled) {
+    if (static_cast<int64_t>(s->blocks.size()) < BlocksFor(s->num_computed + n, bs)) {
+      // The policy counted these blocks as available: an engine bug, not the request's.
+      Finish(*s, FinishReason::kError, absl::InternalError("KV blocks ran out unexpectedly"));
+      continue;
+    }
+    runnable.push_back({s, n});
+    BatchSequence seq;
+    seq.block_table = s->blocks;
+    seq.start_pos = s->num_computed;
+    seq.num_tokens = n;
+    seq.num_logits = s->num_computed + n == static_cast<int64_t>(s->tokens.size()) ? 1 : 0;
+    batch_.tokens.insert(batch_.tokens.end(), s->tokens.begin() + s->num_computed,
+                         s->tokens.begin() + s->num_computed + n);
+    batch_.sequences.push_back(seq);
+  }
+  if (!runnable.empty()) {
+    absl::Status status;
+    {
+      std::lock_guard<std::mutex> lock(mi_->forward_mu);
+      status = mi_->llama->Forward(batch_, *cache_, logits_, mi_->pool.get());
+    }
+    int64_t row = 0;
+    for (size_t i = 0; i < runnable.size(); ++i) {
+      Sequence& s = *runnable[i].first;
+      if (!status.ok()) {
+        INFER_LOG(kError, "forward pass failed: %s", std::string(status.message()));
+        Finish(s, FinishReason::kError, status);
+        continue;
+      }
+      s.num_computed += runnable[i].second;
+      PublishFullBlocks(s);
+      if (batch_.sequences[i].num_logits == 1) {
+        Advance(s, std::span<float>(logits_.data() + row * vocab_size_,
+                                    static_cast<size_t>(vocab_size_)));
+        ++row;
+      }
+    }
+  }
+  RemoveFinished();
+}
+
+void Scheduler::Impl::UpdateGauges() {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  stats_.running = static_cast<int64_t>(running_.size());
+  stats_.waiting = static_cast<int64_t>(waiting_.size());
+  stats_.kv_blocks_used = blocks_->num_held();
+}
+
+bool Scheduler::Impl::Advance(Sequence& s, std::span<float> logits) {
+  SampledToken token = s.sampler.Sample(logits);
+  const TokenId id = token.id;
+  const SamplingParams& p = s.request.sampling;
+  const Clock::time_point now = Clock::now();
+  s.tokens.push_back(id);
+  RequestUsage& usage = s.result.usage;
+  ++usage.completion_tokens;
+  usage.token_times.push_back(Seconds(now - s.submitted));
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    ++stats_.generation_tokens_total;
+    if (usage.completion_tokens == 1) {
+      usage.time_to_first_token = usage.token_times.back();
+      stats_.prompt_tokens_total += s.prompt_len;
+      Observe(stats_.time_to_first_token, usage.time_to_first_token);
+    } else {
+      Observe(stats_.time_per_output_token, Seconds(now - s.last_token_time));
+    }
+  }
+  s.last_token_time = now;
+
+  const bool stop_token =
+      (!p.ignore_eos && mi_->tokenizer->IsEndOfGeneration(id)) ||
+      std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), id) != p.stop_token_ids.end();
+  const size_t old_size = s.text.size();
+  s.text += s.decoder.Push(id);
+  const StopMatcher::Result match = s.stops.Check(s.text, old_size);
+  std::optional<FinishReason> finish;
+  size_t safe_end = match.safe_end;
+  if (match.stop_at != std::string::npos) {
+    s.text.resize(match.stop_at);
+    finish = FinishReason::kStop;
+  } else if (stop_token) {
+    finish = FinishReason::kStop;
+  } else if (usage.completion_tokens >= p.max_tokens ||
+             static_cast<int64_t>(s.tokens.size()) >= context_length_) {
+    finish = FinishReason::kLength;
+  }
+  if (finish && match.stop_at == std::string::npos) {
+    s.text += s.decoder.Flush();
+    safe_end = s.text.size();
+  }
+  StreamEvent event;
+  event.token = token;
+  if (safe_end > s.emitted) {
+    event.text = s.text.substr(s.emitted, safe_end - s.emitted);
+    s.emitted = safe_end;
+  }
+  s.result.tokens.push_back(std::move(token));
+  Deliver(s, std::move(event));
+  if (finish) Finish(s, *finish, absl::OkStatus());
+  return finish.has_value();
+}
+
+void Scheduler::Impl::Deliver(Sequence& s, StreamEvent event) {
+  if (s.request.on_event) {
+    s.request.on_event(event);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(s.state->mu);
+  s.state->events.push_back(std::move(event));
+  s.state->cv.notify_all();
+}
+
+void Scheduler::Impl::Finish(Sequence& s, FinishReason reason, absl::Status status) {
+  if (std::find(finished_.begin(), finished_.end(), &s) != finished_.end()) return;
+  ReleaseBlocks(s);
+  {
+    // Visible to stats() before the handle reports the request finished.
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    stats_.kv_blocks_used = blocks_->num_held();
+  }
+  RequestResult& r = s.result;
+  r.finish_reason = reason;
+  r.status = std::move(status);
+  r.text = s.text;
+  r.usage.prompt_tokens = s.prompt_len;
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    ++stats_.requests_finished[static_cast<int>(reason)];
+  }
+  {
+    std::lock_guard<std::mutex> lock(inbox_->mu);
+    --queued_;
+  }
+  if (s.request.on_finish) s.request.on_finish(r);
+  {
+    std::lock_guard<std::mutex> lock(s.state->mu);
+    s.state->result = r;
+    s.state->finished = true;
+    s.state->cv.notify_all();
+  }
+  finished_.push_back(&s);
+}
+
+void Scheduler::Impl::RemoveFinished() {
+  if (finished_.empty()) return;
+  for (auto* list : {&running_, &waiting_}) {
+    std::erase_if(*list, [&](const SeqPtr& s) {
+      return std::find(finished_.begin(), finished_.end(), s.get()) != finished_.end();
+    });
+  }
+  finished_.clear();
+}
+
+// ---- Scheduler -------------------------------------------------------------------------------
+
+Scheduler::Scheduler(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Scheduler::~Scheduler() { impl_->Shutdown(ShutdownMode::kCancel, std::chrono::milliseconds(0)); }
+
+absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(Model& model,
+                                                             const SchedulerOptions& options) {
+  auto impl = std::make_unique<Impl>(options);
+  if (absl::Status s = impl->Init(*model.impl_); !s.ok()) return s;
+  return std::unique_ptr<Scheduler>(new Scheduler(std::move(impl)));
+}
+
+absl::StatusOr<RequestHandle> Scheduler::Submit(Request request) {
+  return impl_->Submit(std::move(request));
+}
+
+void Scheduler::Shutdown(ShutdownMode mode, std::chrono::milliseconds deadline) {
+  impl_->Shutdown(mode, deadline);
+}
+
+SchedulerStats Scheduler::stats() const { return impl_->stats(); }
+
+}  // namespace infer
