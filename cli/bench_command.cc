@@ -1,5 +1,6 @@
 // infer-cli bench: prefill and decode tokens/s of one model, next to the machine's measured
-// memory bandwidth, so decode speed reads as a share of its roofline.
+// memory bandwidth, so decode speed reads as a share of its roofline; with --concurrency, the
+// same through the Scheduler at several numbers of concurrent requests.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "infer/scheduler.h"
 #include "nlohmann/json.hpp"
 
 namespace infer::cli {
@@ -22,7 +24,151 @@ struct BenchFlags {
   int gen_tokens = 128;
   int repetitions = 3;
   bool json = false;
+  std::vector<int> concurrency;  // empty: single-stream only
+  int shared_prefix = 0;         // leading prompt tokens all requests share
+  int max_num_batched_tokens = 512;
 };
+
+using Clock = std::chrono::steady_clock;
+
+double Percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t i = static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+// Ordinary (non-special) random tokens.
+std::vector<TokenId> RandomTokens(const Tokenizer& tok, int n, std::mt19937& rng) {
+  std::vector<TokenId> out;
+  while (static_cast<int>(out.size()) < n) {
+    const TokenId id = static_cast<TokenId>(rng() % static_cast<uint32_t>(tok.vocab_size()));
+    if (!tok.IsSpecial(id)) out.push_back(id);
+  }
+  return out;
+}
+
+// Submits `prompts` at once and waits for all; fills one JSON row of figures.
+absl::StatusOr<nlohmann::json> RunLevel(Scheduler& scheduler,
+                                        const std::vector<std::vector<TokenId>>& prompts,
+                                        const SamplingParams& params) {
+  const Clock::time_point start = Clock::now();
+  std::vector<RequestHandle> handles;
+  for (const auto& prompt : prompts) {
+    Request r;
+    r.prompt = prompt;
+    r.sampling = params;
+    auto h = scheduler.Submit(std::move(r));
+    if (!h.ok()) return h.status();
+    handles.push_back(*h);
+  }
+  int64_t peak_blocks = 0;
+  for (RequestHandle& h : handles) {
+    while (!h.finished()) {
+      peak_blocks = std::max(peak_blocks, scheduler.stats().kv_blocks_used);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+  int64_t generated = 0;
+  int64_t cached = 0;
+  std::vector<double> ttft, per_request;
+  for (RequestHandle& h : handles) {
+    const RequestResult& r = h.Wait();
+    if (r.finish_reason == FinishReason::kError) return r.status;
+    generated += r.usage.completion_tokens;
+    cached += r.usage.cached_prompt_tokens;
+    ttft.push_back(r.usage.time_to_first_token);
+    const auto& t = r.usage.token_times;
+    if (t.size() > 1) per_request.push_back((t.size() - 1) / (t.back() - t.front()));
+  }
+  // Steady batched decode: tokens generated after every request had its first token, over that
+  // window (the prefill of all prompts comes before it).
+  double window_start = 0;
+  double window_end = 0;
+  for (RequestHandle& h : handles) {
+    const auto& t = h.Wait().usage.token_times;
+    if (t.empty()) continue;
+    window_start = std::max(window_start, t.front());
+    window_end = std::max(window_end, t.back());
+  }
+  int64_t in_window = 0;
+  for (RequestHandle& h : handles) {
+    for (double t : h.Wait().usage.token_times) in_window += t > window_start;
+  }
+  const double decode_rate =
+      window_end > window_start ? in_window / (window_end - window_start) : 0.0;
+  const SchedulerStats stats = scheduler.stats();
+  double mean = 0;
+  for (double v : per_request) mean += v / per_request.size();
+  return nlohmann::json{{"concurrency", prompts.size()},
+                        {"generated_tokens_per_second", generated / wall},
+                        {"decode_tokens_per_second", decode_rate},
+                        {"per_request_decode_tokens_per_second", mean},
+                        {"ttft_p50_seconds", Percentile(ttft, 0.5)},
+                        {"ttft_p99_seconds", Percentile(ttft, 0.99)},
+                        {"kv_blocks_peak", peak_blocks},
+                        {"kv_blocks_total", stats.kv_blocks_total},
+                        {"cached_prompt_tokens", cached},
+                        {"wall_seconds", wall}};
+}
+
+// Scheduler figures at each concurrency level, and TTFT with and without a cached prefix.
+absl::StatusOr<nlohmann::json> RunConcurrency(Model& model, const BenchFlags& f) {
+  const ModelInfo& info = model.info();
+  const int most = *std::max_element(f.concurrency.begin(), f.concurrency.end());
+  SchedulerOptions options;
+  options.max_num_seqs = most;
+  options.max_num_batched_tokens = f.max_num_batched_tokens;
+  // Room for every request at once (plus a partial block each), so the levels measure batching
+  // rather than preemption.
+  options.kv_cache_bytes = info.kv_bytes_per_token * static_cast<uint64_t>(most + 2) *
+                           static_cast<uint64_t>(f.prompt_tokens + f.gen_tokens + 16);
+  auto created = Scheduler::Create(model, options);
+  if (!created.ok()) return created.status();
+  std::unique_ptr<Scheduler> scheduler = std::move(*created);
+  SamplingParams params;
+  params.temperature = 0;
+  params.ignore_eos = true;
+  params.max_tokens = f.gen_tokens;
+  std::mt19937 rng(99);
+  const Tokenizer& tok = model.tokenizer();
+  const std::vector<TokenId> prefix = RandomTokens(tok, f.shared_prefix, rng);
+  auto make_prompts = [&](int n) {
+    std::vector<std::vector<TokenId>> prompts;
+    for (int i = 0; i < n; ++i) {
+      std::vector<TokenId> p = prefix;
+      for (TokenId t : RandomTokens(tok, f.prompt_tokens - f.shared_prefix, rng)) p.push_back(t);
+      prompts.push_back(std::move(p));
+    }
+    return prompts;
+  };
+  nlohmann::json out;
+  if (f.shared_prefix > 0) {
+    // The first request computes the prefix; the second, with another suffix, finds it cached.
+    auto first = RunLevel(*scheduler, make_prompts(1), params);
+    if (!first.ok()) return first.status();
+    auto second = RunLevel(*scheduler, make_prompts(1), params);
+    if (!second.ok()) return second.status();
+    const double a = (*first)["ttft_p50_seconds"];
+    const double b = (*second)["ttft_p50_seconds"];
+    out["prefix_cache"] = {{"shared_prefix_tokens", f.shared_prefix},
+                           {"ttft_uncached_seconds", a},
+                           {"ttft_cached_seconds", b},
+                           {"cached_prompt_tokens", (*second)["cached_prompt_tokens"]},
+                           {"ttft_ratio", b / a}};
+  } else {
+    auto warm = RunLevel(*scheduler, make_prompts(1), params);  // warm-up
+    if (!warm.ok()) return warm.status();
+  }
+  out["levels"] = nlohmann::json::array();
+  for (int c : f.concurrency) {
+    auto row = RunLevel(*scheduler, make_prompts(c), params);
+    if (!row.ok()) return row.status();
+    out["levels"].push_back(std::move(*row));
+  }
+  return out;
+}
 
 // Read bandwidth in bytes/s: `threads` threads sum disjoint parts of a 512 MiB buffer (far
 // beyond any cache); the best of three passes.
@@ -69,6 +215,9 @@ int RunBench(const BenchFlags& f) {
       f.prompt_tokens + f.gen_tokens > info.context_length) {
     return Fail("--prompt-tokens >= 1, --gen-tokens >= 2 and their sum within the context length");
   }
+  if (f.shared_prefix < 0 || f.shared_prefix >= f.prompt_tokens) {
+    return Fail("--shared-prefix must be in [0, --prompt-tokens)");
+  }
   // Ordinary (non-special) tokens, fixed seed: every run measures the same work.
   std::mt19937 rng(1234);
   std::vector<TokenId> prompt;
@@ -104,6 +253,16 @@ int RunBench(const BenchFlags& f) {
       {"memory_bandwidth_bytes_per_second", bandwidth},
       {"decode_roofline_fraction", roofline},
   };
+  if (!f.concurrency.empty()) {
+    auto batched = RunConcurrency(model, f);
+    if (!batched.ok()) return Fail(std::string(batched.status().message()));
+    out["scheduler"] = *batched;
+    for (nlohmann::json& row : out["scheduler"]["levels"]) {
+      const double decode = row["decode_tokens_per_second"];
+      row["decode_speedup_over_single_stream"] = decode / best_decode;
+      row["decode_fraction_of_prefill_rate"] = decode / best_prefill;
+    }
+  }
   if (f.json) {
     std::printf("%s\n", out.dump(2).c_str());
   } else {
@@ -111,6 +270,27 @@ int RunBench(const BenchFlags& f) {
     std::printf("decode   %8.1f tokens/s  (%d tokens)\n", best_decode, f.gen_tokens);
     std::printf("memory   %8.2f GB/s read, decode reads %.1f MB/token = %.0f%% of the roofline\n",
                 bandwidth / 1e9, info.weight_bytes_per_token / 1e6, 100 * roofline);
+    if (out.contains("scheduler")) {
+      const nlohmann::json& sch = out["scheduler"];
+      if (sch.contains("prefix_cache")) {
+        const nlohmann::json& pc = sch["prefix_cache"];
+        std::printf("prefix   TTFT %.3f s uncached, %.3f s with %d cached tokens (%.0f%%)\n",
+                    pc["ttft_uncached_seconds"].get<double>(),
+                    pc["ttft_cached_seconds"].get<double>(), pc["cached_prompt_tokens"].get<int>(),
+                    100 * pc["ttft_ratio"].get<double>());
+      }
+      std::printf("%6s %10s %11s %9s %14s %10s %10s %12s\n", "conc", "gen tok/s", "decode tok/s",
+                  "x single", "per-req tok/s", "TTFT p50", "TTFT p99", "KV blocks");
+      for (const nlohmann::json& row : sch["levels"]) {
+        std::printf("%6d %10.1f %11.1f %9.2f %14.1f %9.3fs %9.3fs %5d/%-6d\n",
+                    row["concurrency"].get<int>(), row["generated_tokens_per_second"].get<double>(),
+                    row["decode_tokens_per_second"].get<double>(),
+                    row["decode_speedup_over_single_stream"].get<double>(),
+                    row["per_request_decode_tokens_per_second"].get<double>(),
+                    row["ttft_p50_seconds"].get<double>(), row["ttft_p99_seconds"].get<double>(),
+                    row["kv_blocks_peak"].get<int>(), row["kv_blocks_total"].get<int>());
+      }
+    }
   }
   return 0;
 }
@@ -127,6 +307,16 @@ Action RegisterBench(CLI::App& app) {
   app.add_option("--repetitions", f->repetitions, "Timed runs (best is reported)")
       ->check(CLI::PositiveNumber);
   app.add_flag("--json", f->json, "Print JSON");
+  app.add_option("--concurrency", f->concurrency,
+                 "Also run this many concurrent requests through the Scheduler, per level "
+                 "(e.g. 1,4,16,64)")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--shared-prefix", f->shared_prefix,
+                 "Leading prompt tokens every concurrent request shares (prefix cache)");
+  app.add_option("--max-num-batched-tokens", f->max_num_batched_tokens,
+                 "Scheduler: tokens per step")
+      ->check(CLI::PositiveNumber);
   return [f] { return RunBench(*f); };
 }
 

@@ -23,18 +23,6 @@ struct GenerateFlags {
   bool ignore_eos = false;
 };
 
-const char* FinishName(FinishReason r) {
-  switch (r) {
-    case FinishReason::kStop:
-      return "stop";
-    case FinishReason::kLength:
-      return "length";
-    case FinishReason::kCancelled:
-      return "cancelled";
-  }
-  return "unknown";
-}
-
 int RunGenerate(const GenerateFlags& f) {
   auto model = LoadModel(ResolveModelPath(f.model), f.threads);
   if (!model.ok()) return Fail(std::string(model.status().message()));
@@ -71,7 +59,7 @@ int RunGenerate(const GenerateFlags& f) {
   out["prompt_token_ids"] = c.prompt_token_ids;
   out["prompt_tokens"] = c.prompt_tokens;
   out["completion_tokens"] = c.completion_tokens;
-  out["finish_reason"] = FinishName(c.finish_reason);
+  out["finish_reason"] = FinishReasonName(c.finish_reason);
   out["prefill_tokens_per_second"] =
       c.prefill_seconds > 0 ? static_cast<double>(c.prompt_tokens) / c.prefill_seconds : 0.0;
   // The first generated token comes from the prefill's logits; decode produced the rest.

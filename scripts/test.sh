@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: install dependencies, build with tests, fetch the real test model, run CTest
 # (C++ unit tests, the Python reference tests, tokenizer exactness), then the same tests under
-# AddressSanitizer + UndefinedBehaviorSanitizer. The libFuzzer targets are built and run first.
+# AddressSanitizer + UndefinedBehaviorSanitizer, and the concurrent parts under ThreadSanitizer.
+# The libFuzzer targets are built and run first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
@@ -31,4 +32,11 @@ if [ "${INFER_SKIP_SANITIZERS:-0}" != 1 ]; then
     -DINFER_CUDA=OFF -DINFER_BUILD_BENCH=OFF -DINFER_BUILD_EXAMPLES=OFF
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --output-on-failure -j "$JOBS" --timeout 900 -LE slow)
+  # ThreadSanitizer over the concurrent parts: the Scheduler (its stress test included) and the
+  # thread pool.
+  BUILD_DIR=build-tsan TARGETS="scheduler_test util_test" scripts/build.sh \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINFER_SANITIZE=thread -DINFER_CUDA=OFF \
+    -DINFER_BUILD_TESTS=ON -DINFER_BUILD_BENCH=OFF -DINFER_BUILD_EXAMPLES=OFF -DINFER_BUILD_CLI=OFF
+  TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/engine/scheduler_test
+  TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/util/util_test
 fi

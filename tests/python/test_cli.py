@@ -53,3 +53,23 @@ def test_info_json(cli_tool, smollm2_path):
     info = json.loads(r.stdout)
     assert info["architecture"] == "llama" and info["num_layers"] == 30
     assert "<|im_start|>" in info["chat_template"]
+
+
+def test_bench_concurrency_json(cli_tool, smollm2_path):
+    r = run(cli_tool, "bench", "--model", smollm2_path, "--threads", "2", "--prompt-tokens", "24",
+            "--gen-tokens", "6", "--repetitions", "1", "--concurrency", "1,3",
+            "--shared-prefix", "16", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)["scheduler"]
+    assert [row["concurrency"] for row in out["levels"]] == [1, 3]
+    for row in out["levels"]:
+        assert row["generated_tokens_per_second"] > 0
+        assert row["ttft_p50_seconds"] <= row["ttft_p99_seconds"]
+        assert 0 < row["kv_blocks_peak"] <= row["kv_blocks_total"]
+    # The second single request of the prefix measurement finds the 16-token prefix cached.
+    assert out["prefix_cache"]["cached_prompt_tokens"] == 16
+    # Every level's requests share the prefix too.
+    assert out["levels"][1]["cached_prompt_tokens"] == 3 * 16
+    bad = run(cli_tool, "bench", "--model", smollm2_path, "--prompt-tokens", "8",
+              "--shared-prefix", "8", "--concurrency", "2")
+    assert bad.returncode == 1 and "--shared-prefix" in bad.stderr
