@@ -17,6 +17,7 @@ using Action = std::function<int()>;
 Action RegisterGenerate(CLI::App& app);
 Action RegisterInfo(CLI::App& app);
 Action RegisterBench(CLI::App& app);
+Action RegisterGenPassword(CLI::App& app);
 
 // The model path to use: `flag` when given, else $INFER_MODEL, else the default model that
 // scripts/fetch_model.sh caches (SmolLM2-135M-Instruct Q4_1).

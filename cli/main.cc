@@ -1,4 +1,4 @@
-// infer-cli: generate, info, bench (serve and gen-password come with their issues).
+// infer-cli: generate, info, bench, gen-password (serve comes with its issue).
 #include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
@@ -82,7 +82,9 @@ int main(int argc, char** argv) {
   for (auto [name, help, reg] :
        {std::tuple{"generate", "Generate text from a prompt", &infer::cli::RegisterGenerate},
         std::tuple{"info", "Describe a model file", &infer::cli::RegisterInfo},
-        std::tuple{"bench", "Measure prefill and decode speed", &infer::cli::RegisterBench}}) {
+        std::tuple{"bench", "Measure prefill and decode speed", &infer::cli::RegisterBench},
+        std::tuple{"gen-password", "Hash a password or make a JWT key for AuthStore",
+                   &infer::cli::RegisterGenPassword}}) {
     CLI::App* sub = app.add_subcommand(name, help);
     subs.push_back({sub, reg(*sub)});
   }

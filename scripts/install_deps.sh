@@ -5,11 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(
-  build-essential cmake ninja-build ccache pkg-config git
+  build-essential cmake ninja-build ccache pkg-config git curl
   libabsl-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   libsentencepiece-dev sentencepiece
   libgtest-dev libgmock-dev libbenchmark-dev
-  libssl-dev libargon2-dev libboost-dev
+  libssl-dev libargon2-dev libyaml-cpp-dev libboost-dev
   clang-14 libclang-rt-14-dev
   python3 python3-pip python3-venv
 )

@@ -13,16 +13,19 @@ else
 fi
 JOBS=${JOBS:-$(nproc)}
 
-# libFuzzer targets for the model-file readers: built with clang, each run briefly from the
-# committed seed files (a crash fails the run).
-CC=clang-14 CXX=clang++-14 BUILD_DIR=build-fuzz TARGETS="fuzz_gguf fuzz_safetensors fuzz_hf_config" \
+# libFuzzer targets for the model-file readers and the auth parsers: built with clang, each run
+# briefly from the committed seed files (a crash fails the run).
+CC=clang-14 CXX=clang++-14 BUILD_DIR=build-fuzz \
+  TARGETS="fuzz_gguf fuzz_safetensors fuzz_hf_config fuzz_jwt fuzz_login_form" \
   scripts/build.sh -DINFER_BUILD_FUZZERS=ON \
   -DINFER_BUILD_TESTS=OFF -DINFER_BUILD_BENCH=OFF -DINFER_BUILD_CLI=OFF \
   -DINFER_BUILD_EXAMPLES=OFF -DINFER_CUDA=OFF
-for target in fuzz_gguf fuzz_safetensors fuzz_hf_config; do
+for target in fuzz_gguf fuzz_safetensors fuzz_hf_config fuzz_jwt fuzz_login_form; do
+  seeds=tests/data/format
+  [ -d "tests/data/auth/$target" ] && seeds=tests/data/auth/$target
   mkdir -p "build-fuzz/corpus/$target"
   build-fuzz/fuzz/$target -max_total_time="${INFER_FUZZ_SECONDS:-20}" -print_final_stats=1 \
-    "build-fuzz/corpus/$target" tests/data/format 2>&1 | tail -n 3
+    "build-fuzz/corpus/$target" "$seeds" 2>&1 | tail -n 3
 done
 
 BUILD_DIR=build scripts/build.sh -DINFER_BUILD_TESTS=ON -DINFER_BUILD_BENCH=ON
