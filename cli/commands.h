@@ -17,14 +17,17 @@ using Action = std::function<int()>;
 Action RegisterGenerate(CLI::App& app);
 Action RegisterInfo(CLI::App& app);
 Action RegisterBench(CLI::App& app);
+Action RegisterServe(CLI::App& app);
 Action RegisterGenPassword(CLI::App& app);
 
 // The model path to use: `flag` when given, else $INFER_MODEL, else the default model that
 // scripts/fetch_model.sh caches (SmolLM2-135M-Instruct Q4_1).
 std::string ResolveModelPath(const std::string& flag);
 
-// Loads a model, drawing a progress bar on stderr when it is a terminal.
-absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, int threads);
+// Loads a model, drawing a progress bar on stderr when it is a terminal. `max_context` 0: the
+// model's own context length.
+absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, int threads,
+                                                 int64_t max_context = 0);
 
 // A byte count from /proc/self/status ("VmRSS", "VmHWM"); 0 where unavailable. VmHWM is this
 // process image's own peak (unlike getrusage, it is not inherited across fork + exec).

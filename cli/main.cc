@@ -1,4 +1,4 @@
-// infer-cli: generate, info, bench, gen-password (serve comes with its issue).
+// infer-cli: generate, info, bench, gen-password, serve.
 #include <unistd.h>
 #include <cstdio>
 #include <cstdlib>
@@ -23,10 +23,12 @@ std::string ResolveModelPath(const std::string& flag) {
   return (cache / "SmolLM2-135M-Instruct.Q4_1.gguf").string();
 }
 
-absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, int threads) {
+absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, int threads,
+                                                 int64_t max_context) {
   ModelOptions options;
   options.path = path;
   options.num_threads = threads;
+  options.max_context = max_context;
   if (isatty(STDERR_FILENO)) {
     options.on_progress = [](uint64_t done, uint64_t total) {
       const int width = 40;
@@ -84,7 +86,8 @@ int main(int argc, char** argv) {
         std::tuple{"info", "Describe a model file", &infer::cli::RegisterInfo},
         std::tuple{"bench", "Measure prefill and decode speed", &infer::cli::RegisterBench},
         std::tuple{"gen-password", "Hash a password or make a JWT key for AuthStore",
-                   &infer::cli::RegisterGenPassword}}) {
+                   &infer::cli::RegisterGenPassword},
+        std::tuple{"serve", "Serve the OpenAI-compatible HTTP API", &infer::cli::RegisterServe}}) {
     CLI::App* sub = app.add_subcommand(name, help);
     subs.push_back({sub, reg(*sub)});
   }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: install dependencies, build, fetch the default model (SmolLM2-135M-Instruct
-# Q4_1) and generate text with it. Arguments replace the default generate arguments.
+# Q4_1) and serve it: the OpenAI-compatible API on http://127.0.0.1:8000 until SIGINT/SIGTERM.
+# Arguments replace the default `serve` arguments (e.g. `scripts/run.sh generate --prompt Hi`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
@@ -9,5 +10,4 @@ MODEL=$(scripts/fetch_model.sh)
 if (($#)); then
   exec build/cli/infer-cli "$@"
 fi
-exec build/cli/infer-cli generate --model "$MODEL" --temperature 0 --max-tokens 96 \
-  --prompt $'<|im_start|>user\nWhat is the capital of France? Answer in one paragraph.<|im_end|>\n<|im_start|>assistant\n'
+exec build/cli/infer-cli serve "$MODEL"

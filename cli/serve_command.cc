@@ -1,0 +1,290 @@
+// infer-cli serve: the OpenAI-compatible server on one model (flags named as `vllm serve`'s,
+// each also read from the environment variables of the deployment it replaces).
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+#include "cli/commands.h"
+#include "infer/auth.h"
+#include "infer/log.h"
+#include "infer/scheduler.h"
+#include "infer/server.h"
+
+namespace infer::cli {
+namespace {
+
+struct ServeFlags {
+  std::string model;
+  std::string host = "127.0.0.1";
+  int port = 8000;
+  std::string served_model_name;
+  int64_t max_model_len = 0;
+  int max_num_seqs = 64;
+  int max_num_batched_tokens = 512;
+  std::string kv_cache_memory;  // bytes, with an optional K/M/G suffix
+  double kv_cache_memory_fraction = 0.25;
+  int threads = 0;
+  int io_threads = 2;
+  bool prefix_caching = true;
+  int64_t seed = -1;
+  double shutdown_timeout = 30;
+  int max_n = 16;
+  // Authentication.
+  std::string users_file;
+  std::vector<std::string> api_keys;
+  std::vector<std::string> admin_api_keys;
+  bool insecure = false;
+  bool allow_unauthenticated = false;
+  bool metrics_require_auth = false;
+  bool login_limit = true;
+  int login_threads = 1;
+  double users_file_poll_seconds = 2;
+};
+
+// The AuthStore the flags and environment ask for: a users file (--users-file), else the
+// Secret layout in the environment (USER_LIST set), else API keys only; null when none of them.
+absl::StatusOr<std::unique_ptr<AuthStore>> MakeAuthStore(const ServeFlags& f) {
+  AuthOptions options;
+  options.allow_insecure = f.insecure;
+  options.login_limits.enabled = f.login_limit;
+  if (const char* key = std::getenv("JWT_KEY")) options.jwt_key = key;
+  int n = 0;
+  for (const auto* keys : {&f.api_keys, &f.admin_api_keys}) {
+    for (const std::string& key : *keys) {
+      ApiKey k;
+      k.name = absl::StrCat(keys == &f.api_keys ? "key-" : "admin-key-", ++n);
+      k.key = key;
+      k.role = keys == &f.api_keys ? Role::kUser : Role::kAdmin;
+      options.api_keys.push_back(std::move(k));
+    }
+  }
+  if (!f.users_file.empty()) return AuthStore::FromFile(f.users_file, options);
+  if (std::getenv("USER_LIST") != nullptr) return AuthStore::FromEnvironment(options);
+  if (!options.api_keys.empty()) return AuthStore::FromApiKeys(options);
+  return std::unique_ptr<AuthStore>();
+}
+
+// "512M", "2G", "1048576" -> bytes; 0 on a bad value.
+uint64_t ParseBytes(const std::string& s) {
+  if (s.empty()) return 0;
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (end == s.c_str() || v <= 0) return 0;
+  double scale = 1;
+  const std::string suffix(end);
+  if (suffix == "K" || suffix == "KiB" || suffix == "k")
+    scale = 1024.0;
+  else if (suffix == "M" || suffix == "MiB")
+    scale = 1024.0 * 1024;
+  else if (suffix == "G" || suffix == "GiB")
+    scale = 1024.0 * 1024 * 1024;
+  else if (!suffix.empty())
+    return 0;
+  return static_cast<uint64_t>(v * scale);
+}
+
+int RunServe(const ServeFlags& f) {
+  // Signals are taken by sigwait below, so every thread started from here on blocks them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  // One line per request (and the library's notices) on stderr.
+  SetMinLogSeverity(LogSeverity::kInfo);
+
+  // Users first: a bad users file or Secret fails before the model loads.
+  auto auth = MakeAuthStore(f);
+  if (!auth.ok()) return Fail(absl::StrCat("authentication: ", auth.status().message()));
+  if (*auth) {
+    std::fprintf(
+        stderr, "infer-cli: authentication on: %zu user(s), %zu API key(s)%s\n",
+        (*auth)->ListUsers().size(), f.api_keys.size() + f.admin_api_keys.size(),
+        (*auth)->expiry_checks_disabled() ? " (token expiry NOT checked: --insecure)" : "");
+  } else {
+    std::fprintf(stderr, "infer-cli: no users and no API keys: authentication is off%s\n",
+                 f.allow_unauthenticated ? " (--allow-unauthenticated)"
+                                         : "; only a loopback address may be bound");
+  }
+
+  auto model = LoadModel(ResolveModelPath(f.model), f.threads, f.max_model_len);
+  if (!model.ok()) return Fail(std::string(model.status().message()));
+
+  SchedulerOptions so;
+  so.max_num_seqs = f.max_num_seqs;
+  so.max_num_batched_tokens = f.max_num_batched_tokens;
+  so.enable_prefix_caching = f.prefix_caching;
+  so.kv_cache_memory_fraction = f.kv_cache_memory_fraction;
+  if (!f.kv_cache_memory.empty()) {
+    so.kv_cache_bytes = ParseBytes(f.kv_cache_memory);
+    if (so.kv_cache_bytes == 0) {
+      return Fail("--kv-cache-memory: '" + f.kv_cache_memory +
+                  "' is not a size (e.g. 536870912, 512M, 2G)");
+    }
+  }
+  auto scheduler = Scheduler::Create(**model, so);
+  if (!scheduler.ok()) return Fail(std::string(scheduler.status().message()));
+
+  ServerOptions opts;
+  opts.host = f.host;
+  opts.port = f.port;
+  opts.served_model_name = f.served_model_name;
+  opts.io_threads = f.io_threads;
+  opts.max_n = f.max_n;
+  if (f.seed >= 0) opts.seed = static_cast<uint64_t>(f.seed);
+  opts.auth = auth->get();
+  opts.allow_unauthenticated = f.allow_unauthenticated;
+  opts.metrics_require_auth = f.metrics_require_auth;
+  opts.login_threads = f.login_threads;
+  auto server = Server::Start(**model, **scheduler, opts);
+  if (!server.ok()) return Fail(std::string(server.status().message()));
+
+  // Ready once one generation has gone through the whole path.
+  Request warm;
+  warm.prompt = {0};
+  warm.sampling.max_tokens = 1;
+  warm.sampling.temperature = 0;
+  auto handle = (*scheduler)->Submit(warm);
+  if (!handle.ok() || handle->Wait().finish_reason == FinishReason::kError) {
+    return Fail("warm-up generation failed");
+  }
+  (*server)->MarkReady();
+  std::fprintf(stderr, "infer-cli: serving %s on http://%s:%d (ready)\n",
+               (*model)->info().path.c_str(), f.host.c_str(), (*server)->port());
+
+  // A users file is watched: an edit (or a Kubernetes Secret volume update) reloads it.
+  std::atomic<bool> stop_watch{false};
+  std::thread watcher;
+  if (*auth && !f.users_file.empty() && f.users_file_poll_seconds > 0) {
+    watcher = std::thread([&] {
+      const auto period =
+          std::chrono::milliseconds(static_cast<int64_t>(f.users_file_poll_seconds * 1000));
+      while (!stop_watch.load()) {
+        for (auto waited = std::chrono::milliseconds(0); waited < period && !stop_watch.load();
+             waited += std::chrono::milliseconds(100)) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        if (stop_watch.load()) break;
+        auto reloaded = (*auth)->ReloadIfChanged();
+        if (reloaded.ok() && *reloaded) {
+          std::fprintf(stderr, "infer-cli: %s changed: %zu user(s) loaded\n", f.users_file.c_str(),
+                       (*auth)->ListUsers().size());
+        }
+        // A refused reload is logged by the store; the users loaded before stay.
+      }
+    });
+  }
+
+  int sig = 0;
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    if (!*auth) {
+      std::fprintf(stderr, "infer-cli: SIGHUP: nothing to reload (authentication is off)\n");
+    } else if (absl::Status s = (*auth)->Reload(); s.ok()) {
+      std::fprintf(stderr, "infer-cli: SIGHUP: users reloaded, %zu user(s)\n",
+                   (*auth)->ListUsers().size());
+    } else {
+      std::fprintf(stderr, "infer-cli: SIGHUP: reload refused, the users loaded before stay: %s\n",
+                   std::string(s.message()).c_str());
+    }
+  }
+  stop_watch.store(true);
+  if (watcher.joinable()) watcher.join();
+  std::fprintf(stderr, "infer-cli: %s: finishing in-flight requests (up to %.0f s)\n",
+               sig == SIGTERM ? "SIGTERM" : "SIGINT", f.shutdown_timeout);
+  // A second signal ends the process at once.
+  std::thread([signals]() mutable {
+    int again = 0;
+    sigwait(&signals, &again);
+    std::fprintf(stderr, "infer-cli: second signal, exiting now\n");
+    std::_Exit(1);
+  }).detach();
+  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(f.shutdown_timeout * 1000));
+  (*server)->Shutdown(timeout);
+  (*scheduler)->Shutdown(Scheduler::ShutdownMode::kCancel);
+  std::fprintf(stderr, "infer-cli: stopped\n");
+  return 0;
+}
+
+}  // namespace
+
+Action RegisterServe(CLI::App& app) {
+  auto f = std::make_shared<ServeFlags>();
+  app.add_option("model", f->model, "GGUF file or Hugging Face folder (default: SmolLM2)")
+      ->envname("MODEL_ID");
+  app.add_option("--model,-m", f->model, "Same as the positional MODEL");
+  app.add_option("--host", f->host, "Address to bind")->envname("HOST");
+  app.add_option("--port", f->port, "Port")->envname("PORT")->check(CLI::Range(0, 65535));
+  app.add_option("--served-model-name", f->served_model_name,
+                 "Model id in the API (default: the file's name)")
+      ->envname("MODEL_NAME");
+  app.add_option("--max-model-len", f->max_model_len, "Context length to serve (0: the model's)")
+      ->envname("MAX_MODEL_LEN")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-num-seqs", f->max_num_seqs, "Sequences per step")
+      ->envname("MAX_NUM_SEQS")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-num-batched-tokens", f->max_num_batched_tokens, "Tokens per step")
+      ->envname("MAX_NUM_BATCHED_TOKENS")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--kv-cache-memory", f->kv_cache_memory,
+                 "KV cache size (bytes, or 512M, 2G); default: a fraction of free memory")
+      ->envname("KV_CACHE_MEMORY");
+  app.add_option("--kv-cache-memory-fraction", f->kv_cache_memory_fraction,
+                 "Fraction of available memory for the KV cache when no size is given")
+      ->envname("GPU_MEMORY_UTIL")
+      ->check(CLI::Range(0.01, 1.0));
+  app.add_option("--threads", f->threads, "Model worker threads (0: all cores)")
+      ->envname("INFER_THREADS")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--io-threads", f->io_threads, "HTTP threads")->check(CLI::Range(1, 256));
+  app.add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", f->prefix_caching,
+               "Share KV blocks of identical prompt prefixes (default on)")
+      ->envname("ENABLE_PREFIX_CACHING");
+  app.add_option("--seed", f->seed, "Seed for requests that give none (default: random)")
+      ->envname("SEED");
+  app.add_option("--shutdown-timeout", f->shutdown_timeout,
+                 "Seconds to finish in-flight requests after SIGTERM")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-n", f->max_n, "Largest accepted n")->check(CLI::Range(1, 128));
+  app.add_option("--users-file", f->users_file,
+                 "Users (YAML or JSON, or a Kubernetes Secret manifest); reloaded on change and "
+                 "on SIGHUP. Without it, USER_LIST in the environment (the Secret layout)")
+      ->envname("INFER_USERS_FILE");
+  app.add_option("--api-key", f->api_keys,
+                 "A static API key (>= 16 bytes) accepted as a bearer token, role user; repeatable")
+      ->envname("INFER_API_KEY");
+  app.add_option("--admin-api-key", f->admin_api_keys,
+                 "A static API key with role admin; repeatable");
+  app.add_flag("--insecure", f->insecure,
+               "Honour SKIP_EXP_CHECK=true (token expiry not checked); warns at every start");
+  app.add_flag("--allow-unauthenticated", f->allow_unauthenticated,
+               "Allow a non-loopback --host with no users and no API keys");
+  app.add_flag("--metrics-require-auth", f->metrics_require_auth,
+               "Put /metrics behind the bearer check too");
+  app.add_flag("--login-limit,!--no-login-limit", f->login_limit,
+               "Limit failed logins per username and client address (default on; off only for "
+               "benchmarks and trusted networks)");
+  app.add_option("--login-threads", f->login_threads,
+                 "Threads that check passwords for POST /token")
+      ->check(CLI::Range(1, 64));
+  app.add_option("--users-file-poll", f->users_file_poll_seconds,
+                 "Seconds between checks of --users-file for changes (0: only on SIGHUP)")
+      ->check(CLI::NonNegativeNumber);
+  return [f] { return RunServe(*f); };
+}
+
+}  // namespace infer::cli

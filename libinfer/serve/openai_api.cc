@@ -1,0 +1,387 @@
+#include "libinfer/serve/openai_api.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace infer::serve {
+namespace {
+
+using nlohmann::json;
+
+ApiError Bad(const std::string& param, const std::string& message) {
+  ApiError e;
+  e.message = message;
+  e.param = param;
+  return e;
+}
+
+const char* TypeName(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null:
+      return "null";
+    case json::value_t::boolean:
+      return "boolean";
+    case json::value_t::string:
+      return "string";
+    case json::value_t::array:
+      return "array";
+    case json::value_t::object:
+      return "object";
+    case json::value_t::number_float:
+      return "number";
+    default:
+      return "integer";
+  }
+}
+
+ApiError WrongType(const std::string& field, const char* want, const json& got) {
+  return Bad(field, absl::StrCat("'", field, "' must be ", want, ", got ", TypeName(got)));
+}
+
+// Reads an optional number field within [lo, hi]; null means absent.
+std::optional<ApiError> Number(const json& body, const char* field, double lo, double hi,
+                               float* out) {
+  auto it = body.find(field);
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number()) return WrongType(field, "a number", *it);
+  const double v = it->get<double>();
+  if (!(v >= lo && v <= hi)) {
+    return Bad(field, absl::StrCat("'", field, "' must be in [", lo, ", ", hi, "], got ", v));
+  }
+  *out = static_cast<float>(v);
+  return std::nullopt;
+}
+
+std::optional<ApiError> Integer(const json& body, const char* field, int64_t lo, int64_t hi,
+                                int64_t* out) {
+  auto it = body.find(field);
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number_integer()) return WrongType(field, "an integer", *it);
+  const int64_t v = it->is_number_unsigned()
+                        ? static_cast<int64_t>(std::min<uint64_t>(it->get<uint64_t>(), INT64_MAX))
+                        : it->get<int64_t>();
+  if (v < lo || v > hi) {
+    return Bad(field, absl::StrCat("'", field, "' must be in [", lo, ", ", hi, "], got ", v));
+  }
+  *out = v;
+  return std::nullopt;
+}
+
+std::optional<ApiError> Boolean(const json& body, const char* field, bool* out) {
+  auto it = body.find(field);
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (!it->is_boolean()) return WrongType(field, "a boolean", *it);
+  *out = it->get<bool>();
+  return std::nullopt;
+}
+
+std::optional<ApiError> ParseMessages(const json& body, json* out) {
+  auto it = body.find("messages");
+  if (it == body.end()) return Bad("messages", "'messages' is required");
+  if (!it->is_array()) return WrongType("messages", "an array", *it);
+  if (it->empty()) return Bad("messages", "'messages' must not be empty");
+  json messages = json::array();
+  for (size_t i = 0; i < it->size(); ++i) {
+    const json& m = (*it)[i];
+    const std::string where = absl::StrCat("messages[", i, "]");
+    if (!m.is_object()) return WrongType(where, "an object", m);
+    auto role = m.find("role");
+    if (role == m.end() || !role->is_string()) {
+      return Bad(where + ".role", absl::StrCat("'", where, ".role' must be a string"));
+    }
+    const std::string r = role->get<std::string>();
+    if (r != "system" && r != "user" && r != "assistant" && r != "tool" && r != "developer") {
+      return Bad(where + ".role",
+                 absl::StrCat("'", where,
+                              ".role' must be system, developer, user, assistant or "
+                              "tool, got '",
+                              r, "'"));
+    }
+    json msg = m;
+    msg["role"] = r == "developer" ? "system" : r;
+    auto content = m.find("content");
+    if (content == m.end() || content->is_null()) {
+      if (r != "assistant")
+        return Bad(where + ".content", absl::StrCat("'", where, ".content' is required"));
+      msg["content"] = "";
+    } else if (content->is_array()) {
+      // Text parts are joined, as vLLM does for text-only models.
+      std::string text;
+      for (size_t k = 0; k < content->size(); ++k) {
+        const json& part = (*content)[k];
+        const std::string pw = absl::StrCat(where, ".content[", k, "]");
+        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
+            !part["text"].is_string()) {
+          return Bad(pw, absl::StrCat("'", pw,
+                                      "' must be a text part {\"type\": \"text\", "
+                                      "\"text\": ...}; this model takes text only"));
+        }
+        if (!text.empty()) text += "\n";
+        text += part["text"].get<std::string>();
+      }
+      msg["content"] = text;
+    } else if (!content->is_string()) {
+      return WrongType(where + ".content", "a string or an array of text parts", *content);
+    }
+    messages.push_back(std::move(msg));
+  }
+  *out = std::move(messages);
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string ErrorBody(const ApiError& e) {
+  json err = {{"message", e.message},
+              {"type", e.type},
+              {"param", e.param.empty() ? json(nullptr) : json(e.param)},
+              {"code", e.code.empty() ? json(nullptr) : json(e.code)}};
+  return json{{"error", err}}.dump();
+}
+
+std::optional<ApiError> ParseCompletionRequest(const std::string& text, bool chat, int max_n,
+                                               CompletionRequest* out) {
+  json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return Bad("", "the request body is not valid JSON");
+  if (!body.is_object()) return Bad("", "the request body must be a JSON object");
+  CompletionRequest& r = *out;
+  r.chat = chat;
+  if (auto it = body.find("model"); it != body.end() && !it->is_null()) {
+    if (!it->is_string()) return WrongType("model", "a string", *it);
+    r.model = it->get<std::string>();
+  }
+  if (chat) {
+    if (auto e = ParseMessages(body, &r.messages)) return e;
+  } else {
+    auto it = body.find("prompt");
+    if (it == body.end()) return Bad("prompt", "'prompt' is required");
+    if (it->is_string()) {
+      r.prompt_text = it->get<std::string>();
+    } else if (it->is_array() && it->size() == 1 && (*it)[0].is_string()) {
+      r.prompt_text = (*it)[0].get<std::string>();
+    } else if (it->is_array() && !it->empty() && (*it)[0].is_number_integer()) {
+      r.prompt_is_ids = true;
+      for (const json& v : *it) {
+        if (!v.is_number_integer()) return Bad("prompt", "'prompt' token ids must be integers");
+        const int64_t id = v.get<int64_t>();
+        if (id < 0 || id > INT32_MAX)
+          return Bad("prompt", absl::StrCat("token id ", id, " is out of range"));
+        r.prompt_ids.push_back(static_cast<TokenId>(id));
+      }
+    } else {
+      return Bad("prompt",
+                 "'prompt' must be a string, a list of one string, or a list of "
+                 "token ids (batches of prompts are not supported)");
+    }
+    if (!r.prompt_is_ids && r.prompt_text.empty()) return Bad("prompt", "'prompt' is empty");
+    if (auto e = Boolean(body, "echo", &r.echo)) return e;
+  }
+  SamplingParams& s = r.sampling;
+  s.max_tokens = -1;
+  int64_t max_tokens = -1;
+  if (auto e = Integer(body, "max_tokens", 1, INT32_MAX, &max_tokens)) return e;
+  if (auto e = Integer(body, "max_completion_tokens", 1, INT32_MAX, &max_tokens)) return e;
+  s.max_tokens = static_cast<int32_t>(max_tokens);
+  if (auto e = Number(body, "temperature", 0, 2, &s.temperature)) return e;
+  if (auto e = Number(body, "top_p", 0, 1, &s.top_p)) return e;
+  if (body.contains("top_p") && body["top_p"].is_number() && s.top_p <= 0) {
+    return Bad("top_p", "'top_p' must be in (0, 1]");
+  }
+  int64_t top_k = 0;
+  if (auto e = Integer(body, "top_k", -1, INT32_MAX, &top_k)) return e;
+  s.top_k = static_cast<int32_t>(top_k);
+  if (auto e = Number(body, "min_p", 0, 1, &s.min_p)) return e;
+  if (auto e = Number(body, "repetition_penalty", 1e-6, 100, &s.repetition_penalty)) return e;
+  if (auto e = Number(body, "presence_penalty", -2, 2, &s.presence_penalty)) return e;
+  if (auto e = Number(body, "frequency_penalty", -2, 2, &s.frequency_penalty)) return e;
+  if (auto it = body.find("seed"); it != body.end() && !it->is_null()) {
+    if (!it->is_number_integer()) return WrongType("seed", "an integer", *it);
+    s.seed =
+        it->is_number_unsigned() ? it->get<uint64_t>() : static_cast<uint64_t>(it->get<int64_t>());
+  }
+  if (auto it = body.find("stop"); it != body.end() && !it->is_null()) {
+    if (it->is_string()) {
+      r.stop.push_back(it->get<std::string>());
+    } else if (it->is_array()) {
+      if (it->size() > 16) return Bad("stop", "'stop' holds at most 16 strings");
+      for (const json& v : *it) {
+        if (!v.is_string()) return Bad("stop", "'stop' must be a string or a list of strings");
+        r.stop.push_back(v.get<std::string>());
+      }
+    } else {
+      return WrongType("stop", "a string or a list of strings", *it);
+    }
+    for (const std::string& st : r.stop) {
+      if (st.empty() || st.size() > 1024) {
+        return Bad("stop", "stop strings must hold 1 to 1024 bytes");
+      }
+    }
+  }
+  int64_t n = 1;
+  if (auto e = Integer(body, "n", 1, max_n, &n)) return e;
+  r.n = static_cast<int>(n);
+  if (auto e = Boolean(body, "stream", &r.stream)) return e;
+  if (auto it = body.find("stream_options"); it != body.end() && !it->is_null()) {
+    if (!it->is_object()) return WrongType("stream_options", "an object", *it);
+    if (!r.stream) return Bad("stream_options", "'stream_options' needs 'stream': true");
+    if (auto e = Boolean(*it, "include_usage", &r.include_usage)) {
+      e->param = "stream_options.include_usage";
+      return e;
+    }
+  }
+  if (chat) {
+    if (auto e = Boolean(body, "logprobs", &r.logprobs)) return e;
+    int64_t top = 0;
+    if (auto e = Integer(body, "top_logprobs", 0, 20, &top)) return e;
+    if (top > 0 && !r.logprobs) return Bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+    r.top_logprobs = static_cast<int>(top);
+  } else {
+    int64_t lp = -1;
+    if (auto e = Integer(body, "logprobs", 0, 20, &lp)) return e;
+    r.logprobs = lp >= 0;
+    r.top_logprobs = static_cast<int>(std::max<int64_t>(lp, 0));
+  }
+  s.logprobs = r.logprobs ? r.top_logprobs : -1;
+  if (auto it = body.find("user"); it != body.end() && !it->is_null()) {
+    if (!it->is_string()) return WrongType("user", "a string", *it);
+    r.user = it->get<std::string>();
+  }
+  return std::nullopt;
+}
+
+const char* ApiFinishReason(FinishReason r) {
+  switch (r) {
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kCancelled:
+      return "abort";
+    case FinishReason::kError:
+      break;
+  }
+  return "error";
+}
+
+json UsageJson(const Usage& u) {
+  return {{"prompt_tokens", u.prompt_tokens},
+          {"completion_tokens", u.completion_tokens},
+          {"total_tokens", u.prompt_tokens + u.completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", u.cached_tokens}}}};
+}
+
+namespace {
+
+std::string TokenString(const Tokenizer& tok, TokenId id) {
+  // A token that is part of a UTF-8 character is not valid text alone: its invalid bytes become
+  // U+FFFD here, and `bytes` carries the exact value.
+  const std::string b = tok.TokenBytes(id);
+  return json::parse(json(b).dump(-1, ' ', false, json::error_handler_t::replace))
+      .get<std::string>();
+}
+
+json Bytes(const Tokenizer& tok, TokenId id) {
+  json a = json::array();
+  for (unsigned char c : tok.TokenBytes(id)) a.push_back(static_cast<int>(c));
+  return a;
+}
+
+}  // namespace
+
+json LogprobsJson(const Tokenizer& tok, const std::vector<SampledToken>& tokens, bool chat) {
+  if (chat) {
+    json content = json::array();
+    for (const SampledToken& t : tokens) {
+      json top = json::array();
+      for (const TokenLogprob& alt : t.top) {
+        top.push_back({{"token", TokenString(tok, alt.id)},
+                       {"logprob", alt.logprob},
+                       {"bytes", Bytes(tok, alt.id)}});
+      }
+      content.push_back({{"token", TokenString(tok, t.id)},
+                         {"logprob", t.logprob},
+                         {"bytes", Bytes(tok, t.id)},
+                         {"top_logprobs", std::move(top)}});
+    }
+    return {{"content", std::move(content)}};
+  }
+  json toks = json::array(), lps = json::array(), tops = json::array(), offsets = json::array();
+  int64_t offset = 0;
+  for (const SampledToken& t : tokens) {
+    const std::string s = TokenString(tok, t.id);
+    toks.push_back(s);
+    lps.push_back(t.logprob);
+    json top = json::object();
+    for (const TokenLogprob& alt : t.top) top[TokenString(tok, alt.id)] = alt.logprob;
+    tops.push_back(std::move(top));
+    offsets.push_back(offset);
+    offset += static_cast<int64_t>(s.size());
+  }
+  return {
+      {"tokens", toks}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
+}
+
+json CompletionJson(const CompletionRequest& req, const std::string& id, int64_t created,
+                    const std::string& model, const std::vector<ChoiceResult>& choices,
+                    const Usage& usage, const Tokenizer& tok) {
+  json out_choices = json::array();
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const ChoiceResult& c = choices[i];
+    json lp = req.logprobs ? LogprobsJson(tok, c.tokens, req.chat) : json(nullptr);
+    if (req.chat) {
+      out_choices.push_back({{"index", i},
+                             {"message", {{"role", "assistant"}, {"content", c.text}}},
+                             {"logprobs", lp},
+                             {"finish_reason", ApiFinishReason(c.finish_reason)}});
+    } else {
+      out_choices.push_back({{"index", i},
+                             {"text", req.echo ? req.prompt_text + c.text : c.text},
+                             {"logprobs", lp},
+                             {"finish_reason", ApiFinishReason(c.finish_reason)}});
+    }
+  }
+  return {{"id", id},
+          {"object", req.chat ? "chat.completion" : "text_completion"},
+          {"created", created},
+          {"model", model},
+          {"choices", std::move(out_choices)},
+          {"usage", UsageJson(usage)}};
+}
+
+json ChunkJson(const CompletionRequest& req, const std::string& id, int64_t created,
+               const std::string& model, int index, const std::string* role,
+               const std::string& text, const SampledToken* token, const char* finish_reason,
+               const Tokenizer& tok) {
+  json lp = nullptr;
+  if (req.logprobs && token != nullptr) lp = LogprobsJson(tok, {*token}, req.chat);
+  json choice;
+  if (req.chat) {
+    json delta = json::object();
+    if (role != nullptr) delta["role"] = *role;
+    if (role != nullptr || finish_reason == nullptr) delta["content"] = text;
+    choice = {{"index", index}, {"delta", std::move(delta)}, {"logprobs", lp}};
+  } else {
+    choice = {{"index", index}, {"text", text}, {"logprobs", lp}};
+  }
+  choice["finish_reason"] = finish_reason == nullptr ? json(nullptr) : json(finish_reason);
+  json chunk = {{"id", id},
+                {"object", req.chat ? "chat.completion.chunk" : "text_completion"},
+                {"created", created},
+                {"model", model},
+                {"choices", json::array({std::move(choice)})}};
+  if (req.include_usage) chunk["usage"] = nullptr;
+  return chunk;
+}
+
+json UsageChunkJson(const CompletionRequest& req, const std::string& id, int64_t created,
+                    const std::string& model, const Usage& usage) {
+  return {{"id", id},
+          {"object", req.chat ? "chat.completion.chunk" : "text_completion"},
+          {"created", created},
+          {"model", model},
+          {"choices", json::array()},
+          {"usage", UsageJson(usage)}};
+}
+
+}  // namespace infer::serve

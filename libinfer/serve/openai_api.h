@@ -1,0 +1,94 @@
+// The OpenAI protocol: request bodies of /v1/chat/completions and /v1/completions parsed and
+// checked into what the Scheduler takes, and the JSON of answers, stream chunks and errors.
+// Field names and behaviour follow vLLM where OpenAI leaves a choice. Pure functions: no I/O.
+#ifndef INFER_SERVE_OPENAI_API_H_
+#define INFER_SERVE_OPENAI_API_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "infer/sampling.h"
+#include "infer/scheduler.h"
+#include "nlohmann/json.hpp"
+
+namespace infer::serve {
+
+// An error answer: HTTP status and OpenAI's error object.
+struct ApiError {
+  int status = 400;
+  std::string message;
+  std::string type = "invalid_request_error";
+  std::string param;  // the offending field, "" for none
+  std::string code;   // "" for none
+};
+
+std::string ErrorBody(const ApiError& e);
+
+// What a completion request asks for, before its prompt is tokenized.
+struct CompletionRequest {
+  bool chat = false;
+  std::string model;
+  nlohmann::json messages;          // chat: the checked messages
+  std::string prompt_text;          // completions: a text prompt
+  std::vector<TokenId> prompt_ids;  // completions: a prompt given as token ids
+  bool prompt_is_ids = false;
+  SamplingParams sampling;  // max_tokens < 0: fill the context
+  std::vector<std::string> stop;
+  int n = 1;
+  bool stream = false;
+  bool include_usage = false;
+  bool logprobs = false;
+  int top_logprobs = 0;
+  bool echo = false;
+  std::string user;
+};
+
+// Parses and checks a body. Unknown fields are ignored (as OpenAI does); a wrong type or an
+// out-of-range value is a 400 naming the field.
+std::optional<ApiError> ParseCompletionRequest(const std::string& body, bool chat, int max_n,
+                                               CompletionRequest* out);
+
+// One finished choice, for the non-streamed answer.
+struct ChoiceResult {
+  std::string text;
+  std::vector<SampledToken> tokens;
+  FinishReason finish_reason = FinishReason::kStop;
+};
+
+struct Usage {
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  int64_t cached_tokens = 0;
+};
+
+nlohmann::json UsageJson(const Usage& u);
+
+// The logprobs object of one choice: chat ({"content": [...]}) or completions (tokens,
+// token_logprobs, top_logprobs, text_offset).
+nlohmann::json LogprobsJson(const Tokenizer& tok, const std::vector<SampledToken>& tokens,
+                            bool chat);
+
+// The whole answer of a non-streamed request.
+nlohmann::json CompletionJson(const CompletionRequest& req, const std::string& id, int64_t created,
+                              const std::string& model, const std::vector<ChoiceResult>& choices,
+                              const Usage& usage, const Tokenizer& tok);
+
+// One stream chunk for choice `index`: a role announcement (chat, first), a text delta, or the
+// final one with `finish_reason`.
+nlohmann::json ChunkJson(const CompletionRequest& req, const std::string& id, int64_t created,
+                         const std::string& model, int index, const std::string* role,
+                         const std::string& text, const SampledToken* token,
+                         const char* finish_reason, const Tokenizer& tok);
+
+// The usage chunk (stream_options.include_usage): no choices.
+nlohmann::json UsageChunkJson(const CompletionRequest& req, const std::string& id, int64_t created,
+                              const std::string& model, const Usage& usage);
+
+// "stop" / "length" as OpenAI names a finish; cancelled and error map to "abort"/"error".
+const char* ApiFinishReason(FinishReason r);
+
+}  // namespace infer::serve
+
+#endif  // INFER_SERVE_OPENAI_API_H_

@@ -1,0 +1,320 @@
+"""`infer-cli serve` over real loopback HTTP: the official `openai` client, raw HTTP for malformed
+requests, streaming, disconnects, concurrency and SIGTERM. Needs SmolLM2 (skips without it)."""
+import concurrent.futures
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+openai = pytest.importorskip("openai")
+
+
+class ServerProcess:
+    def __init__(self, cli, model, *extra, env=None):
+        self.proc = subprocess.Popen(
+            [cli, "serve", model, "--port", "0", "--kv-cache-memory", "512M", *extra],
+            stderr=subprocess.PIPE, text=True, env=env)
+        self.lines = []
+        deadline = time.time() + 120
+        self.port = None
+        while time.time() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                break
+            self.lines.append(line)
+            m = re.search(r"http://[\d.]+:(\d+) \(ready\)", line)
+            if m:
+                self.port = int(m.group(1))
+                break
+        assert self.port, "server did not start: " + "".join(self.lines)
+        # Keep draining stderr so the server never blocks on a full pipe.
+        self.drain = threading.Thread(target=self._drain, daemon=True)
+        self.drain.start()
+
+    def _drain(self):
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=120)
+
+
+@pytest.fixture(scope="module")
+def server(cli_tool, smollm2_path):
+    s = ServerProcess(cli_tool, smollm2_path, "--served-model-name", "smollm2")
+    yield s
+    assert s.stop() == 0, "".join(s.lines[-20:])
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return openai.OpenAI(base_url=server.url() + "/v1", api_key="unused", max_retries=0)
+
+
+def request(server, method, path, body=None, headers=None, raw=None):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+    conn.request(method, path, body=data, headers=headers or {"Content-Type": "application/json"})
+    r = conn.getresponse()
+    out = r.status, dict(r.getheaders()), r.read()
+    conn.close()
+    return out
+
+
+def metrics(server):
+    _, _, body = request(server, "GET", "/metrics")
+    values = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return values
+
+
+CHAT = [{"role": "system", "content": "You are a concise assistant."},
+        {"role": "user", "content": "What is the capital of France?"}]
+
+
+def test_models_health_ready(server, client):
+    models = client.models.list()
+    assert [m.id for m in models.data] == ["smollm2"]
+    assert models.data[0].model_extra["max_model_len"] == 8192
+    assert request(server, "GET", "/health")[0] == 200
+    assert request(server, "GET", "/ready")[0] == 200
+    assert client.models.retrieve("smollm2").id == "smollm2"
+    status, _, body = request(server, "GET", "/v1/models/other")
+    assert status == 404 and json.loads(body)["error"]["code"] == "model_not_found"
+
+
+def test_one_log_line_per_request(server, client):
+    r = client.completions.create(model="smollm2", prompt="Hi", max_tokens=3, temperature=0)
+    deadline = time.time() + 5
+    pattern = re.compile(r"127\.0\.0\.1:\d+ " + re.escape(r.id) +
+                         r" POST /v1/completions -> 200, \d+\+3 tokens, [\d.]+ s")
+    while time.time() < deadline and not any(pattern.search(l) for l in server.lines):
+        time.sleep(0.05)
+    assert any(pattern.search(l) for l in server.lines), server.lines[-5:]
+
+
+def test_chat_matches_completion_of_the_jinja2_rendered_prompt(server, client, smollm2_path):
+    jinja2 = pytest.importorskip("jinja2")
+    import gguf  # the template comes from the file, rendered by the reference engine
+    reader = gguf.GGUFReader(smollm2_path)
+    field = reader.fields["tokenizer.chat_template"]
+    template = bytes(field.parts[field.data[0]]).decode()
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
+    prompt = env.from_string(template).render(messages=CHAT, add_generation_prompt=True,
+                                              bos_token="<|im_start|>", eos_token="<|im_end|>")
+    chat = client.chat.completions.create(model="smollm2", messages=CHAT, temperature=0,
+                                          max_tokens=24)
+    text = client.completions.create(model="smollm2", prompt=prompt, temperature=0,
+                                     max_tokens=24)
+    assert chat.choices[0].message.role == "assistant"
+    assert "Paris" in chat.choices[0].message.content
+    assert chat.choices[0].message.content == text.choices[0].text
+    assert chat.usage.prompt_tokens == text.usage.prompt_tokens
+    assert chat.usage.total_tokens == chat.usage.prompt_tokens + chat.usage.completion_tokens
+
+
+def test_chat_stream_equals_non_stream(client):
+    whole = client.chat.completions.create(model="smollm2", messages=CHAT, temperature=0,
+                                           max_tokens=20)
+    chunks = list(client.chat.completions.create(
+        model="smollm2", messages=CHAT, temperature=0, max_tokens=20, stream=True,
+        stream_options={"include_usage": True}))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == whole.choices[0].message.content
+    finals = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finals == [whole.choices[0].finish_reason]
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == \
+        whole.usage.completion_tokens
+
+
+def test_completions_echo_stop_logprobs_and_n(client):
+    r = client.completions.create(model="smollm2", prompt="The capital of France is",
+                                  temperature=0, max_tokens=8, echo=True, logprobs=2)
+    assert r.choices[0].text.startswith("The capital of France is")
+    assert len(r.choices[0].logprobs.tokens) == r.usage.completion_tokens
+    assert all(len(t) <= 2 for t in r.choices[0].logprobs.top_logprobs)
+    full = client.completions.create(model="smollm2", prompt="Count: 1, 2, 3,", temperature=0,
+                                     max_tokens=12).choices[0].text
+    stop = full.strip()[2:4]
+    cut = client.completions.create(model="smollm2", prompt="Count: 1, 2, 3,", temperature=0,
+                                    max_tokens=12, stop=[stop])
+    assert cut.choices[0].finish_reason == "stop"
+    assert cut.choices[0].text == full[:full.index(stop)]
+    many = client.chat.completions.create(model="smollm2", messages=CHAT, temperature=0.9,
+                                          seed=5, max_tokens=8, n=3)
+    assert [c.index for c in many.choices] == [0, 1, 2]
+    again = client.chat.completions.create(model="smollm2", messages=CHAT, temperature=0.9,
+                                           seed=5, max_tokens=8, n=3)
+    assert [c.message.content for c in many.choices] == [c.message.content for c in again.choices]
+    lp = client.chat.completions.create(model="smollm2", messages=CHAT, temperature=0,
+                                        max_tokens=4, logprobs=True, top_logprobs=3)
+    content = lp.choices[0].logprobs.content
+    assert len(content) == lp.usage.completion_tokens
+    assert all(len(t.top_logprobs) == 3 and t.logprob <= 0 for t in content)
+
+
+MALFORMED = [
+    ("bad JSON", "/v1/chat/completions", b"{not json", 400, None),
+    ("array body", "/v1/chat/completions", b"[]", 400, None),
+    ("no messages", "/v1/chat/completions", {"model": "smollm2"}, 400, "messages"),
+    ("empty messages", "/v1/chat/completions", {"messages": []}, 400, "messages"),
+    ("bad role", "/v1/chat/completions", {"messages": [{"role": "x", "content": "a"}]}, 400,
+     "messages[0].role"),
+    ("max_tokens string", "/v1/chat/completions", {"messages": CHAT, "max_tokens": "5"}, 400,
+     "max_tokens"),
+    ("negative max_tokens", "/v1/chat/completions", {"messages": CHAT, "max_tokens": -1}, 400,
+     "max_tokens"),
+    ("huge max_tokens", "/v1/chat/completions", {"messages": CHAT, "max_tokens": 10 ** 7}, 400,
+     "messages"),
+    ("n zero", "/v1/chat/completions", {"messages": CHAT, "n": 0}, 400, "n"),
+    ("n huge", "/v1/chat/completions", {"messages": CHAT, "n": 1000}, 400, "n"),
+    ("top_logprobs", "/v1/chat/completions",
+     {"messages": CHAT, "logprobs": True, "top_logprobs": 50}, 400, "top_logprobs"),
+    ("temperature", "/v1/chat/completions", {"messages": CHAT, "temperature": 7}, 400,
+     "temperature"),
+    ("unknown model", "/v1/chat/completions", {"model": "gpt-9", "messages": CHAT}, 404, "model"),
+    ("completions prompt type", "/v1/completions", {"prompt": {"a": 1}}, 400, "prompt"),
+    ("unknown route", "/v1/nothing", {}, 404, None),
+]
+
+
+@pytest.mark.parametrize("name,path,body,status,param", MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_malformed_requests_get_openai_errors(server, name, path, body, status, param):
+    raw = body if isinstance(body, bytes) else None
+    got, _, data = request(server, "POST", path, body=None if raw else body, raw=raw)
+    assert got == status, data
+    err = json.loads(data)["error"]
+    assert set(err) == {"message", "type", "param", "code"} and err["message"]
+    if param:
+        assert err["param"] == param, err
+    if name == "huge max_tokens":
+        assert "8192" in err["message"] and str(10 ** 7) in err["message"]
+
+
+def test_transport_limits_and_the_server_keeps_serving(server, client):
+    assert request(server, "GET", "/v1/completions")[0] == 405
+    status, _, data = request(server, "POST", "/v1/completions",
+                              raw=b'{"prompt": "' + b"a" * (9 << 20) + b'"}')
+    assert status == 413 and json.loads(data)["error"]["message"]
+    status, _, _ = request(server, "GET", "/health", headers={"X-Big": "b" * (20 << 10)})
+    assert status == 431
+    # A truncated body: the server waits, then gives up on that connection alone.
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"pr")
+    # Meanwhile others are served.
+    r = client.completions.create(model="smollm2", prompt="Hi", max_tokens=2, temperature=0)
+    assert r.usage.completion_tokens == 2
+    sock.settimeout(30)
+    assert sock.recv(100) == b""  # closed by the request timeout
+    sock.close()
+
+
+def read_sse_events(resp):
+    events = []
+    for raw in resp:
+        line = raw.decode().strip()
+        if line.startswith("data: "):
+            events.append(line[6:])
+    return events
+
+
+def stream_chat(server, max_tokens, content="Tell me a story.", disconnect_after=None):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+    body = {"messages": [{"role": "user", "content": content}], "max_tokens": max_tokens,
+            "stream": True, "temperature": 0}
+    conn.request("POST", "/v1/chat/completions", body=json.dumps(body),
+                 headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    assert resp.status == 200 and resp.getheader("Content-Type") == "text/event-stream"
+    if disconnect_after is not None:
+        for _ in range(disconnect_after):
+            resp.readline()
+        conn.sock.shutdown(socket.SHUT_RDWR)
+        conn.close()
+        return None
+    events = read_sse_events(resp)
+    conn.close()
+    return events
+
+
+def test_many_streams_and_disconnects_free_everything(server):
+    with concurrent.futures.ThreadPoolExecutor(64) as pool:
+        done = [pool.submit(stream_chat, server, 12, f"Say something about {i}.")
+                for i in range(32)]
+        gone = [pool.submit(stream_chat, server, 2000, f"Write a long essay {i}.",
+                            disconnect_after=6) for i in range(32)]
+        for f in gone:
+            f.result()
+        for f in done:
+            events = f.result()
+            assert events[-1] == "[DONE]"
+            chunks = [json.loads(e) for e in events[:-1]]
+            assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+            assert chunks[-1]["choices"][0]["finish_reason"] in ("stop", "length")
+    deadline = time.time() + 1.5
+    while time.time() < deadline:
+        m = metrics(server)
+        if m["infer_num_requests_running"] == 0 and m["infer_kv_cache_blocks_used"] == 0:
+            break
+        time.sleep(0.05)
+    m = metrics(server)
+    assert m["infer_num_requests_running"] == 0 and m["infer_kv_cache_blocks_used"] == 0
+    assert m['infer_requests_finished_total{finish_reason="cancelled"}'] >= 32
+
+
+def test_metrics_names(server):
+    m = metrics(server)
+    for name in ("infer_num_requests_waiting", "infer_num_requests_running",
+                 "infer_kv_cache_usage_ratio", "infer_prefix_cache_hit_rate",
+                 "infer_prompt_tokens_total", "infer_generation_tokens_total",
+                 "infer_time_to_first_token_seconds_count",
+                 "infer_time_per_output_token_seconds_count"):
+        assert name in m, name
+    assert any(k.startswith('infer_http_requests_total{status="200"}') for k in m)
+
+
+def test_sigterm_finishes_in_flight_requests(cli_tool, smollm2_path):
+    s = ServerProcess(cli_tool, smollm2_path)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(stream_chat, s, 40, f"Story {i}.") for i in range(8)]
+        time.sleep(1.0)
+        s.proc.send_signal(signal.SIGTERM)
+        for f in futures:
+            assert f.result()[-1] == "[DONE]"
+    assert s.proc.wait(timeout=60) == 0
+
+
+def test_embedding_example_serves_its_own_route(smollm2_path):
+    example = os.environ.get("INFER_OPENAI_SERVER_EXAMPLE")
+    if not example or not os.path.exists(example):
+        pytest.skip("examples/openai_server is not built (INFER_OPENAI_SERVER_EXAMPLE)")
+    proc = subprocess.Popen([example, smollm2_path, "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        port = int(re.search(r":(\d+)$", line.strip()).group(1))
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("POST", "/v1/hello", body="Hello world")
+        r = conn.getresponse()
+        assert r.status == 200 and json.loads(r.read())["tokens"] == 2
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x")
+        chat = client.chat.completions.create(model=client.models.list().data[0].id,
+                                              messages=CHAT, max_tokens=4, temperature=0)
+        assert chat.usage.completion_tokens == 4
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
