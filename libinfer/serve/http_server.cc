@@ -294,6 +294,8 @@ class Session : public std::enable_shared_from_this<Session>, public Responder {
     if (!writing_) WriteNext();
   }
 
+  // Writes everything queued in one gather write: a stream's chunks that piled up while the
+  // previous write was in flight go out in one system call.
   void WriteNext() {
     if (pending_.empty()) {
       writing_ = false;
@@ -301,18 +303,21 @@ class Session : public std::enable_shared_from_this<Session>, public Responder {
       return;
     }
     writing_ = true;
+    in_write_.clear();
+    in_write_.swap(pending_);
+    buffers_.clear();
+    for (const std::string& d : in_write_) buffers_.push_back(net::buffer(d));
     stream_.expires_after(server_.limits_.write_timeout);
-    net::async_write(stream_, net::buffer(pending_.front()),
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       if (ec) {
-                         self->pending_.clear();
-                         self->writing_ = false;
-                         self->ClientGone();
-                         return self->Shutdown();
-                       }
-                       self->pending_.pop_front();
-                       self->WriteNext();
-                     });
+    net::async_write(stream_, buffers_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      self->in_write_.clear();
+      if (ec) {
+        self->pending_.clear();
+        self->writing_ = false;
+        self->ClientGone();
+        return self->Shutdown();
+      }
+      self->WriteNext();
+    });
   }
 
   void ClientGone() {
@@ -385,7 +390,9 @@ class Session : public std::enable_shared_from_this<Session>, public Responder {
   bool writing_ = false;
   bool closing_ = false;      // the server is stopping: close once the current answer is written
   uint64_t request_seq_ = 0;  // requests read on this connection
-  std::deque<std::string> pending_;
+  std::deque<std::string> pending_;   // queued, not yet written
+  std::deque<std::string> in_write_;  // being written (owned until the write completes)
+  std::vector<net::const_buffer> buffers_;
   std::mutex disconnect_mu_;
   std::function<void()> on_disconnect_;
 };

@@ -192,6 +192,8 @@ std::optional<ApiError> ParseCompletionRequest(const std::string& text, bool cha
   if (auto e = Integer(body, "top_k", -1, INT32_MAX, &top_k)) return e;
   s.top_k = static_cast<int32_t>(top_k);
   if (auto e = Number(body, "min_p", 0, 1, &s.min_p)) return e;
+  // vLLM's extension: keep generating past end-of-generation tokens (benchmarks, fixed lengths).
+  if (auto e = Boolean(body, "ignore_eos", &s.ignore_eos)) return e;
   if (auto e = Number(body, "repetition_penalty", 1e-6, 100, &s.repetition_penalty)) return e;
   if (auto e = Number(body, "presence_penalty", -2, 2, &s.presence_penalty)) return e;
   if (auto e = Number(body, "frequency_penalty", -2, 2, &s.frequency_penalty)) return e;

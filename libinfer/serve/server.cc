@@ -109,6 +109,11 @@ HttpResponse Unauthorized(const std::string& message, bool token_presented) {
   return r;
 }
 
+// `text` as a JSON string literal, escaped exactly as the chunks' JSON is.
+std::string JsonString(const std::string& text) {
+  return json(text).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 std::string Sse(const json& chunk) {
   return absl::StrCat("data: ", chunk.dump(-1, ' ', false, json::error_handler_t::replace), "\n\n");
 }
@@ -189,6 +194,9 @@ struct Server::Impl::Call {
   std::mutex mu;
   std::vector<RequestHandle> handles;
   std::vector<serve::ChoiceResult> choices;
+  // Per choice, the SSE event of a text delta before and after the quoted text (streaming
+  // without logprobs).
+  std::vector<std::pair<std::string, std::string>> delta_sse;
   serve::Usage usage;
   int finished = 0;
   bool failed = false;
@@ -618,6 +626,15 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
   call->usage.prompt_tokens = n_prompt;
 
   if (api.stream) {
+    // Each choice's text-delta event, rendered once around a marker and cut there.
+    for (int i = 0; i < api.n; ++i) {
+      const std::string marker = "\x01libinfer-delta\x01";
+      const std::string whole = Sse(serve::ChunkJson(api, call->id, call->created, model_name_, i,
+                                                     nullptr, marker, nullptr, nullptr, tok));
+      const std::string quoted = JsonString(marker);
+      const size_t at = whole.find(quoted);
+      call->delta_sse.emplace_back(whole.substr(0, at), whole.substr(at + quoted.size()));
+    }
     out->StartStream(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
     if (chat) {
       const std::string role = "assistant";
@@ -647,6 +664,12 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
       r.on_event = [this, weak, i, &tok](const StreamEvent& e) {
         auto c = weak.lock();
         if (!c || e.text.empty()) return;
+        if (!c->api.logprobs) {
+          // The common case: only the text differs from one chunk to the next.
+          const auto& [head, tail] = c->delta_sse[static_cast<size_t>(i)];
+          c->out->WriteChunk(absl::StrCat(head, JsonString(e.text), tail));
+          return;
+        }
         c->out->WriteChunk(Sse(serve::ChunkJson(c->api, c->id, c->created, model_name_, i, nullptr,
                                                 e.text, &e.token, nullptr, tok)));
       };

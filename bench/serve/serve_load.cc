@@ -1,0 +1,353 @@
+// A load generator for the OpenAI-compatible server, and the same workload submitted directly to
+// a Scheduler, so the HTTP layer's overhead can be read off one table.
+//
+//   serve_load --url http://127.0.0.1:8000 --concurrency 1,8,32 --requests 4 --max-tokens 64
+//   serve_load --model tiny.gguf --concurrency 32 --requests 4 --max-tokens 64   (no HTTP)
+//
+// Each of `concurrency` clients sends `requests` streaming /v1/completions requests one after the
+// other (temperature 0, ignore_eos, include_usage), on its own thread and connection, reading
+// the SSE stream to its end. Reported per level: requests/s, time to first token p50/p99 (the
+// first content event), generated tokens/s over the whole level (tokens from the usage chunk).
+// The client threads mostly wait in recv(), so they take little of the CPU the server needs.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "infer/model.h"
+#include "infer/scheduler.h"
+#include "nlohmann/json.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  std::string url;    // http://host:port (HTTP mode)
+  std::string model;  // GGUF path (direct mode, or the tokenizer-free HTTP mode needs none)
+  std::vector<int> concurrency = {1, 8, 32};
+  int requests = 4;
+  int max_tokens = 64;
+  std::string prompt = "Once upon a time, in a land far away,";
+  std::string model_name;  // "model" field; empty: omitted
+  int threads = 0;
+  bool json = false;
+};
+
+struct Sample {
+  double ttft = 0;  // seconds
+  int64_t tokens = 0;
+  bool ok = false;
+};
+
+struct Level {
+  int concurrency = 0;
+  double seconds = 0;
+  std::vector<Sample> samples;
+};
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
+  return v[i];
+}
+
+// ---- HTTP mode ---------------------------------------------------------------------------------
+
+bool ParseUrl(const std::string& url, std::string* host, int* port) {
+  const std::string prefix = "http://";
+  if (url.rfind(prefix, 0) != 0) return false;
+  std::string rest = url.substr(prefix.size());
+  rest = rest.substr(0, rest.find('/'));
+  const size_t colon = rest.rfind(':');
+  if (colon == std::string::npos) return false;
+  *host = rest.substr(0, colon);
+  *port = std::atoi(rest.substr(colon + 1).c_str());
+  return *port > 0;
+}
+
+// One streaming request on a fresh connection; reads to the end of the stream.
+Sample HttpOnce(const std::string& host, int port, const std::string& body) {
+  Sample s;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return s;
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host.c_str(), &addr.sin_addr);
+  const Clock::time_point start = Clock::now();
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return s;
+  }
+  const std::string req = "POST /v1/completions HTTP/1.1\r\nHost: " + host +
+                          "\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                          "Content-Length: " +
+                          std::to_string(body.size()) + "\r\n\r\n" + body;
+  size_t sent = 0;
+  while (sent < req.size()) {
+    const ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) {
+      ::close(fd);
+      return s;
+    }
+    sent += static_cast<size_t>(n);
+  }
+  // Scan the bytes as they come for SSE events ("data: ...\n"); chunk-size lines never start
+  // with "data: ", and every event is written as one chunk.
+  std::string buf;
+  size_t scanned = 0;
+  char chunk[16384];
+  bool first = false;
+  bool done = false;
+  for (;;) {
+    const ssize_t n = ::recv(fd, chunk, sizeof(chunk), 0);
+    if (n <= 0) break;
+    buf.append(chunk, static_cast<size_t>(n));
+    for (;;) {
+      const size_t at = buf.find("data: ", scanned);
+      if (at == std::string::npos) break;
+      const size_t end = buf.find('\n', at);
+      if (end == std::string::npos) break;
+      const std::string event = buf.substr(at + 6, end - at - 6);
+      scanned = end + 1;
+      if (event == "[DONE]") {
+        done = true;
+        continue;
+      }
+      // Only the usage chunk is parsed; the first content event is recognised by its text, so
+      // the client spends little CPU per token.
+      if (!first && event.find("\"text\":\"") != std::string::npos &&
+          event.find("\"text\":\"\"") == std::string::npos) {
+        first = true;
+        s.ttft = std::chrono::duration<double>(Clock::now() - start).count();
+      }
+      if (event.find("\"usage\":{") != std::string::npos) {
+        const nlohmann::json j = nlohmann::json::parse(event, nullptr, false);
+        if (!j.is_discarded() && j["usage"].is_object()) {
+          s.tokens = j["usage"].value("completion_tokens", int64_t{0});
+        }
+      }
+    }
+  }
+  ::close(fd);
+  s.ok = done && first;
+  return s;
+}
+
+Level RunHttp(const Options& o, int concurrency) {
+  std::string host;
+  int port = 0;
+  ParseUrl(o.url, &host, &port);
+  nlohmann::json body = {{"prompt", o.prompt}, {"max_tokens", o.max_tokens},
+                         {"temperature", 0},   {"ignore_eos", true},
+                         {"stream", true},     {"stream_options", {{"include_usage", true}}}};
+  if (!o.model_name.empty()) body["model"] = o.model_name;
+  const std::string text = body.dump();
+  Level level;
+  level.concurrency = concurrency;
+  std::mutex mu;
+  std::vector<std::thread> clients;
+  const Clock::time_point start = Clock::now();
+  for (int c = 0; c < concurrency; ++c) {
+    clients.emplace_back([&] {
+      for (int r = 0; r < o.requests; ++r) {
+        Sample s = HttpOnce(host, port, text);
+        std::lock_guard<std::mutex> lock(mu);
+        level.samples.push_back(s);
+      }
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  level.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return level;
+}
+
+// ---- Direct mode -------------------------------------------------------------------------------
+
+Level RunDirect(const Options& o, infer::Model& model, infer::Scheduler& scheduler,
+                int concurrency) {
+  const std::vector<infer::TokenId> prompt = model.tokenizer().Encode(o.prompt).value();
+  Level level;
+  level.concurrency = concurrency;
+  std::mutex mu;
+  std::vector<std::thread> clients;
+  const Clock::time_point start = Clock::now();
+  for (int c = 0; c < concurrency; ++c) {
+    clients.emplace_back([&] {
+      for (int r = 0; r < o.requests; ++r) {
+        infer::Request req;
+        req.prompt = prompt;
+        req.sampling.max_tokens = o.max_tokens;
+        req.sampling.temperature = 0;
+        req.sampling.ignore_eos = true;
+        // Push delivery (on_event / on_finish on the Scheduler's thread): the cheapest way to
+        // take a stream out of the Scheduler, so the baseline is the fastest direct use.
+        const Clock::time_point t0 = Clock::now();
+        Sample s;
+        std::mutex done_mu;
+        std::condition_variable done_cv;
+        bool finished = false;
+        bool first = false;
+        req.on_event = [&](const infer::StreamEvent& e) {
+          if (!first && !e.text.empty()) {
+            first = true;
+            s.ttft = std::chrono::duration<double>(Clock::now() - t0).count();
+          }
+        };
+        req.on_finish = [&](const infer::RequestResult& result) {
+          std::lock_guard<std::mutex> lock(done_mu);
+          s.tokens = result.usage.completion_tokens;
+          s.ok = first && result.finish_reason != infer::FinishReason::kError;
+          finished = true;
+          done_cv.notify_one();
+        };
+        if (scheduler.Submit(std::move(req)).ok()) {
+          std::unique_lock<std::mutex> lock(done_mu);
+          done_cv.wait(lock, [&] { return finished; });
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        level.samples.push_back(s);
+      }
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  level.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return level;
+}
+
+std::vector<int> ParseList(const char* s) {
+  std::vector<int> out;
+  for (const char* p = s; *p;) {
+    out.push_back(std::atoi(p));
+    const char* comma = std::strchr(p, ',');
+    if (!comma) break;
+    p = comma + 1;
+  }
+  return out;
+}
+
+int Usage() {
+  std::fprintf(stderr,
+               "usage: serve_load (--url http://HOST:PORT | --model MODEL.gguf) "
+               "[--concurrency 1,8,32] [--requests 4] [--max-tokens 64] [--prompt TEXT] "
+               "[--model-name NAME] [--threads N] [--json]\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    const char* v = nullptr;
+    if (a == "--json") {
+      o.json = true;
+      continue;
+    }
+    if (!(v = next())) return Usage();
+    if (a == "--url") {
+      o.url = v;
+    } else if (a == "--model") {
+      o.model = v;
+    } else if (a == "--concurrency") {
+      o.concurrency = ParseList(v);
+    } else if (a == "--requests") {
+      o.requests = std::atoi(v);
+    } else if (a == "--max-tokens") {
+      o.max_tokens = std::atoi(v);
+    } else if (a == "--prompt") {
+      o.prompt = v;
+    } else if (a == "--model-name") {
+      o.model_name = v;
+    } else if (a == "--threads") {
+      o.threads = std::atoi(v);
+    } else {
+      return Usage();
+    }
+  }
+  std::string host;
+  int port = 0;
+  if (o.url.empty() == o.model.empty() || (!o.url.empty() && !ParseUrl(o.url, &host, &port)) ||
+      o.requests < 1 || o.max_tokens < 1 || o.concurrency.empty()) {
+    return Usage();
+  }
+  std::unique_ptr<infer::Model> model;
+  std::unique_ptr<infer::Scheduler> scheduler;
+  if (!o.model.empty()) {
+    infer::ModelOptions mo;
+    mo.path = o.model;
+    mo.num_threads = o.threads;
+    auto m = infer::Model::Load(mo);
+    if (!m.ok()) {
+      std::fprintf(stderr, "serve_load: %s\n", std::string(m.status().message()).c_str());
+      return 1;
+    }
+    model = std::move(*m);
+    infer::SchedulerOptions so;
+    so.kv_cache_bytes = 512ull << 20;
+    auto s = infer::Scheduler::Create(*model, so);
+    if (!s.ok()) {
+      std::fprintf(stderr, "serve_load: %s\n", std::string(s.status().message()).c_str());
+      return 1;
+    }
+    scheduler = std::move(*s);
+  }
+  nlohmann::json out = nlohmann::json::array();
+  if (!o.json) {
+    std::printf("%6s %8s %10s %10s %10s %12s %6s\n", "conc", "requests", "req/s", "TTFT p50",
+                "TTFT p99", "gen tok/s", "failed");
+  }
+  for (int c : o.concurrency) {
+    const Level l = scheduler ? RunDirect(o, *model, *scheduler, c) : RunHttp(o, c);
+    std::vector<double> ttft;
+    int64_t tokens = 0;
+    int failed = 0;
+    for (const Sample& s : l.samples) {
+      if (!s.ok) {
+        ++failed;
+        continue;
+      }
+      ttft.push_back(s.ttft);
+      tokens += s.tokens;
+    }
+    const double n = static_cast<double>(l.samples.size());
+    const nlohmann::json row = {{"mode", scheduler ? "direct" : "http"},
+                                {"concurrency", c},
+                                {"requests", l.samples.size()},
+                                {"failed", failed},
+                                {"seconds", l.seconds},
+                                {"requests_per_second", n / l.seconds},
+                                {"ttft_p50", Percentile(ttft, 0.5)},
+                                {"ttft_p99", Percentile(ttft, 0.99)},
+                                {"generated_tokens", tokens},
+                                {"generated_tokens_per_second", tokens / l.seconds}};
+    out.push_back(row);
+    if (!o.json) {
+      std::printf("%6d %8zu %10.2f %9.3fs %9.3fs %12.1f %6d\n", c, l.samples.size(), n / l.seconds,
+                  Percentile(ttft, 0.5), Percentile(ttft, 0.99), tokens / l.seconds, failed);
+    }
+  }
+  if (o.json) std::printf("%s\n", out.dump(2).c_str());
+  if (scheduler) scheduler->Shutdown(infer::Scheduler::ShutdownMode::kCancel);
+  return 0;
+}
