@@ -4,6 +4,9 @@
 //   serve_load --url http://127.0.0.1:8000 --concurrency 1,8,32 --requests 4 --max-tokens 64
 //   serve_load --model tiny.gguf --concurrency 32 --requests 4 --max-tokens 64   (no HTTP)
 //
+// Direct mode takes the tokens out with the callbacks (Request::on_event / on_finish), the
+// cheapest way; --pull makes each client thread read its stream with RequestHandle::Next().
+//
 // Each of `concurrency` clients sends `requests` streaming /v1/completions requests one after the
 // other (temperature 0, ignore_eos, include_usage), on its own thread and connection, reading
 // the SSE stream to its end. Reported per level: requests/s, time to first token p50/p99 (the
@@ -46,6 +49,7 @@ struct Options {
   std::string model_name;  // "model" field; empty: omitted
   int threads = 0;
   bool json = false;
+  bool pull = false;  // direct mode: RequestHandle::Next() instead of callbacks
 };
 
 struct Sample {
@@ -198,30 +202,47 @@ Level RunDirect(const Options& o, infer::Model& model, infer::Scheduler& schedul
         req.sampling.max_tokens = o.max_tokens;
         req.sampling.temperature = 0;
         req.sampling.ignore_eos = true;
-        // Push delivery (on_event / on_finish on the Scheduler's thread): the cheapest way to
-        // take a stream out of the Scheduler, so the baseline is the fastest direct use.
         const Clock::time_point t0 = Clock::now();
         Sample s;
-        std::mutex done_mu;
-        std::condition_variable done_cv;
-        bool finished = false;
-        bool first = false;
-        req.on_event = [&](const infer::StreamEvent& e) {
-          if (!first && !e.text.empty()) {
-            first = true;
-            s.ttft = std::chrono::duration<double>(Clock::now() - t0).count();
+        if (o.pull) {
+          // Pull delivery: this thread takes each event with Next(), as a host program would.
+          auto handle = scheduler.Submit(std::move(req));
+          if (handle.ok()) {
+            bool first = false;
+            while (auto e = handle->Next()) {
+              if (!first && !e->text.empty()) {
+                first = true;
+                s.ttft = std::chrono::duration<double>(Clock::now() - t0).count();
+              }
+            }
+            const infer::RequestResult& result = handle->Wait();
+            s.tokens = result.usage.completion_tokens;
+            s.ok = first && result.finish_reason != infer::FinishReason::kError;
           }
-        };
-        req.on_finish = [&](const infer::RequestResult& result) {
-          std::lock_guard<std::mutex> lock(done_mu);
-          s.tokens = result.usage.completion_tokens;
-          s.ok = first && result.finish_reason != infer::FinishReason::kError;
-          finished = true;
-          done_cv.notify_one();
-        };
-        if (scheduler.Submit(std::move(req)).ok()) {
-          std::unique_lock<std::mutex> lock(done_mu);
-          done_cv.wait(lock, [&] { return finished; });
+        } else {
+          // Push delivery (on_event / on_finish on the Scheduler's thread): the cheapest way to
+          // take a stream out of the Scheduler, so the strictest baseline.
+          std::mutex done_mu;
+          std::condition_variable done_cv;
+          bool finished = false;
+          bool first = false;
+          req.on_event = [&](const infer::StreamEvent& e) {
+            if (!first && !e.text.empty()) {
+              first = true;
+              s.ttft = std::chrono::duration<double>(Clock::now() - t0).count();
+            }
+          };
+          req.on_finish = [&](const infer::RequestResult& result) {
+            std::lock_guard<std::mutex> lock(done_mu);
+            s.tokens = result.usage.completion_tokens;
+            s.ok = first && result.finish_reason != infer::FinishReason::kError;
+            finished = true;
+            done_cv.notify_one();
+          };
+          if (scheduler.Submit(std::move(req)).ok()) {
+            std::unique_lock<std::mutex> lock(done_mu);
+            done_cv.wait(lock, [&] { return finished; });
+          }
         }
         std::lock_guard<std::mutex> lock(mu);
         level.samples.push_back(s);
@@ -248,7 +269,7 @@ int Usage() {
   std::fprintf(stderr,
                "usage: serve_load (--url http://HOST:PORT | --model MODEL.gguf) "
                "[--concurrency 1,8,32] [--requests 4] [--max-tokens 64] [--prompt TEXT] "
-               "[--model-name NAME] [--threads N] [--json]\n");
+               "[--model-name NAME] [--threads N] [--pull] [--json]\n");
   return 2;
 }
 
@@ -260,8 +281,8 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     const char* v = nullptr;
-    if (a == "--json") {
-      o.json = true;
+    if (a == "--json" || a == "--pull") {
+      (a == "--json" ? o.json : o.pull) = true;
       continue;
     }
     if (!(v = next())) return Usage();
@@ -331,7 +352,7 @@ int main(int argc, char** argv) {
       tokens += s.tokens;
     }
     const double n = static_cast<double>(l.samples.size());
-    const nlohmann::json row = {{"mode", scheduler ? "direct" : "http"},
+    const nlohmann::json row = {{"mode", scheduler ? (o.pull ? "direct-pull" : "direct") : "http"},
                                 {"concurrency", c},
                                 {"requests", l.samples.size()},
                                 {"failed", failed},
