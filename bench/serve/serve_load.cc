@@ -71,6 +71,28 @@ double Percentile(std::vector<double> v, double p) {
   return v[i];
 }
 
+// `concurrency` threads each run `one()` `requests` times in a row; the level's wall time.
+template <class One>
+Level RunClients(int concurrency, int requests, One one) {
+  Level level;
+  level.concurrency = concurrency;
+  std::mutex mu;
+  std::vector<std::thread> clients;
+  const Clock::time_point start = Clock::now();
+  for (int c = 0; c < concurrency; ++c) {
+    clients.emplace_back([&] {
+      for (int r = 0; r < requests; ++r) {
+        const Sample s = one();
+        std::lock_guard<std::mutex> lock(mu);
+        level.samples.push_back(s);
+      }
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  level.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return level;
+}
+
 // ---- HTTP mode ---------------------------------------------------------------------------------
 
 bool ParseUrl(const std::string& url, std::string* host, int* port) {
@@ -165,23 +187,7 @@ Level RunHttp(const Options& o, int concurrency) {
                          {"stream", true},     {"stream_options", {{"include_usage", true}}}};
   if (!o.model_name.empty()) body["model"] = o.model_name;
   const std::string text = body.dump();
-  Level level;
-  level.concurrency = concurrency;
-  std::mutex mu;
-  std::vector<std::thread> clients;
-  const Clock::time_point start = Clock::now();
-  for (int c = 0; c < concurrency; ++c) {
-    clients.emplace_back([&] {
-      for (int r = 0; r < o.requests; ++r) {
-        Sample s = HttpOnce(host, port, text);
-        std::lock_guard<std::mutex> lock(mu);
-        level.samples.push_back(s);
-      }
-    });
-  }
-  for (std::thread& t : clients) t.join();
-  level.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return level;
+  return RunClients(concurrency, o.requests, [&] { return HttpOnce(host, port, text); });
 }
 
 // ---- Direct mode -------------------------------------------------------------------------------
@@ -189,69 +195,56 @@ Level RunHttp(const Options& o, int concurrency) {
 Level RunDirect(const Options& o, infer::Model& model, infer::Scheduler& scheduler,
                 int concurrency) {
   const std::vector<infer::TokenId> prompt = model.tokenizer().Encode(o.prompt).value();
-  Level level;
-  level.concurrency = concurrency;
-  std::mutex mu;
-  std::vector<std::thread> clients;
-  const Clock::time_point start = Clock::now();
-  for (int c = 0; c < concurrency; ++c) {
-    clients.emplace_back([&] {
-      for (int r = 0; r < o.requests; ++r) {
-        infer::Request req;
-        req.prompt = prompt;
-        req.sampling.max_tokens = o.max_tokens;
-        req.sampling.temperature = 0;
-        req.sampling.ignore_eos = true;
-        const Clock::time_point t0 = Clock::now();
-        Sample s;
-        if (o.pull) {
-          // Pull delivery: this thread takes each event with Next(), as a host program would.
-          auto handle = scheduler.Submit(std::move(req));
-          if (handle.ok()) {
-            bool first = false;
-            while (auto e = handle->Next()) {
-              if (!first && !e->text.empty()) {
-                first = true;
-                s.ttft = std::chrono::duration<double>(Clock::now() - t0).count();
-              }
-            }
-            const infer::RequestResult& result = handle->Wait();
-            s.tokens = result.usage.completion_tokens;
-            s.ok = first && result.finish_reason != infer::FinishReason::kError;
-          }
-        } else {
-          // Push delivery (on_event / on_finish on the Scheduler's thread): the cheapest way to
-          // take a stream out of the Scheduler, so the strictest baseline.
-          std::mutex done_mu;
-          std::condition_variable done_cv;
-          bool finished = false;
-          bool first = false;
-          req.on_event = [&](const infer::StreamEvent& e) {
-            if (!first && !e.text.empty()) {
-              first = true;
-              s.ttft = std::chrono::duration<double>(Clock::now() - t0).count();
-            }
-          };
-          req.on_finish = [&](const infer::RequestResult& result) {
-            std::lock_guard<std::mutex> lock(done_mu);
-            s.tokens = result.usage.completion_tokens;
-            s.ok = first && result.finish_reason != infer::FinishReason::kError;
-            finished = true;
-            done_cv.notify_one();
-          };
-          if (scheduler.Submit(std::move(req)).ok()) {
-            std::unique_lock<std::mutex> lock(done_mu);
-            done_cv.wait(lock, [&] { return finished; });
+  return RunClients(concurrency, o.requests, [&] {
+    infer::Request req;
+    req.prompt = prompt;
+    req.sampling.max_tokens = o.max_tokens;
+    req.sampling.temperature = 0;
+    req.sampling.ignore_eos = true;
+    const Clock::time_point t0 = Clock::now();
+    Sample s;
+    if (o.pull) {
+      // Pull delivery: this thread takes each event with Next(), as a host program would.
+      auto handle = scheduler.Submit(std::move(req));
+      if (handle.ok()) {
+        bool first = false;
+        while (auto e = handle->Next()) {
+          if (!first && !e->text.empty()) {
+            first = true;
+            s.ttft = std::chrono::duration<double>(Clock::now() - t0).count();
           }
         }
-        std::lock_guard<std::mutex> lock(mu);
-        level.samples.push_back(s);
+        const infer::RequestResult& result = handle->Wait();
+        s.tokens = result.usage.completion_tokens;
+        s.ok = first && result.finish_reason != infer::FinishReason::kError;
       }
-    });
-  }
-  for (std::thread& t : clients) t.join();
-  level.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return level;
+    } else {
+      // Push delivery (on_event / on_finish on the Scheduler's thread): the cheapest way to
+      // take a stream out of the Scheduler, so the strictest baseline.
+      std::mutex done_mu;
+      std::condition_variable done_cv;
+      bool finished = false;
+      bool first = false;
+      req.on_event = [&](const infer::StreamEvent& e) {
+        if (!first && !e.text.empty()) {
+          first = true;
+          s.ttft = std::chrono::duration<double>(Clock::now() - t0).count();
+        }
+      };
+      req.on_finish = [&](const infer::RequestResult& result) {
+        std::lock_guard<std::mutex> lock(done_mu);
+        s.tokens = result.usage.completion_tokens;
+        s.ok = first && result.finish_reason != infer::FinishReason::kError;
+        finished = true;
+        done_cv.notify_one();
+      };
+      if (scheduler.Submit(std::move(req)).ok()) {
+        std::unique_lock<std::mutex> lock(done_mu);
+        done_cv.wait(lock, [&] { return finished; });
+      }
+    }
+    return s;
+  });
 }
 
 std::vector<int> ParseList(const char* s) {

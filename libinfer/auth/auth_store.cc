@@ -575,6 +575,7 @@ absl::StatusOr<bool> AuthStore::SourceChanged() const {
     std::lock_guard<std::mutex> lock(impl.source_mu);
     return now != impl.fingerprint;
   }
+  if (impl.path.empty()) return false;  // API keys only: nothing to read again
   INFER_ASSIGN_OR_RETURN(const FileStamp stamp, StatFile(impl.path));
   {
     std::lock_guard<std::mutex> lock(impl.source_mu);

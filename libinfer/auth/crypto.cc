@@ -5,6 +5,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <atomic>
 #include <climits>
 
 #include "absl/status/status.h"
@@ -77,7 +78,14 @@ absl::StatusOr<std::string> RandomBytes(size_t n) {
   return out;
 }
 
+namespace {
+std::atomic<uint64_t> g_constant_time_equals_calls{0};
+}  // namespace
+
+uint64_t ConstantTimeEqualsCalls() { return g_constant_time_equals_calls.load(); }
+
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  g_constant_time_equals_calls.fetch_add(1, std::memory_order_relaxed);
   if (a.size() != b.size()) return false;
   if (a.empty()) return true;
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;

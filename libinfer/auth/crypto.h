@@ -30,6 +30,10 @@ absl::StatusOr<std::string> RandomBytes(size_t n);
 // (CRYPTO_memcmp); use it for every comparison of secret material.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
+// How many times ConstantTimeEquals ran in this process: lets tests check that each kind of
+// secret (password tag, token signature, user epoch, API key) is compared through it.
+uint64_t ConstantTimeEqualsCalls();
+
 // Views a digest as bytes.
 inline std::string_view AsBytes(const Sha256Digest& d) {
   return {reinterpret_cast<const char*>(d.data()), d.size()};

@@ -159,6 +159,8 @@ class Server::Impl {
               int64_t prompt_tokens = 0, int64_t completion_tokens = 0,
               const std::string& id = "-");
   void Completion(const HttpRequest& req, std::shared_ptr<Responder> out, bool chat);
+  // The template inputs every chat request shares: the special tokens, the generation prompt.
+  ChatTemplateInputs ChatInputs() const;
   HttpResponse Models() const;
   HttpResponse ModelObject() const;
   HttpResponse Metrics();
@@ -220,6 +222,19 @@ absl::Status Server::Impl::Init() {
                        ": the model's chat template cannot be used: ", parsed.status().message()));
     }
     chat_template_ = std::move(*parsed);
+    // A template that parses can still fail on every conversation (an undefined variable, a
+    // raise_exception on an ordinary turn order): find out now, not at the first request.
+    ChatTemplateInputs trial = ChatInputs();
+    trial.messages = nlohmann::ordered_json::array({{{"role", "user"}, {"content", "Hello"}},
+                                                    {{"role", "assistant"}, {"content", "Hi!"}},
+                                                    {{"role", "user"}, {"content", "Thanks"}}});
+    if (auto text = chat_template_->RenderChat(trial); !text.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(model_.info().path,
+                       ": the model's chat template fails on a user/assistant/user "
+                       "conversation: ",
+                       text.status().message()));
+    }
   }
   if (options_.auth == nullptr && !options_.allow_unauthenticated &&
       !serve::IsLoopbackHost(options_.host)) {
@@ -246,6 +261,15 @@ absl::Status Server::Impl::Init() {
   if (!http.ok()) return http.status();
   http_ = std::move(*http);
   return absl::OkStatus();
+}
+
+ChatTemplateInputs Server::Impl::ChatInputs() const {
+  const Tokenizer& tok = model_.tokenizer();
+  ChatTemplateInputs inputs;
+  inputs.add_generation_prompt = true;
+  if (tok.bos_id() >= 0) inputs.bos_token = std::string(tok.TokenText(tok.bos_id()));
+  if (tok.eos_id() >= 0) inputs.eos_token = std::string(tok.TokenText(tok.eos_id()));
+  return inputs;
 }
 
 void Server::Impl::CountStatus(int status) {
@@ -551,11 +575,8 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
                                         "invalid_request_error", "messages")),
                     start);
     }
-    ChatTemplateInputs inputs;
+    ChatTemplateInputs inputs = ChatInputs();
     inputs.messages = api.messages;
-    inputs.add_generation_prompt = true;
-    if (tok.bos_id() >= 0) inputs.bos_token = std::string(tok.TokenText(tok.bos_id()));
-    if (tok.eos_id() >= 0) inputs.eos_token = std::string(tok.TokenText(tok.eos_id()));
     auto text = chat_template_->RenderChat(inputs);
     if (!text.ok()) {
       return Answer(req, *out,

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -423,6 +424,48 @@ TEST_F(AuthStoreTest, StaticApiKeys) {
             absl::StatusCode::kUnauthenticated);
   // Verify() is for tokens only.
   EXPECT_FALSE(store->Verify("ci-key-0123456789abcdef").ok());
+}
+
+// Each kind of secret goes through the constant-time comparison: the argon2id tag, the legacy
+// SHA-256, the token's signature and its user epoch, an API key's digest.
+TEST_F(AuthStoreTest, EverySecretIsComparedInConstantTime) {
+  AuthOptions o = Options();
+  o.api_keys = {{"ci", "ci-key-0123456789abcdef", Role::kUser}};
+  auto store = Store(SeedEnvironment(), o);
+  auto calls_during = [](const std::function<void()>& f) {
+    const uint64_t before = auth::ConstantTimeEqualsCalls();
+    f();
+    return auth::ConstantTimeEqualsCalls() - before;
+  };
+  std::string token;
+  EXPECT_GE(calls_during([&] { token = store->Login("alice", "alice-pw", "")->access_token; }), 1u);
+  EXPECT_GE(calls_during([&] { EXPECT_TRUE(store->Login("bob", "bob-pw", "").ok()); }), 1u);
+  EXPECT_GE(calls_during([&] { EXPECT_FALSE(store->Login("alice", "nope", "").ok()); }), 1u);
+  // Signature and epoch.
+  EXPECT_GE(calls_during([&] { EXPECT_TRUE(store->Verify(token).ok()); }), 2u);
+  EXPECT_GE(calls_during([&] { EXPECT_TRUE(store->Authenticate("ci-key-0123456789abcdef").ok()); }),
+            1u);
+}
+
+TEST_F(AuthStoreTest, ApiKeysOnlyStore) {
+  AuthOptions o = Options();
+  EXPECT_EQ(AuthStore::FromApiKeys(o).status().code(), absl::StatusCode::kInvalidArgument);
+  o.api_keys = {{"svc", "svc-key-0123456789abcdef", Role::kAdmin}};
+  auto store = AuthStore::FromApiKeys(o);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->Authenticate("svc-key-0123456789abcdef")->role, Role::kAdmin);
+  EXPECT_TRUE((*store)->ListUsers().empty());
+  // No users: every login fails as for an unknown user; no token verifies.
+  EXPECT_EQ((*store)->Login("alice", "alice-pw", "").status().code(),
+            absl::StatusCode::kUnauthenticated);
+  auto other = Store(SeedEnvironment(), Options());
+  const std::string token = other->Login("alice", "alice-pw", "")->access_token;
+  EXPECT_EQ((*store)->Authenticate(token).status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_TRUE((*store)->Reload().ok());
+  EXPECT_FALSE(*(*store)->SourceChanged());
+  // A short key is refused as for any store.
+  o.api_keys = {{"svc", "short", Role::kUser}};
+  EXPECT_EQ(AuthStore::FromApiKeys(o).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 class AuthFileTest : public AuthStoreTest {

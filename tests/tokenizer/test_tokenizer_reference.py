@@ -191,7 +191,9 @@ def test_bpe_special_tokens_and_bos(smollm2_vocab, tmp_path):
         hf.encode("Hi").ids
 
 
-def test_bpe_speed_on_one_megabyte(smollm2_vocab, tmp_path):
+def test_bpe_on_one_megabyte_matches_tokenizers(smollm2_vocab, tmp_path):
+    """A megabyte in one piece, equal to `tokenizers`; the time is printed, not asserted (speed
+    is a benchmark's business: sanitizer builds run this too)."""
     hf = build_hf_bpe(smollm2_vocab, "smollm", False, tmp_path / "s")
     raw = CORPUS.read_text(encoding="utf-8")
     big = (raw * (1_000_000 // len(raw.encode()) + 1))
@@ -206,7 +208,6 @@ def test_bpe_speed_on_one_megabyte(smollm2_vocab, tmp_path):
     ids = [int(x) for x in proc.stdout.split()]
     assert ids == hf.encode(big).ids
     print(f"encoded {len(big.encode())} bytes in {encode:.3f} s (load {load:.3f} s)")
-    assert encode < 1.0
 
 
 # ---- SentencePiece ---------------------------------------------------------------------------
