@@ -279,7 +279,7 @@ def test_api_keys_for_service_accounts(cli_tool, smollm2_path):
     clean = {k: v for k, v in os.environ.items() if k != "USER_LIST"}
     key, admin_key = "service-key-0123456789", "admin-key-0123456789ab"
     s = ServerProcess(cli_tool, smollm2_path, "--served-model-name", "smollm2", "--api-key", key,
-                      "--admin-api-key", admin_key, env=clean)
+                      "--admin-api-key", admin_key, "--metrics-require-auth", env=clean)
     try:
         client = openai.OpenAI(base_url=s.url() + "/v1", api_key=key, max_retries=0)
         r = client.completions.create(model="smollm2", prompt="Hi", max_tokens=3)
@@ -288,6 +288,12 @@ def test_api_keys_for_service_accounts(cli_tool, smollm2_path):
         assert request(s, "GET", "/v1/admin/users", headers=bearer(admin_key))[0] == 200
         assert request(s, "GET", "/v1/models", headers=bearer(key + "x"))[0] == 401
         assert form_login(s, "alice", "x")[0] == 401  # no users: every login fails
+        # --metrics-require-auth: /metrics wants a credential (any role); health probes do not.
+        status, headers, _ = request(s, "GET", "/metrics")
+        assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")
+        status, _, body = request(s, "GET", "/metrics", headers=bearer(key))
+        assert status == 200 and b"infer_num_requests_running" in body
+        assert request(s, "GET", "/health")[0] == 200 and request(s, "GET", "/ready")[0] == 200
     finally:
         assert s.stop() == 0, "".join(s.lines[-20:])
 
