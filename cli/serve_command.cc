@@ -3,11 +3,12 @@
 #include <pthread.h>
 #include <signal.h>
 
-#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -58,16 +59,13 @@ absl::StatusOr<std::unique_ptr<AuthStore>> MakeAuthStore(const ServeFlags& f) {
   options.allow_insecure = f.insecure;
   options.login_limits.enabled = f.login_limit;
   if (const char* key = std::getenv("JWT_KEY")) options.jwt_key = key;
-  int n = 0;
-  for (const auto* keys : {&f.api_keys, &f.admin_api_keys}) {
-    for (const std::string& key : *keys) {
-      ApiKey k;
-      k.name = absl::StrCat(keys == &f.api_keys ? "key-" : "admin-key-", ++n);
-      k.key = key;
-      k.role = keys == &f.api_keys ? Role::kUser : Role::kAdmin;
-      options.api_keys.push_back(std::move(k));
+  auto add_keys = [&](const std::vector<std::string>& keys, const char* prefix, Role role) {
+    for (const std::string& key : keys) {
+      options.api_keys.push_back({absl::StrCat(prefix, options.api_keys.size() + 1), key, role});
     }
-  }
+  };
+  add_keys(f.api_keys, "key-", Role::kUser);
+  add_keys(f.admin_api_keys, "admin-key-", Role::kAdmin);
   if (!f.users_file.empty()) return AuthStore::FromFile(f.users_file, options);
   if (std::getenv("USER_LIST") != nullptr) return AuthStore::FromEnvironment(options);
   if (!options.api_keys.empty()) return AuthStore::FromApiKeys(options);
@@ -165,18 +163,19 @@ int RunServe(const ServeFlags& f) {
                (*model)->info().path.c_str(), f.host.c_str(), (*server)->port());
 
   // A users file is watched: an edit (or a Kubernetes Secret volume update) reloads it.
-  std::atomic<bool> stop_watch{false};
+  std::mutex watch_mu;
+  std::condition_variable watch_cv;
+  bool stop_watch = false;  // guarded by watch_mu
   std::thread watcher;
   if (*auth && !f.users_file.empty() && f.users_file_poll_seconds > 0) {
     watcher = std::thread([&] {
       const auto period =
           std::chrono::milliseconds(static_cast<int64_t>(f.users_file_poll_seconds * 1000));
-      while (!stop_watch.load()) {
-        for (auto waited = std::chrono::milliseconds(0); waited < period && !stop_watch.load();
-             waited += std::chrono::milliseconds(100)) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      for (;;) {
+        {
+          std::unique_lock<std::mutex> lock(watch_mu);
+          if (watch_cv.wait_for(lock, period, [&] { return stop_watch; })) break;
         }
-        if (stop_watch.load()) break;
         auto reloaded = (*auth)->ReloadIfChanged();
         if (reloaded.ok() && *reloaded) {
           std::fprintf(stderr, "infer-cli: %s changed: %zu user(s) loaded\n", f.users_file.c_str(),
@@ -201,7 +200,11 @@ int RunServe(const ServeFlags& f) {
                    std::string(s.message()).c_str());
     }
   }
-  stop_watch.store(true);
+  {
+    std::lock_guard<std::mutex> lock(watch_mu);
+    stop_watch = true;
+  }
+  watch_cv.notify_all();
   if (watcher.joinable()) watcher.join();
   std::fprintf(stderr, "infer-cli: %s: finishing in-flight requests (up to %.0f s)\n",
                sig == SIGTERM ? "SIGTERM" : "SIGINT", f.shutdown_timeout);

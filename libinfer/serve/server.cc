@@ -51,11 +51,14 @@ HttpResponse JsonResponse(int status, const json& body) {
   return r;
 }
 
-HttpResponse ErrorResponse(const ApiError& e) {
+// 429 and 503 carry Retry-After: `retry_after_seconds`.
+HttpResponse ErrorResponse(const ApiError& e, int64_t retry_after_seconds = 1) {
   HttpResponse r;
   r.status = e.status;
   r.body = serve::ErrorBody(e);
-  if (e.status == 429 || e.status == 503) r.headers.push_back({"Retry-After", "1"});
+  if (e.status == 429 || e.status == 503) {
+    r.headers.push_back({"Retry-After", absl::StrCat(retry_after_seconds)});
+  }
   return r;
 }
 
@@ -99,13 +102,13 @@ std::string BearerCredential(const HttpRequest& req) {
   return credential;
 }
 
-// 401 as RFC 6750 asks: a Bearer challenge, with error="invalid_token" when one was presented.
-HttpResponse Unauthorized(const std::string& message, bool token_presented) {
-  HttpResponse r = ErrorResponse(Error(401, message, "invalid_request_error", "",
-                                       token_presented ? "invalid_api_key" : "missing_api_key"));
+// 401 as RFC 6750 asks: a Bearer challenge, with error="invalid_token" when a token was
+// presented and refused.
+HttpResponse Unauthorized(const std::string& message, const char* code, bool invalid_token) {
+  HttpResponse r = ErrorResponse(Error(401, message, "invalid_request_error", "", code));
   r.headers.push_back(
-      {"WWW-Authenticate", token_presented ? "Bearer realm=\"libinfer\", error=\"invalid_token\""
-                                           : "Bearer realm=\"libinfer\""});
+      {"WWW-Authenticate", invalid_token ? "Bearer realm=\"libinfer\", error=\"invalid_token\""
+                                         : "Bearer realm=\"libinfer\""});
   return r;
 }
 
@@ -310,14 +313,7 @@ void Server::Impl::Handle(const HttpRequest& req, std::shared_ptr<Responder> out
                   ErrorResponse(Error(503, "the server is shutting down", "server_error")), start);
   }
   if (options_.auth != nullptr) {
-    if (p == "/token") {
-      if (req.method == "POST") return Login(req, std::move(out), start);
-      HttpResponse r = ErrorResponse(
-          Error(405, absl::StrCat("method ", req.method, " is not allowed on /token (use POST)"),
-                "invalid_request_error"));
-      r.headers.push_back({"Allow", "POST"});
-      return Answer(req, *out, std::move(r), start);
-    }
+    if (p == "/token" && req.method == "POST") return Login(req, std::move(out), start);
     if (IsApiPath(p) || (p == "/metrics" && options_.metrics_require_auth)) {
       const std::string credential = BearerCredential(req);
       if (credential.empty()) {
@@ -326,17 +322,20 @@ void Server::Impl::Handle(const HttpRequest& req, std::shared_ptr<Responder> out
                       Unauthorized(sent ? "the Authorization header must be `Bearer <token>`"
                                         : "missing `Authorization: Bearer <token>` (log in "
                                           "with POST /token, or use an API key)",
-                                   sent),
+                                   sent ? "invalid_api_key" : "missing_api_key", sent),
                       start);
       }
       auto claims = options_.auth->Authenticate(credential);
       if (!claims.ok()) {
-        return Answer(req, *out, Unauthorized(std::string(claims.status().message()), true), start);
+        return Answer(req, *out,
+                      Unauthorized(std::string(claims.status().message()), "invalid_api_key", true),
+                      start);
       }
       // Built-in routes by the role policy; host routes under /v1/admin/ for admins only.
-      const bool allowed = p == "/metrics" || IsRouteAllowed(claims->role, p) ||
-                           (!IsAdminPath(p) && HasHostRoute(req.method, p));
-      if (!allowed && (IsAdminPath(p) || HasHostRoute(req.method, p))) {
+      const bool host_route = HasHostRoute(req.method, p);
+      const bool allowed =
+          p == "/metrics" || IsRouteAllowed(claims->role, p) || (!IsAdminPath(p) && host_route);
+      if (!allowed && (IsAdminPath(p) || host_route)) {
         return Answer(
             req, *out,
             ErrorResponse(Error(
@@ -383,7 +382,7 @@ void Server::Impl::Handle(const HttpRequest& req, std::shared_ptr<Responder> out
   if (p == "/v1/chat/completions" || p == "/v1/completions") allow = "POST";
   if (p == "/v1/models" || p == "/metrics" || p.rfind("/v1/models/", 0) == 0) allow = "GET";
   if (options_.auth != nullptr && p == "/v1/admin/users") allow = "GET";
-  if (options_.auth != nullptr && p == "/v1/admin/reload") allow = "POST";
+  if (options_.auth != nullptr && (p == "/v1/admin/reload" || p == "/token")) allow = "POST";
   if (!allow.empty()) {
     HttpResponse r = ErrorResponse(Error(
         405, absl::StrCat("method ", req.method, " is not allowed on ", p, " (use ", allow, ")"),
@@ -456,18 +455,15 @@ void Server::Impl::Login(const HttpRequest& req, std::shared_ptr<Responder> out,
     }
     const absl::Status& st = token.status();
     if (const std::optional<int64_t> wait = RetryAfterSeconds(st)) {
-      HttpResponse r = ErrorResponse(
-          Error(429, std::string(st.message()), "rate_limit_error", "", "rate_limit_exceeded"));
-      for (auto& [name, value] : r.headers) {
-        if (name == "Retry-After") value = absl::StrCat(*wait);
-      }
-      return Answer(http, *out, std::move(r), start);
+      return Answer(http, *out,
+                    ErrorResponse(Error(429, std::string(st.message()), "rate_limit_error", "",
+                                        "rate_limit_exceeded"),
+                                  *wait),
+                    start);
     }
     if (st.code() == absl::StatusCode::kUnauthenticated) {
-      HttpResponse r = ErrorResponse(Error(401, std::string(st.message()), "invalid_request_error",
-                                           "", "invalid_credentials"));
-      r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"libinfer\""});
-      return Answer(http, *out, std::move(r), start);
+      return Answer(http, *out,
+                    Unauthorized(std::string(st.message()), "invalid_credentials", false), start);
     }
     INFER_LOG(kError, "POST /token: %s", st.message());
     Answer(http, *out, ErrorResponse(Error(500, "login failed: internal error", "server_error")),
