@@ -36,6 +36,7 @@ struct ServeFlags {
   double kv_cache_memory_fraction = 0.25;
   int threads = 0;
   int io_threads = 2;
+  double stream_interval_ms = 2;
   bool prefix_caching = true;
   int64_t seed = -1;
   double shutdown_timeout = 30;
@@ -140,6 +141,8 @@ int RunServe(const ServeFlags& f) {
   opts.port = f.port;
   opts.served_model_name = f.served_model_name;
   opts.io_threads = f.io_threads;
+  opts.stream_flush_interval =
+      std::chrono::microseconds(static_cast<int64_t>(f.stream_interval_ms * 1000.0));
   opts.max_n = f.max_n;
   if (f.seed >= 0) opts.seed = static_cast<uint64_t>(f.seed);
   opts.auth = auth->get();
@@ -254,6 +257,10 @@ Action RegisterServe(CLI::App& app) {
       ->envname("INFER_THREADS")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--io-threads", f->io_threads, "HTTP threads")->check(CLI::Range(1, 256));
+  app.add_option("--stream-interval-ms", f->stream_interval_ms,
+                 "Least time between two writes of one stream; tokens in between go out "
+                 "together (0: each at once)")
+      ->check(CLI::Range(0.0, 1000.0));
   app.add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", f->prefix_caching,
                "Share KV blocks of identical prompt prefixes (default on)")
       ->envname("ENABLE_PREFIX_CACHING");

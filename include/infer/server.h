@@ -74,6 +74,12 @@ struct ServerOptions {
   size_t max_header_bytes = 16 * 1024;  // beyond: 431
   size_t max_body_bytes = 8 * 1024 * 1024;                              // beyond: 413
   std::chrono::milliseconds request_timeout{std::chrono::seconds(15)};  // to receive a request
+  // Each stream's writes to its socket start at most this often; tokens generated in between
+  // go out together (each still its own SSE event). The first and the last write of a stream
+  // are never held. Far below a reader's notice and below the step time of any real model, it
+  // spares the server one system call per token when steps take microseconds. 0: write every
+  // token at once.
+  std::chrono::microseconds stream_flush_interval{std::chrono::milliseconds(2)};
   // Log one line per request (id, status, tokens, latency) through the library's log sink.
   bool log_requests = true;
   // Requests without a seed get seed + (a request counter) when set, so a server started with

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -106,8 +107,11 @@ class HttpServer::Impl {
 class Session : public std::enable_shared_from_this<Session>, public Responder {
  public:
   Session(tcp::socket socket, HttpServer::Impl& server)
-      : stream_(std::move(socket)), server_(server) {
+      : stream_(std::move(socket)), server_(server), flush_timer_(stream_.get_executor()) {
     boost::system::error_code ec;
+    // Streamed chunks are small writes: with Nagle's algorithm each one after the first would
+    // wait for the peer's (delayed, up to 40 ms) acknowledgement of the previous.
+    stream_.socket().set_option(tcp::no_delay(true), ec);
     const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
     if (!ec) client_ = absl::StrCat(peer.address().to_string(), ":", peer.port());
     ++server_.connections_;
@@ -167,16 +171,26 @@ class Session : public std::enable_shared_from_this<Session>, public Responder {
           for (const auto& [k, v] : h) absl::StrAppend(&head, k, ": ", v, "\r\n");
           absl::StrAppend(&head, "Connection: ", self->keep_alive_ ? "keep-alive" : "close",
                           "\r\n\r\n");
+          self->last_write_ = {};  // the head goes out at once
           self->Queue(std::move(head));
         });
   }
+  // Chunks collect in the outbox, framed by the caller's thread; one posted Flush moves all that
+  // piled up onto the strand, so a stream's tokens cost one hand-off per batch, not one each.
   void WriteChunk(std::string data) override {
     if (data.empty()) return;  // an empty chunk would end the stream
-    net::post(stream_.get_executor(), [self = shared_from_this(), d = std::move(data)]() mutable {
-      if (!self->streaming_ || self->stream_ended_) return;
-      self->Queue(absl::StrCat(absl::Hex(d.size()), "\r\n", d, "\r\n"));
-    });
+    bool post = false;
+    {
+      std::lock_guard<std::mutex> lock(outbox_mu_);
+      absl::StrAppend(&outbox_, absl::Hex(data.size()), "\r\n", data, "\r\n");
+      post = !flush_posted_;
+      flush_posted_ = true;
+    }
+    if (post) {
+      net::post(stream_.get_executor(), [self = shared_from_this()] { self->Flush(); });
+    }
   }
+  // Posted after the Flush of every chunk written before it, so the end goes out last.
   void EndStream() override {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
       if (!self->streaming_ || self->stream_ended_) return;
@@ -289,19 +303,51 @@ class Session : public std::enable_shared_from_this<Session>, public Responder {
         [self = shared_from_this(), res](beast::error_code ec, size_t) { self->AnswerDone(ec); });
   }
 
+  void Flush() {
+    std::string chunks;
+    {
+      std::lock_guard<std::mutex> lock(outbox_mu_);
+      chunks.swap(outbox_);
+      flush_posted_ = false;
+    }
+    if (!streaming_ || stream_ended_ || chunks.empty()) return;
+    Queue(std::move(chunks));
+  }
+
   void Queue(std::string data) {
     pending_.push_back(std::move(data));
-    if (!writing_) WriteNext();
+    if (stream_ended_ && flush_timer_armed_) {
+      // The end of a stream is not held back: cancelling the timer runs WriteNext now.
+      flush_timer_.cancel();
+      return;
+    }
+    if (!writing_ && !flush_timer_armed_) WriteNext();
   }
 
   // Writes everything queued in one gather write: a stream's chunks that piled up while the
-  // previous write was in flight go out in one system call.
+  // previous write was in flight (or while the flush interval held them) go out in one system
+  // call. Within a stream, writes start at most once per flush interval, except the first one
+  // and the one that ends the stream.
   void WriteNext() {
     if (pending_.empty()) {
       writing_ = false;
       if (stream_ended_) AnswerDone({});
       return;
     }
+    const auto interval = server_.limits_.stream_flush_interval;
+    const auto now = std::chrono::steady_clock::now();
+    if (streaming_ && !stream_ended_ && interval.count() > 0 && now < last_write_ + interval) {
+      writing_ = false;
+      flush_timer_armed_ = true;
+      flush_timer_.expires_at(last_write_ + interval);
+      flush_timer_.async_wait([self = shared_from_this()](boost::system::error_code) {
+        self->flush_timer_armed_ = false;
+        if (!self->stream_.socket().is_open()) return;
+        if (!self->writing_) self->WriteNext();
+      });
+      return;
+    }
+    last_write_ = now;
     writing_ = true;
     in_write_.clear();
     in_write_.swap(pending_);
@@ -393,6 +439,12 @@ class Session : public std::enable_shared_from_this<Session>, public Responder {
   std::deque<std::string> pending_;   // queued, not yet written
   std::deque<std::string> in_write_;  // being written (owned until the write completes)
   std::vector<net::const_buffer> buffers_;
+  net::steady_timer flush_timer_;
+  bool flush_timer_armed_ = false;
+  std::chrono::steady_clock::time_point last_write_{};
+  std::mutex outbox_mu_;
+  std::string outbox_;         // guarded by outbox_mu_: framed chunks not yet on the strand
+  bool flush_posted_ = false;  // guarded by outbox_mu_
   std::mutex disconnect_mu_;
   std::function<void()> on_disconnect_;
 };

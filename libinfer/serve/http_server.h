@@ -28,6 +28,9 @@ struct HttpLimits {
                                                                         // body of one request
   std::chrono::milliseconds write_timeout{std::chrono::seconds(60)};    // one write to a client
   int max_connections = 1024;                                           // beyond: 503 and close
+  // A streamed answer's writes start at most this often (the first and the last at once);
+  // chunks that arrive in between go out together in the next write. 0: each at once.
+  std::chrono::microseconds stream_flush_interval{0};
 };
 
 using Headers = HttpHeaders;

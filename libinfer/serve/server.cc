@@ -256,6 +256,7 @@ absl::Status Server::Impl::Init() {
   limits.max_header_bytes = options_.max_header_bytes;
   limits.max_body_bytes = options_.max_body_bytes;
   limits.request_timeout = options_.request_timeout;
+  limits.stream_flush_interval = options_.stream_flush_interval;
   auto http =
       serve::HttpServer::Start(options_.host, options_.port, options_.io_threads, limits,
                                [this](const HttpRequest& req, std::shared_ptr<Responder> out) {
@@ -819,6 +820,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Model& model, Scheduler& s
   if (options.io_threads < 1 || options.io_threads > 256) {
     return absl::InvalidArgumentError(
         absl::StrCat("io_threads: must be in [1, 256], got ", options.io_threads));
+  }
+  if (options.stream_flush_interval.count() < 0 ||
+      options.stream_flush_interval > std::chrono::seconds(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("stream_flush_interval: must be in [0, 1 s], got ",
+                     options.stream_flush_interval.count(), " us"));
   }
   if (options.max_n < 1) {
     return absl::InvalidArgumentError(absl::StrCat("max_n: must be >= 1, got ", options.max_n));

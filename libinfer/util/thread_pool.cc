@@ -2,6 +2,8 @@
 
 #include <immintrin.h>
 
+#include <thread>
+
 namespace infer {
 namespace {
 
@@ -14,6 +16,9 @@ inline void CpuRelax() {
 // Spin iterations before a worker goes to sleep: long enough to bridge the gap between two
 // kernels of one forward pass, short enough not to burn a core between tokens.
 constexpr int kSpinIterations = 1 << 16;
+
+// Spin iterations of Run() waiting for the workers' parts before it yields between checks.
+constexpr int kFinishSpinIterations = 1 << 10;
 
 }  // namespace
 
@@ -46,7 +51,16 @@ void ThreadPool::Run(const std::function<void(int, int)>& fn) {
   }
   if (sleeping_.load(std::memory_order_acquire) > 0) cv_.notify_all();
   fn(0, num_threads_);
-  while (pending_.load(std::memory_order_acquire) != 0) CpuRelax();
+  // A worker that has not finished after a short spin was likely preempted (more runnable
+  // threads than cores: the server's I/O threads, other processes): yield the core to it
+  // instead of spinning against it.
+  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+    if (spin < kFinishSpinIterations) {
+      CpuRelax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
   job_ = nullptr;
 }
 
