@@ -142,6 +142,30 @@ def test_chat_stream_equals_non_stream(client):
         whole.usage.completion_tokens
 
 
+def test_streams_in_a_row_on_one_keep_alive_connection(server, client):
+    """Each stream's chunks are written through a per-connection outbox and spaced by the flush
+    interval; two streams in a row on one connection must each arrive whole and in order."""
+    body = {"model": "smollm2", "prompt": "The capital of France is", "max_tokens": 12,
+            "temperature": 0}
+    whole = client.completions.create(**body).choices[0].text
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    sockets = []
+    for _ in range(3):
+        conn.request("POST", "/v1/completions", body=json.dumps({**body, "stream": True}),
+                     headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        assert r.status == 200 and r.getheader("Connection") == "keep-alive"
+        events = [line[len("data: "):] for line in r.read().decode().split("\n")
+                  if line.startswith("data: ")]
+        assert events[-1] == "[DONE]"
+        chunks = [json.loads(e) for e in events[:-1]]
+        assert "".join(c["choices"][0]["text"] for c in chunks) == whole
+        assert [c["choices"][0]["finish_reason"] for c in chunks][-1] == "length"
+        sockets.append(conn.sock)
+    assert sockets[0] is not None and all(s is sockets[0] for s in sockets)
+    conn.close()
+
+
 def test_completions_echo_stop_logprobs_and_n(client):
     r = client.completions.create(model="smollm2", prompt="The capital of France is",
                                   temperature=0, max_tokens=8, echo=True, logprobs=2)
