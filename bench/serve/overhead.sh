@@ -6,7 +6,8 @@
 #   bench/serve/overhead.sh [MODEL.gguf] [THREADS]
 #
 # MODEL defaults to a 1-layer model made by make_one_layer_model.py. Environment: BUILD_DIR
-# (build), ROUNDS (5), CONCURRENCY (32), REQUESTS (per stream, 40), MAX_TOKENS (64), PORT (8011).
+# (build), ROUNDS (5), CONCURRENCY (32), REQUESTS (per stream, 40), MAX_TOKENS (64), PORT (8011),
+# SERVE_FLAGS (more `infer-cli serve` flags, e.g. "--stream-interval-ms 0").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD_DIR=${BUILD_DIR:-build}
@@ -25,7 +26,7 @@ fi
 load=("$BUILD_DIR/bench/serve/serve_load" --concurrency "$CONCURRENCY" --requests "$REQUESTS"
       --max-tokens "$MAX_TOKENS" --prompt "Once upon a time" --json)
 "$BUILD_DIR/cli/infer-cli" serve "$model" --port "$PORT" --threads "$threads" \
-  --kv-cache-memory 512M 2>/dev/null &
+  --kv-cache-memory 512M ${SERVE_FLAGS:-} 2>/dev/null &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 for _ in $(seq 50); do

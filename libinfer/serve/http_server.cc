@@ -173,16 +173,22 @@ class Session : public std::enable_shared_from_this<Session>, public Responder {
                           "\r\n\r\n");
           self->last_write_ = {};  // the head goes out at once
           self->Queue(std::move(head));
+          self->last_write_ = {};  // and so does the first chunk: the interval starts there
         });
   }
   // Chunks collect in the outbox, framed by the caller's thread; one posted Flush moves all that
   // piled up onto the strand, so a stream's tokens cost one hand-off per batch, not one each.
-  void WriteChunk(std::string data) override {
-    if (data.empty()) return;  // an empty chunk would end the stream
+  void WriteChunk(std::string data) override { WriteChunk({std::string_view(data)}); }
+  void WriteChunk(std::initializer_list<std::string_view> pieces) override {
+    size_t size = 0;
+    for (std::string_view p : pieces) size += p.size();
+    if (size == 0) return;  // an empty chunk would end the stream
     bool post = false;
     {
       std::lock_guard<std::mutex> lock(outbox_mu_);
-      absl::StrAppend(&outbox_, absl::Hex(data.size()), "\r\n", data, "\r\n");
+      absl::StrAppend(&outbox_, absl::Hex(size), "\r\n");
+      for (std::string_view p : pieces) outbox_.append(p.data(), p.size());
+      outbox_.append("\r\n");
       post = !flush_posted_;
       flush_posted_ = true;
     }
@@ -194,6 +200,7 @@ class Session : public std::enable_shared_from_this<Session>, public Responder {
   void EndStream() override {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
       if (!self->streaming_ || self->stream_ended_) return;
+      self->DrainOutbox();  // chunks that the flush timer was to pick up come first
       self->stream_ended_ = true;
       self->Queue("0\r\n\r\n");
     });
@@ -303,7 +310,8 @@ class Session : public std::enable_shared_from_this<Session>, public Responder {
         [self = shared_from_this(), res](beast::error_code ec, size_t) { self->AnswerDone(ec); });
   }
 
-  void Flush() {
+  // Moves what the outbox holds to pending_ (not writing it yet); the next chunk posts a Flush.
+  void DrainOutbox() {
     std::string chunks;
     {
       std::lock_guard<std::mutex> lock(outbox_mu_);
@@ -311,7 +319,12 @@ class Session : public std::enable_shared_from_this<Session>, public Responder {
       flush_posted_ = false;
     }
     if (!streaming_ || stream_ended_ || chunks.empty()) return;
-    Queue(std::move(chunks));
+    pending_.push_back(std::move(chunks));
+  }
+
+  void Flush() {
+    DrainOutbox();
+    if (!writing_ && !flush_timer_armed_) WriteNext();
   }
 
   void Queue(std::string data) {
@@ -339,9 +352,16 @@ class Session : public std::enable_shared_from_this<Session>, public Responder {
     if (streaming_ && !stream_ended_ && interval.count() > 0 && now < last_write_ + interval) {
       writing_ = false;
       flush_timer_armed_ = true;
+      {
+        // The timer drains the outbox: chunks written meanwhile need no Flush of their own, so
+        // the model's thread posts about once per interval and stream, not once per token.
+        std::lock_guard<std::mutex> lock(outbox_mu_);
+        flush_posted_ = true;
+      }
       flush_timer_.expires_at(last_write_ + interval);
       flush_timer_.async_wait([self = shared_from_this()](boost::system::error_code) {
         self->flush_timer_armed_ = false;
+        self->DrainOutbox();
         if (!self->stream_.socket().is_open()) return;
         if (!self->writing_) self->WriteNext();
       });

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -46,6 +47,8 @@ class Responder {
   // A streamed answer: status and headers now (chunked transfer encoding), then chunks.
   virtual void StartStream(int status, std::string content_type, Headers headers) = 0;
   virtual void WriteChunk(std::string data) = 0;
+  // One chunk made of `pieces` in order, copied once (no concatenated string in between).
+  virtual void WriteChunk(std::initializer_list<std::string_view> pieces) = 0;
   virtual void EndStream() = 0;
   // `f` runs once, on an I/O thread, if the client goes away before the answer is complete
   // (set it before answering; it replaces an earlier one).

@@ -685,7 +685,8 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
         if (!c->api.logprobs) {
           // The common case: only the text differs from one chunk to the next.
           const auto& [head, tail] = c->delta_sse[static_cast<size_t>(i)];
-          c->out->WriteChunk(absl::StrCat(head, JsonString(e.text), tail));
+          const std::string text = JsonString(e.text);  // a token's text: usually no allocation
+          c->out->WriteChunk({head, text, tail});
           return;
         }
         c->out->WriteChunk(Sse(serve::ChunkJson(c->api, c->id, c->created, model_name_, i, nullptr,
