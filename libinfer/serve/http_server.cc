@@ -310,13 +310,14 @@ class Session : public std::enable_shared_from_this<Session>, public Responder {
         [self = shared_from_this(), res](beast::error_code ec, size_t) { self->AnswerDone(ec); });
   }
 
-  // Moves what the outbox holds to pending_ (not writing it yet); the next chunk posts a Flush.
+  // Moves what the outbox holds to pending_ (not writing it yet). The next chunk posts a Flush
+  // unless the armed flush timer will drain the outbox anyway.
   void DrainOutbox() {
     std::string chunks;
     {
       std::lock_guard<std::mutex> lock(outbox_mu_);
       chunks.swap(outbox_);
-      flush_posted_ = false;
+      flush_posted_ = flush_timer_armed_;
     }
     if (!streaming_ || stream_ended_ || chunks.empty()) return;
     pending_.push_back(std::move(chunks));
