@@ -30,13 +30,7 @@
 
 namespace infer {
 
-// How a model is split over devices and processes. Size 1 everywhere is one whole model.
-struct ParallelLayout {
-  int tensor_parallel_size = 1;    // weights' Q/K/V/gate/up columns and O/down rows are sliced
-  int tensor_parallel_rank = 0;    // [0, tensor_parallel_size)
-  int pipeline_parallel_size = 1;  // layers are split into this many contiguous stages
-  int pipeline_parallel_rank = 0;  // [0, pipeline_parallel_size)
-};
+class Cluster;
 
 struct ModelOptions {
   // A GGUF file, or a Hugging Face folder (config.json, *.safetensors, tokenizer files).
@@ -45,8 +39,11 @@ struct ModelOptions {
   int num_threads = 0;
   // Context length to serve; 0: the model's own. Larger than the model's is an error.
   int64_t max_context = 0;
-  // Parallel layout. Only size 1 is supported on the CPU backend today; others are rejected.
-  ParallelLayout parallel;
+  // The cluster this process is a rank of (include/infer/cluster.h), or null for one process.
+  // On the leader, Load waits for every rank, has each load its own slice of `path` (the same
+  // path on every host, e.g. a shared volume) and returns a Model whose forward pass runs on all
+  // of them. Not owned; must outlive the Model.
+  Cluster* cluster = nullptr;
   // Called with (bytes done, bytes total) while weights are read in; may be empty.
   std::function<void(uint64_t done, uint64_t total)> on_progress;
 };
@@ -143,7 +140,7 @@ class Model {
   class Impl;
 
  private:
-  friend class Scheduler;  // drives the forward pass with its own batches
+  friend struct ModelInternals;  // the engine and the cluster drive the forward pass
   explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -1,21 +1,17 @@
-// Model::Generate: the blocking one-request loop (prefill, then sample / decode until a stop).
-// The Scheduler will run many of these at once; this is the embedding apps' convenience.
+// Model::Generate: one blocking request, for embedding apps, run by the same step loop as the
+// Scheduler's requests (so stop conditions and cancellation behave the same everywhere).
 #include <chrono>
 #include <cmath>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "infer/model.h"
-#include "libinfer/engine/sampler.h"
+#include "infer/scheduler.h"
 #include "libinfer/model/model_impl.h"
 #include "libinfer/util/status_macros.h"
 
 namespace infer {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 absl::Status FieldError(const char* field, const std::string& detail) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", detail));
@@ -81,66 +77,51 @@ absl::StatusOr<Completion> Model::GenerateFromTokens(std::vector<TokenId> prompt
                                                    " tokens leave no room in the context length ",
                                                    info.context_length));
   }
-  for (size_t i = 0; i < prompt_ids.size(); ++i) {
-    if (prompt_ids[i] < 0 || prompt_ids[i] >= info.vocab_size) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("prompt: token id ", prompt_ids[i], " at index ", i,
-                       " is outside the vocabulary [0, ", info.vocab_size, ")"));
-    }
-  }
-  // Generation stops at the context length; the cache holds exactly what can be used.
-  const int64_t max_new = std::min<int64_t>(params.max_tokens, info.context_length - prompt_len);
-  const ModelConfig& c = impl_->llama->config();
-  INFER_ASSIGN_OR_RETURN(SequenceKvCache kv,
-                         SequenceKvCache::Create(c, prompt_len + std::max<int64_t>(max_new, 1)));
-
   Completion result;
   result.prompt_token_ids = prompt_ids;
   result.prompt_tokens = prompt_len;
   result.finish_reason = FinishReason::kLength;
+  // Generation stops at the context length; the cache holds exactly what can be used.
+  const int64_t max_new = std::min<int64_t>(params.max_tokens, info.context_length - prompt_len);
   if (max_new == 0) return result;
 
-  Sampler sampler(params, info.vocab_size, prompt_ids);
-  StreamDecoder decoder(*impl_->tokenizer);
-  std::vector<float> logits;
-  std::lock_guard<std::mutex> lock(impl_->forward_mu);
-  const Clock::time_point start = Clock::now();
-  INFER_RETURN_IF_ERROR(impl_->llama->ForwardSequence(prompt_ids, 0, kv.block_table, *kv.cache,
-                                                      /*all_logits=*/false, logits,
-                                                      impl_->pool.get()));
-  const Clock::time_point prefill_done = Clock::now();
-  result.prefill_seconds = Seconds(prefill_done - start);
-
-  int64_t pos = prompt_len;
-  for (int64_t step = 0; step < max_new; ++step) {
-    SampledToken token = sampler.Sample(logits);
-    const TokenId id = token.id;
-    const bool is_stop = (!params.ignore_eos && impl_->tokenizer->IsEndOfGeneration(id)) ||
-                         std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(),
-                                   id) != params.stop_token_ids.end();
-    TokenEvent event;
-    event.text = decoder.Push(id);
-    result.text += event.text;
-    event.token = token;
-    result.tokens.push_back(std::move(token));
-    ++result.completion_tokens;
-    if (on_token && !on_token(event)) {
-      result.finish_reason = FinishReason::kCancelled;
+  // The same step loop as every other client: a Scheduler of one sequence, whose KV cache holds
+  // exactly this request, driven from this thread through its handle.
+  SchedulerOptions options;
+  options.block_size = static_cast<int32_t>(kDefaultKvBlockSize);
+  const int64_t blocks = (prompt_len + max_new + kDefaultKvBlockSize - 1) / kDefaultKvBlockSize;
+  options.kv_cache_bytes =
+      static_cast<uint64_t>(blocks) * impl_->runner->KvBytesPerBlock(kDefaultKvBlockSize);
+  options.max_num_seqs = 1;
+  options.max_waiting = 1;
+  options.max_num_batched_tokens = static_cast<int32_t>(kMaxChunkTokens);
+  options.enable_prefix_caching = false;
+  INFER_ASSIGN_OR_RETURN(std::unique_ptr<Scheduler> scheduler, Scheduler::Create(*this, options));
+  Request request;
+  request.prompt = std::move(prompt_ids);
+  request.sampling = params;
+  request.sampling.max_tokens = static_cast<int32_t>(max_new);
+  INFER_ASSIGN_OR_RETURN(RequestHandle handle, scheduler->Submit(std::move(request)));
+  bool cancelled = false;
+  while (std::optional<StreamEvent> event = handle.Next()) {
+    result.text += event->text;
+    result.tokens.push_back(event->token);
+    if (on_token && !on_token(TokenEvent{event->token, event->text})) {
+      handle.Cancel();
+      cancelled = true;
       break;
     }
-    if (is_stop) {
-      result.finish_reason = FinishReason::kStop;
-      break;
-    }
-    if (step + 1 == max_new) break;
-    const TokenId next[1] = {id};
-    INFER_RETURN_IF_ERROR(impl_->llama->ForwardSequence(next, pos, kv.block_table, *kv.cache,
-                                                        /*all_logits=*/false, logits,
-                                                        impl_->pool.get()));
-    ++pos;
   }
-  result.text += decoder.Flush();
-  result.decode_seconds = Seconds(Clock::now() - prefill_done);
+  const RequestResult& done = handle.Wait();
+  if (done.finish_reason == FinishReason::kError) return done.status;
+  result.completion_tokens = static_cast<int64_t>(result.tokens.size());
+  result.finish_reason = cancelled ? FinishReason::kCancelled : done.finish_reason;
+  if (!cancelled) result.text = done.text;
+  const std::vector<double>& times = done.usage.token_times;
+  if (!times.empty()) {
+    result.prefill_seconds = times.front();
+    result.decode_seconds = times[std::min(times.size(), result.tokens.size()) - 1] - times.front();
+  }
   return result;
 }
 

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <exception>
 #include <mutex>
 #include <thread>
 
@@ -217,6 +218,7 @@ class Scheduler::Impl {
   bool TakeInbox();
   void ReapCancelled();
   void Step();
+  void FailStep(const absl::Status& status);
   void Preempt(Sequence& s);
   void ReleaseBlocks(Sequence& s);
   void PublishFullBlocks(Sequence& s);
@@ -231,7 +233,7 @@ class Scheduler::Impl {
   Model::Impl* mi_ = nullptr;
   int64_t context_length_ = 0;
   int64_t vocab_size_ = 0;
-  std::unique_ptr<PagedKvCache> cache_;
+  std::unique_ptr<KvCache> cache_;
   std::unique_ptr<BlockManager> blocks_;
   std::shared_ptr<Inbox> inbox_ = std::make_shared<Inbox>();
   uint64_t next_arrival_ = 0;  // under inbox_->mu
@@ -252,7 +254,6 @@ class Scheduler::Impl {
 
 absl::Status Scheduler::Impl::Init(Model::Impl& mi) {
   mi_ = &mi;
-  const ModelConfig& c = mi.llama->config();
   context_length_ = mi.info.context_length;
   vocab_size_ = mi.info.vocab_size;
   const SchedulerOptions& o = options_;
@@ -276,7 +277,7 @@ absl::Status Scheduler::Impl::Init(Model::Impl& mi) {
     return absl::InvalidArgumentError(absl::StrCat(
         "kv_cache_memory_fraction: must be in (0, 1], got ", o.kv_cache_memory_fraction));
   }
-  const uint64_t per_block = PagedKvCache::BytesPerBlock(c, o.block_size);
+  const uint64_t per_block = std::max<uint64_t>(1, mi.runner->KvBytesPerBlock(o.block_size));
   uint64_t budget = o.kv_cache_bytes;
   if (budget == 0) {
     budget =
@@ -292,9 +293,12 @@ absl::Status Scheduler::Impl::Init(Model::Impl& mi) {
                                                      " bytes holds no block of ", o.block_size,
                                                      " positions (", per_block, " bytes)"));
   }
-  auto cache = PagedKvCache::Create(c, o.block_size, num_blocks);
-  if (!cache.ok()) return cache.status();
-  cache_ = std::move(*cache);
+  {
+    std::lock_guard<std::mutex> lock(mi.forward_mu);
+    auto cache = mi.runner->CreateKvCache(o.block_size, num_blocks);
+    if (!cache.ok()) return cache.status();
+    cache_ = std::move(*cache);
+  }
   blocks_ = std::make_unique<BlockManager>(num_blocks, o.block_size, o.enable_prefix_caching);
   stats_.kv_blocks_total = num_blocks;
   stats_.kv_block_size = o.block_size;
@@ -447,10 +451,29 @@ void Scheduler::Impl::ReapCancelled() {
 void Scheduler::Impl::Loop() {
   while (TakeInbox()) {
     ReapCancelled();
-    if (!running_.empty() || !waiting_.empty()) Step();
+    if (!running_.empty() || !waiting_.empty()) {
+      // A step that throws (an allocation that failed, a bug) fails the requests it ran and
+      // leaves the loop, and every other request, going.
+      try {
+        Step();
+      } catch (const std::exception& e) {
+        FailStep(absl::InternalError(absl::StrCat("the step failed: ", e.what())));
+      } catch (...) {
+        FailStep(absl::InternalError("the step failed with an unknown exception"));
+      }
+    }
     UpdateGauges();
   }
   UpdateGauges();
+}
+
+void Scheduler::Impl::FailStep(const absl::Status& status) {
+  INFER_LOG(kError, "%s", std::string(status.message()));
+  // The step's sequences are the running ones (admission moves a sequence there first).
+  std::erase(running_, nullptr);
+  std::erase(waiting_, nullptr);
+  for (SeqPtr& s : running_) Finish(*s, FinishReason::kError, status);
+  RemoveFinished();
 }
 
 void Scheduler::Impl::ReleaseBlocks(Sequence& s) {
@@ -572,7 +595,7 @@ void Scheduler::Impl::Step() {
     absl::Status status;
     {
       std::lock_guard<std::mutex> lock(mi_->forward_mu);
-      status = mi_->llama->Forward(batch_, *cache_, logits_, mi_->pool.get());
+      status = mi_->runner->Forward(batch_, *cache_, {}, logits_);
     }
     int64_t row = 0;
     for (size_t i = 0; i < runnable.size(); ++i) {
@@ -716,7 +739,7 @@ Scheduler::~Scheduler() { impl_->Shutdown(ShutdownMode::kCancel, std::chrono::mi
 absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(Model& model,
                                                              const SchedulerOptions& options) {
   auto impl = std::make_unique<Impl>(options);
-  if (absl::Status s = impl->Init(*model.impl_); !s.ok()) return s;
+  if (absl::Status s = impl->Init(ModelInternals::Get(model)); !s.ok()) return s;
   return std::unique_ptr<Scheduler>(new Scheduler(std::move(impl)));
 }
 

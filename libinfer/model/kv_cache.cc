@@ -8,49 +8,40 @@
 
 namespace infer {
 
-uint64_t PagedKvCache::BytesPerBlock(const ModelConfig& c, int64_t block_size) {
-  return 2ull * static_cast<uint64_t>(c.num_layers) * static_cast<uint64_t>(c.num_kv_heads) *
-         static_cast<uint64_t>(block_size) * static_cast<uint64_t>(c.head_dim) * sizeof(float);
+uint64_t HostKvCache::BytesPerBlock(const KvCacheShape& s, int64_t block_size) {
+  return 2ull * static_cast<uint64_t>(s.num_layers) * static_cast<uint64_t>(s.num_kv_heads) *
+         static_cast<uint64_t>(block_size) * static_cast<uint64_t>(s.head_dim) * sizeof(float);
 }
 
-absl::StatusOr<std::unique_ptr<PagedKvCache>> PagedKvCache::Create(const ModelConfig& c,
-                                                                   int64_t block_size,
-                                                                   int64_t num_blocks) {
+absl::StatusOr<std::unique_ptr<HostKvCache>> HostKvCache::Create(const KvCacheShape& s,
+                                                                 int64_t block_size,
+                                                                 int64_t num_blocks) {
   if (block_size <= 0 || num_blocks <= 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "KV cache: block size ", block_size, " and block count ", num_blocks, " must be positive"));
   }
-  const uint64_t per_block = BytesPerBlock(c, block_size);
-  if (per_block == 0 ||
+  const uint64_t per_block = BytesPerBlock(s, block_size);
+  // A stage may hold no layer's cache at all (per_block 0); it still takes one float.
+  if (per_block != 0 &&
       static_cast<uint64_t>(num_blocks) > std::numeric_limits<int64_t>::max() / 2 / per_block) {
     return absl::InvalidArgumentError(
         absl::StrCat("KV cache: ", num_blocks, " blocks of ", per_block, " bytes overflow"));
   }
-  auto cache = std::unique_ptr<PagedKvCache>(new PagedKvCache());
+  auto cache = std::unique_ptr<HostKvCache>(new HostKvCache());
+  cache->shape_ = s;
   cache->block_size_ = block_size;
   cache->num_blocks_ = num_blocks;
-  cache->layer_floats_ = num_blocks * c.num_kv_heads * block_size * c.head_dim;
-  cache->data_size_ = 2 * c.num_layers * cache->layer_floats_;
+  cache->layer_floats_ = num_blocks * s.num_kv_heads * block_size * s.head_dim;
+  cache->data_size_ = 2 * s.num_layers * cache->layer_floats_;
   // Default-initialized floats: the pages stay untouched until written.
-  cache->data_.reset(new (std::nothrow) float[static_cast<size_t>(cache->data_size_)]);
+  cache->data_.reset(
+      new (std::nothrow) float[static_cast<size_t>(cache->data_size_ > 0 ? cache->data_size_ : 1)]);
   if (cache->data_ == nullptr) {
     return absl::ResourceExhaustedError(
         absl::StrCat("KV cache: cannot reserve ", num_blocks, " blocks (",
                      static_cast<uint64_t>(num_blocks) * per_block, " bytes)"));
   }
   return cache;
-}
-
-absl::StatusOr<SequenceKvCache> SequenceKvCache::Create(const ModelConfig& config,
-                                                        int64_t capacity) {
-  SequenceKvCache s;
-  const int64_t blocks = (capacity + kDefaultKvBlockSize - 1) / kDefaultKvBlockSize;
-  auto cache = PagedKvCache::Create(config, kDefaultKvBlockSize, blocks);
-  if (!cache.ok()) return cache.status();
-  s.cache = std::move(*cache);
-  s.block_table.resize(static_cast<size_t>(blocks));
-  for (int64_t b = 0; b < blocks; ++b) s.block_table[b] = static_cast<int32_t>(b);
-  return s;
 }
 
 }  // namespace infer

@@ -1,9 +1,9 @@
-// The K/V cache of every layer in fixed-size blocks (a paged cache, as vLLM's PagedAttention).
+// The K/V cache of a runner's layers in fixed-size blocks (a paged cache, as vLLM's
+// PagedAttention), behind one interface so that a device runner can keep its cache in device
+// memory and a cluster's leader can stand for the caches that its ranks hold.
 //
-// Block b of layer l holds `block_size` positions of one sequence, for every KV head:
-// K and V each [num_kv_heads][block_size][head_dim] floats. Which sequence owns which block is
-// the engine's business (libinfer/engine/block_manager.h); the forward pass only follows the
-// block tables it is handed.
+// Which sequence owns which block is the engine's business (libinfer/engine/block_manager.h);
+// the forward pass only follows the block tables it is handed (ForwardBatch, packed flat).
 #ifndef INFER_MODEL_KV_CACHE_H_
 #define INFER_MODEL_KV_CACHE_H_
 
@@ -12,45 +12,64 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "libinfer/format/model_config.h"
 
 namespace infer {
 
-class PagedKvCache {
+class HostKvCache;
+
+// A paged KV cache of `num_blocks()` blocks of `block_size()` positions. Created by a
+// ModelRunner (ModelRunner::CreateKvCache), which alone knows the layout of its blocks.
+class KvCache {
+ public:
+  virtual ~KvCache() = default;
+  virtual int64_t block_size() const = 0;
+  virtual int64_t num_blocks() const = 0;
+  // Bytes this process holds for the cache (a cluster leader counts only its own rank's part).
+  virtual uint64_t bytes() const = 0;
+  // The host memory behind this cache, for the CPU forward pass; null for a device cache.
+  virtual HostKvCache* host() { return nullptr; }
+};
+
+// What one runner's blocks hold: its layers and its share of the KV heads.
+struct KvCacheShape {
+  int64_t num_layers = 0;
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;
+};
+
+// A KvCache in host memory. Block b of layer l holds `block_size` positions of one sequence, for
+// every KV head: K and V each [num_kv_heads][block_size][head_dim] floats.
+class HostKvCache final : public KvCache {
  public:
   // Bytes one block takes over all layers (K and V).
-  static uint64_t BytesPerBlock(const ModelConfig& config, int64_t block_size);
+  static uint64_t BytesPerBlock(const KvCacheShape& shape, int64_t block_size);
 
   // Reserves `num_blocks` blocks. The memory is reserved, not touched: pages become resident as
-  // positions are written. ResourceExhausted when it cannot be reserved.
-  static absl::StatusOr<std::unique_ptr<PagedKvCache>> Create(const ModelConfig& config,
-                                                              int64_t block_size,
-                                                              int64_t num_blocks);
+  // positions are written. InvalidArgument for non-positive sizes or an overflowing size;
+  // ResourceExhausted when it cannot be reserved.
+  static absl::StatusOr<std::unique_ptr<HostKvCache>> Create(const KvCacheShape& shape,
+                                                             int64_t block_size,
+                                                             int64_t num_blocks);
 
-  int64_t block_size() const { return block_size_; }
-  int64_t num_blocks() const { return num_blocks_; }
-  uint64_t bytes() const { return static_cast<uint64_t>(data_size_) * sizeof(float); }
-  // Layer `layer`'s K and V pools: [num_blocks][num_kv_heads][block_size][head_dim].
+  int64_t block_size() const override { return block_size_; }
+  int64_t num_blocks() const override { return num_blocks_; }
+  uint64_t bytes() const override { return static_cast<uint64_t>(data_size_) * sizeof(float); }
+  HostKvCache* host() override { return this; }
+  const KvCacheShape& shape() const { return shape_; }
+  // Layer `layer`'s K and V pools (the runner's own numbering, from 0):
+  // [num_blocks][num_kv_heads][block_size][head_dim].
   float* k(int64_t layer) { return data_.get() + (2 * layer) * layer_floats_; }
   float* v(int64_t layer) { return data_.get() + (2 * layer + 1) * layer_floats_; }
 
  private:
-  PagedKvCache() = default;
+  HostKvCache() = default;
 
+  KvCacheShape shape_;
   int64_t block_size_ = 0;
   int64_t num_blocks_ = 0;
   int64_t layer_floats_ = 0;
   int64_t data_size_ = 0;
   std::unique_ptr<float[]> data_;
-};
-
-// A private cache for one sequence of up to `capacity` positions (Model::Generate and
-// ComputeLogits): blocks of kDefaultKvBlockSize positions and the table naming them in order.
-struct SequenceKvCache {
-  static absl::StatusOr<SequenceKvCache> Create(const ModelConfig& config, int64_t capacity);
-
-  std::unique_ptr<PagedKvCache> cache;
-  std::vector<int32_t> block_table;
 };
 
 // Positions per KV block unless the Scheduler's options say otherwise (vLLM's default too).

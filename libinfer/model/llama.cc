@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "libinfer/kernels/cpu/attention.h"
 #include "libinfer/kernels/cpu/ops.h"
+#include "libinfer/model/parallelism.h"
 #include "libinfer/util/fp16.h"
 #include "libinfer/util/status_macros.h"
 
@@ -88,8 +89,6 @@ absl::StatusOr<std::vector<float>> BindVector(const WeightSource& weights, const
   return out;
 }
 
-uint64_t MatrixBytes(const WeightMatrix& m) { return static_cast<uint64_t>(m.rows) * m.row_bytes; }
-
 std::vector<float> RopeFrequencies(const ModelConfig& c) {
   const int64_t half = c.rope_dim / 2;
   std::vector<float> inv(static_cast<size_t>(half));
@@ -117,92 +116,190 @@ std::vector<float> RopeFrequencies(const ModelConfig& c) {
   return inv;
 }
 
+// [begin, end) of `n` units for rank `r` of `size`, as even as whole units allow.
+std::pair<int64_t, int64_t> Share(int64_t n, int r, int size) {
+  return {n * r / size, n * (r + 1) / size};
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(const ModelConfig& config,
                                                                const WeightSource& weights,
-                                                               const LlamaSlice& slice) {
+                                                               const LlamaSlice& slice,
+                                                               int num_threads) {
   const ModelConfig& c = config;
+  const RunnerLayout& lay = slice.layout;
   if (c.head_dim > 512 || c.rope_dim > c.head_dim || c.rope_dim % 2 != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("unsupported head_dim ", c.head_dim, " / rope_dim ", c.rope_dim));
   }
-  if (c.num_heads % slice.tp_size != 0 || c.num_kv_heads % slice.tp_size != 0 ||
-      c.intermediate_size % slice.tp_size != 0) {
+  if (lay.tp_size < 1 || lay.tp_rank < 0 || lay.tp_rank >= lay.tp_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor-parallel rank ", lay.tp_rank, " is outside [0, ", lay.tp_size, ")"));
+  }
+  if (lay.tp_size > c.num_kv_heads) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "tensor-parallel size ", slice.tp_size, " does not divide the heads (", c.num_heads, "/",
-        c.num_kv_heads, ") and FFN width (", c.intermediate_size, ")"));
+        "tensor-parallel size ", lay.tp_size, " exceeds the model's ", c.num_kv_heads,
+        " KV heads (each rank needs at least one; replicated KV heads are not supported)"));
+  }
+  if (lay.first_layer < 0 || lay.end_layer > c.num_layers || lay.first_layer > lay.end_layer) {
+    return absl::InvalidArgumentError(absl::StrCat("layers [", lay.first_layer, ", ", lay.end_layer,
+                                                   ") are outside the model's ", c.num_layers));
+  }
+  if (lay.tp_size > 1 && (slice.tp_comm == nullptr || slice.tp_comm->size() != lay.tp_size ||
+                          slice.tp_comm->rank() != lay.tp_rank)) {
+    return absl::InvalidArgumentError(
+        "tensor-parallel size above 1 needs a communicator of the group, numbered by tp_rank");
+  }
+  if (num_threads < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("num_threads must be >= 1, got ", num_threads));
   }
   auto model = std::unique_ptr<LlamaModel>(new LlamaModel(config));
   model->slice_ = slice;
   const int64_t hidden = c.hidden_size;
   const int64_t q_dim = c.num_heads * c.head_dim;
   const int64_t kv_dim = c.num_kv_heads * c.head_dim;
-  // This rank's slice: Q/K/V/gate/up keep a block of output rows, O/down the matching block of
-  // input columns; the partial sums of O/down would be all-reduced across ranks.
-  const int tp = slice.tp_size;
-  const int r = slice.tp_rank;
-  const int64_t q_part = q_dim / tp;
-  const int64_t kv_part = kv_dim / tp;
-  const int64_t ff_part = c.intermediate_size / tp;
+  const int64_t group = c.num_heads / c.num_kv_heads;
+  // This rank's slice: whole KV-head groups of Q/K/V (rows) and O (columns); a share of the
+  // FFN's rows of gate/up and columns of down in whole 32-element blocks when possible.
+  const int tp = lay.tp_size;
+  const int r = lay.tp_rank;
+  const auto [kv_head_begin, kv_head_end] = Share(c.num_kv_heads, r, tp);
+  const int64_t kv_begin = kv_head_begin * c.head_dim;
+  const int64_t kv_end = kv_head_end * c.head_dim;
+  const int64_t q_begin = kv_begin * group;
+  const int64_t q_end = kv_end * group;
+  const int64_t ff_unit = c.intermediate_size % kQuantBlock == 0 ? kQuantBlock : 1;
+  const auto [ff_unit_begin, ff_unit_end] = Share(c.intermediate_size / ff_unit, r, tp);
+  const int64_t ff_begin = ff_unit_begin * ff_unit;
+  const int64_t ff_end = ff_unit_end * ff_unit;
+  model->q_dim_ = q_end - q_begin;
+  model->kv_dim_ = kv_end - kv_begin;
+  model->ff_dim_ = ff_end - ff_begin;
+  model->kv_shape_ = {lay.end_layer - lay.first_layer, kv_head_end - kv_head_begin, c.head_dim};
 
-  INFER_ASSIGN_OR_RETURN(model->embedding_,
-                         BindWhole(weights, "token_embd.weight", c.vocab_size, hidden));
-  INFER_ASSIGN_OR_RETURN(model->output_norm_,
-                         BindVector(weights, "output_norm.weight", hidden, 0, hidden));
-  if (weights.Find("output.weight") != nullptr) {
-    INFER_ASSIGN_OR_RETURN(model->output_,
-                           BindWhole(weights, "output.weight", c.vocab_size, hidden));
-  } else {
-    model->output_ = model->embedding_;  // tied embeddings
+  // Binds `name` and records what it reads.
+  auto bind = [&](const std::string& name, int64_t rows, int64_t cols, int64_t row_begin,
+                  int64_t row_end, int64_t col_begin,
+                  int64_t col_end) -> absl::StatusOr<WeightMatrix> {
+    INFER_ASSIGN_OR_RETURN(WeightMatrix m, BindMatrix(weights, name, rows, cols, row_begin, row_end,
+                                                      col_begin, col_end));
+    const DTypeInfo& info = GetDTypeInfo(m.dtype);
+    model->weight_ranges_.push_back(WeightRange{
+        reinterpret_cast<const uint8_t*>(m.data), m.rows,
+        static_cast<size_t>(m.cols / info.block_elems * info.block_bytes), m.row_bytes});
+    model->weight_bytes_per_token_ += model->weight_ranges_.back().bytes * m.rows;
+    return m;
+  };
+  if (lay.first_stage) {
+    // The embedding is read one row per token: counted once, not per token.
+    INFER_ASSIGN_OR_RETURN(model->embedding_,
+                           BindWhole(weights, "token_embd.weight", c.vocab_size, hidden));
+    model->weight_ranges_.push_back(WeightRange{
+        reinterpret_cast<const uint8_t*>(model->embedding_.data), model->embedding_.rows,
+        model->embedding_.row_bytes, model->embedding_.row_bytes});
   }
-  model->weight_bytes_per_token_ = MatrixBytes(model->output_);
-  for (int64_t l = slice.first_layer; l < slice.end_layer; ++l) {
+  if (lay.last_stage) {
+    INFER_ASSIGN_OR_RETURN(model->output_norm_,
+                           BindVector(weights, "output_norm.weight", hidden, 0, hidden));
+    const bool tied = weights.Find("output.weight") == nullptr;
+    INFER_ASSIGN_OR_RETURN(model->output_, bind(tied ? "token_embd.weight" : "output.weight",
+                                                c.vocab_size, hidden, 0, c.vocab_size, 0, hidden));
+  }
+  for (int64_t l = lay.first_layer; l < lay.end_layer; ++l) {
     const std::string p = absl::StrCat("blk.", l, ".");
     LlamaLayer layer;
     INFER_ASSIGN_OR_RETURN(layer.attn_norm,
                            BindVector(weights, p + "attn_norm.weight", hidden, 0, hidden));
     INFER_ASSIGN_OR_RETURN(layer.ffn_norm,
                            BindVector(weights, p + "ffn_norm.weight", hidden, 0, hidden));
-    INFER_ASSIGN_OR_RETURN(layer.wq, BindMatrix(weights, p + "attn_q.weight", q_dim, hidden,
-                                                r * q_part, (r + 1) * q_part, 0, hidden));
-    INFER_ASSIGN_OR_RETURN(layer.wk, BindMatrix(weights, p + "attn_k.weight", kv_dim, hidden,
-                                                r * kv_part, (r + 1) * kv_part, 0, hidden));
-    INFER_ASSIGN_OR_RETURN(layer.wv, BindMatrix(weights, p + "attn_v.weight", kv_dim, hidden,
-                                                r * kv_part, (r + 1) * kv_part, 0, hidden));
-    INFER_ASSIGN_OR_RETURN(layer.wo, BindMatrix(weights, p + "attn_output.weight", hidden, q_dim, 0,
-                                                hidden, r * q_part, (r + 1) * q_part));
-    INFER_ASSIGN_OR_RETURN(layer.gate,
-                           BindMatrix(weights, p + "ffn_gate.weight", c.intermediate_size, hidden,
-                                      r * ff_part, (r + 1) * ff_part, 0, hidden));
-    INFER_ASSIGN_OR_RETURN(layer.up, BindMatrix(weights, p + "ffn_up.weight", c.intermediate_size,
-                                                hidden, r * ff_part, (r + 1) * ff_part, 0, hidden));
+    INFER_ASSIGN_OR_RETURN(layer.wq,
+                           bind(p + "attn_q.weight", q_dim, hidden, q_begin, q_end, 0, hidden));
+    INFER_ASSIGN_OR_RETURN(layer.wk,
+                           bind(p + "attn_k.weight", kv_dim, hidden, kv_begin, kv_end, 0, hidden));
+    INFER_ASSIGN_OR_RETURN(layer.wv,
+                           bind(p + "attn_v.weight", kv_dim, hidden, kv_begin, kv_end, 0, hidden));
     INFER_ASSIGN_OR_RETURN(
-        layer.down, BindMatrix(weights, p + "ffn_down.weight", hidden, c.intermediate_size, 0,
-                               hidden, r * ff_part, (r + 1) * ff_part));
+        layer.wo, bind(p + "attn_output.weight", hidden, q_dim, 0, hidden, q_begin, q_end));
+    INFER_ASSIGN_OR_RETURN(layer.gate, bind(p + "ffn_gate.weight", c.intermediate_size, hidden,
+                                            ff_begin, ff_end, 0, hidden));
+    INFER_ASSIGN_OR_RETURN(layer.up, bind(p + "ffn_up.weight", c.intermediate_size, hidden,
+                                          ff_begin, ff_end, 0, hidden));
+    INFER_ASSIGN_OR_RETURN(layer.down, bind(p + "ffn_down.weight", hidden, c.intermediate_size, 0,
+                                            hidden, ff_begin, ff_end));
     if (c.attention_bias) {
-      INFER_ASSIGN_OR_RETURN(
-          layer.bq, BindVector(weights, p + "attn_q.bias", q_dim, r * q_part, (r + 1) * q_part));
-      INFER_ASSIGN_OR_RETURN(
-          layer.bk, BindVector(weights, p + "attn_k.bias", kv_dim, r * kv_part, (r + 1) * kv_part));
-      INFER_ASSIGN_OR_RETURN(
-          layer.bv, BindVector(weights, p + "attn_v.bias", kv_dim, r * kv_part, (r + 1) * kv_part));
-    }
-    for (const WeightMatrix* m :
-         {&layer.wq, &layer.wk, &layer.wv, &layer.wo, &layer.gate, &layer.up, &layer.down}) {
-      model->weight_bytes_per_token_ += MatrixBytes(*m);
+      INFER_ASSIGN_OR_RETURN(layer.bq,
+                             BindVector(weights, p + "attn_q.bias", q_dim, q_begin, q_end));
+      INFER_ASSIGN_OR_RETURN(layer.bk,
+                             BindVector(weights, p + "attn_k.bias", kv_dim, kv_begin, kv_end));
+      INFER_ASSIGN_OR_RETURN(layer.bv,
+                             BindVector(weights, p + "attn_v.bias", kv_dim, kv_begin, kv_end));
     }
     model->layers_.push_back(std::move(layer));
   }
   model->inv_freq_ = RopeFrequencies(c);
-  if (const TensorView* factors = weights.Find("rope_freqs.weight")) {
+  if (weights.Find("rope_freqs.weight") != nullptr) {
     // GGUF Llama 3.1 files carry their per-frequency scaling factors as a tensor.
     INFER_ASSIGN_OR_RETURN(std::vector<float> f, BindVector(weights, "rope_freqs.weight",
                                                             c.rope_dim / 2, 0, c.rope_dim / 2));
-    (void)factors;
     for (size_t i = 0; i < f.size(); ++i) model->inv_freq_[i] /= f[i];
   }
+  model->pool_ = std::make_unique<ThreadPool>(num_threads);
   return model;
+}
+
+absl::Status LlamaModel::Prepare(const std::function<void(uint64_t, uint64_t)>& on_progress) {
+  // Touch every page this slice reads, so the first request does not pay for page faults (and
+  // a host sees real progress while a large file is read from disk). Other ranks' slices of a
+  // shared file are never read here.
+  uint64_t total = 0;
+  for (const WeightRange& r : weight_ranges_) total += r.bytes * static_cast<uint64_t>(r.rows);
+  uint64_t done = 0;
+  uint64_t reported = 0;
+  uint8_t sink = 0;
+  constexpr size_t kPage = 4096;
+  for (const WeightRange& r : weight_ranges_) {
+    for (int64_t row = 0; row < r.rows; ++row) {
+      const uint8_t* p = r.data + static_cast<size_t>(row) * r.stride;
+      // The first byte of each page the row touches.
+      for (size_t off = 0; off < r.bytes;
+           off += kPage - (reinterpret_cast<uintptr_t>(p + off) % kPage)) {
+        sink ^= p[off];
+      }
+      done += r.bytes;
+      if (on_progress && (done - reported) * 100 >= total) {
+        on_progress(done, total);
+        reported = done;
+      }
+    }
+  }
+  if (on_progress && reported != done) on_progress(done, total);
+  asm volatile("" : : "r"(sink));  // keep the reads
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<ModelRunner>> CreateModelRunner(
+    const ModelConfig& config, const WeightSource& weights, const RunnerLayout& layout,
+    comm::Communicator* tp_comm, comm::Timeout timeout, int num_threads) {
+  // Llama 2/3, Mistral, SmolLM2 and Qwen2 share one runner; config validation refuses others.
+  LlamaSlice slice;
+  slice.layout = layout;
+  slice.tp_comm = tp_comm;
+  slice.timeout = timeout;
+  INFER_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> llama,
+                         LlamaModel::Create(config, weights, slice, num_threads));
+  return std::unique_ptr<ModelRunner>(std::move(llama));
+}
+
+uint64_t LlamaModel::KvBytesPerBlock(int64_t block_size) const {
+  return HostKvCache::BytesPerBlock(kv_shape_, block_size);
+}
+
+absl::StatusOr<std::unique_ptr<KvCache>> LlamaModel::CreateKvCache(int64_t block_size,
+                                                                   int64_t num_blocks) {
+  INFER_ASSIGN_OR_RETURN(std::unique_ptr<HostKvCache> cache,
+                         HostKvCache::Create(kv_shape_, block_size, num_blocks));
+  return std::unique_ptr<KvCache>(std::move(cache));
 }
 
 void LlamaModel::EnsureScratch(int64_t n) {
@@ -212,16 +309,17 @@ void LlamaModel::EnsureScratch(int64_t n) {
   x_.resize(size(c.hidden_size));
   xn_.resize(size(c.hidden_size));
   proj_.resize(size(c.hidden_size));
-  q_.resize(size(c.num_heads * c.head_dim));
-  att_.resize(size(c.num_heads * c.head_dim));
-  k_.resize(size(c.num_kv_heads * c.head_dim));
-  v_.resize(size(c.num_kv_heads * c.head_dim));
-  gate_.resize(size(c.intermediate_size));
-  up_.resize(size(c.intermediate_size));
+  q_.resize(size(q_dim_));
+  att_.resize(size(q_dim_));
+  k_.resize(size(kv_dim_));
+  v_.resize(size(kv_dim_));
+  gate_.resize(size(ff_dim_));
+  up_.resize(size(ff_dim_));
   scratch_tokens_ = n;
 }
 
-absl::Status LlamaModel::CheckBatch(const ForwardBatch& batch, const PagedKvCache& cache) const {
+absl::Status CheckBatch(const ForwardBatch& batch, const ModelConfig& config,
+                        const KvCache& cache) {
   const int64_t n = static_cast<int64_t>(batch.tokens.size());
   if (n == 0) return absl::InvalidArgumentError("no tokens to run");
   int64_t next = 0;
@@ -233,10 +331,10 @@ absl::Status LlamaModel::CheckBatch(const ForwardBatch& batch, const PagedKvCach
                                                      ", num_logits ", s.num_logits, ")"));
     }
     const int64_t end = s.start_pos + s.num_tokens;
-    if (end > config_.context_length) {
+    if (end > config.context_length) {
       return absl::InvalidArgumentError(absl::StrCat("sequence ", i, ": positions up to ", end,
                                                      " exceed the context length ",
-                                                     config_.context_length));
+                                                     config.context_length));
     }
     const int64_t blocks = (end + cache.block_size() - 1) / cache.block_size();
     if (static_cast<int64_t>(s.block_table.size()) < blocks) {
@@ -258,22 +356,21 @@ absl::Status LlamaModel::CheckBatch(const ForwardBatch& batch, const PagedKvCach
         absl::StrCat("the sequences claim ", next, " tokens, the batch has ", n));
   }
   for (int64_t i = 0; i < n; ++i) {
-    if (batch.tokens[i] < 0 || batch.tokens[i] >= config_.vocab_size) {
+    if (batch.tokens[i] < 0 || batch.tokens[i] >= config.vocab_size) {
       return absl::InvalidArgumentError(absl::StrCat("token id ", batch.tokens[i], " at index ", i,
                                                      " is outside the vocabulary [0, ",
-                                                     config_.vocab_size, ")"));
+                                                     config.vocab_size, ")"));
     }
   }
   return absl::OkStatus();
 }
 
-absl::Status LlamaModel::ForwardSequence(std::span<const int32_t> tokens, int64_t start_pos,
-                                         std::span<const int32_t> block_table, PagedKvCache& cache,
-                                         bool all_logits, std::vector<float>& logits,
-                                         ThreadPool* pool) {
+absl::Status RunSequence(ModelRunner& runner, std::span<const int32_t> tokens, int64_t start_pos,
+                         std::span<const int32_t> block_table, KvCache& cache, bool all_logits,
+                         std::vector<float>& logits) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0) return absl::InvalidArgumentError("no tokens to run");
-  const int64_t vocab = config_.vocab_size;
+  const int64_t vocab = runner.config().vocab_size;
   std::vector<float> all;
   ForwardBatch batch;
   std::vector<float> chunk_logits;
@@ -288,7 +385,7 @@ absl::Status LlamaModel::ForwardSequence(std::span<const int32_t> tokens, int64_
     seq.num_tokens = count;
     seq.num_logits = all_logits ? count : (last_chunk ? 1 : 0);
     batch.sequences.push_back(seq);
-    INFER_RETURN_IF_ERROR(Forward(batch, cache, chunk_logits, pool));
+    INFER_RETURN_IF_ERROR(runner.Forward(batch, cache, {}, chunk_logits));
     if (all_logits) all.insert(all.end(), chunk_logits.begin(), chunk_logits.end());
   }
   if (all_logits) {
@@ -299,19 +396,36 @@ absl::Status LlamaModel::ForwardSequence(std::span<const int32_t> tokens, int64_
   return absl::OkStatus();
 }
 
-absl::Status LlamaModel::Forward(const ForwardBatch& batch, PagedKvCache& cache,
-                                 std::vector<float>& logits, ThreadPool* pool) {
+absl::Status LlamaModel::AllReduce(float* data, int64_t count) {
+  if (slice_.tp_comm == nullptr) return absl::OkStatus();
+  return slice_.tp_comm->AllReduceSum(data, static_cast<size_t>(count), comm::ReduceType::kF32,
+                                      slice_.timeout);
+}
+
+absl::Status LlamaModel::Forward(const ForwardBatch& batch, KvCache& kv_cache,
+                                 std::span<const float> hidden_in, std::vector<float>& out) {
   namespace k = kernels::cpu;
-  INFER_RETURN_IF_ERROR(CheckBatch(batch, cache));
+  INFER_RETURN_IF_ERROR(CheckBatch(batch, config_, kv_cache));
+  HostKvCache* cache = kv_cache.host();
+  if (cache == nullptr || cache->shape().num_layers != kv_shape_.num_layers ||
+      cache->shape().num_kv_heads != kv_shape_.num_kv_heads) {
+    return absl::InvalidArgumentError("the KV cache was not made by this runner");
+  }
+  const RunnerLayout& lay = slice_.layout;
   const ModelConfig& c = config_;
   const int64_t n = static_cast<int64_t>(batch.tokens.size());
-  EnsureScratch(n);
   const int64_t hidden = c.hidden_size;
-  const int64_t q_dim = layers_.empty() ? 0 : layers_[0].wq.rows;
-  const int64_t kv_dim = layers_.empty() ? 0 : layers_[0].wk.rows;
+  if (!lay.first_stage && static_cast<int64_t>(hidden_in.size()) != n * hidden) {
+    return absl::InvalidArgumentError(absl::StrCat("stage input: ", hidden_in.size(),
+                                                   " values for ", n, " tokens of width ", hidden));
+  }
+  EnsureScratch(n);
+  ThreadPool* pool = pool_.get();
+  const int64_t q_dim = q_dim_;
+  const int64_t kv_dim = kv_dim_;
   const int64_t heads = q_dim / c.head_dim;
   const int64_t kv_heads = kv_dim / c.head_dim;
-  const int64_t ff = layers_.empty() ? 0 : layers_[0].gate.rows;
+  const int64_t ff = ff_dim_;
 
   // Each token's position and block table, for RoPE, the cache writes and attention.
   queries_.clear();
@@ -320,13 +434,17 @@ absl::Status LlamaModel::Forward(const ForwardBatch& batch, PagedKvCache& cache,
       queries_.push_back({s.start_pos + t, s.block_table.data()});
     }
   }
-  for (int64_t t = 0; t < n; ++t) k::DequantizeRow(embedding_, batch.tokens[t], &x_[t * hidden]);
+  if (lay.first_stage) {
+    for (int64_t t = 0; t < n; ++t) k::DequantizeRow(embedding_, batch.tokens[t], &x_[t * hidden]);
+  } else {
+    std::copy(hidden_in.begin(), hidden_in.end(), x_.begin());
+  }
 
   k::AttentionShape shape;
   shape.num_heads = heads;
   shape.num_kv_heads = kv_heads;
   shape.head_dim = c.head_dim;
-  shape.block_size = cache.block_size();
+  shape.block_size = cache->block_size();
   shape.sliding_window = c.sliding_window;
   shape.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   const int64_t block_floats = shape.block_floats();
@@ -339,8 +457,8 @@ absl::Status LlamaModel::Forward(const ForwardBatch& batch, PagedKvCache& cache,
     k::MatMul(L.wq, xn_.data(), n, q_.data(), q_dim, pool, &matmul_scratch_);
     k::MatMul(L.wk, xn_.data(), n, k_.data(), kv_dim, pool, &matmul_scratch_);
     k::MatMul(L.wv, xn_.data(), n, v_.data(), kv_dim, pool, &matmul_scratch_);
-    float* k_cache = cache.k(static_cast<int64_t>(li));
-    float* v_cache = cache.v(static_cast<int64_t>(li));
+    float* k_cache = cache->k(static_cast<int64_t>(li));
+    float* v_cache = cache->v(static_cast<int64_t>(li));
     for (int64_t t = 0; t < n; ++t) {
       float* q = &q_[t * q_dim];
       float* kk = &k_[t * kv_dim];
@@ -362,6 +480,7 @@ absl::Status LlamaModel::Forward(const ForwardBatch& batch, PagedKvCache& cache,
     }
     k::PagedAttention(shape, q_.data(), k_cache, v_cache, queries_, att_.data(), pool);
     k::MatMul(L.wo, att_.data(), n, proj_.data(), hidden, pool, &matmul_scratch_);
+    INFER_RETURN_IF_ERROR(AllReduce(proj_.data(), n * hidden));
     k::Add(x_.data(), proj_.data(), n * hidden);
 
     for (int64_t t = 0; t < n; ++t) {
@@ -371,12 +490,17 @@ absl::Status LlamaModel::Forward(const ForwardBatch& batch, PagedKvCache& cache,
     k::MatMul(L.up, xn_.data(), n, up_.data(), ff, pool, &matmul_scratch_);
     k::SiluMul(gate_.data(), up_.data(), gate_.data(), n * ff);
     k::MatMul(L.down, gate_.data(), n, proj_.data(), hidden, pool, &matmul_scratch_);
+    INFER_RETURN_IF_ERROR(AllReduce(proj_.data(), n * hidden));
     k::Add(x_.data(), proj_.data(), n * hidden);
   }
 
+  if (!lay.last_stage) {
+    out.assign(x_.begin(), x_.begin() + n * hidden);
+    return absl::OkStatus();
+  }
   // The final norm and the output head, only for the rows whose logits are wanted.
   const int64_t rows = batch.num_logit_rows();
-  logits.resize(static_cast<size_t>(rows * c.vocab_size));
+  out.resize(static_cast<size_t>(rows * c.vocab_size));
   if (rows == 0) return absl::OkStatus();
   int64_t row = 0;
   int64_t first_token = 0;
@@ -387,7 +511,7 @@ absl::Status LlamaModel::Forward(const ForwardBatch& batch, PagedKvCache& cache,
     }
     first_token += s.num_tokens;
   }
-  k::MatMul(output_, xn_.data(), rows, logits.data(), c.vocab_size, pool, &matmul_scratch_);
+  k::MatMul(output_, xn_.data(), rows, out.data(), c.vocab_size, pool, &matmul_scratch_);
   return absl::OkStatus();
 }
 

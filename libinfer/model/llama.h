@@ -1,6 +1,13 @@
 // The Llama family's forward pass on the CPU (Llama 2/3, Mistral, SmolLM2, Qwen2 share it):
 // embedding, per layer RMSNorm -> GQA attention with RoPE -> residual -> RMSNorm -> SwiGLU MLP
-// -> residual, then the final norm and the output head.
+// -> residual, then the final norm and the output head. A ModelRunner for one tensor-parallel
+// slice of one pipeline stage (or the whole model).
+//
+// Tensor parallelism (Megatron-style): a rank keeps whole KV-head groups of Q/K/V (as rows) and
+// the matching columns of O, and a share of the FFN's rows of gate/up and columns of down, in
+// whole quantization blocks. The partial sums of O and down are all-reduced over the
+// tensor-parallel group, so every rank of the group holds the same hidden states after each
+// layer. Groups need not divide evenly (SmolLM2's 3 KV heads over 2 ranks: 2 and 1).
 #ifndef INFER_MODEL_LLAMA_H_
 #define INFER_MODEL_LLAMA_H_
 
@@ -11,11 +18,13 @@
 
 #include "absl/status/statusor.h"
 #include "infer/model.h"
+#include "libinfer/comm/communicator.h"
 #include "libinfer/format/model_config.h"
 #include "libinfer/kernels/cpu/attention.h"
 #include "libinfer/kernels/cpu/matmul.h"
 #include "libinfer/model/batch.h"
 #include "libinfer/model/kv_cache.h"
+#include "libinfer/model/model_runner.h"
 #include "libinfer/model/weight_source.h"
 #include "libinfer/util/thread_pool.h"
 
@@ -29,56 +38,64 @@ struct LlamaLayer {
   kernels::cpu::WeightMatrix gate, up, down;
 };
 
-// Tensor-parallel slice and pipeline stage this process holds (see ParallelLayout).
+// The part of the model a runner holds, and how its tensor-parallel group talks.
 struct LlamaSlice {
-  int64_t first_layer = 0;
-  int64_t end_layer = 0;  // exclusive
-  int tp_rank = 0;
-  int tp_size = 1;
+  RunnerLayout layout;
+  // The tensor-parallel group's communicator (ranks numbered by tp_rank); null when tp_size 1.
+  comm::Communicator* tp_comm = nullptr;
+  comm::Timeout timeout{30000};
 };
 
-class LlamaModel {
+// A range of a mapped weight file that a runner reads (for warming pages up at load): `rows`
+// rows of `bytes` bytes, `stride` bytes apart.
+struct WeightRange {
+  const uint8_t* data = nullptr;
+  int64_t rows = 0;
+  size_t bytes = 0;
+  size_t stride = 0;
+};
+
+class LlamaModel final : public ModelRunner {
  public:
-  // Binds the weights (zero-copy views for matrices; norms and biases copied to F32), checking
-  // every tensor's presence, type and shape against `config`. Errors name the tensor.
+  // Binds the weights of `slice` (zero-copy views for matrices; norms and biases copied to F32),
+  // checking every tensor's presence, type and shape against `config`. Errors name the tensor.
+  // The runner uses `num_threads` threads of its own (the calling thread counts).
   static absl::StatusOr<std::unique_ptr<LlamaModel>> Create(const ModelConfig& config,
                                                             const WeightSource& weights,
-                                                            const LlamaSlice& slice);
+                                                            const LlamaSlice& slice,
+                                                            int num_threads);
 
-  const ModelConfig& config() const { return config_; }
+  const ModelConfig& config() const override { return config_; }
+  const RunnerLayout& layout() const override { return slice_.layout; }
+  uint64_t KvBytesPerBlock(int64_t block_size) const override;
+  absl::StatusOr<std::unique_ptr<KvCache>> CreateKvCache(int64_t block_size,
+                                                         int64_t num_blocks) override;
+  absl::Status Forward(const ForwardBatch& batch, KvCache& cache, std::span<const float> hidden_in,
+                       std::vector<float>& out) override;
+  absl::Status Prepare(const std::function<void(uint64_t, uint64_t)>& on_progress) override;
+  uint64_t weight_bytes_per_token() const override { return weight_bytes_per_token_; }
 
-  // Runs one step: every token of `batch` at its position, its K/V written into its sequence's
-  // blocks of `cache`, and the logits each sequence asks for written to `logits` as
-  // [batch.num_logit_rows()][vocab_size], sequence after sequence. The activations grow to the
-  // batch's token count: the caller bounds it. InvalidArgument (naming the sequence) for ids
-  // outside the vocabulary, block tables that do not cover the positions or name blocks
-  // outside the cache, or token counts that do not add up.
-  absl::Status Forward(const ForwardBatch& batch, PagedKvCache& cache, std::vector<float>& logits,
-                       ThreadPool* pool);
-
-  // One sequence's `tokens` at positions [start_pos, start_pos + n), in chunks of at most
-  // kMaxChunkTokens, into the blocks `block_table` names. `logits` receives the last token's
-  // logits (all_logits false) or every token's, [n][vocab_size].
-  absl::Status ForwardSequence(std::span<const int32_t> tokens, int64_t start_pos,
-                               std::span<const int32_t> block_table, PagedKvCache& cache,
-                               bool all_logits, std::vector<float>& logits, ThreadPool* pool);
-
-  // Weight bytes read to produce one token (every matrix once): for roofline figures.
-  uint64_t weight_bytes_per_token() const { return weight_bytes_per_token_; }
+  // The weight bytes this runner reads: its slice, not the whole file.
+  const std::vector<WeightRange>& weight_ranges() const { return weight_ranges_; }
+  int num_threads() const { return pool_->num_threads(); }
 
  private:
   explicit LlamaModel(const ModelConfig& config) : config_(config) {}
-  absl::Status CheckBatch(const ForwardBatch& batch, const PagedKvCache& cache) const;
   void EnsureScratch(int64_t n);
+  absl::Status AllReduce(float* data, int64_t count);
 
   ModelConfig config_;
   LlamaSlice slice_;
+  KvCacheShape kv_shape_;
+  int64_t q_dim_ = 0, kv_dim_ = 0, ff_dim_ = 0;  // this rank's widths
   kernels::cpu::WeightMatrix embedding_;
   kernels::cpu::WeightMatrix output_;
   std::vector<float> output_norm_;
   std::vector<LlamaLayer> layers_;
   std::vector<float> inv_freq_;  // rope_dim / 2 rotation frequencies, scaling folded in
   uint64_t weight_bytes_per_token_ = 0;
+  std::vector<WeightRange> weight_ranges_;
+  std::unique_ptr<ThreadPool> pool_;
 
   // Activations, sized for the largest chunk seen so far.
   int64_t scratch_tokens_ = 0;
@@ -86,9 +103,6 @@ class LlamaModel {
   std::vector<kernels::cpu::AttentionQuery> queries_;
   kernels::cpu::MatMulScratch matmul_scratch_;
 };
-
-// Largest number of tokens run through one forward chunk (bounds activation memory).
-inline constexpr int64_t kMaxChunkTokens = 512;
 
 }  // namespace infer
 

@@ -5,8 +5,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "infer/cluster.h"
 #include "infer/model.h"
 #include "libinfer/model/model_impl.h"
+#include "libinfer/model/parallelism.h"
 #include "libinfer/util/cpu_features.h"
 #include "libinfer/util/logging.h"
 #include "libinfer/util/status_macros.h"
@@ -48,16 +50,11 @@ const Tokenizer& Model::tokenizer() const { return *impl_->tokenizer; }
 const std::string& Model::chat_template() const { return impl_->chat_template; }
 
 absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) {
-  const ParallelLayout& par = options.parallel;
-  if (par.tensor_parallel_size < 1 || par.tensor_parallel_rank < 0 ||
-      par.tensor_parallel_rank >= par.tensor_parallel_size || par.pipeline_parallel_size < 1 ||
-      par.pipeline_parallel_rank < 0 || par.pipeline_parallel_rank >= par.pipeline_parallel_size) {
-    return absl::InvalidArgumentError("parallel layout: every rank must be in [0, size)");
-  }
-  if (par.tensor_parallel_size != 1 || par.pipeline_parallel_size != 1) {
-    return absl::UnimplementedError(
-        "tensor / pipeline parallel sizes above 1 need a communicator, which the CPU backend "
-        "does not have yet");
+  ModelParallelism* parallel = options.cluster ? options.cluster->parallelism() : nullptr;
+  if (options.cluster != nullptr && parallel == nullptr) {
+    return absl::InvalidArgumentError(
+        "ModelOptions::cluster: only the leader (rank 0) loads a Model; a worker calls "
+        "Cluster::RunWorker");
   }
   if (options.num_threads < 0) {
     return absl::InvalidArgumentError(
@@ -66,6 +63,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) 
   auto prefix = [&](const absl::Status& s) {
     return absl::Status(s.code(), absl::StrCat(options.path, ": ", s.message()));
   };
+  if (parallel != nullptr) INFER_RETURN_IF_ERROR(parallel->StartLoad(options));
   absl::StatusOr<LoadedModelFiles> files = OpenModelFiles(options.path);
   if (!files.ok()) return files.status();  // format readers already name the file
   const ModelConfig& config = files->config;
@@ -121,35 +119,28 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) 
   if (!tokenizer.ok()) return prefix(tokenizer.status());
   impl->tokenizer = *std::move(tokenizer);
 
-  LlamaSlice slice;
-  slice.first_layer = 0;
-  slice.end_layer = config.num_layers;
-  slice.tp_rank = par.tensor_parallel_rank;
-  slice.tp_size = par.tensor_parallel_size;
-  absl::StatusOr<std::unique_ptr<LlamaModel>> llama =
-      LlamaModel::Create(config, *files->weights, slice);
-  if (!llama.ok()) return prefix(llama.status());
-  impl->llama = *std::move(llama);
-  info.weight_bytes_per_token = impl->llama->weight_bytes_per_token();
-  impl->weights = std::move(files->weights);
-  impl->pool = std::make_unique<ThreadPool>(info.num_threads);
-  // Touch every page of the weights now, so the first request does not pay for page faults
-  // (and a host sees real progress while a large file is read from disk).
-  {
-    uint64_t done = 0;
-    uint64_t reported = 0;
-    uint8_t sink = 0;
-    for (const TensorView* t : impl->weights->All()) {
-      for (size_t off = 0; off < t->nbytes; off += 4096) sink ^= t->data[off];
-      done += t->nbytes;
-      if (options.on_progress && (done - reported) * 100 >= info.weight_bytes) {
-        options.on_progress(done, info.weight_bytes);
-        reported = done;
-      }
-    }
-    if (options.on_progress && reported != done) options.on_progress(done, info.weight_bytes);
-    asm volatile("" : : "r"(sink));  // keep the reads
+  RunnerLayout layout;
+  layout.end_layer = config.num_layers;
+  comm::Communicator* tp_comm = nullptr;
+  comm::Timeout timeout{0};
+  if (parallel != nullptr) {
+    absl::StatusOr<RunnerLayout> l = parallel->LayoutFor(config);
+    if (!l.ok()) return prefix(l.status());
+    layout = *l;
+    tp_comm = parallel->tensor_parallel_comm();
+    timeout = parallel->timeout();
   }
+  absl::StatusOr<std::unique_ptr<ModelRunner>> runner =
+      CreateModelRunner(config, *files->weights, layout, tp_comm, timeout, info.num_threads);
+  if (!runner.ok()) return prefix(runner.status());
+  INFER_RETURN_IF_ERROR((*runner)->Prepare(options.on_progress));
+  info.weight_bytes_per_token = (*runner)->weight_bytes_per_token();
+  if (parallel != nullptr) {
+    INFER_ASSIGN_OR_RETURN(impl->runner, parallel->FinishLoad(*std::move(runner)));
+  } else {
+    impl->runner = *std::move(runner);
+  }
+  impl->weights = std::move(files->weights);
   INFER_LOG(kInfo, "%s: %s %s, %d layers, %s, %d threads, %s kernels", options.path, info.format,
             info.architecture, info.num_layers, info.weight_types, info.num_threads,
             info.cpu_kernels);
@@ -163,14 +154,16 @@ absl::StatusOr<std::vector<float>> Model::ComputeLogits(std::span<const TokenId>
                                                    " tokens exceed the context length ",
                                                    impl_->info.context_length));
   }
-  const ModelConfig& c = impl_->llama->config();
-  INFER_ASSIGN_OR_RETURN(SequenceKvCache kv,
-                         SequenceKvCache::Create(c, static_cast<int64_t>(ids.size())));
+  const int64_t blocks =
+      (static_cast<int64_t>(ids.size()) + kDefaultKvBlockSize - 1) / kDefaultKvBlockSize;
+  std::vector<int32_t> table(static_cast<size_t>(blocks));
+  for (int64_t b = 0; b < blocks; ++b) table[b] = static_cast<int32_t>(b);
   std::vector<float> logits;
   std::lock_guard<std::mutex> lock(impl_->forward_mu);
-  INFER_RETURN_IF_ERROR(impl_->llama->ForwardSequence(ids, 0, kv.block_table, *kv.cache,
-                                                      /*all_logits=*/true, logits,
-                                                      impl_->pool.get()));
+  INFER_ASSIGN_OR_RETURN(std::unique_ptr<KvCache> cache,
+                         impl_->runner->CreateKvCache(kDefaultKvBlockSize, blocks));
+  INFER_RETURN_IF_ERROR(
+      RunSequence(*impl_->runner, ids, 0, table, *cache, /*all_logits=*/true, logits));
   return logits;
 }
 

@@ -1,5 +1,5 @@
-// Model::Impl: what a loaded model holds. Shared by model.cc (loading) and the engine's
-// Generate (which drives the forward pass).
+// Model::Impl: what a loaded model holds. Shared by model.cc (loading), the engine (Generate,
+// the Scheduler) and the cluster, which drive the forward pass through `runner`.
 #ifndef INFER_MODEL_MODEL_IMPL_H_
 #define INFER_MODEL_MODEL_IMPL_H_
 
@@ -8,9 +8,8 @@
 #include <string>
 
 #include "infer/model.h"
-#include "libinfer/model/llama.h"
+#include "libinfer/model/model_runner.h"
 #include "libinfer/model/weight_source.h"
-#include "libinfer/util/thread_pool.h"
 
 namespace infer {
 
@@ -18,12 +17,18 @@ class Model::Impl {
  public:
   ModelInfo info;
   std::string chat_template;
-  std::unique_ptr<WeightSource> weights;  // owns the mapping the forward pass reads
+  std::unique_ptr<WeightSource> weights;  // owns the mapping the runner reads
   std::unique_ptr<Tokenizer> tokenizer;
-  std::unique_ptr<LlamaModel> llama;
-  std::unique_ptr<ThreadPool> pool;
-  // The forward pass's scratch and the pool serve one caller at a time.
+  // The whole model as the engine sees it: tokens in, logits out (for a cluster's leader, a
+  // runner that drives every rank).
+  std::unique_ptr<ModelRunner> runner;
+  // The runner serves one caller at a time.
   std::mutex forward_mu;
+};
+
+// The engine's and the cluster's way in to a Model's internals.
+struct ModelInternals {
+  static Model::Impl& Get(Model& model) { return *model.impl_; }
 };
 
 }  // namespace infer

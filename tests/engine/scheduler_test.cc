@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "infer/model.h"
+#include "libinfer/model/model_impl.h"
 #include "tests/engine/tiny_model.h"
 
 namespace infer {
@@ -408,6 +409,67 @@ TEST_F(TinySchedulerTest, StressRandomRequestsAndCancellations) {
   EXPECT_GT(cancelled, 0);
   std::printf("stress: %d cancelled, %ld preemptions\n", cancelled,
               static_cast<long>(stats.preempted_total));
+}
+
+// A runner that throws from its Nth step (a failed allocation inside the forward pass).
+class ThrowingRunner : public ModelRunner {
+ public:
+  ThrowingRunner(std::unique_ptr<ModelRunner> inner, int throw_at)
+      : inner_(std::move(inner)), throw_at_(throw_at) {}
+  const ModelConfig& config() const override { return inner_->config(); }
+  const RunnerLayout& layout() const override { return inner_->layout(); }
+  uint64_t KvBytesPerBlock(int64_t block_size) const override {
+    return inner_->KvBytesPerBlock(block_size);
+  }
+  absl::StatusOr<std::unique_ptr<KvCache>> CreateKvCache(int64_t block_size,
+                                                         int64_t num_blocks) override {
+    return inner_->CreateKvCache(block_size, num_blocks);
+  }
+  absl::Status Forward(const ForwardBatch& batch, KvCache& cache, std::span<const float> hidden_in,
+                       std::vector<float>& out) override {
+    if (++calls_ == throw_at_) throw std::bad_alloc();
+    return inner_->Forward(batch, cache, hidden_in, out);
+  }
+  absl::Status Prepare(const std::function<void(uint64_t, uint64_t)>& on_progress) override {
+    return inner_->Prepare(on_progress);
+  }
+  uint64_t weight_bytes_per_token() const override { return inner_->weight_bytes_per_token(); }
+  std::unique_ptr<ModelRunner> inner_;
+
+ private:
+  int throw_at_;
+  int calls_ = 0;
+};
+
+TEST_F(TinySchedulerTest, AStepThatThrowsFailsItsRequestsAndTheLoopGoesOn) {
+  const std::vector<TokenId> prompt = Prompt(20, 7);
+  const std::vector<TokenId> expected = Alone(prompt, 8);
+  Model::Impl& impl = ModelInternals::Get(*model_);
+  impl.runner = std::make_unique<ThrowingRunner>(std::move(impl.runner), 3);
+  {
+    SchedulerOptions options;
+    options.kv_cache_bytes = 64 * BlockBytes(16);
+    auto scheduler = Scheduler::Create(*model_, options);
+    ASSERT_TRUE(scheduler.ok()) << scheduler.status();
+    Request first;
+    first.prompt = prompt;
+    first.sampling = Greedy(8);
+    auto handle = (*scheduler)->Submit(first);
+    ASSERT_TRUE(handle.ok());
+    const RequestResult& failed = handle->Wait();
+    EXPECT_EQ(failed.finish_reason, FinishReason::kError);
+    EXPECT_EQ(failed.status.code(), absl::StatusCode::kInternal);
+    EXPECT_THAT(std::string(failed.status.message()), HasSubstr("bad_alloc"));
+    // The loop survived: the next request runs to the end with the right tokens, and its KV
+    // blocks were not lost.
+    auto again = (*scheduler)->Submit(first);
+    ASSERT_TRUE(again.ok());
+    const RequestResult& ok = again->Wait();
+    EXPECT_EQ(ok.finish_reason, FinishReason::kLength) << ok.status;
+    EXPECT_EQ(Ids(ok.tokens), expected);
+    EXPECT_EQ((*scheduler)->stats().kv_blocks_used, 0);
+  }
+  impl.runner = std::move(static_cast<ThrowingRunner&>(*impl.runner).inner_);
 }
 
 }  // namespace

@@ -1,0 +1,94 @@
+// ModelRunner: the one interface through which the engine (Scheduler, Model::Generate,
+// ComputeLogits) and the cluster drive a model, whatever its family, device or layout.
+//
+// A runner owns the weights of its part of the model (a tensor-parallel slice of a pipeline
+// stage's layers), its activations and its worker threads. Each step it takes the flat batch
+// (libinfer/model/batch.h): the first stage embeds the batch's tokens, a later stage starts from
+// the hidden states that the stage before it produced; a middle stage returns hidden states, the
+// last stage the logits its sequences ask for. A runner for a whole model (one process, or a
+// cluster's leader standing for every rank) is both first and last stage: tokens in, logits out.
+//
+// Llama is one implementation (llama.h); a cluster's leader wraps its local runner in one that
+// sends each step to the other ranks (libinfer/cluster/). Adding a family or a device adds a
+// runner and touches no client of this interface.
+//
+// Thread-safety: one caller at a time (Model::Impl::forward_mu serializes its callers).
+#ifndef INFER_MODEL_MODEL_RUNNER_H_
+#define INFER_MODEL_MODEL_RUNNER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "libinfer/format/model_config.h"
+#include "libinfer/model/batch.h"
+#include "libinfer/model/kv_cache.h"
+
+namespace infer {
+
+// Which part of the model a runner holds.
+struct RunnerLayout {
+  int64_t first_layer = 0;
+  int64_t end_layer = 0;    // exclusive
+  bool first_stage = true;  // embeds tokens
+  bool last_stage = true;   // produces logits
+  int tp_rank = 0;
+  int tp_size = 1;
+};
+
+class ModelRunner {
+ public:
+  virtual ~ModelRunner() = default;
+
+  // The whole model's hyper-parameters (not the slice's).
+  virtual const ModelConfig& config() const = 0;
+  virtual const RunnerLayout& layout() const = 0;
+
+  // Bytes one KV block of `block_size` positions takes in this process.
+  virtual uint64_t KvBytesPerBlock(int64_t block_size) const = 0;
+  // A paged KV cache for this runner's layers and heads (see kv_cache.h).
+  virtual absl::StatusOr<std::unique_ptr<KvCache>> CreateKvCache(int64_t block_size,
+                                                                 int64_t num_blocks) = 0;
+
+  // Runs one step over `batch`, writing each token's K/V into its sequence's blocks of `cache`
+  // (a cache this runner created). `hidden_in` is empty on the first stage (the batch's tokens
+  // are embedded) and [tokens][hidden_size] from the previous stage otherwise. `out` receives
+  // the logits on the last stage, [batch.num_logit_rows()][vocab_size], sequence after
+  // sequence; the hidden states [tokens][hidden_size] on any other stage. The activations grow
+  // to the batch's token count: the caller bounds it (kMaxChunkTokens is safe).
+  // InvalidArgument (naming the sequence) for ids outside the vocabulary, block tables that do
+  // not cover the positions or name blocks outside the cache, or counts that do not add up;
+  // Unavailable / DeadlineExceeded when a rank this runner needs is gone.
+  virtual absl::Status Forward(const ForwardBatch& batch, KvCache& cache,
+                               std::span<const float> hidden_in, std::vector<float>& out) = 0;
+
+  // Reads this runner's weights in before the first step (host: touches the pages of its slice
+  // of the mapped file, and only those; a device runner uploads them), calling `on_progress`
+  // (may be empty) with (bytes done, bytes total).
+  virtual absl::Status Prepare(const std::function<void(uint64_t, uint64_t)>& on_progress) = 0;
+
+  // Weight bytes one decode step reads in this process (every matrix once): roofline figures.
+  virtual uint64_t weight_bytes_per_token() const = 0;
+};
+
+// Largest number of tokens run through one forward chunk (bounds activation memory).
+inline constexpr int64_t kMaxChunkTokens = 512;
+
+// One sequence's `tokens` at positions [start_pos, start_pos + n) through a whole-model runner
+// (first and last stage), in chunks of at most kMaxChunkTokens, into the blocks `block_table`
+// names. `logits` receives the last token's logits (all_logits false) or every token's,
+// [n][vocab_size].
+absl::Status RunSequence(ModelRunner& runner, std::span<const int32_t> tokens, int64_t start_pos,
+                         std::span<const int32_t> block_table, KvCache& cache, bool all_logits,
+                         std::vector<float>& logits);
+
+// Checks `batch` against the model and the cache (see ModelRunner::Forward's errors).
+absl::Status CheckBatch(const ForwardBatch& batch, const ModelConfig& config, const KvCache& cache);
+
+}  // namespace infer
+
+#endif  // INFER_MODEL_MODEL_RUNNER_H_
