@@ -11,15 +11,15 @@
 #include <string>
 #include <string_view>
 
-#include "libinfer/auth/crypto.h"
 #include "libinfer/auth/jwt.h"
+#include "libinfer/util/crypto.h"
 
 namespace {
 
 constexpr std::string_view kKey = "fuzz-key-0123456789abcdef0123456789abcdef";
 
 std::string B64(std::string_view s) {
-  return infer::auth::Base64EncodeUnpadded(s, infer::auth::Base64Alphabet::kUrl);
+  return infer::crypto::Base64EncodeUnpadded(s, infer::crypto::Base64Alphabet::kUrl);
 }
 
 }  // namespace
@@ -36,8 +36,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (verified.ok()) {
       // Only tokens carrying our MAC may pass; the fuzzer cannot forge one.
       const size_t dot = input.rfind('.');
-      auto mac = infer::auth::HmacSha256(kKey, input.substr(0, dot));
-      if (!mac.ok() || B64(infer::auth::AsBytes(*mac)) != input.substr(dot + 1)) __builtin_trap();
+      auto mac = infer::crypto::HmacSha256(kKey, input.substr(0, dot));
+      if (!mac.ok() || B64(infer::crypto::AsBytes(*mac)) != input.substr(dot + 1)) __builtin_trap();
     }
     return 0;
   }
@@ -45,9 +45,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view header = input.substr(0, nl);
   const std::string_view payload = nl == std::string_view::npos ? "" : input.substr(nl + 1);
   std::string token = B64(header) + "." + B64(payload);
-  auto mac = infer::auth::HmacSha256(kKey, token);
+  auto mac = infer::crypto::HmacSha256(kKey, token);
   if (!mac.ok()) return 0;
-  token += "." + B64(infer::auth::AsBytes(*mac));
+  token += "." + B64(infer::crypto::AsBytes(*mac));
   (void)infer::auth::VerifyJwtHs256(token, kKey, policy, now);
   policy.check_claims = false;
   (void)infer::auth::VerifyJwtHs256(token, kKey, policy, now);

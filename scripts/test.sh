@@ -13,16 +13,17 @@ else
 fi
 JOBS=${JOBS:-$(nproc)}
 
-# libFuzzer targets for the model-file readers and the auth parsers: built with clang, each run
-# briefly from the committed seed files (a crash fails the run).
+# libFuzzer targets for the model-file readers, the auth parsers and the communicator's wire
+# format: built with clang, each run briefly from the committed seed files (a crash fails the run).
 CC=clang-14 CXX=clang++-14 BUILD_DIR=build-fuzz \
-  TARGETS="fuzz_gguf fuzz_safetensors fuzz_hf_config fuzz_jwt fuzz_login_form" \
+  TARGETS="fuzz_gguf fuzz_safetensors fuzz_hf_config fuzz_jwt fuzz_login_form fuzz_comm_frame" \
   scripts/build.sh -DINFER_BUILD_FUZZERS=ON \
   -DINFER_BUILD_TESTS=OFF -DINFER_BUILD_BENCH=OFF -DINFER_BUILD_CLI=OFF \
   -DINFER_BUILD_EXAMPLES=OFF -DINFER_CUDA=OFF
-for target in fuzz_gguf fuzz_safetensors fuzz_hf_config fuzz_jwt fuzz_login_form; do
+for target in fuzz_gguf fuzz_safetensors fuzz_hf_config fuzz_jwt fuzz_login_form fuzz_comm_frame; do
   seeds=tests/data/format
   [ -d "tests/data/auth/$target" ] && seeds=tests/data/auth/$target
+  [ -d "tests/data/comm/$target" ] && seeds=tests/data/comm/$target
   mkdir -p "build-fuzz/corpus/$target"
   build-fuzz/fuzz/$target -max_total_time="${INFER_FUZZ_SECONDS:-20}" -print_final_stats=1 \
     "build-fuzz/corpus/$target" "$seeds" 2>&1 | tail -n 3
@@ -35,11 +36,12 @@ if [ "${INFER_SKIP_SANITIZERS:-0}" != 1 ]; then
     -DINFER_CUDA=OFF -DINFER_BUILD_BENCH=OFF -DINFER_BUILD_EXAMPLES=OFF
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --output-on-failure -j "$JOBS" --timeout 900 -LE slow)
-  # ThreadSanitizer over the concurrent parts: the Scheduler (its stress test included) and the
-  # thread pool.
-  BUILD_DIR=build-tsan TARGETS="scheduler_test util_test" scripts/build.sh \
+  # ThreadSanitizer over the concurrent parts: the Scheduler (its stress test included), the
+  # thread pool and the communicator (ranks as threads).
+  BUILD_DIR=build-tsan TARGETS="scheduler_test util_test comm_test" scripts/build.sh \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINFER_SANITIZE=thread -DINFER_CUDA=OFF \
     -DINFER_BUILD_TESTS=ON -DINFER_BUILD_BENCH=OFF -DINFER_BUILD_EXAMPLES=OFF -DINFER_BUILD_CLI=OFF
   TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/engine/scheduler_test
   TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/util/util_test
+  TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/comm/comm_test
 fi

@@ -14,8 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "libinfer/auth/crypto.h"
 #include "libinfer/auth/jwt.h"
+#include "libinfer/util/crypto.h"
 #include "libinfer/util/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -100,7 +100,8 @@ std::optional<std::string> DecodeSecretValue(std::string_view text) {
   if (text.size() % 4 != 0) return std::nullopt;
   size_t pad = 0;
   while (pad < 2 && pad < text.size() && text[text.size() - 1 - pad] == '=') ++pad;
-  return Base64DecodeUnpadded(text.substr(0, text.size() - pad), Base64Alphabet::kStandard);
+  return crypto::Base64DecodeUnpadded(text.substr(0, text.size() - pad),
+                                      crypto::Base64Alphabet::kStandard);
 }
 
 // YAML -> JSON with every scalar as a string, so one reader serves both formats.

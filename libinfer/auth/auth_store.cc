@@ -21,10 +21,10 @@
 #include "absl/strings/str_join.h"
 #include "infer/auth.h"
 #include "libinfer/auth/auth_config.h"
-#include "libinfer/auth/crypto.h"
 #include "libinfer/auth/jwt.h"
 #include "libinfer/auth/login_limiter.h"
 #include "libinfer/auth/password_hash.h"
+#include "libinfer/util/crypto.h"
 #include "libinfer/util/logging.h"
 #include "libinfer/util/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -62,7 +62,7 @@ struct Snapshot {
 
 struct ApiKeyEntry {
   std::string name;
-  auth::Sha256Digest digest;
+  crypto::Sha256Digest digest;
   Role role;
 };
 
@@ -141,8 +141,8 @@ absl::StatusOr<std::string> EnvironmentFingerprint(const Environment& env) {
     // Length-prefixed, so no two environments serialise alike.
     absl::StrAppend(&all, name.size(), ":", name, value.size(), ":", value);
   }
-  INFER_ASSIGN_OR_RETURN(const auth::Sha256Digest d, auth::Sha256(all));
-  return std::string(auth::AsBytes(d));
+  INFER_ASSIGN_OR_RETURN(const crypto::Sha256Digest d, crypto::Sha256(all));
+  return std::string(crypto::AsBytes(d));
 }
 
 absl::Status Unauthenticated(const std::string& why) {
@@ -175,7 +175,7 @@ absl::Status ValidateOptions(const AuthOptions& o) {
       errors.push_back(absl::StrFormat("%s is shorter than %d bytes", label, kMinApiKeyBytes));
     }
     for (size_t j = 0; j < i; ++j) {
-      if (auth::ConstantTimeEquals(o.api_keys[j].key, k.key)) {
+      if (crypto::ConstantTimeEquals(o.api_keys[j].key, k.key)) {
         errors.push_back(absl::StrCat(label, " repeats the key of api_keys[", j, "]"));
       }
     }
@@ -211,9 +211,9 @@ absl::StatusOr<std::string> UserEpoch(std::string_view key, const auth::UserReco
     material.push_back('\0');
     material.append(part.data(), part.size());
   }
-  INFER_ASSIGN_OR_RETURN(const auth::Sha256Digest mac, auth::HmacSha256(key, material));
-  return auth::Base64EncodeUnpadded(auth::AsBytes(mac).substr(0, kEpochBytes),
-                                    auth::Base64Alphabet::kUrl);
+  INFER_ASSIGN_OR_RETURN(const crypto::Sha256Digest mac, crypto::HmacSha256(key, material));
+  return crypto::Base64EncodeUnpadded(crypto::AsBytes(mac).substr(0, kEpochBytes),
+                                      crypto::Base64Alphabet::kUrl);
 }
 
 absl::StatusOr<std::shared_ptr<const Snapshot>> BuildSnapshot(auth::AuthConfig config) {
@@ -266,7 +266,7 @@ std::string ClaimString(const Json& payload, const char* name, bool* ok) {
 absl::StatusOr<std::vector<ApiKeyEntry>> DigestApiKeys(const AuthOptions& options) {
   std::vector<ApiKeyEntry> out;
   for (const ApiKey& k : options.api_keys) {
-    INFER_ASSIGN_OR_RETURN(const auth::Sha256Digest d, auth::Sha256(k.key));
+    INFER_ASSIGN_OR_RETURN(const crypto::Sha256Digest d, crypto::Sha256(k.key));
     out.push_back({k.name, d, k.role});
   }
   return out;
@@ -350,8 +350,8 @@ struct AuthStore::Impl {
       raw = auth::ReadEnvironmentConfig(env);
     } else {
       INFER_ASSIGN_OR_RETURN(FileContents file, ReadFile(path));
-      INFER_ASSIGN_OR_RETURN(const auth::Sha256Digest d, auth::Sha256(file.data));
-      loaded.fingerprint = std::string(auth::AsBytes(d));
+      INFER_ASSIGN_OR_RETURN(const crypto::Sha256Digest d, crypto::Sha256(file.data));
+      loaded.fingerprint = std::string(crypto::AsBytes(d));
       loaded.stamp = file.stamp;
       INFER_ASSIGN_OR_RETURN(raw, auth::ReadFileConfig(path, file.data));
     }
@@ -385,8 +385,8 @@ struct AuthStore::Impl {
     c.role = user.record.role;
     c.issuer = options.issuer;
     c.audience = options.audience;
-    INFER_ASSIGN_OR_RETURN(const std::string jti, auth::RandomBytes(16));
-    c.token_id = auth::Base64EncodeUnpadded(jti, auth::Base64Alphabet::kUrl);
+    INFER_ASSIGN_OR_RETURN(const std::string jti, crypto::RandomBytes(16));
+    c.token_id = crypto::Base64EncodeUnpadded(jti, crypto::Base64Alphabet::kUrl);
     c.issued_at = NowSeconds();
     c.not_before = c.issued_at;
     c.expires_at = c.issued_at + snap.token_lifetime_seconds;
@@ -523,7 +523,7 @@ absl::StatusOr<Claims> AuthStore::Verify(std::string_view token) const {
   const auto it = snap->users.find(absl::string_view(c.subject.data(), c.subject.size()));
   if (it == snap->users.end()) return Unauthenticated("the token's user no longer exists");
   const UserEntry& user = it->second;
-  if (!auth::ConstantTimeEquals(epoch, user.epoch)) {
+  if (!crypto::ConstantTimeEquals(epoch, user.epoch)) {
     return Unauthenticated("revoked (the user's password or role changed)");
   }
   const std::optional<Role> parsed_role = ParseRole(role);
@@ -538,11 +538,11 @@ absl::StatusOr<Claims> AuthStore::Authenticate(std::string_view bearer) const {
     return Unauthenticated(absl::StrFormat("longer than %d bytes", impl_->options.max_token_bytes));
   }
   if (!impl_->api_keys.empty()) {
-    INFER_ASSIGN_OR_RETURN(const auth::Sha256Digest d, auth::Sha256(bearer));
+    INFER_ASSIGN_OR_RETURN(const crypto::Sha256Digest d, crypto::Sha256(bearer));
     // Every key is compared, whatever matched, so the time says nothing about which one.
     const ApiKeyEntry* found = nullptr;
     for (const ApiKeyEntry& k : impl_->api_keys) {
-      const bool eq = auth::ConstantTimeEquals(auth::AsBytes(d), auth::AsBytes(k.digest));
+      const bool eq = crypto::ConstantTimeEquals(crypto::AsBytes(d), crypto::AsBytes(k.digest));
       found = eq ? &k : found;
     }
     if (found != nullptr) {
@@ -583,9 +583,9 @@ absl::StatusOr<bool> AuthStore::SourceChanged() const {
   }
   // Touched or rewritten: compare the contents (a rewrite with the same bytes is no change).
   INFER_ASSIGN_OR_RETURN(const FileContents file, ReadFile(impl.path));
-  INFER_ASSIGN_OR_RETURN(const auth::Sha256Digest d, auth::Sha256(file.data));
+  INFER_ASSIGN_OR_RETURN(const crypto::Sha256Digest d, crypto::Sha256(file.data));
   std::lock_guard<std::mutex> lock(impl.source_mu);
-  if (auth::AsBytes(d) != impl.fingerprint) return true;
+  if (crypto::AsBytes(d) != impl.fingerprint) return true;
   impl.stamp = file.stamp;  // same bytes: remember the new stamp so the next check is cheap
   return false;
 }

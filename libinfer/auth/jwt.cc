@@ -7,7 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "libinfer/auth/crypto.h"
+#include "libinfer/util/crypto.h"
 #include "libinfer/util/status_macros.h"
 
 namespace infer::auth {
@@ -121,10 +121,12 @@ absl::StatusOr<std::string> SignJwtHs256(const Json& payload, std::string_view k
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("cannot serialise token claims: ", e.what()));
   }
-  std::string token = absl::StrCat(Base64EncodeUnpadded(kHeaderJson, Base64Alphabet::kUrl), ".",
-                                   Base64EncodeUnpadded(payload_json, Base64Alphabet::kUrl));
-  INFER_ASSIGN_OR_RETURN(const Sha256Digest mac, HmacSha256(key, token));
-  absl::StrAppend(&token, ".", Base64EncodeUnpadded(AsBytes(mac), Base64Alphabet::kUrl));
+  std::string token =
+      absl::StrCat(crypto::Base64EncodeUnpadded(kHeaderJson, crypto::Base64Alphabet::kUrl), ".",
+                   crypto::Base64EncodeUnpadded(payload_json, crypto::Base64Alphabet::kUrl));
+  INFER_ASSIGN_OR_RETURN(const crypto::Sha256Digest mac, crypto::HmacSha256(key, token));
+  absl::StrAppend(&token, ".",
+                  crypto::Base64EncodeUnpadded(crypto::AsBytes(mac), crypto::Base64Alphabet::kUrl));
   return token;
 }
 
@@ -143,18 +145,19 @@ absl::StatusOr<Json> VerifyJwtHs256(std::string_view token, std::string_view key
   const std::string_view signature_b64 = token.substr(dot2 + 1);
   if (header_b64.empty() || payload_b64.empty()) return Reject("empty header or payload");
   if (signature_b64.empty()) return Reject("unsigned (only HS256 is accepted)");
-  auto header_json = Base64DecodeUnpadded(header_b64, Base64Alphabet::kUrl);
-  auto payload_json = Base64DecodeUnpadded(payload_b64, Base64Alphabet::kUrl);
-  auto signature = Base64DecodeUnpadded(signature_b64, Base64Alphabet::kUrl);
+  auto header_json = crypto::Base64DecodeUnpadded(header_b64, crypto::Base64Alphabet::kUrl);
+  auto payload_json = crypto::Base64DecodeUnpadded(payload_b64, crypto::Base64Alphabet::kUrl);
+  auto signature = crypto::Base64DecodeUnpadded(signature_b64, crypto::Base64Alphabet::kUrl);
   if (!header_json || !payload_json || !signature) {
     return Reject("a segment is not base64url without padding");
   }
-  if (signature->size() != kSha256Bytes) {
+  if (signature->size() != crypto::kSha256Bytes) {
     return Reject("the signature is not HMAC-SHA256 (only HS256 is accepted)");
   }
   // The signature first: a token that does not carry our MAC never reaches the JSON parser.
-  INFER_ASSIGN_OR_RETURN(const Sha256Digest mac, HmacSha256(key, token.substr(0, dot2)));
-  if (!ConstantTimeEquals(AsBytes(mac), *signature)) return Reject("bad signature");
+  INFER_ASSIGN_OR_RETURN(const crypto::Sha256Digest mac,
+                         crypto::HmacSha256(key, token.substr(0, dot2)));
+  if (!crypto::ConstantTimeEquals(crypto::AsBytes(mac), *signature)) return Reject("bad signature");
 
   auto header = ParseStrictJsonObject(*header_json);
   if (!header.ok()) return Reject(absl::StrCat("header: ", header.status().message()));

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <vector>
 
-#include "libinfer/auth/crypto.h"
+#include "libinfer/util/crypto.h"
 
 namespace infer::auth {
 namespace {
@@ -44,9 +44,10 @@ LoginLimiter::Table::Table(int32_t burst, double refill_seconds, size_t max_trac
 
 std::string LoginLimiter::Table::Key(std::string_view key) {
   if (key.size() <= kMaxKeyBytes) return std::string(key);
-  auto digest = Sha256(key);
+  auto digest = crypto::Sha256(key);
   // Should hashing fail, a truncated key still bounds memory; collisions only merge limits.
-  return digest.ok() ? std::string(AsBytes(*digest)) : std::string(key.substr(0, kMaxKeyBytes));
+  return digest.ok() ? std::string(crypto::AsBytes(*digest))
+                     : std::string(key.substr(0, kMaxKeyBytes));
 }
 
 double LoginLimiter::Table::Refilled(const Bucket& b, int64_t now_ms) const {

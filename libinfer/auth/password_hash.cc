@@ -7,7 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "libinfer/auth/crypto.h"
+#include "libinfer/util/crypto.h"
 #include "libinfer/util/status_macros.h"
 
 namespace infer::auth {
@@ -65,8 +65,8 @@ absl::StatusOr<ParsedHash> ParseArgon2id(std::string_view stored) {
     return Malformed("parameters must read m=<kib>,t=<iterations>,p=<lanes>");
   }
   INFER_RETURN_IF_ERROR(ValidateArgon2Params(out.params));
-  auto salt = Base64DecodeUnpadded(parts[4], Base64Alphabet::kStandard);
-  auto tag = Base64DecodeUnpadded(parts[5], Base64Alphabet::kStandard);
+  auto salt = crypto::Base64DecodeUnpadded(parts[4], crypto::Base64Alphabet::kStandard);
+  auto tag = crypto::Base64DecodeUnpadded(parts[5], crypto::Base64Alphabet::kStandard);
   if (!salt || !tag) return Malformed("salt and hash must be base64 without padding");
   if (salt->size() < kMinArgon2SaltBytes || salt->size() > kMaxArgon2SaltBytes) {
     return Malformed(
@@ -92,8 +92,8 @@ absl::StatusOr<ParsedHash> ParseLegacy(std::string_view stored) {
   for (char c : salt) {
     if (c < 0x21 || c > 0x7e) return Malformed("legacy salt must be printable ASCII");
   }
-  auto digest = HexDecode(hex);
-  if (hex.size() != 2 * kSha256Bytes || !digest) {
+  auto digest = crypto::HexDecode(hex);
+  if (hex.size() != 2 * crypto::kSha256Bytes || !digest) {
     return Malformed("legacy hash must be <salt>$<64 hex digits of sha256(salt + password)>");
   }
   ParsedHash out;
@@ -162,12 +162,12 @@ absl::StatusOr<bool> VerifyParsedHash(const ParsedHash& hash, std::string_view p
   if (hash.kind == HashKind::kLegacySha256) {
     std::string salted = hash.salt;
     salted.append(password.data(), password.size());
-    INFER_ASSIGN_OR_RETURN(const Sha256Digest digest, Sha256(salted));
-    return ConstantTimeEquals(AsBytes(digest), hash.tag);
+    INFER_ASSIGN_OR_RETURN(const crypto::Sha256Digest digest, crypto::Sha256(salted));
+    return crypto::ConstantTimeEquals(crypto::AsBytes(digest), hash.tag);
   }
   INFER_ASSIGN_OR_RETURN(const std::string tag,
                          Argon2idTag(hash.params, password, hash.salt, hash.tag.size()));
-  return ConstantTimeEquals(tag, hash.tag);
+  return crypto::ConstantTimeEquals(tag, hash.tag);
 }
 
 absl::StatusOr<ParsedHash> MakeDummyHash(const Argon2Params& params) {
@@ -175,8 +175,8 @@ absl::StatusOr<ParsedHash> MakeDummyHash(const Argon2Params& params) {
   ParsedHash out;
   out.kind = HashKind::kArgon2id;
   out.params = params;
-  INFER_ASSIGN_OR_RETURN(out.salt, RandomBytes(kArgon2SaltBytes));
-  INFER_ASSIGN_OR_RETURN(out.tag, RandomBytes(kArgon2TagBytes));
+  INFER_ASSIGN_OR_RETURN(out.salt, crypto::RandomBytes(kArgon2SaltBytes));
+  INFER_ASSIGN_OR_RETURN(out.tag, crypto::RandomBytes(kArgon2TagBytes));
   return out;
 }
 
@@ -187,23 +187,23 @@ namespace infer {
 absl::StatusOr<std::string> HashPassword(std::string_view password, const Argon2Params& params) {
   INFER_RETURN_IF_ERROR(auth::CheckPassword(password));
   INFER_RETURN_IF_ERROR(auth::ValidateArgon2Params(params));
-  INFER_ASSIGN_OR_RETURN(const std::string salt, auth::RandomBytes(auth::kArgon2SaltBytes));
+  INFER_ASSIGN_OR_RETURN(const std::string salt, crypto::RandomBytes(auth::kArgon2SaltBytes));
   INFER_ASSIGN_OR_RETURN(const std::string tag,
                          auth::Argon2idTag(params, password, salt, auth::kArgon2TagBytes));
   return absl::StrFormat("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", params.memory_kib,
                          params.iterations, params.parallelism,
-                         auth::Base64EncodeUnpadded(salt, auth::Base64Alphabet::kStandard),
-                         auth::Base64EncodeUnpadded(tag, auth::Base64Alphabet::kStandard));
+                         crypto::Base64EncodeUnpadded(salt, crypto::Base64Alphabet::kStandard),
+                         crypto::Base64EncodeUnpadded(tag, crypto::Base64Alphabet::kStandard));
 }
 
 absl::StatusOr<std::string> HashPasswordLegacySha256(std::string_view password) {
   INFER_RETURN_IF_ERROR(auth::CheckPassword(password));
-  INFER_ASSIGN_OR_RETURN(const std::string salt_bytes, auth::RandomBytes(16));
-  std::string salted = auth::HexEncode(salt_bytes);
+  INFER_ASSIGN_OR_RETURN(const std::string salt_bytes, crypto::RandomBytes(16));
+  std::string salted = crypto::HexEncode(salt_bytes);
   const std::string salt = salted;
   salted.append(password.data(), password.size());
-  INFER_ASSIGN_OR_RETURN(const auth::Sha256Digest digest, auth::Sha256(salted));
-  return absl::StrCat(salt, "$", auth::HexEncode(auth::AsBytes(digest)));
+  INFER_ASSIGN_OR_RETURN(const crypto::Sha256Digest digest, crypto::Sha256(salted));
+  return absl::StrCat(salt, "$", crypto::HexEncode(crypto::AsBytes(digest)));
 }
 
 absl::StatusOr<bool> VerifyPassword(std::string_view stored_hash, std::string_view password) {
@@ -216,8 +216,8 @@ absl::StatusOr<bool> VerifyPassword(std::string_view stored_hash, std::string_vi
 }
 
 absl::StatusOr<std::string> GenerateJwtKey() {
-  INFER_ASSIGN_OR_RETURN(const std::string bytes, auth::RandomBytes(48));
-  return auth::Base64EncodeUnpadded(bytes, auth::Base64Alphabet::kUrl);
+  INFER_ASSIGN_OR_RETURN(const std::string bytes, crypto::RandomBytes(48));
+  return crypto::Base64EncodeUnpadded(bytes, crypto::Base64Alphabet::kUrl);
 }
 
 }  // namespace infer

@@ -31,6 +31,9 @@ namespace infer::comm {
 // Element types an all-reduce sums. BF16 is summed in F32 and rounded once per hop.
 enum class ReduceType : uint8_t { kF32, kBF16 };
 
+// How long a call waits for a peer that makes no progress (sends nothing, or takes none of what
+// this rank sends) before it fails with DeadlineExceeded. A large transfer that keeps moving is
+// not cut short however long it takes.
 using Timeout = std::chrono::milliseconds;
 
 class Communicator {
@@ -43,8 +46,7 @@ class Communicator {
 
   // Sums `count` elements of `data` over every rank, in place; every rank ends with the same
   // bits (the order of the additions does not depend on the rank).
-  virtual absl::Status AllReduceSum(void* data, size_t count, ReduceType type,
-                                    Timeout timeout) = 0;
+  virtual absl::Status AllReduceSum(void* data, size_t count, ReduceType type, Timeout timeout) = 0;
 
   // Each rank contributes `bytes` from `send`; `recv` (size() * bytes) receives every rank's
   // contribution in rank order, this rank's own included.

@@ -16,7 +16,7 @@
 
 #include "infer/auth.h"
 #include "infer/log.h"
-#include "libinfer/auth/crypto.h"
+#include "libinfer/util/crypto.h"
 
 namespace infer {
 namespace {
@@ -433,9 +433,9 @@ TEST_F(AuthStoreTest, EverySecretIsComparedInConstantTime) {
   o.api_keys = {{"ci", "ci-key-0123456789abcdef", Role::kUser}};
   auto store = Store(SeedEnvironment(), o);
   auto calls_during = [](const std::function<void()>& f) {
-    const uint64_t before = auth::ConstantTimeEqualsCalls();
+    const uint64_t before = crypto::ConstantTimeEqualsCalls();
     f();
-    return auth::ConstantTimeEqualsCalls() - before;
+    return crypto::ConstantTimeEqualsCalls() - before;
   };
   std::string token;
   EXPECT_GE(calls_during([&] { token = store->Login("alice", "alice-pw", "")->access_token; }), 1u);
@@ -525,7 +525,7 @@ TEST_F(AuthFileTest, JsonUsersFile) {
 
 TEST_F(AuthFileTest, KubernetesSecretManifestAsIs) {
   // The seed's auth.yaml, with real values (base64, as in the Secret) and one stringData entry.
-  const auto b64 = [](const std::string& s) { return auth::Base64EncodePadded(s); };
+  const auto b64 = [](const std::string& s) { return crypto::Base64EncodePadded(s); };
   const std::string manifest =
       "apiVersion: v1\nkind: Secret\nmetadata:\n  name: auth-config\n  namespace: "
       "kuberay-projects\n"

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "libinfer/auth/crypto.h"
+#include "libinfer/util/crypto.h"
 
 namespace infer::auth {
 namespace {
@@ -25,9 +25,13 @@ constexpr char kRfcKeyB64[] =
     "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow";
 constexpr int64_t kRfcExp = 1300819380;
 
-std::string RfcKey() { return Base64DecodeUnpadded(kRfcKeyB64, Base64Alphabet::kUrl).value(); }
+std::string RfcKey() {
+  return crypto::Base64DecodeUnpadded(kRfcKeyB64, crypto::Base64Alphabet::kUrl).value();
+}
 
-std::string B64(std::string_view s) { return Base64EncodeUnpadded(s, Base64Alphabet::kUrl); }
+std::string B64(std::string_view s) {
+  return crypto::Base64EncodeUnpadded(s, crypto::Base64Alphabet::kUrl);
+}
 
 // An HMAC over "header.payload" with the given digest, independent of SignJwtHs256.
 std::string Hmac(const EVP_MD* md, std::string_view key, std::string_view data) {

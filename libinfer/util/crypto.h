@@ -1,8 +1,8 @@
 // Small cryptographic building blocks over OpenSSL's libcrypto: SHA-256, HMAC-SHA256, random bytes,
 // constant-time comparison, and strict base64 / hex codecs. Nothing here logs or allocates
 // secrets beyond the returned strings.
-#ifndef INFER_AUTH_CRYPTO_H_
-#define INFER_AUTH_CRYPTO_H_
+#ifndef INFER_UTIL_CRYPTO_H_
+#define INFER_UTIL_CRYPTO_H_
 
 #include <array>
 #include <cstdint>
@@ -12,7 +12,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace infer::auth {
+namespace infer::crypto {
 
 inline constexpr size_t kSha256Bytes = 32;
 using Sha256Digest = std::array<uint8_t, kSha256Bytes>;
@@ -59,6 +59,6 @@ std::string HexEncode(std::string_view data);
 // Hex (either case) to bytes; nullopt on odd length or a non-hex character.
 std::optional<std::string> HexDecode(std::string_view text);
 
-}  // namespace infer::auth
+}  // namespace infer::crypto
 
-#endif  // INFER_AUTH_CRYPTO_H_
+#endif  // INFER_UTIL_CRYPTO_H_

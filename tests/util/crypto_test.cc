@@ -1,11 +1,11 @@
 // SHA-256 / HMAC known answers (FIPS 180-2, RFC 4231), strict base64, constant-time equality.
-#include "libinfer/auth/crypto.h"
+#include "libinfer/util/crypto.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace infer::auth {
+namespace infer::crypto {
 namespace {
 
 TEST(CryptoTest, Sha256KnownAnswer) {
@@ -75,4 +75,4 @@ TEST(CryptoTest, RandomBytesDiffer) {
 }
 
 }  // namespace
-}  // namespace infer::auth
+}  // namespace infer::crypto

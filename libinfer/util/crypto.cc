@@ -1,4 +1,4 @@
-#include "libinfer/auth/crypto.h"
+#include "libinfer/util/crypto.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -10,7 +10,7 @@
 
 #include "absl/status/status.h"
 
-namespace infer::auth {
+namespace infer::crypto {
 namespace {
 
 constexpr char kStandardChars[] =
@@ -172,4 +172,4 @@ std::optional<std::string> HexDecode(std::string_view text) {
   return out;
 }
 
-}  // namespace infer::auth
+}  // namespace infer::crypto

@@ -1,0 +1,255 @@
+#include "libinfer/comm/tcp_transport.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "libinfer/util/status_macros.h"
+
+namespace infer::comm {
+
+Mesh::Mesh(int rank, std::vector<PeerLink> links, uint64_t max_frame_bytes,
+           std::chrono::microseconds busy_poll)
+    : rank_(rank),
+      links_(std::move(links)),
+      max_frame_bytes_(max_frame_bytes),
+      busy_poll_(busy_poll) {}
+
+std::string Mesh::Describe(int world_rank) const {
+  return absl::StrCat("rank ", world_rank, " (", links_[world_rank].address, ")");
+}
+
+absl::Status Mesh::Break(absl::Status error) {
+  if (health_.ok()) {
+    health_ = std::move(error);
+    // The other ranks are likely waiting on this one: make them fail now, not at their timeout.
+    for (PeerLink& link : links_) {
+      if (link.fd.valid()) shutdown(link.fd.get(), SHUT_RDWR);
+    }
+  }
+  return health_;
+}
+
+Transfer::Transfer(Mesh& mesh, std::string_view op, Timeout timeout)
+    : mesh_(mesh), op_(op), timeout_(timeout), channels_(mesh.size()) {}
+
+void Transfer::Send(int peer, const FrameHeader& header, const void* data, size_t size) {
+  FrameHeader h = header;
+  h.length = size;
+  channels_[peer].out.push_back({EncodeFrameHeader(h), static_cast<const uint8_t*>(data), size});
+}
+
+void Transfer::Recv(int peer, const FrameHeader& expect, void* dst, std::function<void()> on_done) {
+  channels_[peer].in.push_back({expect, static_cast<uint8_t*>(dst), std::move(on_done)});
+}
+
+absl::Status Transfer::Closed(int peer, int err) const {
+  std::string why = err == 0 ? "" : absl::StrCat(" (", std::strerror(err), ")");
+  return absl::UnavailableError(
+      absl::StrCat(mesh_.Describe(peer), " closed the connection during ", op_, why));
+}
+
+absl::Status Transfer::SendSome(int peer, Channel& c, bool* progressed) {
+  while (!c.out.empty()) {
+    OutFrame& f = c.out.front();
+    iovec iov[2];
+    int n_iov = 0;
+    if (f.done < kFrameHeaderBytes) {
+      iov[n_iov++] = {f.header.data() + f.done, kFrameHeaderBytes - f.done};
+      if (f.size > 0) iov[n_iov++] = {const_cast<uint8_t*>(f.data), f.size};
+    } else {
+      const size_t off = f.done - kFrameHeaderBytes;
+      iov[n_iov++] = {const_cast<uint8_t*>(f.data) + off, f.size - off};
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = n_iov;
+    const ssize_t n = sendmsg(mesh_.fd(peer), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return absl::OkStatus();
+      return Closed(peer, errno);
+    }
+    *progressed = true;
+    c.last_progress = Clock::now();
+    f.done += static_cast<size_t>(n);
+    if (f.done == kFrameHeaderBytes + f.size) c.out.pop_front();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Transfer::CheckHeader(int peer, const InFrame& f, const Channel& c) const {
+  auto h = ParseFrameHeader({reinterpret_cast<const char*>(c.header.data()), kFrameHeaderBytes},
+                            mesh_.max_frame_bytes());
+  if (!h.ok()) {
+    return absl::InternalError(absl::StrCat(mesh_.Describe(peer), " sent a malformed frame during ",
+                                            op_, ": ", h.status().message()));
+  }
+  const FrameHeader& e = f.expect;
+  if (h->type != e.type || h->group != e.group || h->sequence != e.sequence ||
+      h->length != e.length) {
+    return absl::InternalError(absl::StrCat(
+        mesh_.Describe(peer), " sent ", FrameTypeName(h->type), " (group ", h->group, ", op ",
+        h->sequence, ", ", h->length, " bytes) while rank ", mesh_.rank(), " expects ",
+        FrameTypeName(e.type), " (group ", e.group, ", op ", e.sequence, ", ", e.length,
+        " bytes) during ", op_, ": the ranks issued different operations"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Transfer::Advance(int peer, Channel& c, size_t n) {
+  InFrame& f = c.in.front();
+  const size_t before = f.done;
+  f.done += n;
+  c.last_progress = Clock::now();
+  if (before < kFrameHeaderBytes && f.done >= kFrameHeaderBytes) {
+    INFER_RETURN_IF_ERROR(CheckHeader(peer, f, c));
+  }
+  if (f.done == kFrameHeaderBytes + f.expect.length) {
+    std::function<void()> on_done = std::move(f.on_done);
+    c.in.pop_front();
+    if (on_done) on_done();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Transfer::RecvSome(int peer, Channel& c, bool* progressed) {
+  PeerLink& link = mesh_.link(peer);
+  // First what was stashed while this rank was sending.
+  while (!c.in.empty() && link.stash_pos < link.stash.size()) {
+    InFrame& f = c.in.front();
+    const size_t total = kFrameHeaderBytes + f.expect.length;
+    size_t n = std::min(total - f.done, link.stash.size() - link.stash_pos);
+    const uint8_t* src = link.stash.data() + link.stash_pos;
+    if (f.done < kFrameHeaderBytes) {
+      n = std::min(n, kFrameHeaderBytes - f.done);
+      std::memcpy(c.header.data() + f.done, src, n);
+    } else {
+      std::memcpy(f.dst + (f.done - kFrameHeaderBytes), src, n);
+    }
+    link.stash_pos += n;
+    if (link.stash_pos == link.stash.size()) {
+      link.stash.clear();
+      link.stash_pos = 0;
+    }
+    *progressed = true;
+    INFER_RETURN_IF_ERROR(Advance(peer, c, n));
+  }
+  while (!c.in.empty()) {
+    InFrame& f = c.in.front();
+    iovec iov[2];
+    int n_iov = 0;
+    // Header and payload in one call: the payload size is known in advance. A header that turns
+    // out wrong fails the operation, so what landed in `dst` does not matter then.
+    if (f.done < kFrameHeaderBytes) {
+      iov[n_iov++] = {c.header.data() + f.done, kFrameHeaderBytes - f.done};
+      if (f.expect.length > 0) iov[n_iov++] = {f.dst, f.expect.length};
+    } else {
+      const size_t off = f.done - kFrameHeaderBytes;
+      iov[n_iov++] = {f.dst + off, f.expect.length - off};
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = n_iov;
+    const ssize_t n = recvmsg(mesh_.fd(peer), &msg, MSG_DONTWAIT);
+    if (n == 0) return Closed(peer, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return absl::OkStatus();
+      return Closed(peer, errno);
+    }
+    *progressed = true;
+    INFER_RETURN_IF_ERROR(Advance(peer, c, static_cast<size_t>(n)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Transfer::Stash(int peer, Channel& c, bool* progressed) {
+  PeerLink& link = mesh_.link(peer);
+  constexpr size_t kStep = 256 * 1024;
+  while (true) {
+    const size_t old = link.stash.size();
+    link.stash.resize(old + kStep);
+    const ssize_t n = recv(mesh_.fd(peer), link.stash.data() + old, kStep, MSG_DONTWAIT);
+    link.stash.resize(old + static_cast<size_t>(std::max<ssize_t>(n, 0)));
+    if (n == 0) return Closed(peer, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return absl::OkStatus();
+      return Closed(peer, errno);
+    }
+    *progressed = true;
+  }
+}
+
+absl::Status Transfer::Progress(int peer, Channel& c, bool* progressed) {
+  INFER_RETURN_IF_ERROR(SendSome(peer, c, progressed));
+  INFER_RETURN_IF_ERROR(RecvSome(peer, c, progressed));
+  // A receive callback may have queued sends: push them out in the same pass.
+  if (!c.out.empty()) INFER_RETURN_IF_ERROR(SendSome(peer, c, progressed));
+  // Only sending to this peer: keep reading what it sends, or two crossing Sends would wait on
+  // each other forever.
+  if (c.in.empty() && !c.out.empty()) INFER_RETURN_IF_ERROR(Stash(peer, c, progressed));
+  return absl::OkStatus();
+}
+
+absl::Status Transfer::Run() {
+  if (!mesh_.health().ok()) return mesh_.health();
+  const Clock::time_point start = Clock::now();
+  for (Channel& c : channels_) c.last_progress = start;
+  std::vector<pollfd> fds;
+  Clock::time_point idle_since = start;
+  while (true) {
+    bool progressed = false;
+    bool work = false;
+    for (int peer = 0; peer < static_cast<int>(channels_.size()); ++peer) {
+      Channel& c = channels_[peer];
+      if (c.out.empty() && c.in.empty()) continue;
+      auto s = Progress(peer, c, &progressed);
+      if (!s.ok()) return mesh_.Break(std::move(s));
+    }
+    // After the pass: a receive's callback may have queued work on a channel already visited.
+    for (const Channel& c : channels_) work = work || !c.out.empty() || !c.in.empty();
+    if (!work) return absl::OkStatus();
+    const Clock::time_point now = Clock::now();
+    if (progressed) {
+      idle_since = now;
+      continue;
+    }
+    // The peer that has been quiet longest decides the timeout.
+    int quiet = -1;
+    for (int peer = 0; peer < static_cast<int>(channels_.size()); ++peer) {
+      const Channel& c = channels_[peer];
+      if (c.out.empty() && c.in.empty()) continue;
+      if (quiet < 0 || c.last_progress < channels_[quiet].last_progress) quiet = peer;
+    }
+    const Clock::time_point deadline = channels_[quiet].last_progress + timeout_;
+    if (now >= deadline) {
+      const Channel& c = channels_[quiet];
+      const std::string what = c.in.empty() ? "took no data" : "sent nothing";
+      return mesh_.Break(absl::DeadlineExceededError(absl::StrCat(
+          mesh_.Describe(quiet), " ", what, " for ", timeout_.count(), " ms during ", op_)));
+    }
+    if (now - idle_since < mesh_.busy_poll()) continue;  // spin: data is usually microseconds away
+    fds.clear();
+    for (int peer = 0; peer < static_cast<int>(channels_.size()); ++peer) {
+      const Channel& c = channels_[peer];
+      if (c.out.empty() && c.in.empty()) continue;
+      const short events = static_cast<short>(POLLIN | (c.out.empty() ? 0 : POLLOUT));
+      fds.push_back({mesh_.fd(peer), events, 0});
+    }
+    const int rc = poll(fds.data(), fds.size(), PollMillis(deadline));
+    if (rc < 0 && errno != EINTR) {
+      return mesh_.Break(absl::InternalError(absl::StrCat("poll: ", std::strerror(errno))));
+    }
+    // Whatever poll() reported (data, room, hang-up, error) the next pass acts on.
+  }
+}
+
+}  // namespace infer::comm

@@ -1,0 +1,545 @@
+// The TCP communicator, ranks as threads of this process over loopback: every collective
+// against a sum/copy computed here, bit-identical results on every rank, crossing large
+// transfers, sub-groups, the rendezvous refusing strangers, and the errors a lost or silent
+// peer gives.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "infer/log.h"
+#include "libinfer/comm/frame.h"
+#include "libinfer/comm/tcp_communicator.h"
+#include "libinfer/util/fp16.h"
+
+namespace infer::comm {
+namespace {
+
+using std::chrono::milliseconds;
+constexpr milliseconds kTimeout{20000};
+
+#ifdef INFER_COMM_TEST_SMALL
+constexpr size_t kLargestElements = size_t{1} << 20;  // 4 MiB of F32 under sanitizers
+#else
+constexpr size_t kLargestElements = size_t{16} << 20;  // 64 MiB of F32
+#endif
+
+TcpOptions Options(int rank, int world_size) {
+  TcpOptions o;
+  o.rank = rank;
+  o.world_size = world_size;
+  o.secret = "test-secret-0123456789abcdef";
+  o.join_timeout = std::chrono::seconds(20);
+  o.handshake_timeout = std::chrono::milliseconds(500);
+  return o;
+}
+
+using World = std::vector<std::unique_ptr<Communicator>>;
+
+// Forms a world of `n` ranks (rank 0 here, the others on threads). `edit` adjusts each rank's
+// options.
+World MakeWorld(int n, const std::function<void(TcpOptions&)>& edit = {}) {
+  TcpOptions o0 = Options(0, n);
+  if (edit) edit(o0);
+  auto rendezvous = TcpRendezvous::Listen("127.0.0.1", 0, o0);
+  EXPECT_TRUE(rendezvous.ok()) << rendezvous.status();
+  if (!rendezvous.ok()) return {};
+  const std::string leader = "127.0.0.1:" + std::to_string((*rendezvous)->port());
+  World world(n);
+  std::vector<std::thread> threads;
+  for (int r = 1; r < n; ++r) {
+    threads.emplace_back([&, r] {
+      TcpOptions o = Options(r, n);
+      if (edit) edit(o);
+      auto c = JoinTcp(leader, o);
+      EXPECT_TRUE(c.ok()) << c.status();
+      if (c.ok()) world[r] = *std::move(c);
+    });
+  }
+  auto c0 = (*rendezvous)->Accept(kTimeout);
+  EXPECT_TRUE(c0.ok()) << c0.status();
+  if (c0.ok()) world[0] = *std::move(c0);
+  for (auto& t : threads) t.join();
+  for (auto& c : world) {
+    if (c == nullptr) return {};
+  }
+  return world;
+}
+
+// Runs fn(rank) on one thread per rank.
+void OnEveryRank(int n, const std::function<void(int)>& fn) {
+  std::vector<std::thread> threads;
+  for (int r = 0; r < n; ++r) threads.emplace_back(fn, r);
+  for (auto& t : threads) t.join();
+}
+
+// Values whose sums are exact in any order (multiples of 1/4, small), so the expected result
+// does not depend on the order of the additions.
+float Value(int rank, size_t i) {
+  return static_cast<float>(static_cast<int>((i * 7 + static_cast<size_t>(rank) * 13) % 61) - 30) *
+         0.25f;
+}
+
+void CheckAllReduceF32(World& world, size_t count) {
+  const int n = static_cast<int>(world.size());
+  std::vector<std::vector<float>> data(n, std::vector<float>(count));
+  for (int r = 0; r < n; ++r) {
+    for (size_t i = 0; i < count; ++i) data[r][i] = Value(r, i);
+  }
+  OnEveryRank(n, [&](int r) {
+    const auto s = world[r]->AllReduceSum(data[r].data(), count, ReduceType::kF32, kTimeout);
+    EXPECT_TRUE(s.ok()) << "rank " << r << ": " << s;
+  });
+  size_t wrong = 0;
+  for (size_t i = 0; i < count; ++i) {
+    float want = 0;
+    for (int r = 0; r < n; ++r) want += Value(r, i);
+    if (data[0][i] != want && wrong++ < 3) {
+      ADD_FAILURE() << "element " << i << " of " << count << ": " << data[0][i] << " != " << want;
+    }
+  }
+  for (int r = 1; r < n; ++r) {
+    EXPECT_EQ(std::memcmp(data[0].data(), data[r].data(), count * sizeof(float)), 0)
+        << "rank " << r << " differs from rank 0, count " << count;
+  }
+}
+
+TEST(TcpCommunicatorTest, AllReduceF32MatchesTheSumOnEverySizeAndRankCount) {
+  for (int n : {2, 3, 4}) {
+    World world = MakeWorld(n);
+    ASSERT_EQ(world.size(), static_cast<size_t>(n));
+    for (size_t count : {size_t{1}, size_t{2}, size_t{3}, size_t{17}, size_t{1000}, size_t{65536},
+                         size_t{65537}, size_t{300001}, size_t{1} << 20}) {
+      CheckAllReduceF32(world, count);
+    }
+  }
+}
+
+TEST(TcpCommunicatorTest, AllReduceF32Of64MiB) {
+  for (int n : {2, 3}) {
+    World world = MakeWorld(n);
+    ASSERT_EQ(world.size(), static_cast<size_t>(n));
+    CheckAllReduceF32(world, kLargestElements);
+  }
+}
+
+TEST(TcpCommunicatorTest, AllReduceBf16SumsInF32AndIsBitIdentical) {
+  for (int n : {2, 3, 4}) {
+    World world = MakeWorld(n);
+    ASSERT_EQ(world.size(), static_cast<size_t>(n));
+    for (size_t count : {size_t{1}, size_t{5}, size_t{4096}, size_t{200003}, size_t{1} << 21}) {
+      // Small integers: every partial sum is exact in BF16, whatever the order.
+      auto value = [](int r, size_t i) {
+        return static_cast<float>(static_cast<int>((i * 5 + static_cast<size_t>(r) * 3) % 17) - 8);
+      };
+      std::vector<std::vector<uint16_t>> data(n, std::vector<uint16_t>(count));
+      for (int r = 0; r < n; ++r) {
+        for (size_t i = 0; i < count; ++i) data[r][i] = Fp32ToBf16(value(r, i));
+      }
+      OnEveryRank(n, [&](int r) {
+        EXPECT_TRUE(
+            world[r]->AllReduceSum(data[r].data(), count, ReduceType::kBF16, kTimeout).ok());
+      });
+      for (size_t i = 0; i < count; ++i) {
+        float want = 0;
+        for (int r = 0; r < n; ++r) want += value(r, i);
+        ASSERT_EQ(Bf16ToFp32(data[0][i]), want) << "element " << i << " count " << count;
+      }
+      for (int r = 1; r < n; ++r) {
+        EXPECT_EQ(std::memcmp(data[0].data(), data[r].data(), count * 2), 0);
+      }
+    }
+  }
+}
+
+TEST(TcpCommunicatorTest, InexactSumsAreStillBitIdenticalAcrossRanks) {
+  World world = MakeWorld(3);
+  ASSERT_EQ(world.size(), 3u);
+  for (size_t count : {size_t{1000}, size_t{1} << 20}) {
+    std::vector<std::vector<float>> data(3, std::vector<float>(count));
+    for (int r = 0; r < 3; ++r) {
+      for (size_t i = 0; i < count; ++i) data[r][i] = 1.0f / static_cast<float>(i + r + 3) * 1e3f;
+    }
+    OnEveryRank(3, [&](int r) {
+      EXPECT_TRUE(world[r]->AllReduceSum(data[r].data(), count, ReduceType::kF32, kTimeout).ok());
+    });
+    EXPECT_EQ(std::memcmp(data[0].data(), data[1].data(), count * 4), 0);
+    EXPECT_EQ(std::memcmp(data[0].data(), data[2].data(), count * 4), 0);
+  }
+}
+
+TEST(TcpCommunicatorTest, AllGatherCollectsInRankOrder) {
+  for (int n : {2, 3}) {
+    World world = MakeWorld(n);
+    ASSERT_EQ(world.size(), static_cast<size_t>(n));
+    for (size_t bytes : {size_t{1}, size_t{1000}, size_t{3} << 20}) {
+      std::vector<std::string> out(n, std::string(bytes * n, '\0'));
+      OnEveryRank(n, [&](int r) {
+        const std::string mine(bytes, static_cast<char>('a' + r));
+        EXPECT_TRUE(world[r]->AllGather(mine.data(), bytes, out[r].data(), kTimeout).ok());
+      });
+      std::string want;
+      for (int r = 0; r < n; ++r) want += std::string(bytes, static_cast<char>('a' + r));
+      for (int r = 0; r < n; ++r) EXPECT_TRUE(out[r] == want) << "rank " << r;
+    }
+  }
+}
+
+TEST(TcpCommunicatorTest, BroadcastFromEveryRoot) {
+  World world = MakeWorld(3);
+  ASSERT_EQ(world.size(), 3u);
+  for (int root = 0; root < 3; ++root) {
+    for (size_t bytes : {size_t{5}, size_t{2} << 20}) {
+      std::vector<std::string> data(3, std::string(bytes, '?'));
+      for (size_t i = 0; i < bytes; ++i) data[root][i] = static_cast<char>(i * 31 + root);
+      const std::string want = data[root];
+      OnEveryRank(3, [&](int r) {
+        EXPECT_TRUE(world[r]->Broadcast(data[r].data(), bytes, root, kTimeout).ok());
+      });
+      for (int r = 0; r < 3; ++r) EXPECT_TRUE(data[r] == want) << "root " << root << " rank " << r;
+    }
+  }
+}
+
+TEST(TcpCommunicatorTest, CrossingLargeSendsDoNotDeadlock) {
+  World world = MakeWorld(2);
+  ASSERT_EQ(world.size(), 2u);
+  const size_t bytes = size_t{32} << 20;
+  std::vector<std::string> sent(2), got(2, std::string(bytes, '\0'));
+  for (int r = 0; r < 2; ++r) {
+    sent[r].resize(bytes);
+    for (size_t i = 0; i < bytes; i += 4096) sent[r][i] = static_cast<char>(i / 4096 + r);
+  }
+  OnEveryRank(2, [&](int r) {
+    // Both ranks send first: neither reads until its Send is done.
+    auto s = world[r]->Send(sent[r].data(), bytes, 1 - r, kTimeout);
+    EXPECT_TRUE(s.ok()) << s;
+    s = world[r]->Recv(got[r].data(), bytes, 1 - r, kTimeout);
+    EXPECT_TRUE(s.ok()) << s;
+  });
+  EXPECT_TRUE(got[0] == sent[1]);
+  EXPECT_TRUE(got[1] == sent[0]);
+  // And the usual order, several messages in a row.
+  OnEveryRank(2, [&](int r) {
+    for (int k = 0; k < 3; ++k) {
+      char v = static_cast<char>(k);
+      if (r == 0) {
+        EXPECT_TRUE(world[0]->Send(&v, 1, 1, kTimeout).ok());
+      } else {
+        char w = -1;
+        EXPECT_TRUE(world[1]->Recv(&w, 1, 0, kTimeout).ok());
+        EXPECT_EQ(w, v);
+      }
+    }
+  });
+}
+
+TEST(TcpCommunicatorTest, BarrierWaitsForEveryRank) {
+  World world = MakeWorld(4);
+  ASSERT_EQ(world.size(), 4u);
+  std::atomic<int> arrived{0};
+  OnEveryRank(4, [&](int r) {
+    std::this_thread::sleep_for(milliseconds(20 * r));
+    arrived.fetch_add(1);
+    EXPECT_TRUE(world[r]->Barrier(kTimeout).ok());
+    EXPECT_EQ(arrived.load(), 4) << "rank " << r << " left the barrier early";
+  });
+}
+
+TEST(TcpCommunicatorTest, SubgroupsRenumberAndShareConnections) {
+  World world = MakeWorld(4);
+  ASSERT_EQ(world.size(), 4u);
+  OnEveryRank(4, [&](int r) {
+    // Two disjoint groups working at the same time, then the world, then a reversed group.
+    const std::vector<int> members = r % 2 == 0 ? std::vector<int>{2, 0} : std::vector<int>{3, 1};
+    auto sub = world[r]->Subgroup(members);
+    ASSERT_TRUE(sub.ok()) << sub.status();
+    EXPECT_EQ((*sub)->size(), 2);
+    EXPECT_EQ((*sub)->rank(), r < 2 ? 1 : 0);
+    std::vector<float> v(100000, static_cast<float>(r));
+    ASSERT_TRUE((*sub)->AllReduceSum(v.data(), v.size(), ReduceType::kF32, kTimeout).ok());
+    EXPECT_EQ(v[0], r % 2 == 0 ? 2.0f : 4.0f);
+    EXPECT_EQ(v[99999], v[0]);
+    float w = static_cast<float>(r);
+    ASSERT_TRUE(world[r]->AllReduceSum(&w, 1, ReduceType::kF32, kTimeout).ok());
+    EXPECT_EQ(w, 6.0f);
+    const std::vector<int> reversed = {3, 2, 1, 0};
+    auto rev = world[r]->Subgroup(reversed);
+    ASSERT_TRUE(rev.ok());
+    EXPECT_EQ((*rev)->rank(), 3 - r);
+    char c = static_cast<char>(r == 3 ? 'z' : '-');
+    ASSERT_TRUE((*rev)->Broadcast(&c, 1, 0, kTimeout).ok());  // new rank 0 is world rank 3
+    EXPECT_EQ(c, 'z');
+    // A sub-group of a sub-group.
+    auto inner = (*rev)->Subgroup(std::vector<int>{(*rev)->rank()});
+    ASSERT_TRUE(inner.ok());
+    EXPECT_EQ((*inner)->size(), 1);
+    EXPECT_TRUE((*inner)->Barrier(kTimeout).ok());
+  });
+  EXPECT_EQ(world[0]->Subgroup(std::vector<int>{1, 2}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(world[0]->Subgroup(std::vector<int>{0, 0}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(world[0]->Subgroup(std::vector<int>{0, 4}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(TcpCommunicatorTest, ShortOrMissingSecretIsRefused) {
+  TcpOptions o = Options(0, 2);
+  o.secret = "short";
+  EXPECT_EQ(TcpRendezvous::Listen("127.0.0.1", 0, o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  o = Options(1, 2);
+  o.secret.clear();
+  EXPECT_EQ(JoinTcp("127.0.0.1:1", o).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Captures log lines while alive.
+class LogCapture {
+ public:
+  LogCapture() {
+    SetLogSink([this](LogSeverity, std::string_view m) {
+      std::lock_guard<std::mutex> lock(mu_);
+      lines_.emplace_back(m);
+    });
+  }
+  ~LogCapture() { SetLogSink({}); }
+  std::string Text() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string all;
+    for (const auto& l : lines_) all += l + "\n";
+    return all;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> lines_;
+};
+
+TEST(TcpRendezvousTest, WrongSecretIsRefusedBothWays) {
+  LogCapture log;
+  auto rendezvous = TcpRendezvous::Listen("127.0.0.1", 0, Options(0, 2));
+  ASSERT_TRUE(rendezvous.ok());
+  const std::string leader = "127.0.0.1:" + std::to_string((*rendezvous)->port());
+  auto joiner = std::async(std::launch::async, [&] {
+    TcpOptions o = Options(1, 2);
+    o.secret = "another-secret-0123456789";
+    return JoinTcp(leader, o).status();
+  });
+  auto accepted = (*rendezvous)->Accept(milliseconds(1500));
+  EXPECT_EQ(accepted.status().code(), absl::StatusCode::kDeadlineExceeded) << accepted.status();
+  EXPECT_NE(std::string(accepted.status().message()).find("rank(s) 1"), std::string::npos);
+  const absl::Status joined = joiner.get();
+  // The leader's tag does not verify under the joiner's secret: the joiner refuses first.
+  EXPECT_EQ(joined.code(), absl::StatusCode::kPermissionDenied) << joined;
+  EXPECT_NE(log.Text().find("dropped a connection"), std::string::npos) << log.Text();
+}
+
+int RawConnect(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  return fd;
+}
+
+TEST(TcpRendezvousTest, StrangersAreDroppedWhileTheRealRanksJoin) {
+  LogCapture log;
+  const int n = 3;
+  std::vector<std::string> joined_addresses;
+  std::promise<void> rank1_joined;
+  TcpOptions o0 = Options(0, n);
+  o0.on_join = [&](int rank, std::string_view address) {
+    joined_addresses.push_back(std::to_string(rank) + "@" + std::string(address));
+    if (rank == 1) rank1_joined.set_value();
+  };
+  auto rendezvous = TcpRendezvous::Listen("127.0.0.1", 0, o0);
+  ASSERT_TRUE(rendezvous.ok());
+  const uint16_t port = (*rendezvous)->port();
+  const std::string leader = "127.0.0.1:" + std::to_string(port);
+
+  // Strangers first: garbage, a silent connection, a Hello for another world size, and a Hello
+  // claiming rank 1 followed by a made-up proof.
+  const int garbage = RawConnect(port);
+  const std::string junk = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(send(garbage, junk.data(), junk.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(junk.size()));
+  const int silent = RawConnect(port);
+  const int wrong_world = RawConnect(port);
+  HelloMessage hello;
+  hello.rank = 1;
+  hello.world_size = 7;
+  const std::string w = EncodeFrame(FrameType::kHello, 0, 0, EncodeHello(hello));
+  ASSERT_EQ(send(wrong_world, w.data(), w.size(), MSG_NOSIGNAL), static_cast<ssize_t>(w.size()));
+  const int impostor = RawConnect(port);
+  hello.world_size = n;
+  const std::string h = EncodeFrame(FrameType::kHello, 0, 0, EncodeHello(hello)) +
+                        EncodeFrame(FrameType::kProof, 0, 0, EncodeProof({}));
+  ASSERT_EQ(send(impostor, h.data(), h.size(), MSG_NOSIGNAL), static_cast<ssize_t>(h.size()));
+
+  World world(n);
+  auto accept = std::async(std::launch::async, [&] { return (*rendezvous)->Accept(kTimeout); });
+  std::thread r1([&] {
+    auto c = JoinTcp(leader, Options(1, n));
+    ASSERT_TRUE(c.ok()) << c.status();
+    world[1] = *std::move(c);
+  });
+  rank1_joined.get_future().wait();
+  // A second rank 1 is refused (rank 2 has not joined yet, so the leader is still listening).
+  TcpOptions dup = Options(1, n);
+  dup.join_timeout = milliseconds(2000);
+  const absl::Status dup_status = JoinTcp(leader, dup).status();
+  EXPECT_FALSE(dup_status.ok());
+  // Let the silent stranger's handshake timeout (500 ms) pass while the leader still waits.
+  std::this_thread::sleep_for(milliseconds(700));
+  std::thread r2([&] {
+    auto c = JoinTcp(leader, Options(2, n));
+    ASSERT_TRUE(c.ok()) << c.status();
+    world[2] = *std::move(c);
+  });
+  auto c0 = accept.get();
+  r1.join();
+  r2.join();
+  ASSERT_TRUE(c0.ok()) << c0.status();
+  world[0] = *std::move(c0);
+  ASSERT_TRUE(world[1] && world[2]);
+  CheckAllReduceF32(world, 1000);
+  ASSERT_EQ(joined_addresses.size(), 2u);
+  EXPECT_EQ(joined_addresses[0].substr(0, 12), "1@127.0.0.1:");
+  const std::string text = log.Text();
+  EXPECT_NE(text.find("'magic'"), std::string::npos) << text;
+  EXPECT_NE(text.find("world size 7"), std::string::npos) << text;
+  EXPECT_NE(text.find("HMAC tag is wrong"), std::string::npos) << text;
+  EXPECT_NE(text.find("already joined"), std::string::npos) << text;
+  EXPECT_NE(text.find("no complete handshake"), std::string::npos) << text;
+  for (int fd : {garbage, silent, wrong_world, impostor}) close(fd);
+}
+
+TEST(TcpCommunicatorTest, ClosedPeerGivesUnavailableNamingIt) {
+  World world = MakeWorld(2);
+  ASSERT_EQ(world.size(), 2u);
+  std::vector<float> v(size_t{4} << 20, 1.0f);
+  std::thread closer([&] {
+    std::this_thread::sleep_for(milliseconds(100));
+    world[1].reset();  // rank 1 goes away mid-operation
+  });
+  const auto start = std::chrono::steady_clock::now();
+  const absl::Status s =
+      world[0]->AllReduceSum(v.data(), v.size(), ReduceType::kF32, milliseconds(5000));
+  closer.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(4000));
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(std::string(s.message()).find("rank 1 (127.0.0.1:"), std::string::npos) << s;
+  EXPECT_NE(std::string(s.message()).find("closed the connection during AllReduceSum"),
+            std::string::npos)
+      << s;
+  // Broken: the same error at once, from every call.
+  EXPECT_EQ(world[0]->health(), s);
+  EXPECT_EQ(world[0]->Barrier(milliseconds(5000)), s);
+}
+
+TEST(TcpCommunicatorTest, LostRankFailsEveryOtherRank) {
+  World world = MakeWorld(3);
+  ASSERT_EQ(world.size(), 3u);
+  world[2].reset();
+  OnEveryRank(2, [&](int r) {
+    std::vector<float> v(1000, 1.0f);
+    const auto s = world[r]->AllReduceSum(v.data(), v.size(), ReduceType::kF32, kTimeout);
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  });
+}
+
+TEST(TcpCommunicatorTest, SilentPeerGivesDeadlineExceeded) {
+  World world = MakeWorld(2);
+  ASSERT_EQ(world.size(), 2u);
+  char buf[16];
+  const auto start = std::chrono::steady_clock::now();
+  const absl::Status s = world[0]->Recv(buf, sizeof(buf), 1, milliseconds(300));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+  EXPECT_NE(std::string(s.message()).find("rank 1 (127.0.0.1:"), std::string::npos) << s;
+  EXPECT_NE(std::string(s.message()).find("sent nothing for 300 ms during Recv"), std::string::npos)
+      << s;
+  EXPECT_GE(took, milliseconds(300));
+  EXPECT_LT(took, milliseconds(3000));
+  EXPECT_EQ(world[0]->AllGather(buf, 1, buf, kTimeout), s);
+}
+
+TEST(TcpCommunicatorTest, MismatchedOperationsAreInternalErrors) {
+  World world = MakeWorld(2);
+  ASSERT_EQ(world.size(), 2u);
+  std::vector<absl::Status> status(2);
+  OnEveryRank(2, [&](int r) {
+    std::vector<float> v(64, 1.0f);
+    std::vector<float> out(128);
+    status[r] = r == 0 ? world[0]->AllReduceSum(v.data(), 64, ReduceType::kF32, milliseconds(2000))
+                       : world[1]->AllGather(v.data(), 256, out.data(), milliseconds(2000));
+  });
+  // At least one side sees the other's frame first; the other may see the closed connection.
+  const bool internal = status[0].code() == absl::StatusCode::kInternal ||
+                        status[1].code() == absl::StatusCode::kInternal;
+  EXPECT_TRUE(internal) << status[0] << " / " << status[1];
+  for (const auto& s : status) {
+    if (s.code() == absl::StatusCode::kInternal) {
+      EXPECT_NE(std::string(s.message()).find("different operations"), std::string::npos) << s;
+    }
+  }
+}
+
+TEST(TcpCommunicatorTest, WorldOfOneIsTrivial) {
+  auto rendezvous = TcpRendezvous::Listen("127.0.0.1", 0, Options(0, 1));
+  ASSERT_TRUE(rendezvous.ok());
+  auto c = (*rendezvous)->Accept(kTimeout);
+  ASSERT_TRUE(c.ok());
+  float v = 3;
+  EXPECT_TRUE((*c)->AllReduceSum(&v, 1, ReduceType::kF32, kTimeout).ok());
+  EXPECT_EQ(v, 3.0f);
+  EXPECT_TRUE((*c)->Barrier(kTimeout).ok());
+}
+
+// Writes the fuzz seed corpus when INFER_WRITE_COMM_SEEDS names a folder:
+//   INFER_WRITE_COMM_SEEDS=tests/data/comm/fuzz_comm_frame build/tests/comm/comm_test
+//     --gtest_filter='*Seeds*'   (one command line)
+// The fuzz target's first byte picks the decoder (see fuzz/fuzz_comm_frame.cc).
+TEST(FuzzSeedsTest, WriteWhenAsked) {
+  const char* dir = std::getenv("INFER_WRITE_COMM_SEEDS");
+  if (dir == nullptr) GTEST_SKIP() << "INFER_WRITE_COMM_SEEDS not set";
+  HelloMessage hello;
+  hello.rank = 1;
+  hello.world_size = 4;
+  hello.listen_port = 41234;
+  hello.host = "10.0.0.2";
+  PeerTableMessage table;
+  table.peers = {{"", 0}, {"10.0.0.2", 41234}, {"10.0.0.3", 41235}};
+  ChallengeMessage challenge{0, 4, {}, {}};
+  const std::vector<std::pair<std::string, std::string>> seeds = {
+      {"frame_allreduce", std::string(1, '\0') + EncodeFrame(FrameType::kAllReduce, 7, 3, "abcd")},
+      {"frame_barrier", std::string(1, '\0') + EncodeFrame(FrameType::kBarrier, 1, 1, "")},
+      {"hello", std::string(1, '\1') + EncodeHello(hello)},
+      {"challenge", std::string(1, '\2') + EncodeChallenge(challenge)},
+      {"proof", std::string(1, '\3') + EncodeProof({})},
+      {"peer_table", std::string(1, '\4') + EncodePeerTable(table)},
+  };
+  for (const auto& [name, bytes] : seeds) {
+    std::ofstream(std::string(dir) + "/" + name, std::ios::binary) << bytes;
+  }
+}
+
+}  // namespace
+}  // namespace infer::comm
