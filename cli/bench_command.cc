@@ -10,7 +10,9 @@
 #include <thread>
 #include <vector>
 
+#include "cli/cluster_command.h"
 #include "cli/commands.h"
+#include "infer/log.h"
 #include "infer/scheduler.h"
 #include "nlohmann/json.hpp"
 
@@ -27,6 +29,8 @@ struct BenchFlags {
   std::vector<int> concurrency;  // empty: single-stream only
   int shared_prefix = 0;         // leading prompt tokens all requests share
   int max_num_batched_tokens = 512;
+  // One model over several local processes (--tensor-parallel-size, --pipeline-parallel-size).
+  ClusterFlags cluster;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -207,7 +211,10 @@ double MeasureReadBandwidth(int threads) {
 }
 
 int RunBench(const BenchFlags& f) {
-  auto loaded = LoadModel(ResolveModelPath(f.model), f.threads);
+  SetMinLogSeverity(LogSeverity::kWarning);
+  auto group = LeaderCluster::Start(f.cluster, f.threads);
+  if (!group.ok()) return Fail(absl::StrCat("cluster: ", group.status().message()));
+  auto loaded = LoadModel(ResolveModelPath(f.model), f.threads, 0, (*group)->cluster());
   if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
   Model& model = **loaded;
   const ModelInfo& info = model.info();
@@ -300,6 +307,7 @@ int RunBench(const BenchFlags& f) {
 Action RegisterBench(CLI::App& app) {
   auto f = std::make_shared<BenchFlags>();
   app.add_option("--model,-m", f->model, "GGUF file or Hugging Face folder (default: SmolLM2)");
+  AddClusterFlags(app, f->cluster);
   app.add_option("--threads", f->threads, "Worker threads (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--prompt-tokens", f->prompt_tokens, "Prompt length");

@@ -8,6 +8,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
+#include "infer/cluster.h"
 #include "infer/model.h"
 
 namespace infer::cli {
@@ -19,15 +20,17 @@ Action RegisterInfo(CLI::App& app);
 Action RegisterBench(CLI::App& app);
 Action RegisterServe(CLI::App& app);
 Action RegisterGenPassword(CLI::App& app);
+Action RegisterWorker(CLI::App& app);
 
 // The model path to use: `flag` when given, else $INFER_MODEL, else the default model that
 // scripts/fetch_model.sh caches (SmolLM2-135M-Instruct Q4_1).
 std::string ResolveModelPath(const std::string& flag);
 
 // Loads a model, drawing a progress bar on stderr when it is a terminal. `max_context` 0: the
-// model's own context length.
+// model's own context length. With `cluster` (the leader's), every rank loads its slice.
 absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, int threads,
-                                                 int64_t max_context = 0);
+                                                 int64_t max_context = 0,
+                                                 Cluster* cluster = nullptr);
 
 // A byte count from /proc/self/status ("VmRSS", "VmHWM"); 0 where unavailable. VmHWM is this
 // process image's own peak (unlike getrusage, it is not inherited across fork + exec).

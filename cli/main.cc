@@ -24,9 +24,10 @@ std::string ResolveModelPath(const std::string& flag) {
 }
 
 absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, int threads,
-                                                 int64_t max_context) {
+                                                 int64_t max_context, Cluster* cluster) {
   ModelOptions options;
   options.path = path;
+  options.cluster = cluster;
   options.num_threads = threads;
   options.max_context = max_context;
   if (isatty(STDERR_FILENO)) {
@@ -87,7 +88,9 @@ int main(int argc, char** argv) {
         std::tuple{"bench", "Measure prefill and decode speed", &infer::cli::RegisterBench},
         std::tuple{"gen-password", "Hash a password or make a JWT key for AuthStore",
                    &infer::cli::RegisterGenPassword},
-        std::tuple{"serve", "Serve the OpenAI-compatible HTTP API", &infer::cli::RegisterServe}}) {
+        std::tuple{"serve", "Serve the OpenAI-compatible HTTP API", &infer::cli::RegisterServe},
+        std::tuple{"worker", "Join a serve leader as one rank of a model spread over processes",
+                   &infer::cli::RegisterWorker}}) {
     CLI::App* sub = app.add_subcommand(name, help);
     subs.push_back({sub, reg(*sub)});
   }

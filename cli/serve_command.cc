@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -15,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "cli/cluster_command.h"
 #include "cli/commands.h"
 #include "infer/auth.h"
 #include "infer/log.h"
@@ -51,6 +53,8 @@ struct ServeFlags {
   bool login_limit = true;
   int login_threads = 1;
   double users_file_poll_seconds = 2;
+  // One model over several processes (see cluster_command.h).
+  ClusterFlags cluster;
 };
 
 // The AuthStore the flags and environment ask for: a users file (--users-file), else the
@@ -118,7 +122,11 @@ int RunServe(const ServeFlags& f) {
                                          : "; only a loopback address may be bound");
   }
 
-  auto model = LoadModel(ResolveModelPath(f.model), f.threads, f.max_model_len);
+  // The other ranks first (started here when they run on this host): Load waits for them.
+  auto group = LeaderCluster::Start(f.cluster, f.threads);
+  if (!group.ok()) return Fail(absl::StrCat("cluster: ", group.status().message()));
+  Cluster* cluster = (*group)->cluster();
+  auto model = LoadModel(ResolveModelPath(f.model), f.threads, f.max_model_len, cluster);
   if (!model.ok()) return Fail(std::string(model.status().message()));
 
   SchedulerOptions so;
@@ -149,6 +157,7 @@ int RunServe(const ServeFlags& f) {
   opts.allow_unauthenticated = f.allow_unauthenticated;
   opts.metrics_require_auth = f.metrics_require_auth;
   opts.login_threads = f.login_threads;
+  if (cluster != nullptr) opts.health_check = [cluster] { return cluster->health(); };
   auto server = Server::Start(**model, **scheduler, opts);
   if (!server.ok()) return Fail(std::string(server.status().message()));
 
@@ -189,6 +198,37 @@ int RunServe(const ServeFlags& f) {
     });
   }
 
+  // A lost rank cannot come back into this group (its KV cache and slice are gone): after the
+  // grace period, in which probes see /health and /ready fail and in-flight requests get their
+  // errors, the leader exits non-zero so that its supervisor restarts the whole group.
+  std::atomic<bool> rank_lost{false};
+  std::thread monitor;
+  if (cluster != nullptr) {
+    monitor = std::thread([&] {
+      for (;;) {
+        {
+          std::unique_lock<std::mutex> lock(watch_mu);
+          if (watch_cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return stop_watch; })) {
+            return;
+          }
+        }
+        const absl::Status health = cluster->health();
+        if (health.ok()) continue;
+        std::fprintf(stderr, "infer-cli: %s; exiting in %.0f s so that the group restarts\n",
+                     std::string(health.message()).c_str(), f.cluster.exit_delay_seconds);
+        std::unique_lock<std::mutex> lock(watch_mu);
+        if (!watch_cv.wait_for(lock,
+                               std::chrono::milliseconds(
+                                   static_cast<int64_t>(f.cluster.exit_delay_seconds * 1000)),
+                               [&] { return stop_watch; })) {
+          rank_lost = true;
+          kill(getpid(), SIGTERM);
+        }
+        return;
+      }
+    });
+  }
+
   int sig = 0;
   for (;;) {
     sigwait(&signals, &sig);
@@ -209,6 +249,13 @@ int RunServe(const ServeFlags& f) {
   }
   watch_cv.notify_all();
   if (watcher.joinable()) watcher.join();
+  if (monitor.joinable()) monitor.join();
+  if (rank_lost) {
+    (*server)->Shutdown(std::chrono::seconds(1));
+    (*scheduler)->Shutdown(Scheduler::ShutdownMode::kCancel);
+    std::fprintf(stderr, "infer-cli: stopped: a rank of the cluster was lost\n");
+    return 3;
+  }
   std::fprintf(stderr, "infer-cli: %s: finishing in-flight requests (up to %.0f s)\n",
                sig == SIGTERM ? "SIGTERM" : "SIGINT", f.shutdown_timeout);
   // A second signal ends the process at once.
@@ -293,6 +340,20 @@ Action RegisterServe(CLI::App& app) {
       ->check(CLI::Range(1, 64));
   app.add_option("--users-file-poll", f->users_file_poll_seconds,
                  "Seconds between checks of --users-file for changes (0: only on SIGHUP)")
+      ->check(CLI::NonNegativeNumber);
+  AddClusterFlags(app, f->cluster);
+  app.add_option("--cluster-address", f->cluster.address,
+                 "Where the leader listens for its workers (host:port; default 127.0.0.1 and a "
+                 "free port with local workers, 0.0.0.0:29500 with LWS_LEADER_ADDRESS)");
+  app.add_flag_callback(
+      "--spawn-workers", [f] { f->cluster.spawn_workers = true; },
+      "Start the other ranks as child processes on this host (the default unless "
+      "LWS_LEADER_ADDRESS is set)");
+  app.add_flag_callback(
+      "--no-spawn-workers", [f] { f->cluster.spawn_workers = false; },
+      "Wait for `infer-cli worker` processes started elsewhere to join");
+  app.add_option("--cluster-exit-delay", f->cluster.exit_delay_seconds,
+                 "Seconds between losing a rank and exiting with status 3")
       ->check(CLI::NonNegativeNumber);
   return [f] { return RunServe(*f); };
 }

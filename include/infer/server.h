@@ -86,6 +86,11 @@ struct ServerOptions {
   // the same seed answers the same sequence of requests the same way; unset: random seeds.
   std::optional<uint64_t> seed;
 
+  // Optional check of what the model stands on (e.g. Cluster::health: every rank alive). While
+  // it fails, /health answers 503 with its message and /ready answers 503. Called on an I/O
+  // thread at each probe: keep it cheap and thread-safe.
+  std::function<absl::Status()> health_check;
+
   // Authentication (see the top of this file). Not owned; must outlive the Server. Null: no
   // login, every route open, and Start() refuses a host other than a loopback address unless
   // allow_unauthenticated is set.

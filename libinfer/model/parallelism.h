@@ -13,6 +13,7 @@
 #include "libinfer/comm/communicator.h"
 #include "libinfer/format/model_config.h"
 #include "libinfer/model/model_runner.h"
+#include "libinfer/model/weight_source.h"
 
 namespace infer {
 

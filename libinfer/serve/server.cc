@@ -206,6 +206,8 @@ struct Server::Impl::Call {
   int finished = 0;
   bool failed = false;
   std::string error_message;
+  // The engine's error: Unavailable / DeadlineExceeded (a lost cluster rank) answer 503.
+  absl::StatusCode error_code = absl::StatusCode::kInternal;
 };
 
 absl::Status Server::Impl::Init() {
@@ -303,9 +305,20 @@ void Server::Impl::Answer(const HttpRequest& req, Responder& out, HttpResponse r
 void Server::Impl::Handle(const HttpRequest& req, std::shared_ptr<Responder> out) {
   const Clock::time_point start = Clock::now();
   const std::string& p = req.path;
-  if (p == "/health") return Answer(req, *out, JsonResponse(200, {{"status", "ok"}}), start);
+  const absl::Status health = options_.health_check && (p == "/health" || p == "/ready")
+                                  ? options_.health_check()
+                                  : absl::OkStatus();
+  if (p == "/health") {
+    if (!health.ok()) {
+      return Answer(
+          req, *out,
+          JsonResponse(503, {{"status", "unhealthy"}, {"error", std::string(health.message())}}),
+          start);
+    }
+    return Answer(req, *out, JsonResponse(200, {{"status", "ok"}}), start);
+  }
   if (p == "/ready") {
-    const bool ok = ready_.load() && !stopping_.load();
+    const bool ok = ready_.load() && !stopping_.load() && health.ok();
     return Answer(req, *out, JsonResponse(ok ? 200 : 503, {{"status", ok ? "ready" : "not ready"}}),
                   start);
   }
@@ -705,6 +718,7 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
       if (i == 0) c->usage.cached_tokens = result.usage.cached_prompt_tokens;
       if (result.finish_reason == FinishReason::kError) {
         c->failed = true;
+        c->error_code = result.status.code();
         c->error_message = std::string(result.status.message());
       }
       if (c->api.stream && result.finish_reason != FinishReason::kError) {
@@ -764,11 +778,15 @@ void Server::Impl::CallDone(Call& c) {
   // Runs on the Scheduler's thread with c.mu held.
   const Tokenizer& tok = model_.tokenizer();
   int status = 200;
+  const int error_status = c.error_code == absl::StatusCode::kUnavailable ||
+                                   c.error_code == absl::StatusCode::kDeadlineExceeded
+                               ? 503
+                               : 500;
   if (c.api.stream) {
     if (c.failed) {
       c.out->WriteChunk(
-          Sse(json::parse(serve::ErrorBody(Error(500, c.error_message, "server_error")))));
-      status = 500;
+          Sse(json::parse(serve::ErrorBody(Error(error_status, c.error_message, "server_error")))));
+      status = error_status;
     } else if (c.api.include_usage) {
       c.out->WriteChunk(Sse(serve::UsageChunkJson(c.api, c.id, c.created, model_name_, c.usage)));
     }
@@ -779,7 +797,7 @@ void Server::Impl::CallDone(Call& c) {
     HttpResponse r;
     if (c.failed) {
       INFER_LOG(kError, "%s: %s", c.id, c.error_message);
-      r = ErrorResponse(Error(500, c.error_message, "server_error"));
+      r = ErrorResponse(Error(error_status, c.error_message, "server_error"));
     } else {
       r = JsonResponse(
           200, serve::CompletionJson(c.api, c.id, c.created, model_name_, c.choices, c.usage, tok));
