@@ -117,7 +117,7 @@ class Cluster::Impl : public ModelParallelism {
   std::unique_ptr<comm::TcpRendezvous> rendezvous_;
   std::unique_ptr<comm::Communicator> world_;
   std::unique_ptr<comm::Communicator> tp_comm_;
-  std::vector<std::string> addresses_;  // per rank, as it joined (leader)
+  std::vector<std::string> addresses_;  // per rank, as it joined (leader); under state_mu_
 
   // Commands go out one at a time (steps, cache operations, heartbeats).
   std::mutex command_mu_;
@@ -259,6 +259,7 @@ absl::Status Cluster::Impl::Init() {
   tcp.on_join = [this](int rank, std::string_view address) {
     INFER_LOG(kInfo, "cluster: rank %d of %d joined from %s", rank, world_size(),
               std::string(address));
+    std::lock_guard<std::mutex> lock(state_mu_);
     if (rank >= 0 && rank < world_size()) addresses_[rank] = std::string(address);
   };
   INFER_ASSIGN_OR_RETURN(auto host_port, SplitAddress(o.address));

@@ -35,6 +35,7 @@ class Reader {
   }
   bool GetBytes(void* p, uint64_t n) {
     if (in_.size() - pos_ < n) return false;
+    if (n == 0) return true;
     std::memcpy(p, in_.data() + pos_, n);
     pos_ += n;
     return true;
@@ -174,7 +175,9 @@ std::array<uint8_t, kStatusRecordBytes> EncodeStatus(const absl::Status& status)
   const int32_t code = static_cast<int32_t>(status.code());
   std::memcpy(out.data(), &code, 4);
   const std::string_view msg(status.message().data(), status.message().size());
-  std::memcpy(out.data() + 4, msg.data(), std::min(msg.size(), kStatusRecordBytes - 5));
+  if (!msg.empty()) {
+    std::memcpy(out.data() + 4, msg.data(), std::min(msg.size(), kStatusRecordBytes - 5));
+  }
   return out;
 }
 
