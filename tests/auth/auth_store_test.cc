@@ -17,6 +17,7 @@
 #include "infer/auth.h"
 #include "infer/log.h"
 #include "libinfer/util/crypto.h"
+#include "tests/util/log_capture.h"
 
 namespace infer {
 namespace {
@@ -79,27 +80,7 @@ struct MutableEnv {
   }
 };
 
-// Collects log lines while alive.
-class LogCapture {
- public:
-  LogCapture() {
-    SetLogSink([this](LogSeverity, std::string_view m) {
-      std::lock_guard<std::mutex> lock(mu_);
-      lines_.emplace_back(m);
-    });
-  }
-  ~LogCapture() { SetLogSink(nullptr); }
-  std::string All() {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::string all;
-    for (const auto& l : lines_) all += l + "\n";
-    return all;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::string> lines_;
-};
+using ::infer::testing::LogCapture;
 
 bool Contains(const absl::Status& s, const std::string& part) {
   return std::string(s.message()).find(part) != std::string::npos;

@@ -25,6 +25,7 @@
 #include "libinfer/comm/frame.h"
 #include "libinfer/comm/tcp_communicator.h"
 #include "libinfer/util/fp16.h"
+#include "tests/util/log_capture.h"
 
 namespace infer::comm {
 namespace {
@@ -308,27 +309,7 @@ TEST(TcpCommunicatorTest, ShortOrMissingSecretIsRefused) {
   EXPECT_EQ(JoinTcp("127.0.0.1:1", o).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-// Captures log lines while alive.
-class LogCapture {
- public:
-  LogCapture() {
-    SetLogSink([this](LogSeverity, std::string_view m) {
-      std::lock_guard<std::mutex> lock(mu_);
-      lines_.emplace_back(m);
-    });
-  }
-  ~LogCapture() { SetLogSink({}); }
-  std::string Text() {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::string all;
-    for (const auto& l : lines_) all += l + "\n";
-    return all;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::string> lines_;
-};
+using ::infer::testing::LogCapture;
 
 TEST(TcpRendezvousTest, WrongSecretIsRefusedBothWays) {
   LogCapture log;
@@ -346,7 +327,7 @@ TEST(TcpRendezvousTest, WrongSecretIsRefusedBothWays) {
   const absl::Status joined = joiner.get();
   // The leader's tag does not verify under the joiner's secret: the joiner refuses first.
   EXPECT_EQ(joined.code(), absl::StatusCode::kPermissionDenied) << joined;
-  EXPECT_NE(log.Text().find("dropped a connection"), std::string::npos) << log.Text();
+  EXPECT_NE(log.All().find("dropped a connection"), std::string::npos) << log.All();
 }
 
 int RawConnect(uint16_t port) {
@@ -422,7 +403,7 @@ TEST(TcpRendezvousTest, StrangersAreDroppedWhileTheRealRanksJoin) {
   CheckAllReduceF32(world, 1000);
   ASSERT_EQ(joined_addresses.size(), 2u);
   EXPECT_EQ(joined_addresses[0].substr(0, 12), "1@127.0.0.1:");
-  const std::string text = log.Text();
+  const std::string text = log.All();
   EXPECT_NE(text.find("'magic'"), std::string::npos) << text;
   EXPECT_NE(text.find("world size 7"), std::string::npos) << text;
   EXPECT_NE(text.find("HMAC tag is wrong"), std::string::npos) << text;
