@@ -70,11 +70,6 @@ int RankNamedIn(const absl::Status& status) {
   return rank;
 }
 
-// [begin, end) of `n` units for part `r` of `size`, as even as whole units allow.
-std::pair<int64_t, int64_t> Share(int64_t n, int r, int size) {
-  return {n * r / size, n * (r + 1) / size};
-}
-
 }  // namespace
 
 // ---- The cluster ------------------------------------------------------------------------------
@@ -414,7 +409,7 @@ absl::StatusOr<RunnerLayout> Cluster::Impl::LayoutFor(const ModelConfig& config)
         "pipeline-parallel size ", pp, " exceeds the model's ", config.num_layers, " layers"));
   }
   RunnerLayout layout;
-  std::tie(layout.first_layer, layout.end_layer) = Share(config.num_layers, stage(), pp);
+  std::tie(layout.first_layer, layout.end_layer) = ShareOf(config.num_layers, stage(), pp);
   layout.first_stage = stage() == 0;
   layout.last_stage = stage() == pp - 1;
   layout.tp_rank = tp_rank();

@@ -116,11 +116,6 @@ std::vector<float> RopeFrequencies(const ModelConfig& c) {
   return inv;
 }
 
-// [begin, end) of `n` units for rank `r` of `size`, as even as whole units allow.
-std::pair<int64_t, int64_t> Share(int64_t n, int r, int size) {
-  return {n * r / size, n * (r + 1) / size};
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(const ModelConfig& config,
@@ -164,13 +159,13 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(const ModelConfig
   // FFN's rows of gate/up and columns of down in whole 32-element blocks when possible.
   const int tp = lay.tp_size;
   const int r = lay.tp_rank;
-  const auto [kv_head_begin, kv_head_end] = Share(c.num_kv_heads, r, tp);
+  const auto [kv_head_begin, kv_head_end] = ShareOf(c.num_kv_heads, r, tp);
   const int64_t kv_begin = kv_head_begin * c.head_dim;
   const int64_t kv_end = kv_head_end * c.head_dim;
   const int64_t q_begin = kv_begin * group;
   const int64_t q_end = kv_end * group;
   const int64_t ff_unit = c.intermediate_size % kQuantBlock == 0 ? kQuantBlock : 1;
-  const auto [ff_unit_begin, ff_unit_end] = Share(c.intermediate_size / ff_unit, r, tp);
+  const auto [ff_unit_begin, ff_unit_end] = ShareOf(c.intermediate_size / ff_unit, r, tp);
   const int64_t ff_begin = ff_unit_begin * ff_unit;
   const int64_t ff_end = ff_unit_end * ff_unit;
   model->q_dim_ = q_end - q_begin;
@@ -316,84 +311,6 @@ void LlamaModel::EnsureScratch(int64_t n) {
   gate_.resize(size(ff_dim_));
   up_.resize(size(ff_dim_));
   scratch_tokens_ = n;
-}
-
-absl::Status CheckBatch(const ForwardBatch& batch, const ModelConfig& config,
-                        const KvCache& cache) {
-  const int64_t n = static_cast<int64_t>(batch.tokens.size());
-  if (n == 0) return absl::InvalidArgumentError("no tokens to run");
-  int64_t next = 0;
-  for (size_t i = 0; i < batch.sequences.size(); ++i) {
-    const BatchSequence& s = batch.sequences[i];
-    if (s.num_tokens <= 0 || s.num_logits < 0 || s.num_logits > s.num_tokens || s.start_pos < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("sequence ", i, ": bad counts (start_pos ",
-                                                     s.start_pos, ", num_tokens ", s.num_tokens,
-                                                     ", num_logits ", s.num_logits, ")"));
-    }
-    const int64_t end = s.start_pos + s.num_tokens;
-    if (end > config.context_length) {
-      return absl::InvalidArgumentError(absl::StrCat("sequence ", i, ": positions up to ", end,
-                                                     " exceed the context length ",
-                                                     config.context_length));
-    }
-    const int64_t blocks = (end + cache.block_size() - 1) / cache.block_size();
-    if (static_cast<int64_t>(s.block_table.size()) < blocks) {
-      return absl::InvalidArgumentError(absl::StrCat("sequence ", i, ": ", s.block_table.size(),
-                                                     " blocks cannot hold ", end, " positions"));
-    }
-    for (int64_t b = s.start_pos / cache.block_size(); b < blocks; ++b) {
-      if (s.block_table[b] < 0 || s.block_table[b] >= cache.num_blocks()) {
-        return absl::InvalidArgumentError(absl::StrCat("sequence ", i, ": block ", s.block_table[b],
-                                                       " is outside the cache [0, ",
-                                                       cache.num_blocks(), ")"));
-      }
-    }
-    next += s.num_tokens;
-    if (next > n) break;
-  }
-  if (next != n) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the sequences claim ", next, " tokens, the batch has ", n));
-  }
-  for (int64_t i = 0; i < n; ++i) {
-    if (batch.tokens[i] < 0 || batch.tokens[i] >= config.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat("token id ", batch.tokens[i], " at index ", i,
-                                                     " is outside the vocabulary [0, ",
-                                                     config.vocab_size, ")"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status RunSequence(ModelRunner& runner, std::span<const int32_t> tokens, int64_t start_pos,
-                         std::span<const int32_t> block_table, KvCache& cache, bool all_logits,
-                         std::vector<float>& logits) {
-  const int64_t n = static_cast<int64_t>(tokens.size());
-  if (n == 0) return absl::InvalidArgumentError("no tokens to run");
-  const int64_t vocab = runner.config().vocab_size;
-  std::vector<float> all;
-  ForwardBatch batch;
-  std::vector<float> chunk_logits;
-  for (int64_t begin = 0; begin < n; begin += kMaxChunkTokens) {
-    const int64_t count = std::min(kMaxChunkTokens, n - begin);
-    const bool last_chunk = begin + count == n;
-    batch.Clear();
-    batch.tokens.assign(tokens.begin() + begin, tokens.begin() + begin + count);
-    BatchSequence seq;
-    seq.block_table = block_table;
-    seq.start_pos = start_pos + begin;
-    seq.num_tokens = count;
-    seq.num_logits = all_logits ? count : (last_chunk ? 1 : 0);
-    batch.sequences.push_back(seq);
-    INFER_RETURN_IF_ERROR(runner.Forward(batch, cache, {}, chunk_logits));
-    if (all_logits) all.insert(all.end(), chunk_logits.begin(), chunk_logits.end());
-  }
-  if (all_logits) {
-    logits = std::move(all);
-  } else {
-    logits.assign(chunk_logits.end() - vocab, chunk_logits.end());
-  }
-  return absl::OkStatus();
 }
 
 absl::Status LlamaModel::AllReduce(float* data, int64_t count) {

@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -85,6 +86,12 @@ inline constexpr int64_t kMaxChunkTokens = 512;
 absl::Status RunSequence(ModelRunner& runner, std::span<const int32_t> tokens, int64_t start_pos,
                          std::span<const int32_t> block_table, KvCache& cache, bool all_logits,
                          std::vector<float>& logits);
+
+// [begin, end) of `n` units for part `part` of `parts`, as even as whole units allow: how
+// layers fall to pipeline stages and heads or FFN blocks to tensor-parallel ranks.
+inline std::pair<int64_t, int64_t> ShareOf(int64_t n, int part, int parts) {
+  return {n * part / parts, n * (part + 1) / parts};
+}
 
 // Checks `batch` against the model and the cache (see ModelRunner::Forward's errors).
 absl::Status CheckBatch(const ForwardBatch& batch, const ModelConfig& config, const KvCache& cache);
