@@ -92,6 +92,10 @@ class HttpServer::Impl {
   net::io_context ioc_;
   // Keeps the I/O threads running while no connection is open, until Stop.
   net::executor_work_guard<net::io_context::executor_type> work_{ioc_.get_executor()};
+  // The acceptor and everything that touches it (its accept handler, StopAccepting's close) run
+  // on this strand: Server::Shutdown and Stop both stop accepting, from I/O threads that would
+  // otherwise close the acceptor concurrently with each other or with a re-armed accept.
+  net::strand<net::io_context::executor_type> accept_strand_{net::make_strand(ioc_)};
   std::optional<tcp::acceptor> acceptor_;
   int threads_;
   HttpLimits limits_;
@@ -476,7 +480,7 @@ absl::Status HttpServer::Impl::Listen(const std::string& host, int port) {
   if (ec)
     return absl::InvalidArgumentError(absl::StrCat("--host: '", host, "' is not an IP address"));
   const tcp::endpoint endpoint(address, static_cast<uint16_t>(port));
-  acceptor_.emplace(ioc_);
+  acceptor_.emplace(accept_strand_);
   auto fail = [&](const char* what) {
     return absl::UnavailableError(
         absl::StrCat("cannot ", what, " ", host, ":", port, ": ", ec.message()));
@@ -512,9 +516,9 @@ void HttpServer::Impl::Accept() {
 }
 
 void HttpServer::Impl::StopAccepting() {
-  net::post(ioc_, [this] {
+  net::post(accept_strand_, [this] {
     boost::system::error_code ec;
-    if (acceptor_) acceptor_->close(ec);
+    if (acceptor_ && acceptor_->is_open()) acceptor_->close(ec);
   });
 }
 
