@@ -197,9 +197,14 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(const ModelConfig
   if (lay.last_stage) {
     INFER_ASSIGN_OR_RETURN(model->output_norm_,
                            BindVector(weights, "output_norm.weight", hidden, 0, hidden));
+    // The head's vocabulary rows are split over the tensor-parallel ranks: it is a fifth of a
+    // small model's multiply-adds, too much to repeat on every rank.
     const bool tied = weights.Find("output.weight") == nullptr;
-    INFER_ASSIGN_OR_RETURN(model->output_, bind(tied ? "token_embd.weight" : "output.weight",
-                                                c.vocab_size, hidden, 0, c.vocab_size, 0, hidden));
+    const auto [vocab_begin, vocab_end] = ShareOf(c.vocab_size, r, tp);
+    model->vocab_begin_ = vocab_begin;
+    INFER_ASSIGN_OR_RETURN(model->output_,
+                           bind(tied ? "token_embd.weight" : "output.weight", c.vocab_size, hidden,
+                                vocab_begin, vocab_end, 0, hidden));
   }
   for (int64_t l = lay.first_layer; l < lay.end_layer; ++l) {
     const std::string p = absl::StrCat("blk.", l, ".");
@@ -428,7 +433,38 @@ absl::Status LlamaModel::Forward(const ForwardBatch& batch, KvCache& kv_cache,
     }
     first_token += s.num_tokens;
   }
-  k::MatMul(output_, xn_.data(), rows, out.data(), c.vocab_size, pool, &matmul_scratch_);
+  return OutputHead(rows, out);
+}
+
+absl::Status LlamaModel::OutputHead(int64_t rows, std::vector<float>& out) {
+  namespace k = kernels::cpu;
+  const int64_t vocab = config_.vocab_size;
+  const RunnerLayout& lay = slice_.layout;
+  if (lay.tp_size == 1) {
+    k::MatMul(output_, xn_.data(), rows, out.data(), vocab, pool_.get(), &matmul_scratch_);
+    return absl::OkStatus();
+  }
+  comm::Communicator& tp = *slice_.tp_comm;
+  if (lay.tp_rank != 0) {
+    // Only rank 0 of the group hands logits on (to the sampler, or to the leader).
+    logit_share_.resize(static_cast<size_t>(rows * output_.rows));
+    k::MatMul(output_, xn_.data(), rows, logit_share_.data(), output_.rows, pool_.get(),
+              &matmul_scratch_);
+    return tp.Send(logit_share_.data(), logit_share_.size() * sizeof(float), 0, slice_.timeout);
+  }
+  // Rank 0 writes its share in place and copies the others' into their columns.
+  k::MatMul(output_, xn_.data(), rows, out.data() + vocab_begin_, vocab, pool_.get(),
+            &matmul_scratch_);
+  for (int peer = 1; peer < lay.tp_size; ++peer) {
+    const auto [begin, end] = ShareOf(vocab, peer, lay.tp_size);
+    const int64_t width = end - begin;
+    logit_share_.resize(static_cast<size_t>(rows * width));
+    INFER_RETURN_IF_ERROR(
+        tp.Recv(logit_share_.data(), logit_share_.size() * sizeof(float), peer, slice_.timeout));
+    for (int64_t i = 0; i < rows; ++i) {
+      std::copy_n(&logit_share_[i * width], width, &out[i * vocab + begin]);
+    }
+  }
   return absl::OkStatus();
 }
 

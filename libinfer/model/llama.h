@@ -83,13 +83,17 @@ class LlamaModel final : public ModelRunner {
   explicit LlamaModel(const ModelConfig& config) : config_(config) {}
   void EnsureScratch(int64_t n);
   absl::Status AllReduce(float* data, int64_t count);
+  // The output head over `rows` normed rows of xn_: this rank's vocabulary rows, then (tensor
+  // parallel) every other rank's share gathered into tensor-parallel rank 0's `out`.
+  absl::Status OutputHead(int64_t rows, std::vector<float>& out);
 
   ModelConfig config_;
   LlamaSlice slice_;
   KvCacheShape kv_shape_;
   int64_t q_dim_ = 0, kv_dim_ = 0, ff_dim_ = 0;  // this rank's widths
   kernels::cpu::WeightMatrix embedding_;
-  kernels::cpu::WeightMatrix output_;
+  kernels::cpu::WeightMatrix output_;  // this rank's vocabulary rows [vocab_begin_, +rows)
+  int64_t vocab_begin_ = 0;
   std::vector<float> output_norm_;
   std::vector<LlamaLayer> layers_;
   std::vector<float> inv_freq_;  // rope_dim / 2 rotation frequencies, scaling folded in
@@ -100,6 +104,7 @@ class LlamaModel final : public ModelRunner {
   // Activations, sized for the largest chunk seen so far.
   int64_t scratch_tokens_ = 0;
   std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, proj_;
+  std::vector<float> logit_share_;  // a rank's share of the logits, [rows][its vocabulary rows]
   std::vector<kernels::cpu::AttentionQuery> queries_;
   kernels::cpu::MatMulScratch matmul_scratch_;
 };

@@ -59,7 +59,9 @@ class ModelRunner {
   // (a cache this runner created). `hidden_in` is empty on the first stage (the batch's tokens
   // are embedded) and [tokens][hidden_size] from the previous stage otherwise. `out` receives
   // the logits on the last stage, [batch.num_logit_rows()][vocab_size], sequence after
-  // sequence; the hidden states [tokens][hidden_size] on any other stage. The activations grow
+  // sequence (a tensor-parallel group splits the output head by vocabulary rows and gathers the
+  // logits on its rank 0: the other ranks' `out` is scratch); the hidden states
+  // [tokens][hidden_size] on any other stage. The activations grow
   // to the batch's token count: the caller bounds it (kMaxChunkTokens is safe).
   // InvalidArgument (naming the sequence) for ids outside the vocabulary, block tables that do
   // not cover the positions or name blocks outside the cache, or counts that do not add up;
