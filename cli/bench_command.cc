@@ -252,6 +252,7 @@ int RunBench(const BenchFlags& f) {
       {"model", info.path},
       {"threads", info.num_threads},
       {"cpu_kernels", info.cpu_kernels},
+      {"cpu_model", info.cpu_model},
       {"prompt_tokens", f.prompt_tokens},
       {"gen_tokens", f.gen_tokens},
       {"prefill_tokens_per_second", best_prefill},
@@ -273,6 +274,8 @@ int RunBench(const BenchFlags& f) {
   if (f.json) {
     std::printf("%s\n", out.dump(2).c_str());
   } else {
+    std::printf("cpu      %s, %s kernels, %d threads\n", info.cpu_model.c_str(),
+                info.cpu_kernels.c_str(), info.num_threads);
     std::printf("prefill  %8.1f tokens/s  (%d-token prompt)\n", best_prefill, f.prompt_tokens);
     std::printf("decode   %8.1f tokens/s  (%d tokens)\n", best_decode, f.gen_tokens);
     std::printf("memory   %8.2f GB/s read, decode reads %.1f MB/token = %.0f%% of the roofline\n",

@@ -39,6 +39,7 @@ int RunInfo(const InfoFlags& f) {
       {"bos_id", (*model)->tokenizer().bos_id()},
       {"eos_id", (*model)->tokenizer().eos_id()},
       {"cpu_kernels", i.cpu_kernels},
+      {"cpu_model", i.cpu_model},
       {"chat_template", (*model)->chat_template()},
   };
   if (f.json) {

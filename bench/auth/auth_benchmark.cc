@@ -14,8 +14,14 @@
 #include "infer/auth.h"
 #include "infer/log.h"
 #include "libinfer/auth/login_form.h"
+#include "libinfer/util/cpu_features.h"
 
 namespace {
+
+const bool kContext = [] {
+  benchmark::AddCustomContext("cpu_model", infer::CpuModelName());
+  return true;
+}();
 
 std::unique_ptr<infer::AuthStore> MakeStore() {
   static const std::string alice = infer::HashPassword("alice-pw").value();

@@ -14,7 +14,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -22,26 +21,15 @@
 
 #include "benchmark/benchmark.h"
 #include "libinfer/comm/tcp_communicator.h"
+#include "libinfer/util/cpu_features.h"
 
 namespace infer::comm {
 namespace {
 
 constexpr Timeout kTimeout{60000};
 
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      const size_t colon = line.find(':');
-      return colon == std::string::npos ? line : line.substr(colon + 2);
-    }
-  }
-  return "unknown";
-}
-
 const bool kContext = [] {
-  benchmark::AddCustomContext("cpu_model", CpuModel());
+  benchmark::AddCustomContext("cpu_model", CpuModelName());
   benchmark::AddCustomContext("ranks", "2 threads over 127.0.0.1");
   return true;
 }();

@@ -16,10 +16,17 @@
 
 #include "benchmark/benchmark.h"
 #include "libinfer/kernels/cpu/matmul.h"
+#include "libinfer/util/cpu_features.h"
 #include "libinfer/util/thread_pool.h"
 
 namespace infer::kernels::cpu {
 namespace {
+
+const bool kContext = [] {
+  benchmark::AddCustomContext("cpu_model", CpuModelName());
+  benchmark::AddCustomContext("cpu_kernels", CpuLevelName());
+  return true;
+}();
 
 int64_t RowBytes(DType dtype, int64_t k) {
   const DTypeInfo& info = GetDTypeInfo(dtype);

@@ -71,6 +71,7 @@ struct ModelInfo {
   uint64_t weight_bytes_per_token = 0;  // weight bytes one decode step reads (roofline figures)
   uint64_t kv_bytes_per_token = 0;      // K + V cache bytes one position takes (F32 cache today)
   std::string cpu_kernels;              // "avx512", "avx2" or "portable"
+  std::string cpu_model;                // the processor's name as CPUID gives it, or "unknown"
   int num_threads = 0;
 };
 

@@ -107,6 +107,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) 
     absl::StrAppend(out, p.first, " x", p.second);
   });
   info.cpu_kernels = CpuLevelName();
+  info.cpu_model = CpuModelName();
   info.num_threads = options.num_threads > 0 ? options.num_threads : DefaultThreads();
 
   if (static_cast<int64_t>(files->tokenizer.tokens.size()) > config.vocab_size) {

@@ -19,6 +19,10 @@ const CpuFeatures& GetCpuFeatures();
 // "avx512" (needs VNNI too), "avx2" or "portable": the kernel level GetCpuFeatures() selects.
 std::string CpuLevelName();
 
+// The processor's name as CPUID reports it ("AMD EPYC 7B13", "Intel(R) Xeon(R) Processor"),
+// trimmed; "unknown" where the instruction set has none. Benchmarks print it with every figure.
+std::string CpuModelName();
+
 }  // namespace infer
 
 #endif  // INFER_UTIL_CPU_FEATURES_H_

@@ -1,0 +1,49 @@
+// The CPU's name and kernel level, checked against what the kernel reports in /proc/cpuinfo.
+#include "libinfer/util/cpu_features.h"
+
+#include <fstream>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace infer {
+namespace {
+
+// The first `key` line of /proc/cpuinfo, after its colon; empty when there is none.
+std::string CpuInfoField(const std::string& key) {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key, 0) != 0) continue;
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) return "";
+    const size_t begin = line.find_first_not_of(" \t", colon + 1);
+    return begin == std::string::npos ? "" : line.substr(begin);
+  }
+  return "";
+}
+
+TEST(CpuFeaturesTest, ModelNameIsWhatTheKernelReports) {
+  const std::string want = CpuInfoField("model name");
+  if (want.empty()) GTEST_SKIP() << "/proc/cpuinfo has no model name on this machine";
+  EXPECT_EQ(CpuModelName(), want);
+}
+
+TEST(CpuFeaturesTest, LevelNeverExceedsTheFlags) {
+  const std::string listed = CpuInfoField("flags");
+  if (listed.empty()) GTEST_SKIP() << "/proc/cpuinfo has no flags on this machine";
+  std::string flags(1, ' ');
+  flags.append(listed).push_back(' ');
+  const std::string level = CpuLevelName();
+  if (level == "avx512") {
+    for (const char* f : {" avx512f ", " avx512bw ", " avx512vl ", " avx512_vnni "}) {
+      EXPECT_NE(flags.find(f), std::string::npos) << f;
+    }
+  }
+  if (level != "portable") {
+    for (const char* f : {" avx2 ", " fma "}) EXPECT_NE(flags.find(f), std::string::npos) << f;
+  }
+}
+
+}  // namespace
+}  // namespace infer
