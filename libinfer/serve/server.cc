@@ -819,7 +819,25 @@ void Server::Impl::Shutdown(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   {
     std::unique_lock<std::mutex> lock(done_mu_);
-    done_cv_.wait_until(lock, deadline, [&] { return in_flight_.load() <= 0; });
+    if (!done_cv_.wait_until(lock, deadline, [&] { return in_flight_.load() <= 0; })) {
+      // Out of time: cancel what is left, so that each stream still ends with its last chunk
+      // and [DONE] (each answer says it was cut short) instead of a connection closed mid-way.
+      // A call's mutex is taken before done_mu_ elsewhere (CallDone): not under done_mu_ here.
+      const std::vector<std::shared_ptr<Call>> calls = live_calls_;
+      INFER_LOG(kWarning, "shutdown: %d requests still running after the timeout; cancelling",
+                static_cast<int>(in_flight_.load()));
+      lock.unlock();
+      for (const std::shared_ptr<Call>& call : calls) {
+        std::vector<RequestHandle> handles;
+        {
+          std::lock_guard<std::mutex> call_lock(call->mu);
+          handles = call->handles;
+        }
+        for (RequestHandle& h : handles) h.Cancel();
+      }
+      lock.lock();
+      done_cv_.wait_for(lock, std::chrono::seconds(2), [&] { return in_flight_.load() <= 0; });
+    }
   }
   // The last answers may still be on their way to the clients: give them the time left (and a
   // moment even when none is left, so a finished stream is not cut before its end).

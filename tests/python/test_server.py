@@ -323,6 +323,22 @@ def test_sigterm_finishes_in_flight_requests(cli_tool, smollm2_path):
     assert s.proc.wait(timeout=60) == 0
 
 
+def test_streams_still_running_at_the_shutdown_timeout_end_cleanly(cli_tool, smollm2_path):
+    s = ServerProcess(cli_tool, smollm2_path, "--shutdown-timeout", "0.5")
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(stream_chat, s, 4000, f"Write a very long essay {i}.")
+                   for i in range(4)]
+        time.sleep(1.0)
+        s.proc.send_signal(signal.SIGTERM)
+        for f in futures:
+            events = f.result()
+            assert events[-1] == "[DONE]", events[-3:]
+            last = json.loads(events[-2])
+            assert last["choices"][0]["finish_reason"] is not None, last
+    assert s.proc.wait(timeout=60) == 0
+    assert any("cancelling" in line for line in s.lines), "".join(s.lines[-10:])
+
+
 def test_embedding_example_serves_its_own_route(smollm2_path):
     example = os.environ.get("INFER_OPENAI_SERVER_EXAMPLE")
     if not example or not os.path.exists(example):
