@@ -214,7 +214,9 @@ int RunBench(const BenchFlags& f) {
   SetMinLogSeverity(LogSeverity::kWarning);
   auto group = LeaderCluster::Start(f.cluster, f.threads);
   if (!group.ok()) return Fail(absl::StrCat("cluster: ", group.status().message()));
-  auto loaded = LoadModel(ResolveModelPath(f.model), f.threads, 0, (*group)->cluster());
+  absl::StatusOr<std::string> path = ResolveModelPath(f.model);
+  if (!path.ok()) return Fail(std::string(path.status().message()));
+  auto loaded = LoadModel(*path, f.threads, 0, (*group)->cluster());
   if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
   Model& model = **loaded;
   const ModelInfo& info = model.info();

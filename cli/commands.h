@@ -23,8 +23,12 @@ Action RegisterGenPassword(CLI::App& app);
 Action RegisterWorker(CLI::App& app);
 
 // The model path to use: `flag` when given, else $INFER_MODEL, else the default model that
-// scripts/fetch_model.sh caches (SmolLM2-135M-Instruct Q4_1).
-std::string ResolveModelPath(const std::string& flag);
+// scripts/fetch_model.sh caches (SmolLM2-135M-Instruct Q4_1). A `flag` that names no file but
+// has the shape of a Hugging Face hub id ("org/name", as the seed deployment's MODEL_ID) is
+// looked up in the hub cache ($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub):
+// the snapshot that refs/main names (or the only one), as a folder, or its one .gguf file when
+// it holds no config.json. Nothing is downloaded; NotFound says where it looked.
+absl::StatusOr<std::string> ResolveModelPath(const std::string& flag);
 
 // Loads a model, drawing a progress bar on stderr when it is a terminal. `max_context` 0: the
 // model's own context length. With `cluster` (the leader's), every rank loads its slice.

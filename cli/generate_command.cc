@@ -24,7 +24,9 @@ struct GenerateFlags {
 };
 
 int RunGenerate(const GenerateFlags& f) {
-  auto model = LoadModel(ResolveModelPath(f.model), f.threads);
+  absl::StatusOr<std::string> path = ResolveModelPath(f.model);
+  if (!path.ok()) return Fail(std::string(path.status().message()));
+  auto model = LoadModel(*path, f.threads);
   if (!model.ok()) return Fail(std::string(model.status().message()));
   const uint64_t rss_after_load = ProcStatusBytes("VmRSS");
   SamplingParams params;

@@ -14,7 +14,9 @@ struct InfoFlags {
 };
 
 int RunInfo(const InfoFlags& f) {
-  auto model = LoadModel(ResolveModelPath(f.model), 1);
+  absl::StatusOr<std::string> path = ResolveModelPath(f.model);
+  if (!path.ok()) return Fail(std::string(path.status().message()));
+  auto model = LoadModel(*path, 1);
   if (!model.ok()) return Fail(std::string(model.status().message()));
   const ModelInfo& i = (*model)->info();
   nlohmann::json out = {

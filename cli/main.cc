@@ -11,8 +11,79 @@
 
 namespace infer::cli {
 
-std::string ResolveModelPath(const std::string& flag) {
-  if (!flag.empty()) return flag;
+namespace {
+
+// "org/name" with no other slash, no leading dot and no drive or scheme: a hub id.
+bool LooksLikeHubId(const std::string& s) {
+  const size_t slash = s.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == s.size()) return false;
+  if (s.find('/', slash + 1) != std::string::npos || s[0] == '.' || s[0] == '~') return false;
+  return s.find(':') == std::string::npos;
+}
+
+absl::StatusOr<std::string> FromHubCache(const std::string& id) {
+  namespace fs = std::filesystem;
+  fs::path hub;
+  if (const char* v = std::getenv("HF_HUB_CACHE"); v != nullptr && *v != '\0') {
+    hub = v;
+  } else if (const char* home = std::getenv("HF_HOME"); home != nullptr && *home != '\0') {
+    hub = fs::path(home) / "hub";
+  } else if (const char* user = std::getenv("HOME"); user != nullptr) {
+    hub = fs::path(user) / ".cache" / "huggingface" / "hub";
+  }
+  std::string folder = "models--" + id;
+  folder.replace(folder.find('/'), 1, "--");
+  const fs::path repo = hub / folder;
+  const auto missing = [&](const std::string& what) {
+    return absl::NotFoundError(
+        "model '" + id + "': no such file, and " + what +
+        " (libinfer reads the Hugging Face cache but does not download: fill the cache, e.g. with "
+        "huggingface-cli download, or give a path)");
+  };
+  std::error_code ec;
+  if (!fs::is_directory(repo / "snapshots", ec)) {
+    return missing("not in the Hugging Face cache (" + (repo / "snapshots").string() +
+                   " is not a folder)");
+  }
+  fs::path snapshot;
+  if (std::FILE* ref = std::fopen((repo / "refs" / "main").c_str(), "r")) {
+    char rev[128] = {};
+    const size_t n = std::fread(rev, 1, sizeof(rev) - 1, ref);
+    std::fclose(ref);
+    std::string r(rev, n);
+    while (!r.empty() && (r.back() == '\n' || r.back() == '\r' || r.back() == ' ')) r.pop_back();
+    if (!r.empty() && r.find('/') == std::string::npos) snapshot = repo / "snapshots" / r;
+  }
+  if (snapshot.empty()) {
+    std::vector<fs::path> all;
+    for (const auto& e : fs::directory_iterator(repo / "snapshots", ec)) all.push_back(e.path());
+    if (all.size() != 1) {
+      return missing(repo.string() + " has " + std::to_string(all.size()) +
+                     " snapshots and no refs/main to choose one");
+    }
+    snapshot = all[0];
+  }
+  if (!fs::is_directory(snapshot, ec)) {
+    return missing("refs/main names " + snapshot.string() + ", which is not a folder");
+  }
+  if (fs::exists(snapshot / "config.json", ec)) return snapshot.string();
+  std::vector<fs::path> ggufs;
+  for (const auto& e : fs::directory_iterator(snapshot, ec)) {
+    if (e.path().extension() == ".gguf") ggufs.push_back(e.path());
+  }
+  if (ggufs.size() == 1) return ggufs[0].string();
+  return missing(snapshot.string() + " holds no config.json and " + std::to_string(ggufs.size()) +
+                 " .gguf files (name the file instead)");
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ResolveModelPath(const std::string& flag) {
+  if (!flag.empty()) {
+    std::error_code ec;
+    if (std::filesystem::exists(flag, ec) || !LooksLikeHubId(flag)) return flag;
+    return FromHubCache(flag);
+  }
   if (const char* env = std::getenv("INFER_MODEL"); env != nullptr && *env != '\0') return env;
   std::filesystem::path cache;
   if (const char* dir = std::getenv("INFER_MODEL_CACHE"); dir != nullptr && *dir != '\0') {

@@ -31,6 +31,7 @@ struct ServeFlags {
   std::string host = "127.0.0.1";
   int port = 8000;
   std::string served_model_name;
+  std::string dtype = "auto";
   int64_t max_model_len = 0;
   int max_num_seqs = 64;
   int max_num_batched_tokens = 512;
@@ -104,6 +105,14 @@ int RunServe(const ServeFlags& f) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // vLLM's --dtype (the seed's DTYPE) names the compute type. The CPU backend uses each weight
+  // in its stored type and computes in float32; a request for float16 or bfloat16 compute is
+  // refused rather than ignored.
+  if (f.dtype != "auto" && f.dtype != "float32" && f.dtype != "float") {
+    return Fail("--dtype (DTYPE) '" + f.dtype +
+                "': this build computes in float32 on the CPU (weights stay in their stored "
+                "type); use auto or float32");
+  }
 
   // One line per request (and the library's notices) on stderr.
   SetMinLogSeverity(LogSeverity::kInfo);
@@ -126,7 +135,9 @@ int RunServe(const ServeFlags& f) {
   auto group = LeaderCluster::Start(f.cluster, f.threads);
   if (!group.ok()) return Fail(absl::StrCat("cluster: ", group.status().message()));
   Cluster* cluster = (*group)->cluster();
-  auto model = LoadModel(ResolveModelPath(f.model), f.threads, f.max_model_len, cluster);
+  absl::StatusOr<std::string> path = ResolveModelPath(f.model);
+  if (!path.ok()) return Fail(std::string(path.status().message()));
+  auto model = LoadModel(*path, f.threads, f.max_model_len, cluster);
   if (!model.ok()) return Fail(std::string(model.status().message()));
 
   SchedulerOptions so;
@@ -148,6 +159,10 @@ int RunServe(const ServeFlags& f) {
   opts.host = f.host;
   opts.port = f.port;
   opts.served_model_name = f.served_model_name;
+  // A hub id (MODEL_ID="org/name") is served under that id, as vLLM does, not the snapshot's.
+  if (opts.served_model_name.empty() && !f.model.empty() && *path != f.model) {
+    opts.served_model_name = f.model;
+  }
   opts.io_threads = f.io_threads;
   opts.stream_flush_interval =
       std::chrono::microseconds(static_cast<int64_t>(f.stream_interval_ms * 1000.0));
@@ -284,6 +299,9 @@ Action RegisterServe(CLI::App& app) {
   app.add_option("--served-model-name", f->served_model_name,
                  "Model id in the API (default: the file's name)")
       ->envname("MODEL_NAME");
+  app.add_option("--dtype", f->dtype,
+                 "Compute type: auto or float32 (the CPU backend; weights keep their stored type)")
+      ->envname("DTYPE");
   app.add_option("--max-model-len", f->max_model_len, "Context length to serve (0: the model's)")
       ->envname("MAX_MODEL_LEN")
       ->check(CLI::NonNegativeNumber);

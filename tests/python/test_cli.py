@@ -73,3 +73,57 @@ def test_bench_concurrency_json(cli_tool, smollm2_path):
     bad = run(cli_tool, "bench", "--model", smollm2_path, "--prompt-tokens", "8",
               "--shared-prefix", "8", "--concurrency", "2")
     assert bad.returncode == 1 and "--shared-prefix" in bad.stderr
+
+
+def _hub_cache(tmp_path, repo_id, files, ref="abc123", refs_main=True):
+    """A Hugging Face hub cache in its own layout: models--org--name/{refs/main,snapshots/REV}."""
+    repo = tmp_path / "hub" / ("models--" + repo_id.replace("/", "--"))
+    snap = repo / "snapshots" / ref
+    snap.mkdir(parents=True)
+    if refs_main:
+        (repo / "refs").mkdir()
+        (repo / "refs" / "main").write_text(ref + "\n")
+    for name, target in files.items():
+        (snap / name).symlink_to(target)
+    return tmp_path
+
+
+def test_hub_ids_resolve_in_the_hugging_face_cache(cli_tool, smollm2_path, tmp_path):
+    # The seed deployment's MODEL_ID is a hub id and HF_HOME its cache.
+    home = _hub_cache(tmp_path, "HuggingFaceTB/SmolLM2-135M-Instruct",
+                      {"smollm2.Q4_1.gguf": smollm2_path})
+    env = {"HF_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    r = subprocess.run(
+        [cli_tool, "info", "--model", "HuggingFaceTB/SmolLM2-135M-Instruct", "--json"],
+        capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["path"].endswith("snapshots/abc123/smollm2.Q4_1.gguf")
+    # HF_HUB_CACHE names the hub folder itself and wins over HF_HOME.
+    r = subprocess.run([cli_tool, "info", "--model", "HuggingFaceTB/SmolLM2-135M-Instruct"],
+                       capture_output=True, text=True, timeout=120,
+                       env=dict(env, HF_HOME="/nonexistent", HF_HUB_CACHE=str(home / "hub")))
+    assert r.returncode == 0, r.stderr
+
+
+def test_hub_ids_not_in_the_cache_say_where_they_were_looked_for(cli_tool, tmp_path):
+    env = {"HF_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([cli_tool, "info", "--model", "Org/Missing"], capture_output=True,
+                       text=True, timeout=60, env=env)
+    assert r.returncode == 1
+    assert "models--Org--Missing" in r.stderr and "does not download" in r.stderr, r.stderr
+    # Two snapshots and no refs/main: which one is meant is not guessed.
+    _hub_cache(tmp_path, "Org/Two", {}, ref="a", refs_main=False)
+    (tmp_path / "hub" / "models--Org--Two" / "snapshots" / "b").mkdir()
+    r = subprocess.run([cli_tool, "info", "--model", "Org/Two"], capture_output=True, text=True,
+                       timeout=60, env=env)
+    assert r.returncode == 1 and "2 snapshots" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "half", "int8"])
+def test_dtypes_the_cpu_does_not_compute_in_are_refused(cli_tool, smollm2_path, dtype):
+    for args, env in ((["--dtype", dtype], {}), ([], {"DTYPE": dtype})):
+        r = subprocess.run([cli_tool, "serve", smollm2_path, "--port", "0", *args],
+                           capture_output=True, text=True, timeout=60,
+                           env={"PATH": "/usr/bin:/bin", **env})
+        assert r.returncode == 1, r.stderr
+        assert f"'{dtype}'" in r.stderr and "float32" in r.stderr, r.stderr
