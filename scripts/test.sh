@@ -31,6 +31,14 @@ done
 
 BUILD_DIR=build scripts/build.sh -DINFER_BUILD_TESTS=ON -DINFER_BUILD_BENCH=ON
 (cd build && ctest --output-on-failure -j "$JOBS" --timeout 900)
+# The Kubernetes manifests: lint, schemas, a real API server, and their commands run on loopback.
+# The API-server harness (kube-apiserver 1.20 + etcd + the LeaderWorkerSet CRD) is not part of
+# this repository; where the development environment provides it beside the checkout, it is used.
+if [ -z "${KUBE_APISERVER_SCRIPT:-}" ] && [ -x ../shared/tools/k8s/apiserver.sh ]; then
+  KUBE_APISERVER_SCRIPT=$(cd ../shared/tools/k8s && pwd)/apiserver.sh
+  export KUBE_APISERVER_SCRIPT
+fi
+scripts/k8s_check.sh
 if [ "${INFER_SKIP_SANITIZERS:-0}" != 1 ]; then
   BUILD_DIR=build-asan scripts/build.sh -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINFER_SANITIZE=address,undefined \
     -DINFER_CUDA=OFF -DINFER_BUILD_BENCH=OFF -DINFER_BUILD_EXAMPLES=OFF

@@ -1,0 +1,534 @@
+"""The Kubernetes manifests (k8s/): linted, schema-checked at a current Kubernetes version,
+checked and stored by a real kube-apiserver, and run: each container's command, arguments and
+environment are read from the rendered manifests, resolved as the kubelet would, and started on
+loopback; then a user of the example Secret logs in and chats through the `openai` client, and
+a preStop + SIGTERM during a stream ends the stream cleanly.
+
+Environment:
+  INFER_CLI              infer-cli (required for the run tests)
+  INFER_SMOLLM2_GGUF     SmolLM2 Q4_1 (scripts/fetch_model.sh), the ConfigMap's MODEL_ID
+  KUBE_APISERVER_SCRIPT  a script that `start DIR`s kube-apiserver + etcd with the
+                         LeaderWorkerSet CRD and prints `export KUBECONFIG=...` (and `stop DIR`s
+                         them); the server-side tests skip without it
+"""
+
+import base64
+import copy
+import functools
+import http.client
+import http.server
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import openai
+import pytest
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+K8S = os.path.join(REPO, "k8s")
+# Every kustomization a user applies: the overlays, and the extras applied beside them.
+OVERLAYS = ["overlays/cpu", "overlays/gpu", "overlays/lws", "overlays/ingress",
+            "extras/model-cache-fill"]
+EXAMPLE_PASSWORDS = {"alice": "alice-example-password", "bob": "bob-example-password"}
+
+
+def render(overlay):
+    out = subprocess.run(["kubectl", "kustomize", os.path.join(K8S, overlay)],
+                         check=True, capture_output=True, text=True).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def examples():
+    """The example Secrets (k8s/examples), which no kustomization applies."""
+    docs = []
+    for name in sorted(os.listdir(os.path.join(K8S, "examples"))):
+        with open(os.path.join(K8S, "examples", name)) as f:
+            docs += [d for d in yaml.safe_load_all(f) if d]
+    return docs
+
+
+def render_with_examples(overlay):
+    return examples() + render(overlay)
+
+
+def find(docs, kind, name=None):
+    for d in docs:
+        if d["kind"] == kind and (name is None or d["metadata"]["name"] == name):
+            return d
+    raise KeyError(f"no {kind} {name or ''} in the rendered manifests")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kubectl():
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed (scripts/k8s_check.sh installs it)")
+
+
+# ---- Lint and schemas ------------------------------------------------------------------------
+
+def test_yamllint():
+    r = subprocess.run(["yamllint", "-c", os.path.join(K8S, ".yamllint"), K8S],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kubernetes_validate_strict(overlay, tmp_path):
+    path = tmp_path / "rendered.yaml"
+    path.write_text(yaml.safe_dump_all(render_with_examples(overlay)))
+    r = subprocess.run(["kubernetes-validate", "-k", "1.30.0", "--strict", "--quiet", str(path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # The only thing it may not check is the LeaderWorkerSet (a custom resource).
+    for line in (r.stdout + r.stderr).splitlines():
+        assert "LeaderWorkerSet" in line, line
+
+
+# ---- A real API server -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def apiserver(tmp_path_factory):
+    script = os.environ.get("KUBE_APISERVER_SCRIPT")
+    if not script or not os.path.isfile(script):
+        pytest.skip("KUBE_APISERVER_SCRIPT is not set: no kube-apiserver for server-side checks")
+    work = str(tmp_path_factory.mktemp("apiserver"))
+    r = subprocess.run([script, "start", work], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = re.search(r"export KUBECONFIG=(\S+)", r.stdout)
+    assert m, r.stdout
+    env = dict(os.environ, KUBECONFIG=m.group(1))
+    yield env
+    subprocess.run([script, "stop", work], capture_output=True, timeout=120)
+
+
+def for_v1_20(docs):
+    """The API server here is 1.20, which serves PodDisruptionBudget as policy/v1beta1 only
+    (policy/v1 came in 1.21; the manifests use it, as clusters from 1.25 on require). The
+    fields these manifests use are the same in both."""
+    out = copy.deepcopy(docs)
+    for d in out:
+        if d["kind"] == "PodDisruptionBudget" and d["apiVersion"] == "policy/v1":
+            d["apiVersion"] = "policy/v1beta1"
+    return out
+
+
+def kubectl_run(env, *args, stdin=None):
+    return subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_server_side_dry_run_apply_and_read_back(apiserver, overlay):
+    docs = for_v1_20(render_with_examples(overlay))
+    ns = "libinfer-" + overlay.replace("/", "-")
+    kubectl_run(apiserver, "create", "namespace", ns)
+    text = yaml.safe_dump_all(docs)
+    r = kubectl_run(apiserver, "-n", ns, "apply", "--dry-run=server", "--validate=true",
+                    "-f", "-", stdin=text)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = kubectl_run(apiserver, "-n", ns, "apply", "--server-side", "--validate=true", "-f", "-",
+                    stdin=text)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for d in docs:
+        kind, name = d["kind"], d["metadata"]["name"]
+        r = kubectl_run(apiserver, "-n", ns, "get", kind.lower(), name, "-o", "json")
+        assert r.returncode == 0, f"{kind}/{name}: {r.stderr}"
+        stored = json.loads(r.stdout)
+        assert stored["metadata"].get("labels") == d["metadata"].get("labels"), \
+            f"{kind}/{name}: labels"
+        for key in ("spec", "data", "stringData"):
+            if key in d and key != "stringData":
+                want, got = d[key], stored[key]
+                assert _subset(want, got), f"{kind}/{name}: {key} was not stored as written"
+        if "stringData" in d:
+            got = {k: base64.b64decode(v).decode() for k, v in stored.get("data", {}).items()}
+            assert got == {k: str(v) for k, v in d["stringData"].items()}, f"{kind}/{name}"
+
+
+def _subset(want, got):
+    """Everything the manifest says is in what the server stored (which adds defaults)."""
+    if isinstance(want, dict):
+        return isinstance(got, dict) and all(k in got and _subset(v, got[k])
+                                             for k, v in want.items())
+    if isinstance(want, list):
+        return isinstance(got, list) and len(want) == len(got) and all(
+            _subset(a, b) for a, b in zip(want, got))
+    if isinstance(want, (int, float)) and isinstance(got, str):  # quantities: 1 vs "1"
+        return str(want) == got
+    return want == got or str(want) == str(got)
+
+
+def _broken_variants():
+    docs = render("overlays/cpu")
+    dep = find(docs, "Deployment")
+
+    def variant(edit):
+        d = copy.deepcopy(dep)
+        edit(d)
+        return d
+
+    def selector(d):
+        d["spec"]["selector"]["matchLabels"] = {"app.kubernetes.io/component": "elsewhere"}
+
+    def long_port_name(d):
+        d["spec"]["template"]["spec"]["containers"][0]["ports"][0]["name"] = "a-port-name-too-long"
+
+    def string_replicas(d):
+        d["spec"]["replicas"] = "two"
+
+    def unknown_field(d):
+        d["spec"]["template"]["spec"]["containers"][0]["livenesProbe"] = {}
+
+    return [("selector does not match the template's labels", variant(selector), "selector"),
+            ("port name over 15 characters", variant(long_port_name), "15"),
+            ("a string where a number belongs", variant(string_replicas), "replicas"),
+            ("a misspelt field", variant(unknown_field), "livenesProbe")]
+
+
+@pytest.mark.parametrize("what,doc,needle", _broken_variants(), ids=lambda v: v
+                         if isinstance(v, str) and " " in v else None)
+def test_broken_variants_are_refused(apiserver, what, doc, needle):
+    kubectl_run(apiserver, "create", "namespace", "libinfer-broken")
+    r = kubectl_run(apiserver, "-n", "libinfer-broken", "apply", "--dry-run=server",
+                    "--validate=true", "-f", "-", stdin=yaml.safe_dump(doc))
+    assert r.returncode != 0, f"{what}: accepted"
+    assert needle in r.stderr, f"{what}: {r.stderr}"
+
+
+# ---- Running what the manifests say ----------------------------------------------------------
+
+class Pod:
+    """One container of the rendered manifests, run as the kubelet would run it, on loopback:
+    env from envFrom/env (ConfigMap and Secret values, the downward API, $(VAR) references),
+    each volume mount a folder of this test (the model cache holds the model; a Secret volume
+    its keys as files), the pod's ports replaced by free loopback ports."""
+
+    def __init__(self, cli, docs, pod_spec, container, tmp, pod_name, extra_env=None,
+                 secrets=None, cache_dir=None, ports=None):
+        self.secrets = secrets or {}
+        env = {"HOME": tmp, "PATH": os.environ.get("PATH", "")}
+        for src in container.get("envFrom", []):
+            if "configMapRef" in src:
+                env.update(find(docs, "ConfigMap", src["configMapRef"]["name"])["data"])
+            if "secretRef" in src:
+                env.update(self.secret(docs, src["secretRef"]["name"]))
+        env.update(extra_env or {})
+        for e in container.get("env", []):
+            if "value" in e:
+                env[e["name"]] = expand(e["value"], env)
+            else:
+                ref = e["valueFrom"]
+                if "secretKeyRef" in ref:
+                    k = ref["secretKeyRef"]
+                    env[e["name"]] = self.secret(docs, k["name"])[k["key"]]
+                elif "configMapKeyRef" in ref:
+                    k = ref["configMapKeyRef"]
+                    env[e["name"]] = find(docs, "ConfigMap", k["name"])["data"][k["key"]]
+                elif "fieldRef" in ref:
+                    env[e["name"]] = {"metadata.name": pod_name, "metadata.namespace": "default",
+                                      "status.podIP": "127.0.0.1"}[ref["fieldRef"]["fieldPath"]]
+        volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
+        self.mounts = {}
+        for m in container.get("volumeMounts", []):
+            v = volumes[m["name"]]
+            host = os.path.join(tmp, pod_name, m["name"])
+            if "persistentVolumeClaim" in v and v["persistentVolumeClaim"]["claimName"] == \
+                    "model-cache-pvc":
+                host = cache_dir
+            elif "secret" in v:
+                os.makedirs(host, exist_ok=True)
+                for k, val in self.secret(docs, v["secret"]["secretName"]).items():
+                    with open(os.path.join(host, k), "w") as f:
+                        f.write(val)
+            else:
+                os.makedirs(host, exist_ok=True)
+            self.mounts[m["mountPath"]] = host
+        args = [expand(a, env) for a in container.get("args", [])]
+        self.ports = dict(ports or {})
+        for i, a in enumerate(args[:-1]):
+            if a == "--port":
+                self.ports.setdefault(int(args[i + 1]), free_port())
+                args[i + 1] = str(self.ports[int(args[i + 1])])
+        env = {k: self.remap(v) for k, v in env.items()}
+        self.env = env
+        # No `command`: the image's entrypoint, infer-cli.
+        command = container.get("command") or [cli]
+        self.argv = [*command, *[self.remap(a) for a in args]]
+        self.lines = []
+        self.proc = subprocess.Popen(self.argv, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.drain = threading.Thread(target=self._drain, daemon=True)
+        self.drain.start()
+
+    def secret(self, docs, name):
+        if name in self.secrets:
+            return self.secrets[name]
+        s = find(docs, "Secret", name)
+        out = {k: str(v) for k, v in s.get("stringData", {}).items()}
+        out.update({k: base64.b64decode(v).decode() for k, v in s.get("data", {}).items()})
+        return out
+
+    def remap(self, value):
+        for path, host in sorted(self.mounts.items(), key=lambda p: -len(p[0])):
+            if value == path or value.startswith(path + "/"):
+                return host + value[len(path):]
+        return value
+
+    def _drain(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def wait(self, timeout):
+        """The exit status, once every line the process wrote has been read."""
+        rc = self.proc.wait(timeout=timeout)
+        self.drain.join(timeout=10)
+        return rc
+
+    def log(self):
+        return "".join(self.lines[-30:])
+
+    def port(self, container_port):
+        return self.ports[container_port]
+
+    def wait_ready(self, port, timeout=180):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            assert self.proc.poll() is None, f"exited {self.proc.returncode}: {self.log()}"
+            try:
+                if get(port, "/ready")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("never ready: " + self.log())
+
+    def stop(self, timeout=120):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+def expand(value, env):
+    """Kubernetes' $(VAR) expansion: known variables are replaced, $$ escapes, others stay."""
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+                  lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), value)
+
+
+def get(port, path, headers=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("GET", path, headers=headers or {})
+    r = c.getresponse()
+    out = r.status, r.read()
+    c.close()
+    return out
+
+
+def login(port, username, password):
+    body = f"username={username}&password={password}"
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request("POST", "/token", body=body,
+              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    assert r.status == 200, data
+    return json.loads(data)["access_token"]
+
+
+@pytest.fixture(scope="module")
+def cli():
+    path = os.environ.get("INFER_CLI")
+    if not path or not os.access(path, os.X_OK):
+        pytest.skip("INFER_CLI is not set or not executable")
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_cache(tmp_path_factory):
+    """The shared model cache volume, holding the ConfigMap's MODEL_ID."""
+    model = os.environ.get("INFER_SMOLLM2_GGUF")
+    if not model or not os.path.isfile(model):
+        pytest.skip("INFER_SMOLLM2_GGUF is not set (scripts/fetch_model.sh)")
+    cache = str(tmp_path_factory.mktemp("model-cache"))
+    model_id = find(render("overlays/cpu"), "ConfigMap", "libinfer-settings")["data"]["MODEL_ID"]
+    assert model_id.startswith("/data/model-cache/"), model_id
+    os.symlink(model, os.path.join(cache, os.path.basename(model_id)))
+    return cache
+
+
+def filled_secrets(docs):
+    """The example Secrets with the values their comments tell the user to fill in."""
+    users = {k: str(v) for k, v in find(docs, "Secret", "auth-config")["stringData"].items()}
+    users["JWT_KEY"] = subprocess.run([os.environ["INFER_CLI"], "gen-password", "--jwt-key"],
+                                      check=True, capture_output=True, text=True).stdout.strip()
+    return {"auth-config": users,
+            "libinfer-cluster": {"secret": base64.b64encode(os.urandom(32)).decode()}}
+
+
+def test_the_example_secret_refuses_to_start_until_filled(cli, model_cache, tmp_path):
+    docs = render_with_examples("overlays/cpu")
+    dep = find(docs, "Deployment")["spec"]["template"]["spec"]
+    pod = Pod(cli, docs, dep, dep["containers"][0], str(tmp_path), "server-0",
+              cache_dir=model_cache)
+    assert pod.wait(timeout=60) != 0
+    assert "JWT_KEY" in pod.log(), pod.log()
+
+
+def chat_and_stream_through_sigterm(pod, api_port, prestop):
+    token = login(api_port, "alice", EXAMPLE_PASSWORDS["alice"])
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{api_port}/v1", api_key=token,
+                           max_retries=0)
+    served = client.models.list().data[0].id
+    assert served == pod.env["MODEL_NAME"]
+    reply = client.chat.completions.create(
+        model=served, max_tokens=16, temperature=0,
+        messages=[{"role": "user", "content": "What is the capital of France?"}])
+    assert reply.choices[0].message.content
+    assert reply.usage.completion_tokens > 0
+    # bob is a guest: the user role, no admin routes.
+    bob = login(api_port, "bob", EXAMPLE_PASSWORDS["bob"])
+    assert get(api_port, "/v1/admin/users", {"Authorization": f"Bearer {bob}"})[0] == 403
+
+    # A long stream; the kubelet runs preStop, then sends SIGTERM; the stream ends cleanly.
+    stream = client.chat.completions.create(
+        model=served, max_tokens=400, temperature=0, stream=True,
+        extra_body={"ignore_eos": True},
+        messages=[{"role": "user", "content": "Tell me a long story."}])
+    pieces, finish = [], None
+    stopper = None
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces.append(chunk.choices[0].delta.content)
+        if chunk.choices and chunk.choices[0].finish_reason:
+            finish = chunk.choices[0].finish_reason
+        if stopper is None and len(pieces) >= 4:
+            def stop():
+                subprocess.run(prestop, check=True)
+                pod.proc.send_signal(signal.SIGTERM)
+            stopper = threading.Thread(target=stop)
+            stopper.start()
+    stopper.join()
+    assert finish == "length", "".join(pieces)
+    assert len(pieces) > 100
+    assert pod.proc.wait(timeout=120) == 0, pod.log()
+
+
+def test_single_host_deployment_runs_as_written(cli, model_cache, tmp_path):
+    docs = render_with_examples("overlays/cpu")
+    spec = find(docs, "Deployment")["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    pod = Pod(cli, docs, spec, container, str(tmp_path), "server-0", secrets=filled_secrets(docs),
+              cache_dir=model_cache)
+    try:
+        api = pod.port(container["ports"][0]["containerPort"])
+        # The probes, as the kubelet would call them.
+        pod.wait_ready(pod.port(8000))
+        assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+        assert get(api, container["livenessProbe"]["httpGet"]["path"])[0] == 200
+        chat_and_stream_through_sigterm(pod, api, container["lifecycle"]["preStop"]["exec"][
+            "command"])
+    finally:
+        pod.stop()
+
+
+def test_leader_worker_set_runs_as_written(cli, model_cache, tmp_path):
+    docs = render_with_examples("overlays/lws")
+    lws = find(docs, "LeaderWorkerSet")["spec"]["leaderWorkerTemplate"]
+    size = lws["size"]
+    secrets = filled_secrets(docs)
+    rendezvous = free_port()
+    # What the LWS controller injects (the leader's address is its pod's DNS name there).
+    lws_env = {"LWS_LEADER_ADDRESS": "127.0.0.1", "LWS_GROUP_SIZE": str(size)}
+    leader_spec = lws["leaderTemplate"]["spec"]
+    leader_c = leader_spec["containers"][0]
+
+    def with_port(container):
+        c = copy.deepcopy(container)
+        for e in c.get("env", []):
+            if e["name"] == "INFER_CLUSTER_PORT":
+                e["value"] = str(rendezvous)  # the pod's own 29500
+        return c
+
+    leader = Pod(cli, docs, leader_spec, with_port(leader_c), str(tmp_path), "libinfer-0",
+                 extra_env=dict(lws_env, LWS_WORKER_INDEX="0"), secrets=secrets,
+                 cache_dir=model_cache)
+    workers = []
+    try:
+        worker_spec = lws["workerTemplate"]["spec"]
+        for index in range(1, size):
+            workers.append(Pod(cli, docs, worker_spec, with_port(worker_spec["containers"][0]),
+                               str(tmp_path), f"libinfer-0-{index}",
+                               extra_env=dict(lws_env, LWS_WORKER_INDEX=str(index)),
+                               secrets=secrets, cache_dir=model_cache))
+        api = leader.port(8000)
+        leader.wait_ready(api)
+        assert "rank 1 of 2 joined" in "".join(leader.lines), leader.log()
+        chat_and_stream_through_sigterm(leader, api, leader_c["lifecycle"]["preStop"]["exec"][
+            "command"])
+        for w in workers:
+            assert w.proc.wait(timeout=60) == 0, w.log()
+    finally:
+        leader.stop()
+        for w in workers:
+            w.stop()
+
+
+def test_the_model_cache_job_fills_the_cache_and_checks_the_file(tmp_path):
+    """The Job's own script, run with curl against a local HTTP server holding the model."""
+    model = os.environ.get("INFER_SMOLLM2_GGUF")
+    if not model or not os.path.isfile(model):
+        pytest.skip("INFER_SMOLLM2_GGUF is not set (scripts/fetch_model.sh)")
+    if shutil.which("curl") is None or shutil.which("sha256sum") is None:
+        pytest.skip("curl or sha256sum is not installed")
+    docs = render("extras/model-cache-fill")
+    spec = find(docs, "Job")["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    served = tmp_path / "served"
+    served.mkdir()
+    os.symlink(model, served / "model.gguf")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/model.gguf"
+    cache = str(tmp_path / "cache")
+    os.makedirs(cache)
+
+    def run_job(name, **env):
+        c = copy.deepcopy(container)
+        for e in c["env"]:
+            e["value"] = env.get(e["name"], e["value"])
+        pod = Pod(None, docs, spec, c, str(tmp_path), name, cache_dir=cache)
+        return pod.wait(timeout=120), pod
+
+    try:
+        # The manifest's MODEL_SHA256 is the default model's: the first run checks it.
+        rc, pod = run_job("fill-0", MODEL_URL=url)
+        assert rc == 0, pod.log()
+        target = pod.remap(pod.env["MODEL_FILE"])
+        assert os.path.getsize(target) == os.path.getsize(model), pod.log()
+        rc, pod = run_job("fill-1", MODEL_URL=url)
+        assert rc == 0 and "already there" in pod.log(), pod.log()
+        os.remove(target)
+        rc, pod = run_job("fill-2", MODEL_URL=url, MODEL_SHA256="0" * 64)
+        assert rc != 0 and "sha256 mismatch" in pod.log(), pod.log()
+        assert not os.path.exists(target)
+    finally:
+        httpd.shutdown()
