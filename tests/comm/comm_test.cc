@@ -25,68 +25,19 @@
 #include "libinfer/comm/frame.h"
 #include "libinfer/comm/tcp_communicator.h"
 #include "libinfer/util/fp16.h"
+#include "tests/comm/tcp_world.h"
 #include "tests/util/log_capture.h"
 
 namespace infer::comm {
 namespace {
 
 using std::chrono::milliseconds;
-constexpr milliseconds kTimeout{20000};
 
 #ifdef INFER_COMM_TEST_SMALL
 constexpr size_t kLargestElements = size_t{1} << 20;  // 4 MiB of F32 under sanitizers
 #else
 constexpr size_t kLargestElements = size_t{16} << 20;  // 64 MiB of F32
 #endif
-
-TcpOptions Options(int rank, int world_size) {
-  TcpOptions o;
-  o.rank = rank;
-  o.world_size = world_size;
-  o.secret = "test-secret-0123456789abcdef";
-  o.join_timeout = std::chrono::seconds(20);
-  o.handshake_timeout = std::chrono::milliseconds(500);
-  return o;
-}
-
-using World = std::vector<std::unique_ptr<Communicator>>;
-
-// Forms a world of `n` ranks (rank 0 here, the others on threads). `edit` adjusts each rank's
-// options.
-World MakeWorld(int n, const std::function<void(TcpOptions&)>& edit = {}) {
-  TcpOptions o0 = Options(0, n);
-  if (edit) edit(o0);
-  auto rendezvous = TcpRendezvous::Listen("127.0.0.1", 0, o0);
-  EXPECT_TRUE(rendezvous.ok()) << rendezvous.status();
-  if (!rendezvous.ok()) return {};
-  const std::string leader = "127.0.0.1:" + std::to_string((*rendezvous)->port());
-  World world(n);
-  std::vector<std::thread> threads;
-  for (int r = 1; r < n; ++r) {
-    threads.emplace_back([&, r] {
-      TcpOptions o = Options(r, n);
-      if (edit) edit(o);
-      auto c = JoinTcp(leader, o);
-      EXPECT_TRUE(c.ok()) << c.status();
-      if (c.ok()) world[r] = *std::move(c);
-    });
-  }
-  auto c0 = (*rendezvous)->Accept(kTimeout);
-  EXPECT_TRUE(c0.ok()) << c0.status();
-  if (c0.ok()) world[0] = *std::move(c0);
-  for (auto& t : threads) t.join();
-  for (auto& c : world) {
-    if (c == nullptr) return {};
-  }
-  return world;
-}
-
-// Runs fn(rank) on one thread per rank.
-void OnEveryRank(int n, const std::function<void(int)>& fn) {
-  std::vector<std::thread> threads;
-  for (int r = 0; r < n; ++r) threads.emplace_back(fn, r);
-  for (auto& t : threads) t.join();
-}
 
 // Values whose sums are exact in any order (multiples of 1/4, small), so the expected result
 // does not depend on the order of the additions.
