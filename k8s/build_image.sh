@@ -32,7 +32,7 @@ BUD=(--isolation oci --runtime runc --network host)
 # A base image from a Debian root filesystem holding `packages`.
 make_base() {
   local name=$1 packages=$2
-  if "${BUILDAH[@]}" inspect --type image "$name" >/dev/null 2>&1; then return; fi
+  if "${BUILDAH[@]}" inspect --type image "localhost/$name:$SUITE" >/dev/null 2>&1; then return; fi
   echo "build_image: $name from Debian $SUITE ($packages)" >&2
   mmdebstrap --variant=minbase --include="$packages" --dpkgopt='path-exclude=/usr/share/doc/*' \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
@@ -48,7 +48,12 @@ make_base libinfer-build-base "build-essential,cmake,ninja-build,pkg-config,liba
 make_base libinfer-runtime-base "libabsl20220623,libsentencepiece0,libssl3,libargon2-1,libyaml-cpp0.7,libstdc++6,ca-certificates,passwd"
 
 volumes=()
-[ "$INFER_CUDA" = OFF ] || volumes=(-v /usr/local/cuda:/usr/local/cuda:ro)
+if [ "$INFER_CUDA" != OFF ]; then
+  # The toolkit at its own path too: its files may link to it there.
+  cuda_dir=$(readlink -f "${CUDA_HOME:-/usr/local/cuda}")
+  volumes=(-v "$cuda_dir:/usr/local/cuda:ro")
+  [ "$cuda_dir" = /usr/local/cuda ] || volumes+=(-v "$cuda_dir:$cuda_dir:ro")
+fi
 "${BUILDAH[@]}" bud "${BUD[@]}" "${volumes[@]}" -f k8s/Containerfile \
   --build-arg BUILD_BASE="localhost/libinfer-build-base:$SUITE" \
   --build-arg RUNTIME_BASE="localhost/libinfer-runtime-base:$SUITE" \

@@ -18,6 +18,7 @@ import functools
 import http.client
 import http.server
 import json
+import math
 import os
 import re
 import shutil
@@ -66,6 +67,14 @@ def find(docs, kind, name=None):
     raise KeyError(f"no {kind} {name or ''} in the rendered manifests")
 
 
+def env_file(name, why):
+    """The file $name names, or a skip saying what is missing."""
+    path = os.environ.get(name)
+    if not path or not os.path.isfile(path):
+        pytest.skip(f"{name} is not set or names no file: {why}")
+    return path
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -102,9 +111,7 @@ def test_kubernetes_validate_strict(overlay, tmp_path):
 
 @pytest.fixture(scope="module")
 def apiserver(tmp_path_factory):
-    script = os.environ.get("KUBE_APISERVER_SCRIPT")
-    if not script or not os.path.isfile(script):
-        pytest.skip("KUBE_APISERVER_SCRIPT is not set: no kube-apiserver for server-side checks")
+    script = env_file("KUBE_APISERVER_SCRIPT", "no kube-apiserver for server-side checks")
     work = str(tmp_path_factory.mktemp("apiserver"))
     r = subprocess.run([script, "start", work], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -238,6 +245,8 @@ class Pod:
                 elif "configMapKeyRef" in ref:
                     k = ref["configMapKeyRef"]
                     env[e["name"]] = find(docs, "ConfigMap", k["name"])["data"][k["key"]]
+                elif "resourceFieldRef" in ref:
+                    env[e["name"]] = resource_field(container, ref["resourceFieldRef"])
                 elif "fieldRef" in ref:
                     env[e["name"]] = {"metadata.name": pod_name, "metadata.namespace": "default",
                                       "status.podIP": "127.0.0.1"}[ref["fieldRef"]["fieldPath"]]
@@ -326,6 +335,28 @@ class Pod:
             return self.proc.wait()
 
 
+def quantity(text):
+    """A Kubernetes quantity ("2", "500m", "1Gi") as a number."""
+    suffixes = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    text = str(text)
+    for suffix in sorted(suffixes, key=len, reverse=True):
+        if text.endswith(suffix):
+            return float(text[:-len(suffix)]) * suffixes[suffix]
+    return float(text)
+
+
+def resource_field(container, ref):
+    """The downward API's resourceFieldRef: the container's limit (or request) over the divisor,
+    rounded up. A pod without that limit would get the node's allocatable amount: 2 CPUs here,
+    the size of the machine these tests run on."""
+    kind, name = ref["resource"].split(".", 1)
+    resources = container.get("resources", {})
+    value = resources.get(kind, {}).get(name)
+    if value is None:
+        value = os.cpu_count() if name == "cpu" else 2**31
+    return str(math.ceil(quantity(value) / quantity(ref.get("divisor", "1"))))
+
+
 def expand(value, env):
     """Kubernetes' $(VAR) expansion: known variables are replaced, $$ escapes, others stay."""
     return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
@@ -364,9 +395,7 @@ def cli():
 @pytest.fixture(scope="module")
 def model_cache(tmp_path_factory):
     """The shared model cache volume, holding the ConfigMap's MODEL_ID."""
-    model = os.environ.get("INFER_SMOLLM2_GGUF")
-    if not model or not os.path.isfile(model):
-        pytest.skip("INFER_SMOLLM2_GGUF is not set (scripts/fetch_model.sh)")
+    model = env_file("INFER_SMOLLM2_GGUF", "the model (scripts/fetch_model.sh)")
     cache = str(tmp_path_factory.mktemp("model-cache"))
     model_id = find(render("overlays/cpu"), "ConfigMap", "libinfer-settings")["data"]["MODEL_ID"]
     assert model_id.startswith("/data/model-cache/"), model_id
@@ -441,6 +470,10 @@ def test_single_host_deployment_runs_as_written(cli, model_cache, tmp_path):
         api = pod.port(container["ports"][0]["containerPort"])
         # The probes, as the kubelet would call them.
         pod.wait_ready(pod.port(8000))
+        # The model's threads are the container's CPU limit (the downward API), not the node's.
+        assert pod.env["INFER_THREADS"] == str(math.ceil(quantity(
+            container["resources"]["limits"]["cpu"]))), pod.env["INFER_THREADS"]
+        assert f"{pod.env['INFER_THREADS']} threads" in "".join(pod.lines), pod.log()
         assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
         assert get(api, container["livenessProbe"]["httpGet"]["path"])[0] == 200
         chat_and_stream_through_sigterm(pod, api, container["lifecycle"]["preStop"]["exec"][
@@ -493,9 +526,7 @@ def test_leader_worker_set_runs_as_written(cli, model_cache, tmp_path):
 
 def test_the_model_cache_job_fills_the_cache_and_checks_the_file(tmp_path):
     """The Job's own script, run with curl against a local HTTP server holding the model."""
-    model = os.environ.get("INFER_SMOLLM2_GGUF")
-    if not model or not os.path.isfile(model):
-        pytest.skip("INFER_SMOLLM2_GGUF is not set (scripts/fetch_model.sh)")
+    model = env_file("INFER_SMOLLM2_GGUF", "the model (scripts/fetch_model.sh)")
     if shutil.which("curl") is None or shutil.which("sha256sum") is None:
         pytest.skip("curl or sha256sum is not installed")
     docs = render("extras/model-cache-fill")
