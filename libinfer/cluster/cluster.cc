@@ -403,18 +403,8 @@ absl::Status Cluster::Impl::RunStage(ModelRunner& local, KvCache& cache, const F
 }
 
 absl::StatusOr<RunnerLayout> Cluster::Impl::LayoutFor(const ModelConfig& config) const {
-  const int pp = options_.pipeline_parallel_size;
-  if (pp > config.num_layers) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "pipeline-parallel size ", pp, " exceeds the model's ", config.num_layers, " layers"));
-  }
-  RunnerLayout layout;
-  std::tie(layout.first_layer, layout.end_layer) = ShareOf(config.num_layers, stage(), pp);
-  layout.first_stage = stage() == 0;
-  layout.last_stage = stage() == pp - 1;
-  layout.tp_rank = tp_rank();
-  layout.tp_size = options_.tensor_parallel_size;
-  return layout;
+  return LayoutOfRank(config, options_.tensor_parallel_size, options_.pipeline_parallel_size,
+                      options_.rank);
 }
 
 absl::Status Cluster::Impl::StartLoad(const ModelOptions& options) {

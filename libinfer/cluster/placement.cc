@@ -4,16 +4,10 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "libinfer/cluster/replica_cost.h"
 
 namespace infer::cluster {
 namespace {
-
-std::string Bytes(uint64_t b) {
-  if (b >= (uint64_t{1} << 30)) return absl::StrFormat("%.2f GiB", b / 1073741824.0);
-  if (b >= (uint64_t{1} << 20)) return absl::StrFormat("%.1f MiB", b / 1048576.0);
-  return absl::StrCat(b, " B");
-}
 
 absl::Status CheckInputs(std::span<const DeviceCapacity> devices,
                          std::span<const ReplicaRequest> requests) {
@@ -80,13 +74,13 @@ absl::Status Refusal(const std::vector<DeviceCapacity>& devices, const ReplicaRe
   std::string room;
   for (const DeviceCapacity& d : devices) {
     if (d.kind != r.kind) continue;
-    absl::StrAppend(&room, room.empty() ? "" : ", ", d.id, " has ", Bytes(d.available_bytes()),
-                    " of ", Bytes(d.total_bytes));
+    absl::StrAppend(&room, room.empty() ? "" : ", ", d.id, " has ",
+                    FormatBytes(d.available_bytes()), " of ", FormatBytes(d.total_bytes));
   }
   if (room.empty()) room = absl::StrCat("there is no ", DeviceKindName(r.kind), " device");
   return absl::ResourceExhaustedError(
       absl::StrCat("model '", r.model, "' replica ", index, " does not fit: it needs ", r.ranks,
-                   r.ranks == 1 ? " device" : " devices", " with ", Bytes(r.bytes_per_rank),
+                   r.ranks == 1 ? " device" : " devices", " with ", FormatBytes(r.bytes_per_rank),
                    " free", r.ranks == 1 ? "" : " each", "; ", room));
 }
 

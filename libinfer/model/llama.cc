@@ -122,8 +122,61 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(const ModelConfig
                                                                const WeightSource& weights,
                                                                const LlamaSlice& slice,
                                                                int num_threads) {
-  const ModelConfig& c = config;
   const RunnerLayout& lay = slice.layout;
+  if (lay.tp_size > 1 && (slice.tp_comm == nullptr || slice.tp_comm->size() != lay.tp_size ||
+                          slice.tp_comm->rank() != lay.tp_rank)) {
+    return absl::InvalidArgumentError(
+        "tensor-parallel size above 1 needs a communicator of the group, numbered by tp_rank");
+  }
+  if (num_threads < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("num_threads must be >= 1, got ", num_threads));
+  }
+  INFER_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model, Bind(config, weights, lay));
+  model->slice_ = slice;
+  model->pool_ = std::make_unique<ThreadPool>(num_threads);
+  return model;
+}
+
+absl::StatusOr<RunnerFootprint> LlamaModel::Footprint(const ModelConfig& config,
+                                                      const WeightSource& weights,
+                                                      const RunnerLayout& layout, int64_t tokens) {
+  INFER_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> m, Bind(config, weights, layout));
+  RunnerFootprint f;
+  // A tied head reads rows of the embedding: the same pages, counted once.
+  const std::vector<WeightRange>& ranges = m->weight_ranges_;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    const WeightRange& r = ranges[i];
+    bool inside = false;
+    for (size_t j = 0; j < i && !inside && r.rows > 0; ++j) {
+      const WeightRange& o = ranges[j];
+      if (o.stride != o.bytes) continue;  // only a contiguous span holds another range
+      const uint8_t* end = o.data + o.bytes * static_cast<size_t>(o.rows);
+      inside =
+          r.data >= o.data && r.data + r.stride * static_cast<size_t>(r.rows - 1) + r.bytes <= end;
+    }
+    if (!inside) f.weight_bytes += r.bytes * static_cast<uint64_t>(r.rows);
+  }
+  uint64_t floats = m->output_norm_.size() + m->inv_freq_.size();
+  for (const LlamaLayer& l : m->layers_) {
+    floats += l.attn_norm.size() + l.ffn_norm.size() + l.bq.size() + l.bk.size() + l.bv.size();
+  }
+  f.copied_bytes = floats * sizeof(float);
+  // EnsureScratch's buffers for `tokens`, the logits of as many rows, and the int16 codes of
+  // the widest matrix input (MatMulScratch).
+  const int64_t n = std::max<int64_t>(tokens, 1);
+  const int64_t hidden = config.hidden_size;
+  const int64_t per_token = 3 * hidden + 2 * m->q_dim_ + 2 * m->kv_dim_ + 2 * m->ff_dim_;
+  const int64_t widest = std::max({hidden, m->q_dim_, m->ff_dim_});
+  f.activation_bytes = static_cast<uint64_t>(n * per_token) * sizeof(float) +
+                       static_cast<uint64_t>(n * config.vocab_size) * sizeof(float) +
+                       static_cast<uint64_t>(n * widest) * (sizeof(int16_t) + sizeof(float));
+  return f;
+}
+
+absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Bind(const ModelConfig& config,
+                                                             const WeightSource& weights,
+                                                             const RunnerLayout& lay) {
+  const ModelConfig& c = config;
   if (c.head_dim > 512 || c.rope_dim > c.head_dim || c.rope_dim % 2 != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("unsupported head_dim ", c.head_dim, " / rope_dim ", c.rope_dim));
@@ -141,16 +194,8 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(const ModelConfig
     return absl::InvalidArgumentError(absl::StrCat("layers [", lay.first_layer, ", ", lay.end_layer,
                                                    ") are outside the model's ", c.num_layers));
   }
-  if (lay.tp_size > 1 && (slice.tp_comm == nullptr || slice.tp_comm->size() != lay.tp_size ||
-                          slice.tp_comm->rank() != lay.tp_rank)) {
-    return absl::InvalidArgumentError(
-        "tensor-parallel size above 1 needs a communicator of the group, numbered by tp_rank");
-  }
-  if (num_threads < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("num_threads must be >= 1, got ", num_threads));
-  }
   auto model = std::unique_ptr<LlamaModel>(new LlamaModel(config));
-  model->slice_ = slice;
+  model->slice_.layout = lay;
   const int64_t hidden = c.hidden_size;
   const int64_t q_dim = c.num_heads * c.head_dim;
   const int64_t kv_dim = c.num_kv_heads * c.head_dim;
@@ -244,7 +289,6 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(const ModelConfig
                                                             c.rope_dim / 2, 0, c.rope_dim / 2));
     for (size_t i = 0; i < f.size(); ++i) model->inv_freq_[i] /= f[i];
   }
-  model->pool_ = std::make_unique<ThreadPool>(num_threads);
   return model;
 }
 
@@ -289,6 +333,13 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> CreateModelRunner(
   INFER_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> llama,
                          LlamaModel::Create(config, weights, slice, num_threads));
   return std::unique_ptr<ModelRunner>(std::move(llama));
+}
+
+absl::StatusOr<RunnerFootprint> EstimateRunnerFootprint(const ModelConfig& config,
+                                                        const WeightSource& weights,
+                                                        const RunnerLayout& layout,
+                                                        int64_t tokens) {
+  return LlamaModel::Footprint(config, weights, layout, tokens);
 }
 
 uint64_t LlamaModel::KvBytesPerBlock(int64_t block_size) const {

@@ -65,6 +65,12 @@ class LlamaModel final : public ModelRunner {
                                                             const LlamaSlice& slice,
                                                             int num_threads);
 
+  // The memory a runner for `layout` holds (see RunnerFootprint), binding the same tensors as
+  // Create does but building nothing: errors are Create's for the same layout.
+  static absl::StatusOr<RunnerFootprint> Footprint(const ModelConfig& config,
+                                                   const WeightSource& weights,
+                                                   const RunnerLayout& layout, int64_t tokens);
+
   const ModelConfig& config() const override { return config_; }
   const RunnerLayout& layout() const override { return slice_.layout; }
   uint64_t KvBytesPerBlock(int64_t block_size) const override;
@@ -81,6 +87,11 @@ class LlamaModel final : public ModelRunner {
 
  private:
   explicit LlamaModel(const ModelConfig& config) : config_(config) {}
+  // Checks `layout` against `config` and binds its slice of `weights` (no threads, no
+  // communicator): the part of Create that Footprint shares.
+  static absl::StatusOr<std::unique_ptr<LlamaModel>> Bind(const ModelConfig& config,
+                                                          const WeightSource& weights,
+                                                          const RunnerLayout& layout);
   void EnsureScratch(int64_t n);
   absl::Status AllReduce(float* data, int64_t count);
   // The output head over `rows` normed rows of xn_: this rank's vocabulary rows, then (tensor

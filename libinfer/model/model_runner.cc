@@ -2,12 +2,36 @@
 #include "libinfer/model/model_runner.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "libinfer/util/status_macros.h"
 
 namespace infer {
+
+absl::StatusOr<RunnerLayout> LayoutOfRank(const ModelConfig& config, int tensor_parallel,
+                                          int pipeline_parallel, int rank) {
+  if (tensor_parallel < 1 || pipeline_parallel < 1 || rank < 0 ||
+      rank >= tensor_parallel * pipeline_parallel) {
+    return absl::InvalidArgumentError(absl::StrCat("rank ", rank, " of tensor ", tensor_parallel,
+                                                   " x pipeline ", pipeline_parallel));
+  }
+  if (pipeline_parallel > config.num_layers) {
+    return absl::InvalidArgumentError(absl::StrCat("pipeline-parallel size ", pipeline_parallel,
+                                                   " exceeds the model's ", config.num_layers,
+                                                   " layers"));
+  }
+  const int stage = rank / tensor_parallel;
+  RunnerLayout layout;
+  std::tie(layout.first_layer, layout.end_layer) =
+      ShareOf(config.num_layers, stage, pipeline_parallel);
+  layout.first_stage = stage == 0;
+  layout.last_stage = stage == pipeline_parallel - 1;
+  layout.tp_rank = rank % tensor_parallel;
+  layout.tp_size = tensor_parallel;
+  return layout;
+}
 
 absl::Status CheckBatch(const ForwardBatch& batch, const ModelConfig& config,
                         const KvCache& cache) {

@@ -41,6 +41,19 @@ struct RunnerLayout {
   int tp_size = 1;
 };
 
+// What one runner holds in memory (a rank's part of a replica), computed from the model files
+// without building it: what placement reserves (libinfer/cluster/replica_cost.h).
+struct RunnerFootprint {
+  // The weight matrices of the runner's slice. On the host they are views into the mapped file
+  // and become resident as they are read; the embedding counts whole on the first stage.
+  uint64_t weight_bytes = 0;
+  // Norms, biases and RoPE frequencies, copied to F32.
+  uint64_t copied_bytes = 0;
+  // The activations of one step of the given number of tokens: the per-token buffers, as many
+  // rows of logits, and the quantized inputs of the matrix products.
+  uint64_t activation_bytes = 0;
+};
+
 class ModelRunner {
  public:
   virtual ~ModelRunner() = default;
@@ -94,6 +107,12 @@ absl::Status RunSequence(ModelRunner& runner, std::span<const int32_t> tokens, i
 inline std::pair<int64_t, int64_t> ShareOf(int64_t n, int part, int parts) {
   return {n * part / parts, n * (part + 1) / parts};
 }
+
+// The layout of rank `rank` of a tensor_parallel x pipeline_parallel group (rank =
+// stage * tensor_parallel + tensor-parallel rank): its stage's share of the layers. InvalidArgument
+// when there are more stages than layers.
+absl::StatusOr<RunnerLayout> LayoutOfRank(const ModelConfig& config, int tensor_parallel,
+                                          int pipeline_parallel, int rank);
 
 // Checks `batch` against the model and the cache (see ModelRunner::Forward's errors).
 absl::Status CheckBatch(const ForwardBatch& batch, const ModelConfig& config, const KvCache& cache);

@@ -45,6 +45,13 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> CreateModelRunner(
     const ModelConfig& config, const WeightSource& weights, const RunnerLayout& layout,
     comm::Communicator* tp_comm, comm::Timeout timeout, int num_threads);
 
+// What the runner CreateModelRunner would build for `layout` holds, with activations for steps
+// of `tokens` tokens, computed from `weights` without building it. Errors are CreateModelRunner's
+// for the same layout.
+absl::StatusOr<RunnerFootprint> EstimateRunnerFootprint(const ModelConfig& config,
+                                                        const WeightSource& weights,
+                                                        const RunnerLayout& layout, int64_t tokens);
+
 }  // namespace infer
 
 #endif  // INFER_MODEL_PARALLELISM_H_
