@@ -1,0 +1,222 @@
+#include "libinfer/cluster/devices.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace infer::cluster {
+namespace {
+
+std::string Path(const std::string& root, const std::string& path) {
+  if (root.empty() || root == "/") return path;
+  return root.back() == '/' ? root + path.substr(1) : root + path;
+}
+
+// The first line of a file, or empty.
+std::string ReadLine(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// "key value [kB]" lines (/proc/meminfo, /proc/self/status, memory.stat) as bytes.
+std::map<std::string, uint64_t> ReadKeyValues(const std::string& path, uint64_t unit) {
+  std::map<std::string, uint64_t> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string key, value;
+    if (!(fields >> key >> value)) continue;
+    if (!key.empty() && key.back() == ':') key.pop_back();
+    uint64_t v = 0;
+    if (absl::SimpleAtoi(value, &v)) out[key] = v * unit;
+  }
+  return out;
+}
+
+// A cgroup limit file: a byte count, or "max" / a huge number (no limit) as 0.
+uint64_t ReadLimit(const std::string& path) {
+  const std::string s = ReadLine(path);
+  uint64_t v = 0;
+  if (s.empty() || s == "max" || !absl::SimpleAtoi(s, &v)) return 0;
+  return v >= (uint64_t{1} << 60) ? 0 : v;  // v1 writes "no limit" as ~2^63
+}
+
+uint64_t ReadCount(const std::string& path) {
+  uint64_t v = 0;
+  return absl::SimpleAtoi(ReadLine(path), &v) ? v : 0;
+}
+
+bool Exists(const std::string& path) { return std::ifstream(path).good(); }
+
+void ProbeHost(const DeviceProbeOptions& o, DeviceInventory& inv) {
+  const auto meminfo = ReadKeyValues(Path(o.root, "/proc/meminfo"), 1024);
+  const auto total_it = meminfo.find("MemTotal");
+  if (total_it == meminfo.end()) return;
+  DeviceInfo host;
+  host.id = "host";
+  host.kind = DeviceKind::kHost;
+  host.total_bytes = total_it->second;
+  const auto avail_it = meminfo.find("MemAvailable");
+  host.free_bytes = avail_it != meminfo.end() ? avail_it->second : 0;
+  host.name = "host memory (/proc/meminfo)";
+  // The cgroup's limit and use; the reclaimable page cache (inactive files: a mapped model
+  // file's pages among them) does not count as used.
+  const std::string v2 = Path(o.root, "/sys/fs/cgroup/memory.max");
+  const std::string v1 = Path(o.root, "/sys/fs/cgroup/memory/memory.limit_in_bytes");
+  uint64_t limit = 0, usage = 0;
+  std::map<std::string, uint64_t> stat;
+  std::string which;
+  if (Exists(v2)) {
+    limit = ReadLimit(v2);
+    usage = ReadCount(Path(o.root, "/sys/fs/cgroup/memory.current"));
+    stat = ReadKeyValues(Path(o.root, "/sys/fs/cgroup/memory.stat"), 1);
+    which = "cgroup v2 limit";
+  } else if (Exists(v1)) {
+    limit = ReadLimit(v1);
+    usage = ReadCount(Path(o.root, "/sys/fs/cgroup/memory/memory.usage_in_bytes"));
+    stat = ReadKeyValues(Path(o.root, "/sys/fs/cgroup/memory/memory.stat"), 1);
+    which = "cgroup v1 limit";
+  }
+  if (limit > 0 && limit < host.total_bytes) {
+    const uint64_t inactive = stat.count("inactive_file")         ? stat["inactive_file"]
+                              : stat.count("total_inactive_file") ? stat["total_inactive_file"]
+                                                                  : 0;
+    const uint64_t used = usage > inactive ? usage - inactive : 0;
+    host.total_bytes = limit;
+    host.free_bytes = std::min(host.free_bytes, used >= limit ? 0 : limit - used);
+    host.name = absl::StrCat("host memory (", which, ")");
+  }
+  const auto status = ReadKeyValues(Path(o.root, "/proc/self/status"), 1024);
+  if (auto rss = status.find("VmRSS"); rss != status.end()) host.used_by_us_bytes = rss->second;
+  inv.devices.push_back(std::move(host));
+}
+
+// The few NVML entry points used, declared here so that no NVML header is needed to build.
+using NvmlReturn = int;
+using NvmlDevice = void*;
+struct NvmlMemory {
+  unsigned long long total;
+  unsigned long long free;
+  unsigned long long used;
+};
+
+void ProbeNvml(const DeviceProbeOptions& o, DeviceInventory& inv) {
+  if (o.nvml_library.empty()) {
+    inv.nvml_error = "NVML not probed";
+    return;
+  }
+  void* lib = dlopen(o.nvml_library.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) {
+    const char* e = dlerror();
+    inv.nvml_error = absl::StrCat("no NVML (", o.nvml_library, ": ", e ? e : "not found",
+                                  "): no NVIDIA driver here");
+    return;
+  }
+  auto sym = [&](const char* name) { return dlsym(lib, name); };
+  auto init = reinterpret_cast<NvmlReturn (*)()>(sym("nvmlInit_v2"));
+  auto shutdown = reinterpret_cast<NvmlReturn (*)()>(sym("nvmlShutdown"));
+  auto count = reinterpret_cast<NvmlReturn (*)(unsigned*)>(sym("nvmlDeviceGetCount_v2"));
+  auto handle =
+      reinterpret_cast<NvmlReturn (*)(unsigned, NvmlDevice*)>(sym("nvmlDeviceGetHandleByIndex_v2"));
+  auto memory =
+      reinterpret_cast<NvmlReturn (*)(NvmlDevice, NvmlMemory*)>(sym("nvmlDeviceGetMemoryInfo"));
+  auto name =
+      reinterpret_cast<NvmlReturn (*)(NvmlDevice, char*, unsigned)>(sym("nvmlDeviceGetName"));
+  auto error = reinterpret_cast<const char* (*)(NvmlReturn)>(sym("nvmlErrorString"));
+  if (!init || !shutdown || !count || !handle || !memory || !name) {
+    inv.nvml_error = absl::StrCat(o.nvml_library, " lacks the NVML functions needed");
+    dlclose(lib);
+    return;
+  }
+  auto text = [&](NvmlReturn r) {
+    return error != nullptr && error(r) != nullptr ? std::string(error(r))
+                                                   : absl::StrCat("NVML error ", r);
+  };
+  if (NvmlReturn r = init(); r != 0) {
+    inv.nvml_error = absl::StrCat("nvmlInit: ", text(r));
+    dlclose(lib);
+    return;
+  }
+  unsigned n = 0;
+  if (NvmlReturn r = count(&n); r != 0) {
+    inv.nvml_error = absl::StrCat("nvmlDeviceGetCount: ", text(r));
+    n = 0;
+  }
+  for (unsigned i = 0; i < n; ++i) {
+    NvmlDevice d = nullptr;
+    NvmlMemory m{};
+    if (handle(i, &d) != 0 || memory(d, &m) != 0) continue;
+    DeviceInfo info;
+    info.id = absl::StrCat("cuda:", i);
+    info.kind = DeviceKind::kCuda;
+    info.total_bytes = m.total;
+    info.free_bytes = m.free;
+    char buffer[96] = {};
+    info.name = name(d, buffer, sizeof(buffer)) == 0 ? std::string(buffer) : "NVIDIA GPU";
+    inv.devices.push_back(std::move(info));
+  }
+  if (n == 0 && inv.nvml_error.empty()) inv.nvml_error = "NVML sees no GPU";
+  shutdown();
+  dlclose(lib);
+}
+
+}  // namespace
+
+DeviceInventory ProbeDevices(const DeviceProbeOptions& options) {
+  DeviceInventory inv;
+  ProbeHost(options, inv);
+  ProbeNvml(options, inv);
+  inv.taken = std::chrono::system_clock::now();
+  return inv;
+}
+
+DeviceCapacity CapacityOf(const DeviceInfo& device, uint64_t reserved_bytes, uint64_t held_bytes) {
+  DeviceCapacity c;
+  c.id = device.id;
+  c.kind = device.kind;
+  c.total_bytes = device.total_bytes;
+  c.reserved_bytes = reserved_bytes;
+  const uint64_t used =
+      device.total_bytes > device.free_bytes ? device.total_bytes - device.free_bytes : 0;
+  c.used_by_others_bytes = used > held_bytes ? used - held_bytes : 0;
+  return c;
+}
+
+DeviceMonitor::DeviceMonitor(DeviceProbeOptions options, std::chrono::milliseconds interval)
+    : options_(std::move(options)), interval_(interval), latest_(ProbeDevices(options_)) {
+  thread_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_) {
+      if (cv_.wait_for(lock, interval_, [this] { return stop_; })) break;
+      lock.unlock();
+      DeviceInventory inv = ProbeDevices(options_);
+      lock.lock();
+      latest_ = std::move(inv);
+    }
+  });
+}
+
+DeviceMonitor::~DeviceMonitor() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+DeviceInventory DeviceMonitor::Snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return latest_;
+}
+
+}  // namespace infer::cluster
