@@ -181,6 +181,11 @@ class Scheduler {
 
   SchedulerStats stats() const;
 
+  // The context length this Scheduler serves: the model's (ModelInfo::context_length), or less
+  // when the KV cache cannot hold one sequence of it (Create then logs a warning): a request
+  // needs prompt + max_tokens <= context_length().
+  int64_t context_length() const;
+
   class Impl;
 
  private:

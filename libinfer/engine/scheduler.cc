@@ -206,6 +206,7 @@ void InsertOrdered(std::vector<SeqPtr>& list, SeqPtr s) {
 class Scheduler::Impl {
  public:
   explicit Impl(const SchedulerOptions& options) : options_(options) {}
+  int64_t context_length() const { return context_length_; }
 
   absl::Status Init(Model::Impl& mi);
   absl::StatusOr<RequestHandle> Submit(Request request);
@@ -292,6 +293,20 @@ absl::Status Scheduler::Impl::Init(Model::Impl& mi) {
     return absl::ResourceExhaustedError(absl::StrCat("KV cache: a budget of ", budget,
                                                      " bytes holds no block of ", o.block_size,
                                                      " positions (", per_block, " bytes)"));
+  }
+  // Every request must fit in the whole cache. A cache smaller than one full-context sequence
+  // would refuse each request that asks for the rest of the context (as a chat without
+  // max_tokens does): serve the context the cache holds instead, and say so (vLLM lowers
+  // max_model_len the same way).
+  if (num_blocks * o.block_size < context_length_) {
+    INFER_LOG(kWarning,
+              "KV cache: %d blocks of %d positions hold %d positions, fewer than the context "
+              "length of %d: serving a context of %d (raise the KV cache budget, or lower "
+              "the served context length, to silence this)",
+              static_cast<int>(num_blocks), static_cast<int>(o.block_size),
+              static_cast<int>(num_blocks * o.block_size), static_cast<int>(context_length_),
+              static_cast<int>(num_blocks * o.block_size));
+    context_length_ = num_blocks * o.block_size;
   }
   {
     std::lock_guard<std::mutex> lock(mi.forward_mu);
@@ -752,5 +767,6 @@ void Scheduler::Shutdown(ShutdownMode mode, std::chrono::milliseconds deadline) 
 }
 
 SchedulerStats Scheduler::stats() const { return impl_->stats(); }
+int64_t Scheduler::context_length() const { return impl_->context_length(); }
 
 }  // namespace infer

@@ -412,24 +412,27 @@ void Server::Impl::Handle(const HttpRequest& req, std::shared_ptr<Responder> out
 
 namespace {
 
-json ModelJson(const std::string& name, const ModelInfo& info) {
+// `context`: the context served (the Scheduler's), which the KV cache may hold below the model's.
+json ModelJson(const std::string& name, const ModelInfo& info, int64_t context) {
   return {{"id", name},
           {"object", "model"},
           {"created", UnixSeconds()},
           {"owned_by", "libinfer"},
           {"root", info.path},
-          {"max_model_len", info.context_length}};
+          {"max_model_len", context}};
 }
 
 }  // namespace
 
 HttpResponse Server::Impl::Models() const {
   return JsonResponse(
-      200, {{"object", "list"}, {"data", json::array({ModelJson(model_name_, model_.info())})}});
+      200, {{"object", "list"},
+            {"data",
+             json::array({ModelJson(model_name_, model_.info(), scheduler_.context_length())})}});
 }
 
 HttpResponse Server::Impl::ModelObject() const {
-  return JsonResponse(200, ModelJson(model_name_, model_.info()));
+  return JsonResponse(200, ModelJson(model_name_, model_.info(), scheduler_.context_length()));
 }
 
 bool Server::Impl::HasHostRoute(const std::string& method, const std::string& path) {
@@ -629,7 +632,7 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
   if (!api.sampling.seed && options_.seed) {
     api.sampling.seed = *options_.seed + seed_counter_.fetch_add(static_cast<uint64_t>(api.n));
   }
-  const int64_t context = model_.info().context_length;
+  const int64_t context = scheduler_.context_length();
   const int64_t n_prompt = static_cast<int64_t>(prompt.size());
   if (api.sampling.max_tokens < 0) {
     api.sampling.max_tokens = static_cast<int32_t>(std::max<int64_t>(0, context - n_prompt));

@@ -282,6 +282,31 @@ TEST_F(TinySchedulerTest, StopStringsCutTheTextAcrossTokens) {
   EXPECT_LT(result.usage.completion_tokens, 60);
 }
 
+// A KV cache smaller than one full-context sequence: the Scheduler serves the context the cache
+// holds, so a request for the rest of that context (a chat without max_tokens) runs to the end
+// instead of being refused.
+TEST_F(TinySchedulerTest, ACacheSmallerThanTheContextServesWhatItHolds) {
+  SchedulerOptions options;
+  options.kv_cache_bytes = 20 * BlockBytes(16);  // 320 of the model's 2048 positions
+  auto scheduler = Scheduler::Create(*model_, options);
+  ASSERT_TRUE(scheduler.ok()) << scheduler.status();
+  ASSERT_EQ((*scheduler)->context_length(), 320);
+  Request r;
+  r.prompt = Prompt(20, 7);
+  r.sampling = Greedy(320 - 20);
+  auto h = (*scheduler)->Submit(std::move(r));
+  ASSERT_TRUE(h.ok()) << h.status();
+  const RequestResult& done = h->Wait();
+  EXPECT_EQ(done.finish_reason, FinishReason::kLength) << done.status;
+  EXPECT_EQ(done.tokens.size(), 300u);
+  // A cache that holds the whole context leaves it as it is.
+  SchedulerOptions big;
+  big.kv_cache_bytes = 200 * BlockBytes(16);
+  auto whole = Scheduler::Create(*model_, big);
+  ASSERT_TRUE(whole.ok());
+  EXPECT_EQ((*whole)->context_length(), model_->info().context_length);
+}
+
 TEST_F(TinySchedulerTest, RejectsBadRequestsWithReasons) {
   SchedulerOptions options;
   options.kv_cache_bytes = 64 * BlockBytes(16);  // 1024 positions
@@ -303,8 +328,10 @@ TEST_F(TinySchedulerTest, RejectsBadRequestsWithReasons) {
   auto too_long = submit(Prompt(2000, 1), 100);
   EXPECT_THAT(std::string(too_long.status().message()), HasSubstr("context length"));
   EXPECT_THAT(std::string(too_long.status().message()), HasSubstr("2000"));
+  // The cache holds 1024 of the model's 2048 positions: that is the context served.
+  EXPECT_EQ((*scheduler)->context_length(), 1024);
   auto no_room = submit(Prompt(1000, 1), 100);
-  EXPECT_THAT(std::string(no_room.status().message()), HasSubstr("KV blocks"));
+  EXPECT_THAT(std::string(no_room.status().message()), HasSubstr("context length of 1024"));
   Request bad_sampling;
   bad_sampling.prompt = {1};
   bad_sampling.sampling.top_p = 2;

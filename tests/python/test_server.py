@@ -339,6 +339,40 @@ def test_streams_still_running_at_the_shutdown_timeout_end_cleanly(cli_tool, smo
     assert any("cancelling" in line for line in s.lines), "".join(s.lines[-10:])
 
 
+def test_a_small_kv_cache_serves_the_context_it_holds(cli_tool, smollm2_path):
+    # 64 MiB holds ~1456 of SmolLM2's 8192 positions: the server serves that context (and
+    # says so) instead of refusing every chat that gives no max_tokens.
+    proc = subprocess.Popen([cli_tool, "serve", smollm2_path, "--port", "0", "--kv-cache-memory",
+                             "64M", "--served-model-name", "small"],
+                            stderr=subprocess.PIPE, text=True)
+    lines, port = [], None
+    while port is None:
+        line = proc.stderr.readline()
+        assert line, "".join(lines)
+        lines.append(line)
+        m = re.search(r"http://[\d.]+:(\d+) \(ready\)", line)
+        port = int(m.group(1)) if m else None
+    threading.Thread(target=lambda: [lines.append(x) for x in proc.stderr], daemon=True).start()
+    try:
+        assert any("serving a context of" in x for x in lines), "".join(lines)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused",
+                               max_retries=0)
+        served = client.models.list().data[0].model_extra["max_model_len"]
+        assert 1000 < served < 8192, served
+        reply = client.chat.completions.create(
+            model="small", temperature=0,
+            messages=[{"role": "user", "content": "What is 2 + 2?"}])
+        assert reply.choices[0].finish_reason in ("stop", "length")
+        assert reply.choices[0].message.content
+        # Asking for more than the served context is refused, naming it.
+        with pytest.raises(openai.BadRequestError) as e:
+            client.completions.create(model="small", prompt="Hi", max_tokens=served + 1)
+        assert str(served) in str(e.value)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+
+
 def test_embedding_example_serves_its_own_route(smollm2_path):
     example = os.environ.get("INFER_OPENAI_SERVER_EXAMPLE")
     if not example or not os.path.exists(example):
