@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "libinfer/cluster/step_protocol.h"
+#include "libinfer/comm/status_exchange.h"
 #include "libinfer/comm/tcp_communicator.h"
 #include "libinfer/model/parallelism.h"
 #include "libinfer/model/weight_source.h"
@@ -361,15 +362,7 @@ absl::Status Cluster::Impl::SendCommand(CommandKind kind, std::vector<uint8_t> p
 }
 
 absl::Status Cluster::Impl::GatherStatus(const absl::Status& mine, comm::Timeout timeout) {
-  const auto record = cluster::EncodeStatus(mine);
-  std::vector<uint8_t> all(cluster::kStatusRecordBytes * world_size());
-  INFER_RETURN_IF_ERROR(world_->AllGather(record.data(), record.size(), all.data(), timeout));
-  for (int r = 0; r < world_size(); ++r) {
-    absl::Status s = cluster::DecodeStatus(std::span<const uint8_t>(
-        all.data() + r * cluster::kStatusRecordBytes, cluster::kStatusRecordBytes));
-    if (!s.ok()) return absl::Status(s.code(), absl::StrCat("rank ", r, ": ", s.message()));
-  }
-  return absl::OkStatus();
+  return comm::AgreeStatus(*world_, mine, timeout);
 }
 
 absl::Status Cluster::Impl::RunStage(ModelRunner& local, KvCache& cache, const ForwardBatch& batch,

@@ -170,26 +170,4 @@ absl::Status DecodeForward(std::span<const uint8_t> bytes, ForwardCommand* out) 
   return absl::OkStatus();
 }
 
-std::array<uint8_t, kStatusRecordBytes> EncodeStatus(const absl::Status& status) {
-  std::array<uint8_t, kStatusRecordBytes> out{};
-  const int32_t code = static_cast<int32_t>(status.code());
-  std::memcpy(out.data(), &code, 4);
-  const std::string_view msg(status.message().data(), status.message().size());
-  if (!msg.empty()) {
-    std::memcpy(out.data() + 4, msg.data(), std::min(msg.size(), kStatusRecordBytes - 5));
-  }
-  return out;
-}
-
-absl::Status DecodeStatus(std::span<const uint8_t> bytes) {
-  if (bytes.size() != kStatusRecordBytes) return absl::InternalError("bad status record size");
-  int32_t code;
-  std::memcpy(&code, bytes.data(), 4);
-  if (code == 0) return absl::OkStatus();
-  if (code < 0 || code > 16) code = static_cast<int32_t>(absl::StatusCode::kUnknown);
-  const char* msg = reinterpret_cast<const char*>(bytes.data() + 4);
-  return absl::Status(static_cast<absl::StatusCode>(code),
-                      std::string(msg, strnlen(msg, kStatusRecordBytes - 4)));
-}
-
 }  // namespace infer::cluster

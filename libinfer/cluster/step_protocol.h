@@ -63,12 +63,6 @@ std::vector<uint8_t> Encode(uint64_t cache_id, const ForwardBatch& batch);
 // InvalidArgument naming what does not add up (counts, table lengths, trailing bytes).
 absl::Status DecodeForward(std::span<const uint8_t> bytes, ForwardCommand* out);
 
-// A rank's answer to a load or a cache creation: a status in a fixed-size record (so that the
-// leader can gather every rank's at once).
-inline constexpr size_t kStatusRecordBytes = 512;
-std::array<uint8_t, kStatusRecordBytes> EncodeStatus(const absl::Status& status);
-absl::Status DecodeStatus(std::span<const uint8_t> bytes);
-
 }  // namespace infer::cluster
 
 #endif  // INFER_CLUSTER_STEP_PROTOCOL_H_

@@ -4,6 +4,8 @@
 // dead or stalled peer becomes DeadlineExceeded (and an ncclCommAbort) instead of a hang.
 #include "libinfer/comm/nccl_communicator.h"
 
+#include "libinfer/comm/status_exchange.h"
+
 #include <cuda_runtime.h>
 #include <nccl.h>
 
@@ -236,7 +238,7 @@ bool NcclAvailable() { return true; }
 absl::StatusOr<std::unique_ptr<Communicator>> CreateNcclCommunicator(Communicator& bootstrap,
                                                                      const NcclOptions& options) {
   const Clock::time_point deadline = Clock::now() + options.init_timeout;
-  INFER_RETURN_IF_ERROR(AgreeReady(bootstrap, CheckDevice(options.device), options.init_timeout));
+  INFER_RETURN_IF_ERROR(AgreeStatus(bootstrap, CheckDevice(options.device), options.init_timeout));
   ncclUniqueId id;
   std::memset(&id, 0, sizeof(id));
   absl::Status made = absl::OkStatus();
@@ -246,7 +248,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> CreateNcclCommunicator(Communicato
     }
   }
   // Rank 0's failure reaches everyone before anyone waits for an id that will not come.
-  INFER_RETURN_IF_ERROR(AgreeReady(bootstrap, made, options.init_timeout));
+  INFER_RETURN_IF_ERROR(AgreeStatus(bootstrap, made, options.init_timeout));
   INFER_RETURN_IF_ERROR(bootstrap.Broadcast(&id, sizeof(id), 0, options.init_timeout));
 
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;

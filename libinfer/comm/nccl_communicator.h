@@ -25,10 +25,7 @@
 #ifndef INFER_COMM_NCCL_COMMUNICATOR_H_
 #define INFER_COMM_NCCL_COMMUNICATOR_H_
 
-#include <array>
-#include <cstdint>
 #include <memory>
-#include <span>
 
 #include "absl/status/statusor.h"
 #include "libinfer/comm/communicator.h"
@@ -53,16 +50,6 @@ bool NcclAvailable();
 // Unavailable when a rank is gone or silent; Internal for an NCCL failure.
 absl::StatusOr<std::unique_ptr<Communicator>> CreateNcclCommunicator(Communicator& bootstrap,
                                                                      const NcclOptions& options);
-
-// The readiness record the ranks exchange (exposed for tests): `status` as a fixed-size record,
-// and back. A record that does not decode is Internal.
-inline constexpr size_t kNcclReadyRecordBytes = 256;
-std::array<uint8_t, kNcclReadyRecordBytes> EncodeReady(const absl::Status& status);
-absl::Status DecodeReady(std::span<const uint8_t> record);
-
-// Every rank's readiness, exchanged over `bootstrap`: OK when every rank is ready, else the
-// first failing rank's status, its message prefixed with "rank R: ".
-absl::Status AgreeReady(Communicator& bootstrap, const absl::Status& mine, Timeout timeout);
 
 }  // namespace infer::comm
 

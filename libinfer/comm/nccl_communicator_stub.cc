@@ -2,13 +2,15 @@
 // every rank of the group gets.
 #include "libinfer/comm/nccl_communicator.h"
 
+#include "libinfer/comm/status_exchange.h"
+
 namespace infer::comm {
 
 bool NcclAvailable() { return false; }
 
 absl::StatusOr<std::unique_ptr<Communicator>> CreateNcclCommunicator(Communicator& bootstrap,
                                                                      const NcclOptions& options) {
-  absl::Status agreed = AgreeReady(
+  absl::Status agreed = AgreeStatus(
       bootstrap,
       absl::FailedPreconditionError(
           "this build of libinfer has no NCCL (configure with the CUDA toolkit and NCCL)"),

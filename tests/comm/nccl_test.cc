@@ -1,8 +1,7 @@
-// The NCCL communicator. Everywhere: the readiness records, and a group that cannot form (no
-// NCCL in the build, no GPU, or fewer GPUs than ranks) failing every rank with the same reason,
-// naming the rank, without a hang. With GPUs (INFER_TEST_NCCL builds, as many devices as
-// ranks): every collective on device memory against sums computed here; a world of one on a
-// single GPU.
+// The NCCL communicator. Everywhere: a group that cannot form (no NCCL in the build, no GPU, or
+// fewer GPUs than ranks) fails every rank with the same reason, naming the rank, without a hang.
+// With GPUs (INFER_TEST_NCCL builds, as many devices as ranks): every collective on device memory
+// against sums computed here; a world of one on a single GPU.
 #include "libinfer/comm/nccl_communicator.h"
 
 #include <cstring>
@@ -30,42 +29,6 @@ int VisibleGpus() {
 #else
   return 0;
 #endif
-}
-
-TEST(NcclBootstrapTest, ReadyRecordsRoundTrip) {
-  EXPECT_TRUE(DecodeReady(EncodeReady(absl::OkStatus())).ok());
-  const absl::Status no_gpu = absl::FailedPreconditionError("no CUDA device usable");
-  EXPECT_EQ(DecodeReady(EncodeReady(no_gpu)), no_gpu);
-  // A long reason is cut to the record, not overrun.
-  const std::string long_text(1000, 'x');
-  const absl::Status cut = DecodeReady(EncodeReady(absl::InternalError(long_text)));
-  EXPECT_EQ(cut.code(), absl::StatusCode::kInternal);
-  EXPECT_EQ(cut.message().size(), kNcclReadyRecordBytes - 3);
-  // Malformed records.
-  std::array<uint8_t, kNcclReadyRecordBytes> bad = EncodeReady(no_gpu);
-  bad[0] = 200;
-  EXPECT_EQ(DecodeReady(bad).code(), absl::StatusCode::kInternal);
-  bad = EncodeReady(no_gpu);
-  bad[1] = 0xff;
-  bad[2] = 0xff;
-  EXPECT_EQ(DecodeReady(bad).code(), absl::StatusCode::kInternal);
-  EXPECT_EQ(DecodeReady(std::span<const uint8_t>(bad.data(), 10)).code(),
-            absl::StatusCode::kInternal);
-}
-
-TEST(NcclBootstrapTest, AgreeReadyNamesTheFirstFailingRank) {
-  World world = MakeWorld(3);
-  ASSERT_EQ(world.size(), 3u);
-  std::vector<absl::Status> got(3);
-  OnEveryRank(3, [&](int r) {
-    const absl::Status mine =
-        r == 0 ? absl::OkStatus() : absl::FailedPreconditionError("no device " + std::to_string(r));
-    got[r] = AgreeReady(*world[r], mine, kTimeout);
-  });
-  for (int r = 0; r < 3; ++r) {
-    EXPECT_EQ(got[r].code(), absl::StatusCode::kFailedPrecondition) << r;
-    EXPECT_EQ(got[r].message(), "rank 1: no device 1") << r;
-  }
 }
 
 // Without NCCL, without a GPU, or with fewer GPUs than ranks (each rank takes device = rank),
