@@ -1,7 +1,5 @@
 #include "libinfer/auth/auth_config.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <exception>
 #include <map>
 #include <set>
@@ -15,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "libinfer/auth/jwt.h"
+#include "libinfer/config/document.h"
 #include "libinfer/util/crypto.h"
 #include "libinfer/util/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -28,9 +27,6 @@ using Json = nlohmann::json;
 // compared case-insensitively, so either spelling is refused).
 constexpr std::string_view kSeedSampleJwtKey = "default_jwt_key";
 constexpr size_t kMinJwtKeyBytes = 32;
-// YAML documents expand aliases; a users file has a few nodes per user.
-constexpr size_t kMaxYamlNodes = 100000;
-constexpr int kMaxYamlDepth = 32;
 
 std::string_view TrimSpace(std::string_view s) {
   while (!s.empty() && absl::ascii_isspace(static_cast<unsigned char>(s.front())))
@@ -41,12 +37,7 @@ std::string_view TrimSpace(std::string_view s) {
 }
 
 // A value safe to quote in a message: printable ASCII, at most 40 characters.
-std::string Quote(std::string_view s) {
-  std::string out = "'";
-  for (char c : s.substr(0, 40)) out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
-  if (s.size() > 40) out += "...";
-  return out + "'";
-}
+std::string Quote(std::string_view s) { return config::QuoteForMessage(s); }
 
 bool IsValidUtf8(std::string_view s) {
   size_t i = 0;
@@ -103,50 +94,6 @@ std::optional<std::string> DecodeSecretValue(std::string_view text) {
   return crypto::Base64DecodeUnpadded(text.substr(0, text.size() - pad),
                                       crypto::Base64Alphabet::kStandard);
 }
-
-// YAML -> JSON with every scalar as a string, so one reader serves both formats.
-class YamlConverter {
- public:
-  absl::StatusOr<Json> Convert(const YAML::Node& node, int depth) {
-    if (++nodes_ > kMaxYamlNodes || depth > kMaxYamlDepth) {
-      return absl::InvalidArgumentError("the YAML document is too large or too deeply nested");
-    }
-    switch (node.Type()) {
-      case YAML::NodeType::Null:
-      case YAML::NodeType::Undefined:
-        return Json(nullptr);
-      case YAML::NodeType::Scalar:
-        return Json(node.Scalar());
-      case YAML::NodeType::Sequence: {
-        Json out = Json::array();
-        for (const YAML::Node& item : node) {
-          INFER_ASSIGN_OR_RETURN(Json v, Convert(item, depth + 1));
-          out.push_back(std::move(v));
-        }
-        return out;
-      }
-      case YAML::NodeType::Map: {
-        Json out = Json::object();
-        for (const auto& pair : node) {
-          if (!pair.first.IsScalar()) {
-            return absl::InvalidArgumentError("a YAML mapping key is not a plain string");
-          }
-          const std::string key = pair.first.Scalar();
-          if (out.contains(key)) {
-            return absl::InvalidArgumentError(absl::StrCat("duplicate YAML key ", Quote(key)));
-          }
-          INFER_ASSIGN_OR_RETURN(Json v, Convert(pair.second, depth + 1));
-          out[key] = std::move(v);
-        }
-        return out;
-      }
-    }
-    return Json(nullptr);
-  }
-
- private:
-  size_t nodes_ = 0;
-};
 
 // A scalar setting of the users document: a string, or a number / boolean written as one.
 RawSetting ScalarSetting(const Json& doc, const std::string& key,
@@ -337,43 +284,13 @@ RawAuthConfig ReadEnvironmentConfig(const Environment& env) {
 }
 
 absl::StatusOr<RawAuthConfig> ReadFileConfig(std::string_view path, std::string_view contents) {
-  const bool is_json = path.size() >= 5 && absl::AsciiStrToLower(absl::string_view(
-                                               path.substr(path.size() - 5).data(), 5)) == ".json";
-  const std::string where(path);
-  Json doc;
-  if (is_json) {
-    auto parsed = ParseStrictJsonObject(contents);
-    if (!parsed.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": ", parsed.status().message()));
-    }
-    doc = std::move(*parsed);
-  } else {
-    YAML::Node node;
-    try {
-      node = YAML::Load(std::string(contents));
-    } catch (const std::exception& e) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": invalid YAML: ", e.what()));
-    }
-    YamlConverter converter;
-    absl::StatusOr<Json> converted = absl::InternalError("unreached");
-    try {
-      converted = converter.Convert(node, 0);
-    } catch (const std::exception& e) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": invalid YAML: ", e.what()));
-    }
-    if (!converted.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": ", converted.status().message()));
-    }
-    if (!converted->is_object()) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": the document is not a mapping"));
-    }
-    doc = std::move(*converted);
-    if (const auto kind = doc.find("kind"); kind != doc.end() && *kind == "Secret") {
-      auto raw = ReadSecretManifest(doc);
-      if (!raw.ok())
-        return absl::InvalidArgumentError(absl::StrCat(where, ": ", raw.status().message()));
-      return raw;
-    }
+  INFER_ASSIGN_OR_RETURN(Json doc, config::ParseConfigDocument(path, contents));
+  if (const auto kind = doc.find("kind"); kind != doc.end() && *kind == "Secret") {
+    auto raw = ReadSecretManifest(doc);
+    if (!raw.ok())
+      return absl::InvalidArgumentError(
+          absl::StrCat(std::string(path), ": ", raw.status().message()));
+    return raw;
   }
   return ReadUsersDocument(doc);
 }

@@ -1,12 +1,12 @@
 #include "libinfer/auth/jwt.h"
 
 #include <exception>
-#include <set>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "libinfer/config/document.h"
 #include "libinfer/util/crypto.h"
 #include "libinfer/util/status_macros.h"
 
@@ -73,45 +73,7 @@ absl::Status CheckClaims(const Json& payload, const JwtPolicy& policy, int64_t n
 }  // namespace
 
 absl::StatusOr<Json> ParseStrictJsonObject(std::string_view text) {
-  // nlohmann keeps the last of two equal keys; track the keys of every open object instead.
-  std::vector<std::set<std::string>> open_objects;
-  bool duplicate = false;
-  bool too_deep = false;
-  const Json::parser_callback_t callback = [&](int depth, Json::parse_event_t event, Json& parsed) {
-    if (depth > kMaxJwtJsonDepth) too_deep = true;
-    switch (event) {
-      case Json::parse_event_t::object_start:
-        open_objects.emplace_back();
-        break;
-      case Json::parse_event_t::key:
-        if (!open_objects.empty() && parsed.is_string() &&
-            !open_objects.back().insert(parsed.get<std::string>()).second) {
-          duplicate = true;
-        }
-        break;
-      case Json::parse_event_t::object_end:
-        if (!open_objects.empty()) open_objects.pop_back();
-        break;
-      default:
-        break;
-    }
-    return true;
-  };
-  Json parsed;
-  try {
-    parsed = Json::parse(text.data(), text.data() + text.size(), callback,
-                         /*allow_exceptions=*/false);
-  } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid JSON: ", e.what()));
-  }
-  if (too_deep) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("JSON nested deeper than %d levels", kMaxJwtJsonDepth));
-  }
-  if (parsed.is_discarded()) return absl::InvalidArgumentError("invalid JSON");
-  if (duplicate) return absl::InvalidArgumentError("JSON object with a duplicate key");
-  if (!parsed.is_object()) return absl::InvalidArgumentError("JSON is not an object");
-  return parsed;
+  return config::ParseStrictJsonObject(text, kMaxJwtJsonDepth);
 }
 
 absl::StatusOr<std::string> SignJwtHs256(const Json& payload, std::string_view key) {
