@@ -6,13 +6,13 @@
 #include <cstdint>
 #include <string_view>
 
-#include "libinfer/auth/login_form.h"
+#include "libinfer/serve/login_form.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   const infer::auth::LoginFormLimits limits;
   const auto check = [&](std::string_view content_type, std::string_view body) {
-    auto form = infer::auth::ParseLoginForm(content_type, body, limits);
+    auto form = infer::serve::ParseLoginForm(content_type, body, limits);
     if (form.ok() && (form->username.empty() || form->password.empty() ||
                       form->username.size() > limits.max_field_bytes ||
                       form->password.size() > limits.max_field_bytes)) {

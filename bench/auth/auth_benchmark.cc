@@ -13,7 +13,7 @@
 
 #include "infer/auth.h"
 #include "infer/log.h"
-#include "libinfer/auth/login_form.h"
+#include "libinfer/serve/login_form.h"
 #include "libinfer/util/cpu_features.h"
 
 namespace {
@@ -89,7 +89,7 @@ void BM_ParseLoginForm(benchmark::State& state) {
       boundary + "--\r\n";
   const std::string content_type = "multipart/form-data; boundary=" + boundary;
   for (auto _ : state) {
-    auto form = infer::auth::ParseLoginForm(content_type, body);
+    auto form = infer::serve::ParseLoginForm(content_type, body);
     benchmark::DoNotOptimize(form);
   }
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(body.size()));

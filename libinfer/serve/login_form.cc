@@ -1,4 +1,4 @@
-#include "libinfer/auth/login_form.h"
+#include "libinfer/serve/login_form.h"
 
 #include <tuple>
 #include <utility>
@@ -10,7 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "libinfer/util/status_macros.h"
 
-namespace infer::auth {
+namespace infer::serve {
 namespace {
 
 using Params = std::vector<std::pair<std::string, std::string>>;
@@ -306,4 +306,4 @@ absl::StatusOr<LoginForm> ParseLoginForm(std::string_view content_type, std::str
       "multipart/form-data)");
 }
 
-}  // namespace infer::auth
+}  // namespace infer::serve

@@ -6,8 +6,8 @@
 // body is an error with the reason, never a partial result. Fields other than username and
 // password (grant_type, scope, client_id, ...) are ignored; a second username or password field
 // is an error (two parsers in front of each other must not pick different ones).
-#ifndef INFER_AUTH_LOGIN_FORM_H_
-#define INFER_AUTH_LOGIN_FORM_H_
+#ifndef INFER_SERVE_LOGIN_FORM_H_
+#define INFER_SERVE_LOGIN_FORM_H_
 
 #include <cstddef>
 #include <string>
@@ -15,7 +15,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace infer::auth {
+namespace infer::serve {
 
 struct LoginForm {
   std::string username;
@@ -41,6 +41,6 @@ struct LoginFormLimits {
 absl::StatusOr<LoginForm> ParseLoginForm(std::string_view content_type, std::string_view body,
                                          const LoginFormLimits& limits = {});
 
-}  // namespace infer::auth
+}  // namespace infer::serve
 
-#endif  // INFER_AUTH_LOGIN_FORM_H_
+#endif  // INFER_SERVE_LOGIN_FORM_H_

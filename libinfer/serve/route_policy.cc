@@ -1,16 +1,11 @@
-// Roles and the routes each may use (declared in include/infer/auth.h).
+// The routes each role may use (declared in include/infer/auth.h): an HTTP concern, so it lives
+// with the server.
 #include <string_view>
 
-#include "absl/strings/match.h"
 #include "infer/auth.h"
 
 namespace infer {
 namespace {
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return absl::EqualsIgnoreCase(absl::string_view(a.data(), a.size()),
-                                absl::string_view(b.data(), b.size()));
-}
 
 // Routes for every authenticated role. Exact paths: "/v1/chat/completions/" or
 // "/v1/../v1/models" are not these routes and are refused (deny by default).
@@ -20,15 +15,6 @@ constexpr std::string_view kModelPrefix = "/v1/models/";
 constexpr std::string_view kAdminPrefix = "/v1/admin/";
 
 }  // namespace
-
-std::optional<Role> ParseRole(std::string_view name) {
-  if (EqualsIgnoreCase(name, "admin")) return Role::kAdmin;
-  // The seed deployment calls its ordinary users "guest".
-  if (EqualsIgnoreCase(name, "user") || EqualsIgnoreCase(name, "guest")) return Role::kUser;
-  return std::nullopt;
-}
-
-std::string_view RoleName(Role role) { return role == Role::kAdmin ? "admin" : "user"; }
 
 bool IsRouteAllowed(Role role, std::string_view path) {
   path = path.substr(0, path.find('?'));

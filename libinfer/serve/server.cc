@@ -1,36 +1,23 @@
-// Server: the OpenAI routes over HttpServer, the Scheduler and the model's chat template.
-//
-// A completion request becomes one Call: its n choices are n Scheduler requests whose events
-// arrive on the Scheduler's thread and are turned into SSE chunks (streaming) or gathered into
-// one JSON answer. A client that disconnects cancels its Call's requests at once.
+// Server: the OpenAI routes over HttpServer, the Scheduler and the model's chat template. This
+// file holds the dispatch (the bearer check, health, the host's routes), the shared helpers and
+// shutdown; the routes themselves are in files by family (see server_impl.h).
 #include "infer/server.h"
 
-#include <atomic>
-#include <chrono>
-#include <condition_variable>
-#include <filesystem>
-#include <map>
-#include <mutex>
+#include <algorithm>
 #include <random>
-#include <thread>
+#include <string_view>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "libinfer/auth/login_form.h"
-#include "libinfer/serve/http_server.h"
-#include "libinfer/serve/openai_api.h"
-#include "libinfer/serve/work_queue.h"
-#include "libinfer/tokenizer/chat_template.h"
+#include "libinfer/serve/server_impl.h"
 #include "libinfer/util/logging.h"
-#include "nlohmann/json.hpp"
 
 namespace infer {
-namespace {
+namespace serve {
 
 using nlohmann::json;
-using serve::ApiError;
-using serve::Responder;
+
 using Clock = std::chrono::steady_clock;
 
 int64_t UnixSeconds() {
@@ -52,7 +39,7 @@ HttpResponse JsonResponse(int status, const json& body) {
 }
 
 // 429 and 503 carry Retry-After: `retry_after_seconds`.
-HttpResponse ErrorResponse(const ApiError& e, int64_t retry_after_seconds = 1) {
+HttpResponse ErrorResponse(const ApiError& e, int64_t retry_after_seconds) {
   HttpResponse r;
   r.status = e.status;
   r.body = serve::ErrorBody(e);
@@ -62,8 +49,8 @@ HttpResponse ErrorResponse(const ApiError& e, int64_t retry_after_seconds = 1) {
   return r;
 }
 
-ApiError Error(int status, std::string message, std::string type, std::string param = "",
-               std::string code = "") {
+ApiError Error(int status, std::string message, std::string type, std::string param,
+               std::string code) {
   ApiError e;
   e.status = status;
   e.message = std::move(message);
@@ -121,94 +108,19 @@ std::string Sse(const json& chunk) {
   return absl::StrCat("data: ", chunk.dump(-1, ' ', false, json::error_handler_t::replace), "\n\n");
 }
 
-void AppendHistogram(std::string* out, const std::string& name, const std::string& help,
-                     const Histogram& h) {
-  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " histogram\n");
-  uint64_t cumulative = 0;
-  for (size_t i = 0; i < h.bounds.size(); ++i) {
-    cumulative += h.counts[i];
-    absl::StrAppend(out, name, "_bucket{le=\"", h.bounds[i], "\"} ", cumulative, "\n");
-  }
-  cumulative += h.counts.empty() ? 0 : h.counts.back();
-  absl::StrAppend(out, name, "_bucket{le=\"+Inf\"} ", cumulative, "\n", name, "_sum ", h.sum, "\n",
-                  name, "_count ", h.count, "\n");
-}
+}  // namespace serve
 
-}  // namespace
-
-class Server::Impl {
- public:
-  Impl(Model& model, Scheduler& scheduler, const ServerOptions& options)
-      : model_(model), scheduler_(scheduler), options_(options) {}
-
-  absl::Status Init();
-  void Handle(const HttpRequest& req, std::shared_ptr<Responder> out);
-  void Shutdown(std::chrono::milliseconds timeout);
-
-  std::unique_ptr<serve::HttpServer> http_;
-  std::atomic<bool> ready_{false};
-  std::atomic<bool> stopping_{false};
-  std::atomic<int64_t> in_flight_{0};
-  std::atomic<uint64_t> seed_counter_{0};
-  std::mutex routes_mu_;
-  std::map<std::pair<std::string, std::string>, RouteHandler> routes_;
-
- private:
-  struct Call;
-  // Counts the status and logs the request's line; then Answer sends the whole answer.
-  void Record(const HttpRequest& req, const std::string& id, int status, bool stream,
-              Clock::time_point start, int64_t prompt_tokens, int64_t completion_tokens);
-  void Answer(const HttpRequest& req, Responder& out, HttpResponse r, Clock::time_point start,
-              int64_t prompt_tokens = 0, int64_t completion_tokens = 0,
-              const std::string& id = "-");
-  void Completion(const HttpRequest& req, std::shared_ptr<Responder> out, bool chat);
-  // The template inputs every chat request shares: the special tokens, the generation prompt.
-  ChatTemplateInputs ChatInputs() const;
-  HttpResponse Models() const;
-  HttpResponse ModelObject() const;
-  HttpResponse Metrics();
-  // POST /token: parses the form here, checks the password on logins_.
-  void Login(const HttpRequest& req, std::shared_ptr<Responder> out, Clock::time_point start);
-  HttpResponse AdminUsers() const;
-  HttpResponse AdminReload();
-  bool HasHostRoute(const std::string& method, const std::string& path);
-  void CountStatus(int status);
-  void CallDone(Call& call);
-
-  Model& model_;
-  Scheduler& scheduler_;
-  ServerOptions options_;
-  std::string model_name_;
-  std::optional<ChatTemplate> chat_template_;
-  std::unique_ptr<serve::WorkQueue> logins_;  // with options_.auth
-  std::mutex done_mu_;
-  std::condition_variable done_cv_;
-  std::vector<std::shared_ptr<Call>> live_calls_;  // under done_mu_: calls being answered
-  std::mutex status_mu_;
-  std::map<int, int64_t> requests_by_status_;
-};
-
-// One completion request in flight: its choices' Scheduler requests and what was produced.
-struct Server::Impl::Call {
-  serve::CompletionRequest api;
-  std::shared_ptr<Responder> out;
-  HttpRequest http;  // method/path/client, for the log line
-  std::string id;
-  int64_t created = 0;
-  Clock::time_point start;
-  std::mutex mu;
-  std::vector<RequestHandle> handles;
-  std::vector<serve::ChoiceResult> choices;
-  // Per choice, the SSE event of a text delta before and after the quoted text (streaming
-  // without logprobs).
-  std::vector<std::pair<std::string, std::string>> delta_sse;
-  serve::Usage usage;
-  int finished = 0;
-  bool failed = false;
-  std::string error_message;
-  // The engine's error: Unavailable / DeadlineExceeded (a lost cluster rank) answer 503.
-  absl::StatusCode error_code = absl::StatusCode::kInternal;
-};
+using nlohmann::json;
+using serve::ApiError;
+using serve::BearerCredential;
+using serve::Clock;
+using serve::Error;
+using serve::ErrorResponse;
+using serve::IsAdminPath;
+using serve::IsApiPath;
+using serve::JsonResponse;
+using serve::Responder;
+using serve::Unauthorized;
 
 absl::Status Server::Impl::Init() {
   model_name_ = options_.served_model_name;
@@ -267,15 +179,6 @@ absl::Status Server::Impl::Init() {
   if (!http.ok()) return http.status();
   http_ = std::move(*http);
   return absl::OkStatus();
-}
-
-ChatTemplateInputs Server::Impl::ChatInputs() const {
-  const Tokenizer& tok = model_.tokenizer();
-  ChatTemplateInputs inputs;
-  inputs.add_generation_prompt = true;
-  if (tok.bos_id() >= 0) inputs.bos_token = std::string(tok.TokenText(tok.bos_id()));
-  if (tok.eos_id() >= 0) inputs.eos_token = std::string(tok.TokenText(tok.eos_id()));
-  return inputs;
 }
 
 void Server::Impl::CountStatus(int status) {
@@ -410,410 +313,9 @@ void Server::Impl::Handle(const HttpRequest& req, std::shared_ptr<Responder> out
          start);
 }
 
-namespace {
-
-// `context`: the context served (the Scheduler's), which the KV cache may hold below the model's.
-json ModelJson(const std::string& name, const ModelInfo& info, int64_t context) {
-  return {{"id", name},
-          {"object", "model"},
-          {"created", UnixSeconds()},
-          {"owned_by", "libinfer"},
-          {"root", info.path},
-          {"max_model_len", context}};
-}
-
-}  // namespace
-
-HttpResponse Server::Impl::Models() const {
-  return JsonResponse(
-      200, {{"object", "list"},
-            {"data",
-             json::array({ModelJson(model_name_, model_.info(), scheduler_.context_length())})}});
-}
-
-HttpResponse Server::Impl::ModelObject() const {
-  return JsonResponse(200, ModelJson(model_name_, model_.info(), scheduler_.context_length()));
-}
-
 bool Server::Impl::HasHostRoute(const std::string& method, const std::string& path) {
   std::lock_guard<std::mutex> lock(routes_mu_);
   return routes_.count({method, path}) > 0;
-}
-
-void Server::Impl::Login(const HttpRequest& req, std::shared_ptr<Responder> out,
-                         Clock::time_point start) {
-  auto form = auth::ParseLoginForm(req.Header("Content-Type"), req.body);
-  if (!form.ok()) {
-    const absl::StatusCode code = form.status().code();
-    const int status = code == absl::StatusCode::kUnimplemented       ? 415
-                       : code == absl::StatusCode::kResourceExhausted ? 413
-                                                                      : 400;
-    return Answer(
-        req, *out,
-        ErrorResponse(Error(status, absl::StrCat("POST /token: ", form.status().message()),
-                            "invalid_request_error")),
-        start);
-  }
-  // What the log line needs travels with the job (not the body: it holds the password).
-  HttpRequest http;
-  http.method = req.method;
-  http.path = req.path;
-  http.client_address = req.client_address;
-  auto job = [this, out, start, form = std::move(*form), http = std::move(http)] {
-    auto token = options_.auth->Login(form.username, form.password, ClientIp(http.client_address));
-    if (token.ok()) {
-      HttpResponse r = JsonResponse(200, {{"access_token", token->access_token},
-                                          {"token_type", token->token_type},
-                                          {"expires_in", token->expires_in}});
-      // RFC 6749 section 5.1: token answers are never cached.
-      r.headers.push_back({"Cache-Control", "no-store"});
-      r.headers.push_back({"Pragma", "no-cache"});
-      return Answer(http, *out, std::move(r), start);
-    }
-    const absl::Status& st = token.status();
-    if (const std::optional<int64_t> wait = RetryAfterSeconds(st)) {
-      return Answer(http, *out,
-                    ErrorResponse(Error(429, std::string(st.message()), "rate_limit_error", "",
-                                        "rate_limit_exceeded"),
-                                  *wait),
-                    start);
-    }
-    if (st.code() == absl::StatusCode::kUnauthenticated) {
-      return Answer(http, *out,
-                    Unauthorized(std::string(st.message()), "invalid_credentials", false), start);
-    }
-    INFER_LOG(kError, "POST /token: %s", st.message());
-    Answer(http, *out, ErrorResponse(Error(500, "login failed: internal error", "server_error")),
-           start);
-  };
-  if (!logins_->TryPost(std::move(job))) {
-    Answer(req, *out, ErrorResponse(Error(503, "too many logins in progress", "server_error")),
-           start);
-  }
-}
-
-HttpResponse Server::Impl::AdminUsers() const {
-  json data = json::array();
-  for (const UserInfo& u : options_.auth->ListUsers()) {
-    data.push_back({{"username", u.username}, {"role", std::string(RoleName(u.role))}});
-  }
-  return JsonResponse(200, {{"object", "list"}, {"data", std::move(data)}});
-}
-
-HttpResponse Server::Impl::AdminReload() {
-  const absl::Status s = options_.auth->Reload();
-  if (!s.ok()) {
-    return ErrorResponse(Error(
-        400, absl::StrCat("reload refused, the users loaded before stay in use: ", s.message()),
-        "invalid_request_error", "", "reload_failed"));
-  }
-  return JsonResponse(200, {{"status", "reloaded"},
-                            {"users", static_cast<int64_t>(options_.auth->ListUsers().size())}});
-}
-
-HttpResponse Server::Impl::Metrics() {
-  const SchedulerStats s = scheduler_.stats();
-  std::string out;
-  auto gauge = [&](const char* name, const char* help, double v, const char* type = "gauge") {
-    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, " ",
-                    v, "\n");
-  };
-  absl::StrAppend(&out, "# HELP infer_http_requests_total HTTP requests answered, by status.\n",
-                  "# TYPE infer_http_requests_total counter\n");
-  {
-    std::lock_guard<std::mutex> lock(status_mu_);
-    for (const auto& [status, n] : requests_by_status_) {
-      absl::StrAppend(&out, "infer_http_requests_total{status=\"", status, "\"} ", n, "\n");
-    }
-  }
-  gauge("infer_num_requests_waiting", "Requests waiting to be scheduled.", s.waiting);
-  gauge("infer_num_requests_running", "Requests in the running batch.", s.running);
-  gauge("infer_num_preemptions_total", "Sequences preempted for KV blocks.", s.preempted_total,
-        "counter");
-  gauge("infer_kv_cache_blocks_used", "KV cache blocks held by running requests.",
-        s.kv_blocks_used);
-  gauge("infer_kv_cache_blocks_total", "KV cache blocks.", s.kv_blocks_total);
-  gauge("infer_kv_cache_usage_ratio", "Fraction of KV cache blocks in use.",
-        s.kv_blocks_total > 0 ? static_cast<double>(s.kv_blocks_used) / s.kv_blocks_total : 0.0);
-  gauge("infer_prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.",
-        s.prefix_cache_queried_tokens, "counter");
-  gauge("infer_prefix_cache_hits_total", "Prompt tokens found in the prefix cache.",
-        s.prefix_cache_hit_tokens, "counter");
-  gauge("infer_prefix_cache_hit_rate", "Prefix cache hits / queries (tokens).",
-        s.prefix_cache_queried_tokens > 0
-            ? static_cast<double>(s.prefix_cache_hit_tokens) / s.prefix_cache_queried_tokens
-            : 0.0);
-  gauge("infer_prompt_tokens_total", "Prompt tokens processed.", s.prompt_tokens_total, "counter");
-  gauge("infer_generation_tokens_total", "Tokens generated.", s.generation_tokens_total, "counter");
-  absl::StrAppend(&out, "# HELP infer_requests_finished_total Requests finished, by reason.\n",
-                  "# TYPE infer_requests_finished_total counter\n");
-  for (int r = 0; r < 4; ++r) {
-    absl::StrAppend(&out, "infer_requests_finished_total{finish_reason=\"",
-                    FinishReasonName(static_cast<FinishReason>(r)), "\"} ", s.requests_finished[r],
-                    "\n");
-  }
-  AppendHistogram(&out, "infer_time_to_first_token_seconds", "Time to the first token.",
-                  s.time_to_first_token);
-  AppendHistogram(&out, "infer_time_per_output_token_seconds", "Time between output tokens.",
-                  s.time_per_output_token);
-  HttpResponse r;
-  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  r.body = std::move(out);
-  return r;
-}
-
-void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder> out, bool chat) {
-  const Clock::time_point start = Clock::now();
-  auto call = std::make_shared<Call>();
-  if (auto e = serve::ParseCompletionRequest(req.body, chat, options_.max_n, &call->api)) {
-    return Answer(req, *out, ErrorResponse(*e), start);
-  }
-  serve::CompletionRequest& api = call->api;
-  if (!api.model.empty() && api.model != model_name_) {
-    return Answer(req, *out,
-                  ErrorResponse(Error(
-                      404,
-                      absl::StrCat("The model `", api.model,
-                                   "` does not exist (this server serves `", model_name_, "`)."),
-                      "NotFoundError", "model", "model_not_found")),
-                  start);
-  }
-  // The prompt's tokens.
-  const Tokenizer& tok = model_.tokenizer();
-  std::vector<TokenId> prompt;
-  if (chat) {
-    if (!chat_template_) {
-      return Answer(req, *out,
-                    ErrorResponse(Error(400, "this model has no chat template; use /v1/completions",
-                                        "invalid_request_error", "messages")),
-                    start);
-    }
-    ChatTemplateInputs inputs = ChatInputs();
-    inputs.messages = api.messages;
-    auto text = chat_template_->RenderChat(inputs);
-    if (!text.ok()) {
-      return Answer(req, *out,
-                    ErrorResponse(Error(400,
-                                        absl::StrCat("the chat template rejected the messages: ",
-                                                     text.status().message()),
-                                        "invalid_request_error", "messages")),
-                    start);
-    }
-    EncodeOptions eo;
-    eo.add_bos = false;  // the template writes BOS itself where the model wants it
-    auto ids = tok.Encode(*text, eo);
-    if (!ids.ok()) {
-      return Answer(req, *out,
-                    ErrorResponse(Error(400, std::string(ids.status().message()),
-                                        "invalid_request_error", "messages")),
-                    start);
-    }
-    prompt = std::move(*ids);
-  } else if (api.prompt_is_ids) {
-    prompt = api.prompt_ids;
-    auto text = tok.Decode(prompt);
-    if (!text.ok()) {
-      return Answer(req, *out,
-                    ErrorResponse(Error(400, std::string(text.status().message()),
-                                        "invalid_request_error", "prompt")),
-                    start);
-    }
-    api.prompt_text = *text;
-  } else {
-    auto ids = tok.Encode(api.prompt_text);
-    if (!ids.ok()) {
-      return Answer(req, *out,
-                    ErrorResponse(Error(400, std::string(ids.status().message()),
-                                        "invalid_request_error", "prompt")),
-                    start);
-    }
-    prompt = std::move(*ids);
-  }
-  if (!api.sampling.seed && options_.seed) {
-    api.sampling.seed = *options_.seed + seed_counter_.fetch_add(static_cast<uint64_t>(api.n));
-  }
-  const int64_t context = scheduler_.context_length();
-  const int64_t n_prompt = static_cast<int64_t>(prompt.size());
-  if (api.sampling.max_tokens < 0) {
-    api.sampling.max_tokens = static_cast<int32_t>(std::max<int64_t>(0, context - n_prompt));
-  }
-  if (n_prompt + api.sampling.max_tokens > context || n_prompt >= context) {
-    return Answer(
-        req, *out,
-        ErrorResponse(Error(
-            400,
-            absl::StrCat("This model's maximum context length is ", context,
-                         " tokens. However, you requested ", n_prompt + api.sampling.max_tokens,
-                         " tokens (", n_prompt, " in the ", chat ? "messages" : "prompt", ", ",
-                         api.sampling.max_tokens, " in the completion). Please reduce the length."),
-            "invalid_request_error", chat ? "messages" : "prompt")),
-        start);
-  }
-  call->out = out;
-  call->http.method = req.method;
-  call->http.path = req.path;
-  call->http.client_address = req.client_address;
-  call->id = RandomId(chat ? "chatcmpl-" : "cmpl-");
-  call->created = UnixSeconds();
-  call->start = start;
-  call->choices.resize(static_cast<size_t>(api.n));
-  call->usage.prompt_tokens = n_prompt;
-
-  if (api.stream) {
-    // Each choice's text-delta event, rendered once around a marker and cut there.
-    for (int i = 0; i < api.n; ++i) {
-      const std::string marker = "\x01libinfer-delta\x01";
-      const std::string whole = Sse(serve::ChunkJson(api, call->id, call->created, model_name_, i,
-                                                     nullptr, marker, nullptr, nullptr, tok));
-      const std::string quoted = JsonString(marker);
-      const size_t at = whole.find(quoted);
-      call->delta_sse.emplace_back(whole.substr(0, at), whole.substr(at + quoted.size()));
-    }
-    out->StartStream(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
-    if (chat) {
-      const std::string role = "assistant";
-      for (int i = 0; i < api.n; ++i) {
-        out->WriteChunk(Sse(serve::ChunkJson(api, call->id, call->created, model_name_, i, &role,
-                                             "", nullptr, nullptr, tok)));
-      }
-    }
-  }
-  ++in_flight_;
-  {
-    // Kept alive until answered: the handles' callbacks hold only weak references.
-    std::lock_guard<std::mutex> calls_lock(done_mu_);
-    live_calls_.push_back(call);
-  }
-  std::lock_guard<std::mutex> lock(call->mu);
-  for (int i = 0; i < api.n; ++i) {
-    Request r;
-    r.prompt = prompt;
-    r.sampling = api.sampling;
-    if (api.sampling.seed && api.n > 1) r.sampling.seed = *api.sampling.seed + i;
-    r.stop = api.stop;
-    r.id = absl::StrCat(call->id, "-", i);
-    r.user = api.user;
-    std::weak_ptr<Call> weak = call;
-    if (api.stream) {
-      r.on_event = [this, weak, i, &tok](const StreamEvent& e) {
-        auto c = weak.lock();
-        if (!c || e.text.empty()) return;
-        if (!c->api.logprobs) {
-          // The common case: only the text differs from one chunk to the next.
-          const auto& [head, tail] = c->delta_sse[static_cast<size_t>(i)];
-          const std::string text = JsonString(e.text);  // a token's text: usually no allocation
-          c->out->WriteChunk({head, text, tail});
-          return;
-        }
-        c->out->WriteChunk(Sse(serve::ChunkJson(c->api, c->id, c->created, model_name_, i, nullptr,
-                                                e.text, &e.token, nullptr, tok)));
-      };
-    }
-    r.on_finish = [this, weak, i](const RequestResult& result) {
-      auto c = weak.lock();
-      if (!c) return;
-      std::lock_guard<std::mutex> lock(c->mu);
-      serve::ChoiceResult& choice = c->choices[i];
-      choice.text = result.text;
-      choice.tokens = result.tokens;
-      choice.finish_reason = result.finish_reason;
-      c->usage.completion_tokens += result.usage.completion_tokens;
-      if (i == 0) c->usage.cached_tokens = result.usage.cached_prompt_tokens;
-      if (result.finish_reason == FinishReason::kError) {
-        c->failed = true;
-        c->error_code = result.status.code();
-        c->error_message = std::string(result.status.message());
-      }
-      if (c->api.stream && result.finish_reason != FinishReason::kError) {
-        c->out->WriteChunk(Sse(
-            serve::ChunkJson(c->api, c->id, c->created, model_name_, i, nullptr, "", nullptr,
-                             serve::ApiFinishReason(result.finish_reason), model_.tokenizer())));
-      }
-      if (++c->finished == static_cast<int>(c->choices.size())) CallDone(*c);
-    };
-    auto handle = scheduler_.Submit(std::move(r));
-    if (!handle.ok()) {
-      // Cancel what this call already started; answer with the Scheduler's reason.
-      for (RequestHandle& h : call->handles) h.Cancel();
-      const absl::StatusCode code = handle.status().code();
-      const int status = code == absl::StatusCode::kResourceExhausted ? 429
-                         : code == absl::StatusCode::kUnavailable     ? 503
-                         : code == absl::StatusCode::kInvalidArgument ? 400
-                                                                      : 500;
-      call->failed = true;
-      call->error_message = std::string(handle.status().message());
-      const ApiError e = Error(status, call->error_message,
-                               status == 400 ? "invalid_request_error" : "server_error");
-      if (api.stream) {
-        out->WriteChunk(Sse(json::parse(serve::ErrorBody(e))));
-        out->WriteChunk("data: [DONE]\n\n");
-        out->EndStream();
-        Record(req, call->id, status, true, start, n_prompt, 0);
-      } else {
-        Answer(req, *out, ErrorResponse(e), start, n_prompt, 0, call->id);
-      }
-      // Choices already submitted finish as cancelled, unseen: the call is dropped here.
-      {
-        std::lock_guard<std::mutex> calls_lock(done_mu_);
-        std::erase(live_calls_, call);
-      }
-      --in_flight_;
-      done_cv_.notify_all();
-      return;
-    }
-    call->handles.push_back(*handle);
-  }
-  // The client going away cancels every choice.
-  std::weak_ptr<Call> weak = call;
-  out->OnDisconnect([weak] {
-    if (auto c = weak.lock()) {
-      std::vector<RequestHandle> handles;
-      {
-        std::lock_guard<std::mutex> lock(c->mu);
-        handles = c->handles;
-      }
-      for (RequestHandle& h : handles) h.Cancel();
-    }
-  });
-}
-
-void Server::Impl::CallDone(Call& c) {
-  // Runs on the Scheduler's thread with c.mu held.
-  const Tokenizer& tok = model_.tokenizer();
-  int status = 200;
-  const int error_status = c.error_code == absl::StatusCode::kUnavailable ||
-                                   c.error_code == absl::StatusCode::kDeadlineExceeded
-                               ? 503
-                               : 500;
-  if (c.api.stream) {
-    if (c.failed) {
-      c.out->WriteChunk(
-          Sse(json::parse(serve::ErrorBody(Error(error_status, c.error_message, "server_error")))));
-      status = error_status;
-    } else if (c.api.include_usage) {
-      c.out->WriteChunk(Sse(serve::UsageChunkJson(c.api, c.id, c.created, model_name_, c.usage)));
-    }
-    c.out->WriteChunk("data: [DONE]\n\n");
-    c.out->EndStream();
-    Record(c.http, c.id, status, true, c.start, c.usage.prompt_tokens, c.usage.completion_tokens);
-  } else {
-    HttpResponse r;
-    if (c.failed) {
-      INFER_LOG(kError, "%s: %s", c.id, c.error_message);
-      r = ErrorResponse(Error(error_status, c.error_message, "server_error"));
-    } else {
-      r = JsonResponse(
-          200, serve::CompletionJson(c.api, c.id, c.created, model_name_, c.choices, c.usage, tok));
-    }
-    Answer(c.http, *c.out, std::move(r), c.start, c.usage.prompt_tokens, c.usage.completion_tokens,
-           c.id);
-  }
-  --in_flight_;
-  {
-    std::lock_guard<std::mutex> lock(done_mu_);
-    std::erase_if(live_calls_, [&](const std::shared_ptr<Call>& p) { return p.get() == &c; });
-  }
-  done_cv_.notify_all();
 }
 
 void Server::Impl::Shutdown(std::chrono::milliseconds timeout) {

@@ -1,11 +1,11 @@
 // POST /token bodies: urlencoded and multipart (as curl --form sends), bounds and clear errors.
-#include "libinfer/auth/login_form.h"
+#include "libinfer/serve/login_form.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace infer::auth {
+namespace infer::serve {
 namespace {
 
 constexpr char kUrlEncoded[] = "application/x-www-form-urlencoded";
@@ -184,4 +184,4 @@ TEST(LoginFormTest, MultipartErrors) {
 }
 
 }  // namespace
-}  // namespace infer::auth
+}  // namespace infer::serve

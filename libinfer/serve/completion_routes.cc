@@ -1,0 +1,313 @@
+// The completion routes: /v1/chat/completions and /v1/completions (one Call per request, its n
+// choices as n Scheduler requests whose events arrive on the Scheduler's thread and become SSE
+// chunks or one JSON answer; a client that disconnects cancels its Call at once), and
+// /v1/models.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "libinfer/serve/server_impl.h"
+#include "libinfer/util/logging.h"
+
+namespace infer {
+
+using nlohmann::json;
+using serve::ApiError;
+using serve::Clock;
+using serve::Error;
+using serve::ErrorResponse;
+using serve::JsonResponse;
+using serve::JsonString;
+using serve::RandomId;
+using serve::Responder;
+using serve::Sse;
+using serve::UnixSeconds;
+
+ChatTemplateInputs Server::Impl::ChatInputs() const {
+  const Tokenizer& tok = model_.tokenizer();
+  ChatTemplateInputs inputs;
+  inputs.add_generation_prompt = true;
+  if (tok.bos_id() >= 0) inputs.bos_token = std::string(tok.TokenText(tok.bos_id()));
+  if (tok.eos_id() >= 0) inputs.eos_token = std::string(tok.TokenText(tok.eos_id()));
+  return inputs;
+}
+
+namespace {
+
+// `context`: the context served (the Scheduler's), which the KV cache may hold below the model's.
+json ModelJson(const std::string& name, const ModelInfo& info, int64_t context) {
+  return {{"id", name},
+          {"object", "model"},
+          {"created", UnixSeconds()},
+          {"owned_by", "libinfer"},
+          {"root", info.path},
+          {"max_model_len", context}};
+}
+
+}  // namespace
+
+HttpResponse Server::Impl::Models() const {
+  return JsonResponse(
+      200, {{"object", "list"},
+            {"data",
+             json::array({ModelJson(model_name_, model_.info(), scheduler_.context_length())})}});
+}
+
+HttpResponse Server::Impl::ModelObject() const {
+  return JsonResponse(200, ModelJson(model_name_, model_.info(), scheduler_.context_length()));
+}
+
+void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder> out, bool chat) {
+  const Clock::time_point start = Clock::now();
+  auto call = std::make_shared<Call>();
+  if (auto e = serve::ParseCompletionRequest(req.body, chat, options_.max_n, &call->api)) {
+    return Answer(req, *out, ErrorResponse(*e), start);
+  }
+  serve::CompletionRequest& api = call->api;
+  if (!api.model.empty() && api.model != model_name_) {
+    return Answer(req, *out,
+                  ErrorResponse(Error(
+                      404,
+                      absl::StrCat("The model `", api.model,
+                                   "` does not exist (this server serves `", model_name_, "`)."),
+                      "NotFoundError", "model", "model_not_found")),
+                  start);
+  }
+  // The prompt's tokens.
+  const Tokenizer& tok = model_.tokenizer();
+  std::vector<TokenId> prompt;
+  if (chat) {
+    if (!chat_template_) {
+      return Answer(req, *out,
+                    ErrorResponse(Error(400, "this model has no chat template; use /v1/completions",
+                                        "invalid_request_error", "messages")),
+                    start);
+    }
+    ChatTemplateInputs inputs = ChatInputs();
+    inputs.messages = api.messages;
+    auto text = chat_template_->RenderChat(inputs);
+    if (!text.ok()) {
+      return Answer(req, *out,
+                    ErrorResponse(Error(400,
+                                        absl::StrCat("the chat template rejected the messages: ",
+                                                     text.status().message()),
+                                        "invalid_request_error", "messages")),
+                    start);
+    }
+    EncodeOptions eo;
+    eo.add_bos = false;  // the template writes BOS itself where the model wants it
+    auto ids = tok.Encode(*text, eo);
+    if (!ids.ok()) {
+      return Answer(req, *out,
+                    ErrorResponse(Error(400, std::string(ids.status().message()),
+                                        "invalid_request_error", "messages")),
+                    start);
+    }
+    prompt = std::move(*ids);
+  } else if (api.prompt_is_ids) {
+    prompt = api.prompt_ids;
+    auto text = tok.Decode(prompt);
+    if (!text.ok()) {
+      return Answer(req, *out,
+                    ErrorResponse(Error(400, std::string(text.status().message()),
+                                        "invalid_request_error", "prompt")),
+                    start);
+    }
+    api.prompt_text = *text;
+  } else {
+    auto ids = tok.Encode(api.prompt_text);
+    if (!ids.ok()) {
+      return Answer(req, *out,
+                    ErrorResponse(Error(400, std::string(ids.status().message()),
+                                        "invalid_request_error", "prompt")),
+                    start);
+    }
+    prompt = std::move(*ids);
+  }
+  if (!api.sampling.seed && options_.seed) {
+    api.sampling.seed = *options_.seed + seed_counter_.fetch_add(static_cast<uint64_t>(api.n));
+  }
+  const int64_t context = scheduler_.context_length();
+  const int64_t n_prompt = static_cast<int64_t>(prompt.size());
+  if (api.sampling.max_tokens < 0) {
+    api.sampling.max_tokens = static_cast<int32_t>(std::max<int64_t>(0, context - n_prompt));
+  }
+  if (n_prompt + api.sampling.max_tokens > context || n_prompt >= context) {
+    return Answer(
+        req, *out,
+        ErrorResponse(Error(
+            400,
+            absl::StrCat("This model's maximum context length is ", context,
+                         " tokens. However, you requested ", n_prompt + api.sampling.max_tokens,
+                         " tokens (", n_prompt, " in the ", chat ? "messages" : "prompt", ", ",
+                         api.sampling.max_tokens, " in the completion). Please reduce the length."),
+            "invalid_request_error", chat ? "messages" : "prompt")),
+        start);
+  }
+  call->out = out;
+  call->http.method = req.method;
+  call->http.path = req.path;
+  call->http.client_address = req.client_address;
+  call->id = RandomId(chat ? "chatcmpl-" : "cmpl-");
+  call->created = UnixSeconds();
+  call->start = start;
+  call->choices.resize(static_cast<size_t>(api.n));
+  call->usage.prompt_tokens = n_prompt;
+
+  if (api.stream) {
+    // Each choice's text-delta event, rendered once around a marker and cut there.
+    for (int i = 0; i < api.n; ++i) {
+      const std::string marker = "\x01libinfer-delta\x01";
+      const std::string whole = Sse(serve::ChunkJson(api, call->id, call->created, model_name_, i,
+                                                     nullptr, marker, nullptr, nullptr, tok));
+      const std::string quoted = JsonString(marker);
+      const size_t at = whole.find(quoted);
+      call->delta_sse.emplace_back(whole.substr(0, at), whole.substr(at + quoted.size()));
+    }
+    out->StartStream(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
+    if (chat) {
+      const std::string role = "assistant";
+      for (int i = 0; i < api.n; ++i) {
+        out->WriteChunk(Sse(serve::ChunkJson(api, call->id, call->created, model_name_, i, &role,
+                                             "", nullptr, nullptr, tok)));
+      }
+    }
+  }
+  ++in_flight_;
+  {
+    // Kept alive until answered: the handles' callbacks hold only weak references.
+    std::lock_guard<std::mutex> calls_lock(done_mu_);
+    live_calls_.push_back(call);
+  }
+  std::lock_guard<std::mutex> lock(call->mu);
+  for (int i = 0; i < api.n; ++i) {
+    Request r;
+    r.prompt = prompt;
+    r.sampling = api.sampling;
+    if (api.sampling.seed && api.n > 1) r.sampling.seed = *api.sampling.seed + i;
+    r.stop = api.stop;
+    r.id = absl::StrCat(call->id, "-", i);
+    r.user = api.user;
+    std::weak_ptr<Call> weak = call;
+    if (api.stream) {
+      r.on_event = [this, weak, i, &tok](const StreamEvent& e) {
+        auto c = weak.lock();
+        if (!c || e.text.empty()) return;
+        if (!c->api.logprobs) {
+          // The common case: only the text differs from one chunk to the next.
+          const auto& [head, tail] = c->delta_sse[static_cast<size_t>(i)];
+          const std::string text = JsonString(e.text);  // a token's text: usually no allocation
+          c->out->WriteChunk({head, text, tail});
+          return;
+        }
+        c->out->WriteChunk(Sse(serve::ChunkJson(c->api, c->id, c->created, model_name_, i, nullptr,
+                                                e.text, &e.token, nullptr, tok)));
+      };
+    }
+    r.on_finish = [this, weak, i](const RequestResult& result) {
+      auto c = weak.lock();
+      if (!c) return;
+      std::lock_guard<std::mutex> lock(c->mu);
+      serve::ChoiceResult& choice = c->choices[i];
+      choice.text = result.text;
+      choice.tokens = result.tokens;
+      choice.finish_reason = result.finish_reason;
+      c->usage.completion_tokens += result.usage.completion_tokens;
+      if (i == 0) c->usage.cached_tokens = result.usage.cached_prompt_tokens;
+      if (result.finish_reason == FinishReason::kError) {
+        c->failed = true;
+        c->error_code = result.status.code();
+        c->error_message = std::string(result.status.message());
+      }
+      if (c->api.stream && result.finish_reason != FinishReason::kError) {
+        c->out->WriteChunk(Sse(
+            serve::ChunkJson(c->api, c->id, c->created, model_name_, i, nullptr, "", nullptr,
+                             serve::ApiFinishReason(result.finish_reason), model_.tokenizer())));
+      }
+      if (++c->finished == static_cast<int>(c->choices.size())) CallDone(*c);
+    };
+    auto handle = scheduler_.Submit(std::move(r));
+    if (!handle.ok()) {
+      // Cancel what this call already started; answer with the Scheduler's reason.
+      for (RequestHandle& h : call->handles) h.Cancel();
+      const absl::StatusCode code = handle.status().code();
+      const int status = code == absl::StatusCode::kResourceExhausted ? 429
+                         : code == absl::StatusCode::kUnavailable     ? 503
+                         : code == absl::StatusCode::kInvalidArgument ? 400
+                                                                      : 500;
+      call->failed = true;
+      call->error_message = std::string(handle.status().message());
+      const ApiError e = Error(status, call->error_message,
+                               status == 400 ? "invalid_request_error" : "server_error");
+      if (api.stream) {
+        out->WriteChunk(Sse(json::parse(serve::ErrorBody(e))));
+        out->WriteChunk("data: [DONE]\n\n");
+        out->EndStream();
+        Record(req, call->id, status, true, start, n_prompt, 0);
+      } else {
+        Answer(req, *out, ErrorResponse(e), start, n_prompt, 0, call->id);
+      }
+      // Choices already submitted finish as cancelled, unseen: the call is dropped here.
+      {
+        std::lock_guard<std::mutex> calls_lock(done_mu_);
+        std::erase(live_calls_, call);
+      }
+      --in_flight_;
+      done_cv_.notify_all();
+      return;
+    }
+    call->handles.push_back(*handle);
+  }
+  // The client going away cancels every choice.
+  std::weak_ptr<Call> weak = call;
+  out->OnDisconnect([weak] {
+    if (auto c = weak.lock()) {
+      std::vector<RequestHandle> handles;
+      {
+        std::lock_guard<std::mutex> lock(c->mu);
+        handles = c->handles;
+      }
+      for (RequestHandle& h : handles) h.Cancel();
+    }
+  });
+}
+
+void Server::Impl::CallDone(Call& c) {
+  // Runs on the Scheduler's thread with c.mu held.
+  const Tokenizer& tok = model_.tokenizer();
+  int status = 200;
+  const int error_status = c.error_code == absl::StatusCode::kUnavailable ||
+                                   c.error_code == absl::StatusCode::kDeadlineExceeded
+                               ? 503
+                               : 500;
+  if (c.api.stream) {
+    if (c.failed) {
+      c.out->WriteChunk(
+          Sse(json::parse(serve::ErrorBody(Error(error_status, c.error_message, "server_error")))));
+      status = error_status;
+    } else if (c.api.include_usage) {
+      c.out->WriteChunk(Sse(serve::UsageChunkJson(c.api, c.id, c.created, model_name_, c.usage)));
+    }
+    c.out->WriteChunk("data: [DONE]\n\n");
+    c.out->EndStream();
+    Record(c.http, c.id, status, true, c.start, c.usage.prompt_tokens, c.usage.completion_tokens);
+  } else {
+    HttpResponse r;
+    if (c.failed) {
+      INFER_LOG(kError, "%s: %s", c.id, c.error_message);
+      r = ErrorResponse(Error(error_status, c.error_message, "server_error"));
+    } else {
+      r = JsonResponse(
+          200, serve::CompletionJson(c.api, c.id, c.created, model_name_, c.choices, c.usage, tok));
+    }
+    Answer(c.http, *c.out, std::move(r), c.start, c.usage.prompt_tokens, c.usage.completion_tokens,
+           c.id);
+  }
+  --in_flight_;
+  {
+    std::lock_guard<std::mutex> lock(done_mu_);
+    std::erase_if(live_calls_, [&](const std::shared_ptr<Call>& p) { return p.get() == &c; });
+  }
+  done_cv_.notify_all();
+}
+
+}  // namespace infer

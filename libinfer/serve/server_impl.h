@@ -1,0 +1,134 @@
+// Server::Impl: the state every route family shares and the helpers they answer with. The
+// routes live by family: server.cc (dispatch, the bearer check, health, shutdown),
+// completion_routes.cc (/v1/chat/completions, /v1/completions, /v1/models), auth_routes.cc
+// (/token, /v1/admin/users, /v1/admin/reload) and metrics_routes.cc (/metrics).
+#ifndef INFER_SERVE_SERVER_IMPL_H_
+#define INFER_SERVE_SERVER_IMPL_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "infer/server.h"
+#include "libinfer/serve/http_server.h"
+#include "libinfer/serve/openai_api.h"
+#include "libinfer/serve/work_queue.h"
+#include "libinfer/tokenizer/chat_template.h"
+#include "nlohmann/json.hpp"
+
+namespace infer {
+namespace serve {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t UnixSeconds();
+// prefix + 32 random hex digits.
+std::string RandomId(const char* prefix);
+HttpResponse JsonResponse(int status, const nlohmann::json& body);
+// 429 and 503 carry Retry-After: `retry_after_seconds`.
+HttpResponse ErrorResponse(const ApiError& e, int64_t retry_after_seconds = 1);
+ApiError Error(int status, std::string message, std::string type, std::string param = "",
+               std::string code = "");
+// The peer's address without the port ("10.0.0.7:51234" -> "10.0.0.7", "::1:51234" -> "::1"):
+// the failed-login limit is per address, whatever port a client comes from.
+std::string ClientIp(const std::string& client_address);
+bool IsApiPath(const std::string& path);
+bool IsAdminPath(const std::string& path);
+// The credential of an `Authorization: Bearer <credential>` header (scheme case-insensitive);
+// empty when the header is absent or has another shape.
+std::string BearerCredential(const HttpRequest& req);
+// 401 as RFC 6750 asks: a Bearer challenge, with error="invalid_token" when a token was
+// presented and refused.
+HttpResponse Unauthorized(const std::string& message, const char* code, bool invalid_token);
+// `text` as a JSON string literal, escaped exactly as the chunks' JSON is.
+std::string JsonString(const std::string& text);
+// One server-sent event carrying `chunk`.
+std::string Sse(const nlohmann::json& chunk);
+
+}  // namespace serve
+
+class Server::Impl {
+ public:
+  Impl(Model& model, Scheduler& scheduler, const ServerOptions& options)
+      : model_(model), scheduler_(scheduler), options_(options) {}
+
+  absl::Status Init();
+  void Handle(const HttpRequest& req, std::shared_ptr<serve::Responder> out);
+  void Shutdown(std::chrono::milliseconds timeout);
+
+  std::unique_ptr<serve::HttpServer> http_;
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> in_flight_{0};
+  std::atomic<uint64_t> seed_counter_{0};
+  std::mutex routes_mu_;
+  std::map<std::pair<std::string, std::string>, RouteHandler> routes_;
+
+ private:
+  struct Call;
+  // Counts the status and logs the request's line; then Answer sends the whole answer.
+  void Record(const HttpRequest& req, const std::string& id, int status, bool stream,
+              serve::Clock::time_point start, int64_t prompt_tokens, int64_t completion_tokens);
+  void Answer(const HttpRequest& req, serve::Responder& out, HttpResponse r,
+              serve::Clock::time_point start, int64_t prompt_tokens = 0,
+              int64_t completion_tokens = 0, const std::string& id = "-");
+  void Completion(const HttpRequest& req, std::shared_ptr<serve::Responder> out, bool chat);
+  // The template inputs every chat request shares: the special tokens, the generation prompt.
+  ChatTemplateInputs ChatInputs() const;
+  HttpResponse Models() const;
+  HttpResponse ModelObject() const;
+  HttpResponse Metrics();
+  // POST /token: parses the form here, checks the password on logins_.
+  void Login(const HttpRequest& req, std::shared_ptr<serve::Responder> out,
+             serve::Clock::time_point start);
+  HttpResponse AdminUsers() const;
+  HttpResponse AdminReload();
+  bool HasHostRoute(const std::string& method, const std::string& path);
+  void CountStatus(int status);
+  void CallDone(Call& call);
+
+  Model& model_;
+  Scheduler& scheduler_;
+  ServerOptions options_;
+  std::string model_name_;
+  std::optional<ChatTemplate> chat_template_;
+  std::unique_ptr<serve::WorkQueue> logins_;  // with options_.auth
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  std::vector<std::shared_ptr<Call>> live_calls_;  // under done_mu_: calls being answered
+  std::mutex status_mu_;
+  std::map<int, int64_t> requests_by_status_;
+};
+
+// One completion request in flight: its choices' Scheduler requests and what was produced.
+struct Server::Impl::Call {
+  serve::CompletionRequest api;
+  std::shared_ptr<serve::Responder> out;
+  HttpRequest http;  // method/path/client, for the log line
+  std::string id;
+  int64_t created = 0;
+  serve::Clock::time_point start;
+  std::mutex mu;
+  std::vector<RequestHandle> handles;
+  std::vector<serve::ChoiceResult> choices;
+  // Per choice, the SSE event of a text delta before and after the quoted text (streaming
+  // without logprobs).
+  std::vector<std::pair<std::string, std::string>> delta_sse;
+  serve::Usage usage;
+  int finished = 0;
+  bool failed = false;
+  std::string error_message;
+  // The engine's error: Unavailable / DeadlineExceeded (a lost cluster rank) answer 503.
+  absl::StatusCode error_code = absl::StatusCode::kInternal;
+};
+
+}  // namespace infer
+
+#endif  // INFER_SERVE_SERVER_IMPL_H_
