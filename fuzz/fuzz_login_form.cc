@@ -10,7 +10,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
-  const infer::auth::LoginFormLimits limits;
+  const infer::serve::LoginFormLimits limits;
   const auto check = [&](std::string_view content_type, std::string_view body) {
     auto form = infer::serve::ParseLoginForm(content_type, body, limits);
     if (form.ok() && (form->username.empty() || form->password.empty() ||
