@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 
+#include <chrono>
 #include <thread>
 
 namespace infer {
@@ -13,9 +14,16 @@ inline void CpuRelax() {
 #endif
 }
 
-// Spin iterations before a worker goes to sleep: long enough to bridge the gap between two
-// kernels of one forward pass, short enough not to burn a core between tokens.
-constexpr int kSpinIterations = 1 << 16;
+// How long a worker spins before it goes to sleep: long enough to bridge the gap between two
+// kernels of one forward pass (microseconds), short enough not to take a core from whoever
+// needs it while the caller waits on something else: the other ranks of a tensor-parallel
+// group sharing the node's cores, whose all-reduces the caller blocks on dozens of times per
+// token. Bounded by time, not by iterations: a pause instruction costs from a few to 140
+// cycles depending on the CPU, so a count of them meant anything from 0.1 to 4 ms.
+constexpr auto kSpinTime = std::chrono::microseconds(50);
+
+// Spin iterations between two reads of the clock.
+constexpr int kSpinClockEvery = 64;
 
 // Spin iterations of Run() waiting for the workers' parts before it yields between checks.
 constexpr int kFinishSpinIterations = 1 << 10;
@@ -82,9 +90,11 @@ void ThreadPool::WorkerLoop(int index) {
   uint64_t seen = 0;
   for (;;) {
     uint64_t gen = generation_.load(std::memory_order_acquire);
-    for (int spin = 0; gen == seen && spin < kSpinIterations; ++spin) {
+    const auto spin_until = std::chrono::steady_clock::now() + kSpinTime;
+    for (int spin = 1; gen == seen; ++spin) {
       CpuRelax();
       gen = generation_.load(std::memory_order_acquire);
+      if (spin % kSpinClockEvery == 0 && std::chrono::steady_clock::now() >= spin_until) break;
     }
     if (gen == seen) {
       std::unique_lock<std::mutex> lock(mu_);
