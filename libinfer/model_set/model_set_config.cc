@@ -257,6 +257,16 @@ std::optional<uint64_t> ParseByteSize(std::string_view text) {
   return static_cast<uint64_t>(bytes);
 }
 
+}  // namespace infer::model_set
+
+namespace infer {
+
+using model_set::Json;
+using model_set::kMaxModels;
+using model_set::kMaxModelSetBytes;
+using model_set::QuoteForMessage;
+using model_set::ReadEntry;
+
 absl::StatusOr<ModelSetSpec> ParseModelSet(std::string_view path, std::string_view contents,
                                            bool check_files) {
   absl::StatusOr<Json> doc = config::ParseConfigDocument(path, contents);
@@ -319,4 +329,4 @@ absl::StatusOr<ModelSetSpec> LoadModelSetFile(const std::string& path) {
   return ParseModelSet(path, contents);
 }
 
-}  // namespace infer::model_set
+}  // namespace infer

@@ -23,59 +23,12 @@
 
 #include <cstdint>
 #include <optional>
-#include <string>
 #include <string_view>
-#include <vector>
 
-#include "absl/status/statusor.h"
-#include "infer/scheduler.h"
+// ModelSpec, ModelSetSpec, ParseModelSet and LoadModelSetFile are declared there.
+#include "infer/model_set.h"
 
 namespace infer::model_set {
-
-// Sampling defaults of one model: what a request that leaves a field out gets instead of the
-// API's default. Unset fields keep the API's.
-struct SamplingDefaults {
-  std::optional<float> temperature;
-  std::optional<float> top_p;
-  std::optional<int32_t> top_k;
-  std::optional<float> min_p;
-  std::optional<float> repetition_penalty;
-  std::optional<float> presence_penalty;
-  std::optional<float> frequency_penalty;
-  std::optional<int32_t> max_tokens;
-};
-
-struct ModelSpec {
-  std::string name;
-  std::string path;  // absolute, or as written when the document has no folder
-  int replicas = 1;
-  bool max_replicas = false;  // `replicas: max`
-  uint64_t memory_bytes = 0;  // declared per rank; 0: none
-  int64_t context_length = 0;
-  int tensor_parallel = 1;
-  int pipeline_parallel = 1;
-  std::string device = "host";
-  int threads = 0;
-  SamplingDefaults sampling;
-  // kv_cache_bytes 0: sized by the model set's default (see the registry).
-  SchedulerOptions scheduler;
-  // Where the entry is, for messages: "models[1] ('coder')".
-  std::string origin;
-};
-
-struct ModelSetSpec {
-  std::vector<ModelSpec> models;
-};
-
-// Reads a model set document. `path` names it in messages, picks the format (.json: JSON;
-// otherwise YAML) and is the folder relative model paths are resolved against (none when
-// empty). With `check_files`, every model's path must exist. InvalidArgument naming every bad
-// entry otherwise.
-absl::StatusOr<ModelSetSpec> ParseModelSet(std::string_view path, std::string_view contents,
-                                           bool check_files = true);
-
-// Reads and parses a model set file (at most 1 MiB).
-absl::StatusOr<ModelSetSpec> LoadModelSetFile(const std::string& path);
 
 // "512MiB", "3.89GiB", "2G", "1048576" -> bytes (K, M, G, T and KiB.. are powers of 1024; KB,
 // MB, GB, TB powers of 1000). nullopt for anything else, zero, or a negative size.

@@ -83,4 +83,12 @@ absl::StatusOr<std::string> ChatTemplate::RenderChat(const ChatTemplateInputs& i
   }
 }
 
+ChatTemplateInputs BaseChatInputs(const Tokenizer& tok) {
+  ChatTemplateInputs inputs;
+  inputs.add_generation_prompt = true;
+  if (tok.bos_id() >= 0) inputs.bos_token = std::string(tok.TokenText(tok.bos_id()));
+  if (tok.eos_id() >= 0) inputs.eos_token = std::string(tok.TokenText(tok.eos_id()));
+  return inputs;
+}
+
 }  // namespace infer

@@ -30,6 +30,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "infer/tokenizer.h"
 #include "nlohmann/json.hpp"
 
 namespace infer {
@@ -82,6 +83,10 @@ struct ChatTemplateInputs {
   // JSON object; the fields above take precedence over keys of the same name.
   nlohmann::ordered_json extra_context = nlohmann::ordered_json::object();
 };
+
+// The inputs every conversation of a model shares: its tokenizer's BOS and EOS text, and the
+// generation prompt on.
+ChatTemplateInputs BaseChatInputs(const Tokenizer& tokenizer);
 
 class ChatTemplate {
  public:

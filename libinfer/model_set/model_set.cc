@@ -1,0 +1,781 @@
+// The model registry (include/infer/model_set.h): a table of models, each a list of replicas,
+// changed only by planned steps (unloads, then loads) and read by Acquire without waiting for
+// a change.
+//
+// Locks: `apply_mu_` makes changes run one at a time and is held through a whole change (loads
+// take seconds); `mu_` guards the table and is held only to read or edit it, never while a
+// model loads or a replica drains. A replica's own mutex pairs with its lease count, which its
+// drain waits on.
+#include "infer/model_set.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "libinfer/cluster/devices.h"
+#include "libinfer/cluster/placement.h"
+#include "libinfer/cluster/replica_cost.h"
+#include "libinfer/model/kv_cache.h"
+#include "libinfer/model/weight_source.h"
+#include "libinfer/tokenizer/chat_template.h"
+#include "libinfer/util/logging.h"
+#include "libinfer/util/status_macros.h"
+
+namespace infer {
+
+using cluster::FormatBytes;
+
+void ApplySamplingDefaults(const SamplingDefaults& d, SamplingParams* p) {
+  if (d.temperature) p->temperature = *d.temperature;
+  if (d.top_p) p->top_p = *d.top_p;
+  if (d.top_k) p->top_k = *d.top_k;
+  if (d.min_p) p->min_p = *d.min_p;
+  if (d.repetition_penalty) p->repetition_penalty = *d.repetition_penalty;
+  if (d.presence_penalty) p->presence_penalty = *d.presence_penalty;
+  if (d.frequency_penalty) p->frequency_penalty = *d.frequency_penalty;
+  if (d.max_tokens) p->max_tokens = *d.max_tokens;
+}
+
+std::string ModelSetPlan::Describe() const {
+  std::vector<std::string> parts;
+  for (const Step& s : unloads) {
+    parts.push_back(absl::StrCat("unload ", s.model, "/", s.replica, " (",
+                                 absl::StrJoin(s.devices, ","), ", ", FormatBytes(s.bytes_per_rank),
+                                 ")"));
+  }
+  for (const Step& s : loads) {
+    parts.push_back(absl::StrCat("load ", s.model, "/", s.replica, " on ",
+                                 absl::StrJoin(s.devices, ","), ": ", s.cost));
+  }
+  return parts.empty() ? "no change" : absl::StrJoin(parts, "; ");
+}
+
+// ---- Replicas and leases ---------------------------------------------------------------------
+
+struct ReplicaLease::Replica {
+  std::string model_name;
+  int index = 0;
+  std::unique_ptr<Model> owned_model;
+  std::unique_ptr<Scheduler> owned_scheduler;
+  Model* model = nullptr;
+  Scheduler* scheduler = nullptr;
+  std::shared_ptr<const ChatTemplate> chat_template;  // null: the model has none
+  SamplingDefaults sampling;
+  std::vector<std::string> devices;
+  uint64_t bytes_per_rank = 0;  // reserved on each device; 0 for an adopted replica
+  std::string cost;
+  bool adopted = false;
+  // Under ModelSet::Impl::mu_: whether Acquire may pick it.
+  bool loading = false;
+  bool draining = false;
+  // Leases held; changed under `mu`, which the drain waits on with `cv`.
+  std::atomic<int64_t> outstanding{0};
+  std::mutex mu;
+  std::condition_variable cv;
+
+  // Stops and frees the model (never on the Scheduler's own thread: no lease is held).
+  void Unload() {
+    if (scheduler != nullptr) scheduler->Shutdown(Scheduler::ShutdownMode::kCancel);
+    owned_scheduler.reset();
+    owned_model.reset();
+    scheduler = nullptr;
+    model = nullptr;
+  }
+};
+
+ReplicaLease::ReplicaLease(std::shared_ptr<Replica> replica) : replica_(std::move(replica)) {}
+ReplicaLease::ReplicaLease(ReplicaLease&& other) noexcept = default;
+ReplicaLease& ReplicaLease::operator=(ReplicaLease&& other) noexcept {
+  if (this != &other) {
+    Release();
+    replica_ = std::move(other.replica_);
+  }
+  return *this;
+}
+ReplicaLease::~ReplicaLease() { Release(); }
+
+void ReplicaLease::Release() {
+  if (!replica_) return;
+  {
+    std::lock_guard<std::mutex> lock(replica_->mu);
+    replica_->outstanding.fetch_sub(1);
+  }
+  replica_->cv.notify_all();
+  replica_.reset();
+}
+
+Model& ReplicaLease::model() const { return *replica_->model; }
+Scheduler& ReplicaLease::scheduler() const { return *replica_->scheduler; }
+const std::string& ReplicaLease::model_name() const { return replica_->model_name; }
+int ReplicaLease::replica_index() const { return replica_->index; }
+const SamplingDefaults& ReplicaLease::sampling_defaults() const { return replica_->sampling; }
+const ChatTemplate* ReplicaLease::chat_template() const { return replica_->chat_template.get(); }
+
+namespace {
+
+using Replica = ReplicaLease::Replica;
+
+// The model's chat template, parsed and tried on an ordinary conversation: a template that
+// parses can still fail on every conversation (an undefined variable, a raise_exception on a
+// plain turn order), and that is found out here, not at the first request.
+absl::StatusOr<std::shared_ptr<const ChatTemplate>> CheckedChatTemplate(const Model& model) {
+  if (model.chat_template().empty()) return std::shared_ptr<const ChatTemplate>();
+  auto parsed = ChatTemplate::Parse(model.chat_template());
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(model.info().path,
+                     ": the model's chat template cannot be used: ", parsed.status().message()));
+  }
+  ChatTemplateInputs trial = BaseChatInputs(model.tokenizer());
+  trial.messages = nlohmann::ordered_json::array({{{"role", "user"}, {"content", "Hello"}},
+                                                  {{"role", "assistant"}, {"content", "Hi!"}},
+                                                  {{"role", "user"}, {"content", "Thanks"}}});
+  if (auto text = parsed->RenderChat(trial); !text.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(model.info().path,
+                     ": the model's chat template fails on a user/assistant/user conversation: ",
+                     text.status().message()));
+  }
+  return std::make_shared<const ChatTemplate>(std::move(*parsed));
+}
+
+std::string Origin(const ModelSpec& m) {
+  return m.origin.empty() ? absl::StrCat("model '", m.name, "'") : m.origin;
+}
+
+// Whether `a` and `b` load the same replicas (everything but the count matters).
+bool SameReplicas(const ModelSpec& a, const ModelSpec& b) {
+  const SchedulerOptions& x = a.scheduler;
+  const SchedulerOptions& y = b.scheduler;
+  const SamplingDefaults& s = a.sampling;
+  const SamplingDefaults& t = b.sampling;
+  return a.path == b.path && a.max_replicas == b.max_replicas && a.memory_bytes == b.memory_bytes &&
+         a.context_length == b.context_length && a.tensor_parallel == b.tensor_parallel &&
+         a.pipeline_parallel == b.pipeline_parallel && a.device == b.device &&
+         a.threads == b.threads && x.kv_cache_bytes == y.kv_cache_bytes &&
+         x.kv_cache_memory_fraction == y.kv_cache_memory_fraction && x.block_size == y.block_size &&
+         x.max_num_seqs == y.max_num_seqs && x.max_num_batched_tokens == y.max_num_batched_tokens &&
+         x.enable_chunked_prefill == y.enable_chunked_prefill &&
+         x.enable_prefix_caching == y.enable_prefix_caching && x.max_waiting == y.max_waiting &&
+         s.temperature == t.temperature && s.top_p == t.top_p && s.top_k == t.top_k &&
+         s.min_p == t.min_p && s.repetition_penalty == t.repetition_penalty &&
+         s.presence_penalty == t.presence_penalty && s.frequency_penalty == t.frequency_penalty &&
+         s.max_tokens == t.max_tokens;
+}
+
+}  // namespace
+
+// ---- The set ---------------------------------------------------------------------------------
+
+class ModelSet::Impl {
+ public:
+  explicit Impl(const ModelSetOptions& options)
+      : options_(options),
+        monitor_(cluster::DeviceProbeOptions{options.system_root, options.nvml_library},
+                 options.refresh_interval) {}
+
+  ~Impl() {
+    std::map<std::string, Entry, std::less<>> models;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      models.swap(models_);
+    }
+    for (auto& [name, entry] : models) {
+      for (auto& r : entry.replicas) r->Unload();
+    }
+  }
+
+  absl::StatusOr<ModelSetPlan> Plan(const ModelSetSpec& spec) const {
+    std::lock_guard<std::mutex> changes(apply_mu_);
+    INFER_ASSIGN_OR_RETURN(Change change, MakeChange(spec));
+    return change.plan;
+  }
+
+  absl::StatusOr<ModelSetPlan> Apply(const ModelSetSpec& spec) {
+    std::lock_guard<std::mutex> changes(apply_mu_);
+    return Recorded(ApplyLocked(spec));
+  }
+
+  absl::StatusOr<ModelSetPlan> Edit(const std::function<absl::Status(ModelSetSpec&)>& edit) {
+    std::lock_guard<std::mutex> changes(apply_mu_);
+    ModelSetSpec spec = spec_;
+    if (absl::Status s = edit(spec); !s.ok()) return Recorded(s);
+    return Recorded(ApplyLocked(spec));
+  }
+
+  void ReportRefusedChange(const std::string& why) {
+    const std::string line = absl::StrCat(
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone()), ": ", why);
+    std::lock_guard<std::mutex> lock(mu_);
+    last_refused_change_ = line;
+  }
+
+  absl::Status Adopt(const std::string& name, Model& model, Scheduler& scheduler,
+                     const SamplingDefaults& sampling) {
+    std::lock_guard<std::mutex> changes(apply_mu_);
+    if (name.empty()) return absl::InvalidArgumentError("a served model needs a name");
+    INFER_ASSIGN_OR_RETURN(std::shared_ptr<const ChatTemplate> chat, CheckedChatTemplate(model));
+    auto r = std::make_shared<Replica>();
+    r->model_name = name;
+    r->model = &model;
+    r->scheduler = &scheduler;
+    r->chat_template = std::move(chat);
+    r->sampling = sampling;
+    r->adopted = true;
+    r->devices = {"host"};
+    std::lock_guard<std::mutex> lock(mu_);
+    if (models_.count(name) > 0) {
+      return absl::InvalidArgumentError(absl::StrCat("the model name '", name, "' is in use"));
+    }
+    Entry& e = models_[name];
+    e.adopted = true;
+    e.spec.name = name;
+    e.spec.path = model.info().path;
+    e.replicas.push_back(std::move(r));
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<ReplicaLease> Acquire(std::string_view name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = models_.find(name);
+    if (it == models_.end()) {
+      std::vector<std::string> served;
+      for (const auto& [n, e] : models_) served.push_back(absl::StrCat("`", n, "`"));
+      return absl::NotFoundError(
+          absl::StrCat("The model `", std::string(name), "` does not exist (served: ",
+                       served.empty() ? "none" : absl::StrJoin(served, ", "), ")."));
+    }
+    Entry& e = it->second;
+    const size_t n = e.replicas.size();
+    Replica* best = nullptr;
+    size_t best_at = 0;
+    for (size_t k = 0; k < n; ++k) {
+      const size_t at = (e.next_turn + k) % n;
+      Replica* r = e.replicas[at].get();
+      if (r->loading || r->draining) continue;
+      if (best == nullptr || r->outstanding.load() < best->outstanding.load()) {
+        best = r;
+        best_at = at;
+      }
+    }
+    if (best == nullptr) {
+      return absl::UnavailableError(absl::StrCat("The model `", std::string(name),
+                                                 "` has no replica taking requests right now "
+                                                 "(loading or draining); try again shortly."));
+    }
+    e.next_turn = best_at + 1;
+    {
+      std::lock_guard<std::mutex> count(best->mu);
+      best->outstanding.fetch_add(1);
+    }
+    return ReplicaLease(e.replicas[best_at]);
+  }
+
+  std::vector<std::string> names() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> out;
+    for (const auto& [name, e] : models_) out.push_back(name);
+    return out;
+  }
+
+  ModelSetSpec spec() const {
+    std::lock_guard<std::mutex> changes(apply_mu_);
+    return spec_;
+  }
+
+  ModelSetState State() const {
+    const cluster::DeviceInventory inventory = monitor_.Snapshot();
+    ModelSetState state;
+    std::lock_guard<std::mutex> lock(mu_);
+    std::map<std::string, std::pair<uint64_t, std::vector<std::string>>> on_device;
+    for (const auto& [name, e] : models_) {
+      ModelState& m = state.models.emplace_back();
+      m.name = name;
+      m.path = e.spec.path;
+      m.max_replicas = e.spec.max_replicas;
+      for (const auto& r : e.replicas) {
+        if (r->scheduler != nullptr) m.context_length = r->scheduler->context_length();
+        ReplicaState& rs = m.replicas.emplace_back();
+        rs.index = r->index;
+        rs.devices = r->devices;
+        rs.reserved_bytes_per_rank = r->bytes_per_rank;
+        rs.cost = r->cost;
+        rs.adopted = r->adopted;
+        rs.draining = r->draining;
+        rs.outstanding = r->outstanding.load();
+        if (r->scheduler != nullptr && !r->loading) rs.stats = r->scheduler->stats();
+        for (const std::string& d : r->devices) {
+          on_device[d].first += r->bytes_per_rank;
+          on_device[d].second.push_back(absl::StrCat(name, "/", r->index));
+        }
+      }
+    }
+    for (const cluster::DeviceCapacity& c : CapacitiesLocked(inventory, {})) {
+      DeviceState& d = state.devices.emplace_back();
+      d.id = c.id;
+      d.kind = cluster::DeviceKindName(c.kind);
+      for (const cluster::DeviceInfo& info : inventory.devices) {
+        if (info.id == c.id) d.name = info.name;
+      }
+      if (options_.host_memory_limit_bytes > 0 && c.kind == cluster::DeviceKind::kHost) {
+        d.name = "host memory (the set's limit)";
+      }
+      d.total_bytes = c.total_bytes;
+      d.reserved_bytes = c.reserved_bytes;
+      d.free_bytes = c.available_bytes();
+      d.replicas = on_device[c.id].second;
+    }
+    state.last_refused_change = last_refused_change_;
+    return state;
+  }
+
+ private:
+  struct Entry {
+    ModelSpec spec;
+    bool adopted = false;
+    std::vector<std::shared_ptr<Replica>> replicas;
+    size_t next_turn = 0;  // where the next tie is broken (round robin)
+  };
+
+  // A replica to load, as planned.
+  struct Load {
+    ModelSpec spec;
+    int index = 0;
+    std::vector<std::string> devices;
+    uint64_t bytes_per_rank = 0;
+    uint64_t kv_cache_bytes = 0;
+    std::string cost;
+  };
+
+  struct Change {
+    ModelSetPlan plan;
+    std::vector<std::shared_ptr<Replica>> unloads;
+    std::vector<Load> loads;
+  };
+
+  // KV bytes of a replica of `m` whose spec leaves it to the set (see ModelSetOptions).
+  uint64_t DefaultKvBytes(const ModelSpec& m, const ModelConfig& config) const {
+    const int64_t block = std::max<int32_t>(1, m.scheduler.block_size);
+    const uint64_t per_block = HostKvCache::BytesPerBlock(
+        {config.num_layers, config.num_kv_heads, config.head_dim}, block);
+    const uint64_t one_sequence =
+        static_cast<uint64_t>((config.context_length + block - 1) / block) * per_block;
+    const uint64_t wanted =
+        one_sequence * static_cast<uint64_t>(std::max<int32_t>(1, m.scheduler.max_num_seqs));
+    return std::max(one_sequence, std::min(wanted, options_.default_kv_cache_bytes));
+  }
+
+  // What one replica of `m` costs, and the KV bytes it gets.
+  absl::StatusOr<std::pair<cluster::ReplicaCost, uint64_t>> Cost(const ModelSpec& m) const {
+    auto files = OpenModelFiles(m.path);
+    if (!files.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(Origin(m), ": ", files.status().message()));
+    }
+    ModelConfig config = files->config;
+    if (m.context_length > config.context_length) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Origin(m), ": context_length ", m.context_length,
+                       " exceeds the model's context length ", config.context_length));
+    }
+    if (m.context_length > 0) config.context_length = m.context_length;
+    const uint64_t kv =
+        m.scheduler.kv_cache_bytes > 0 ? m.scheduler.kv_cache_bytes : DefaultKvBytes(m, config);
+    cluster::ReplicaCostOptions o;
+    o.tensor_parallel = m.tensor_parallel;
+    o.pipeline_parallel = m.pipeline_parallel;
+    o.kv_cache_bytes = kv;
+    o.max_num_batched_tokens = m.scheduler.max_num_batched_tokens;
+    o.runtime_bytes = options_.runtime_bytes;
+    o.declared_bytes = m.memory_bytes;
+    auto cost = cluster::ComputeReplicaCost(config, *files->weights, o);
+    if (!cost.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(Origin(m), ": ", cost.status().message()));
+    }
+    return std::make_pair(*cost, kv);
+  }
+
+  // Placement's view of the devices, with every replica in the table reserved except those in
+  // `leaving`. Under mu_.
+  std::vector<cluster::DeviceCapacity> CapacitiesLocked(
+      const cluster::DeviceInventory& inventory, const std::set<const Replica*>& leaving) const {
+    std::map<std::string, uint64_t> reserved;
+    for (const auto& [name, e] : models_) {
+      for (const auto& r : e.replicas) {
+        if (leaving.count(r.get()) > 0) continue;
+        for (const std::string& d : r->devices) reserved[d] += r->bytes_per_rank;
+      }
+    }
+    std::vector<cluster::DeviceCapacity> out;
+    for (const cluster::DeviceInfo& d : inventory.devices) {
+      if (d.kind == cluster::DeviceKind::kHost && options_.host_memory_limit_bytes > 0) {
+        cluster::DeviceCapacity c;
+        c.id = d.id;
+        c.kind = d.kind;
+        c.total_bytes = options_.host_memory_limit_bytes;
+        c.reserved_bytes = reserved[d.id];
+        out.push_back(c);
+        continue;
+      }
+      // What this process holds on the host is ours (its resident set); on a GPU our
+      // reservations stand for it.
+      const uint64_t held = d.kind == cluster::DeviceKind::kHost ? d.used_by_us_bytes : 0;
+      out.push_back(cluster::CapacityOf(d, reserved[d.id], held));
+    }
+    return out;
+  }
+
+  // The steps that make the set's own models those of `spec`. Under apply_mu_.
+  absl::StatusOr<Change> MakeChange(const ModelSetSpec& spec) const {
+    Change change;
+    std::vector<std::string> errors;
+    std::set<std::string> names;
+    for (const ModelSpec& m : spec.models) {
+      if (m.name.empty()) errors.push_back(absl::StrCat(Origin(m), ": name: empty"));
+      if (!names.insert(m.name).second) {
+        errors.push_back(absl::StrCat(Origin(m), ": name: '", m.name, "' appears twice"));
+      }
+      if (m.tensor_parallel * m.pipeline_parallel != 1) {
+        errors.push_back(absl::StrCat(
+            Origin(m),
+            ": tensor_parallel x pipeline_parallel = ", m.tensor_parallel * m.pipeline_parallel,
+            ": a model set places single-rank replicas; serve a model spread over ranks alone "
+            "(infer-cli serve --tensor-parallel-size)"));
+      }
+      if (m.device != "host") {
+        errors.push_back(absl::StrCat(Origin(m), ": device: '", m.device,
+                                      "': replicas of a model set run on the host in this build"));
+      }
+      if (!m.max_replicas && m.replicas < 0) {
+        errors.push_back(absl::StrCat(Origin(m), ": replicas: ", m.replicas, " is negative"));
+      }
+    }
+    // What to keep, unload and load, against the table as it is.
+    struct Wanted {
+      const ModelSpec* spec;
+      int first_index;
+      int count;  // -1: as many as fit
+    };
+    std::vector<Wanted> wanted;
+    std::set<const Replica*> leaving;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [name, e] : models_) {
+        if (e.adopted) {
+          if (names.count(name) > 0) {
+            errors.push_back(absl::StrCat("model '", name,
+                                          "': the name is held by the model served on the "
+                                          "command line"));
+          }
+          continue;
+        }
+        if (names.count(name) == 0) {
+          for (const auto& r : e.replicas) change.unloads.push_back(r);
+        }
+      }
+      for (const ModelSpec& m : spec.models) {
+        auto it = models_.find(m.name);
+        if (it != models_.end() && it->second.adopted) continue;
+        const std::vector<std::shared_ptr<Replica>> none;
+        const auto& have = it == models_.end() ? none : it->second.replicas;
+        if (it != models_.end() && SameReplicas(it->second.spec, m)) {
+          if (m.max_replicas) continue;  // `max` is counted when the model (re)loads
+          const int n = static_cast<int>(have.size());
+          if (m.replicas < n) {
+            for (int i = m.replicas; i < n; ++i) change.unloads.push_back(have[i]);
+          } else if (m.replicas > n) {
+            wanted.push_back({&m, n, m.replicas - n});
+          }
+          continue;
+        }
+        for (const auto& r : have) change.unloads.push_back(r);
+        wanted.push_back({&m, 0, m.max_replicas ? -1 : m.replicas});
+      }
+    }
+    if (!errors.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the model set is refused: ", absl::StrJoin(errors, "; ")));
+    }
+    for (const auto& r : change.unloads) leaving.insert(r.get());
+
+    // What each new replica costs.
+    std::vector<cluster::ReplicaRequest> requests;
+    std::map<std::string, std::pair<cluster::ReplicaCost, uint64_t>> costs;
+    for (const Wanted& w : wanted) {
+      if (w.count == 0) continue;
+      auto cost = Cost(*w.spec);
+      if (!cost.ok()) {
+        errors.push_back(std::string(cost.status().message()));
+        continue;
+      }
+      costs[w.spec->name] = *cost;
+      cluster::ReplicaRequest q;
+      q.model = w.spec->name;
+      q.kind = cluster::DeviceKind::kHost;
+      q.bytes_per_rank = cost->first.per_rank;
+      q.ranks = 1;
+      q.replicas = std::max(0, w.count);
+      q.max_replicas = w.count < 0;
+      requests.push_back(q);
+    }
+    if (!errors.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the model set is refused: ", absl::StrJoin(errors, "; ")));
+    }
+    std::vector<cluster::DeviceCapacity> devices;
+    {
+      const cluster::DeviceInventory inventory = monitor_.Snapshot();
+      std::lock_guard<std::mutex> lock(mu_);
+      devices = CapacitiesLocked(inventory, leaving);
+    }
+    INFER_ASSIGN_OR_RETURN(cluster::Plan placed, cluster::PlanPlacement(devices, requests));
+
+    for (const auto& r : change.unloads) {
+      change.plan.unloads.push_back(
+          {r->model_name, r->index, r->devices, r->bytes_per_rank, r->cost});
+    }
+    for (const cluster::PlacedReplica& p : placed.replicas) {
+      const Wanted& w = *std::find_if(wanted.begin(), wanted.end(),
+                                      [&](const Wanted& x) { return x.spec->name == p.model; });
+      const auto& [cost, kv] = costs[p.model];
+      Load l;
+      l.spec = *w.spec;
+      l.index = w.first_index + p.replica;
+      l.devices = p.devices;
+      l.bytes_per_rank = p.bytes_per_rank;
+      l.kv_cache_bytes = kv;
+      l.cost = cost.Describe();
+      change.plan.loads.push_back({p.model, l.index, l.devices, l.bytes_per_rank, l.cost});
+      change.loads.push_back(std::move(l));
+    }
+    return change;
+  }
+
+  // Stops routing to `replicas`, waits for their leases (cancelling their requests once the
+  // drain timeout passes), unloads them and takes them out of the table.
+  void Drain(const std::vector<std::shared_ptr<Replica>>& replicas) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& r : replicas) r->draining = true;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + options_.drain_timeout;
+    for (const auto& r : replicas) {
+      std::unique_lock<std::mutex> lock(r->mu);
+      if (!r->cv.wait_until(lock, deadline, [&] { return r->outstanding.load() == 0; })) {
+        INFER_LOG(kWarning,
+                  "model set: %s/%d: %d request(s) still running after the drain "
+                  "timeout; cancelling them",
+                  r->model_name, r->index, static_cast<int>(r->outstanding.load()));
+        lock.unlock();
+        if (r->scheduler != nullptr) r->scheduler->Shutdown(Scheduler::ShutdownMode::kCancel);
+        lock.lock();
+        // The cancelled requests finish within a step; their hosts then give the leases back.
+        while (!r->cv.wait_for(lock, std::chrono::seconds(10),
+                               [&] { return r->outstanding.load() == 0; })) {
+          INFER_LOG(kWarning, "model set: %s/%d: waiting for %d lease(s) to be given back",
+                    r->model_name, r->index, static_cast<int>(r->outstanding.load()));
+        }
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& r : replicas) {
+        auto it = models_.find(r->model_name);
+        if (it == models_.end()) continue;
+        std::erase(it->second.replicas, r);
+      }
+    }
+    for (const auto& r : replicas) {
+      r->Unload();
+      INFER_LOG(kInfo, "model set: %s/%d unloaded", r->model_name, r->index);
+    }
+  }
+
+  // Loads one planned replica; its reservation is in the table (not routable) meanwhile.
+  absl::Status LoadReplica(const Load& l) {
+    auto r = std::make_shared<Replica>();
+    r->model_name = l.spec.name;
+    r->index = l.index;
+    r->sampling = l.spec.sampling;
+    r->devices = l.devices;
+    r->bytes_per_rank = l.bytes_per_rank;
+    r->cost = l.cost;
+    r->loading = true;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      Entry& e = models_[l.spec.name];
+      e.spec = l.spec;
+      e.replicas.push_back(r);
+      std::sort(e.replicas.begin(), e.replicas.end(),
+                [](const auto& a, const auto& b) { return a->index < b->index; });
+    }
+    auto loaded = [&]() -> absl::Status {
+      ModelOptions mo;
+      mo.path = l.spec.path;
+      mo.num_threads = l.spec.threads > 0 ? l.spec.threads : options_.default_threads;
+      mo.max_context = l.spec.context_length;
+      INFER_ASSIGN_OR_RETURN(r->owned_model, Model::Load(mo));
+      INFER_ASSIGN_OR_RETURN(r->chat_template, CheckedChatTemplate(*r->owned_model));
+      SchedulerOptions so = l.spec.scheduler;
+      so.kv_cache_bytes = l.kv_cache_bytes;
+      INFER_ASSIGN_OR_RETURN(r->owned_scheduler, Scheduler::Create(*r->owned_model, so));
+      r->model = r->owned_model.get();
+      r->scheduler = r->owned_scheduler.get();
+      return absl::OkStatus();
+    }();
+    if (!loaded.ok()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        std::erase(models_[l.spec.name].replicas, r);
+      }
+      r->Unload();  // its reservation went with it from the table
+      return absl::Status(loaded.code(), absl::StrCat(Origin(l.spec), ": replica ", l.index,
+                                                      " failed to load: ", loaded.message()));
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      r->loading = false;
+    }
+    INFER_LOG(kInfo, "model set: %s/%d loaded on %s: %s", l.spec.name, l.index,
+              absl::StrJoin(l.devices, ","), l.cost);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<ModelSetPlan> ApplyLocked(const ModelSetSpec& spec) {
+    INFER_ASSIGN_OR_RETURN(Change change, MakeChange(spec));
+    Drain(change.unloads);
+    {
+      // Models no longer in the spec leave the table once drained; the rest take the new spec.
+      std::set<std::string> names;
+      for (const ModelSpec& m : spec.models) names.insert(m.name);
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = models_.begin(); it != models_.end();) {
+        if (!it->second.adopted && names.count(it->first) == 0) {
+          it = models_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      for (const ModelSpec& m : spec.models) {
+        auto it = models_.find(m.name);
+        if (it != models_.end() && !it->second.adopted) it->second.spec = m;
+      }
+    }
+    spec_ = spec;
+    for (const Load& l : change.loads) {
+      if (absl::Status s = LoadReplica(l); !s.ok()) {
+        INFER_LOG(kError, "model set: %s", s.message());
+        return s;
+      }
+    }
+    return change.plan;
+  }
+
+  absl::StatusOr<ModelSetPlan> Recorded(absl::StatusOr<ModelSetPlan> result) {
+    if (!result.ok()) ReportRefusedChange(std::string(result.status().message()));
+    return result;
+  }
+
+  const ModelSetOptions options_;
+  cluster::DeviceMonitor monitor_;
+  mutable std::mutex apply_mu_;
+  ModelSetSpec spec_;  // under apply_mu_
+  mutable std::mutex mu_;
+  std::map<std::string, Entry, std::less<>> models_;  // under mu_
+  std::string last_refused_change_;                   // under mu_
+};
+
+// ---- ModelSet --------------------------------------------------------------------------------
+
+ModelSet::ModelSet(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ModelSet::~ModelSet() = default;
+
+absl::StatusOr<std::unique_ptr<ModelSet>> ModelSet::Create(const ModelSetOptions& options) {
+  if (options.default_threads < 0) {
+    return absl::InvalidArgumentError("ModelSetOptions::default_threads must be >= 0");
+  }
+  if (options.refresh_interval.count() <= 0) {
+    return absl::InvalidArgumentError("ModelSetOptions::refresh_interval must be positive");
+  }
+  return std::unique_ptr<ModelSet>(new ModelSet(std::make_unique<Impl>(options)));
+}
+
+absl::StatusOr<ModelSetPlan> ModelSet::Plan(const ModelSetSpec& spec) const {
+  return impl_->Plan(spec);
+}
+absl::StatusOr<ModelSetPlan> ModelSet::Apply(const ModelSetSpec& spec) {
+  return impl_->Apply(spec);
+}
+
+absl::StatusOr<ModelSetPlan> ModelSet::Deploy(const ModelSpec& model) {
+  return impl_->Edit([&](ModelSetSpec& spec) {
+    auto it = std::find_if(spec.models.begin(), spec.models.end(),
+                           [&](const ModelSpec& m) { return m.name == model.name; });
+    if (it == spec.models.end()) {
+      spec.models.push_back(model);
+    } else {
+      *it = model;
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<ModelSetPlan> ModelSet::Scale(std::string_view name, int replicas) {
+  return impl_->Edit([&](ModelSetSpec& spec) {
+    auto it = std::find_if(spec.models.begin(), spec.models.end(),
+                           [&](const ModelSpec& m) { return m.name == name; });
+    if (it == spec.models.end()) {
+      return absl::NotFoundError(
+          absl::StrCat("no model named '", std::string(name), "' is deployed in the model set"));
+    }
+    if (replicas < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("replicas: ", replicas, " is negative"));
+    }
+    it->replicas = replicas;
+    it->max_replicas = false;
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<ModelSetPlan> ModelSet::Remove(std::string_view name) {
+  return impl_->Edit([&](ModelSetSpec& spec) {
+    const size_t before = spec.models.size();
+    std::erase_if(spec.models, [&](const ModelSpec& m) { return m.name == name; });
+    if (spec.models.size() == before) {
+      return absl::NotFoundError(
+          absl::StrCat("no model named '", std::string(name), "' is deployed in the model set"));
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<ModelSetPlan> ModelSet::RemoveAll() {
+  return impl_->Edit([](ModelSetSpec& spec) {
+    spec.models.clear();
+    return absl::OkStatus();
+  });
+}
+
+absl::Status ModelSet::Adopt(const std::string& name, Model& model, Scheduler& scheduler,
+                             const SamplingDefaults& sampling) {
+  return impl_->Adopt(name, model, scheduler, sampling);
+}
+
+absl::StatusOr<ReplicaLease> ModelSet::Acquire(std::string_view name) {
+  return impl_->Acquire(name);
+}
+
+void ModelSet::ReportRefusedChange(const std::string& why) { impl_->ReportRefusedChange(why); }
+std::vector<std::string> ModelSet::names() const { return impl_->names(); }
+ModelSetSpec ModelSet::spec() const { return impl_->spec(); }
+ModelSetState ModelSet::State() const { return impl_->State(); }
+
+}  // namespace infer
