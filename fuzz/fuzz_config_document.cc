@@ -14,6 +14,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view path = (data[0] & 1) != 0 ? "fuzz.json" : "fuzz.yaml";
   const std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
   auto doc = infer::config::ParseConfigDocument(path, text);
-  if (doc.ok()) (void)infer::model_set::ParseModelSet(path, text, /*check_files=*/false);
+  if (doc.ok()) (void)infer::ParseModelSet(path, text, /*check_files=*/false);
   return 0;
 }
