@@ -2,12 +2,14 @@
 // each also read from the environment variables of the deployment it replaces).
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -15,11 +17,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 #include "cli/cluster_command.h"
 #include "cli/commands.h"
 #include "infer/auth.h"
 #include "infer/log.h"
+#include "infer/model_set.h"
 #include "infer/scheduler.h"
 #include "infer/server.h"
 
@@ -28,6 +32,9 @@ namespace {
 
 struct ServeFlags {
   std::string model;
+  // A model set (models.yaml or JSON) instead of one model.
+  std::string models_file;
+  double models_file_poll_seconds = 2;
   std::string host = "127.0.0.1";
   int port = 8000;
   std::string served_model_name;
@@ -97,6 +104,193 @@ uint64_t ParseBytes(const std::string& s) {
   return static_cast<uint64_t>(v * scale);
 }
 
+// Runs a task every period on a thread of its own, from Start until Stop (or destruction).
+class Periodic {
+ public:
+  Periodic() = default;
+  Periodic(const Periodic&) = delete;
+  Periodic& operator=(const Periodic&) = delete;
+  ~Periodic() { Stop(); }
+
+  void Start(double seconds, std::function<void()> task) {
+    const auto period = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+    thread_ = std::thread([this, period, task = std::move(task)] {
+      for (;;) {
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          if (cv_.wait_for(lock, period, [&] { return stop_; })) return;
+        }
+        task();
+      }
+    });
+  }
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+// A users file is watched: an edit (or a Kubernetes Secret volume update) reloads it.
+void WatchUsers(Periodic& watch, const ServeFlags& f, AuthStore* auth) {
+  if (auth == nullptr || f.users_file.empty() || f.users_file_poll_seconds <= 0) return;
+  watch.Start(f.users_file_poll_seconds, [auth, &f] {
+    auto reloaded = auth->ReloadIfChanged();
+    if (reloaded.ok() && *reloaded) {
+      std::fprintf(stderr, "infer-cli: %s changed: %zu user(s) loaded\n", f.users_file.c_str(),
+                   auth->ListUsers().size());
+    }
+    // A refused reload is logged by the store; the users loaded before stay.
+  });
+}
+
+void ReloadUsersOnSighup(AuthStore* auth) {
+  if (auth == nullptr) {
+    std::fprintf(stderr, "infer-cli: SIGHUP: no users to reload (authentication is off)\n");
+  } else if (absl::Status s = auth->Reload(); s.ok()) {
+    std::fprintf(stderr, "infer-cli: SIGHUP: users reloaded, %zu user(s)\n",
+                 auth->ListUsers().size());
+  } else {
+    std::fprintf(stderr, "infer-cli: SIGHUP: reload refused, the users loaded before stay: %s\n",
+                 std::string(s.message()).c_str());
+  }
+}
+
+ServerOptions MakeServerOptions(const ServeFlags& f, AuthStore* auth) {
+  ServerOptions opts;
+  opts.host = f.host;
+  opts.port = f.port;
+  opts.served_model_name = f.served_model_name;
+  opts.io_threads = f.io_threads;
+  opts.stream_flush_interval =
+      std::chrono::microseconds(static_cast<int64_t>(f.stream_interval_ms * 1000.0));
+  opts.max_n = f.max_n;
+  if (f.seed >= 0) opts.seed = static_cast<uint64_t>(f.seed);
+  opts.auth = auth;
+  opts.allow_unauthenticated = f.allow_unauthenticated;
+  opts.metrics_require_auth = f.metrics_require_auth;
+  opts.login_threads = f.login_threads;
+  return opts;
+}
+
+// Ready once one generation has gone through the whole path.
+bool WarmUp(Scheduler& scheduler) {
+  Request warm;
+  warm.prompt = {0};
+  warm.sampling.max_tokens = 1;
+  warm.sampling.temperature = 0;
+  auto handle = scheduler.Submit(warm);
+  return handle.ok() && handle->Wait().finish_reason != FinishReason::kError;
+}
+
+// A file's size and modification time, to notice an edit (or a Secret volume's swap).
+std::pair<int64_t, int64_t> FileStamp(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return {-1, -1};
+  return {static_cast<int64_t>(st.st_size),
+          static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+}
+
+// Reads the models file and applies it: planned first, nothing changes when it does not fit.
+void ReloadModelSet(ModelSet& set, const std::string& file, const char* why) {
+  auto spec = LoadModelSetFile(file);
+  if (!spec.ok()) {
+    std::fprintf(stderr, "infer-cli: %s: reload refused, the models loaded before stay: %s\n", why,
+                 std::string(spec.status().message()).c_str());
+    set.ReportRefusedChange(std::string(spec.status().message()));
+    return;
+  }
+  auto plan = set.Apply(*spec);
+  if (!plan.ok()) {
+    std::fprintf(stderr, "infer-cli: %s: reload refused: %s\n", why,
+                 std::string(plan.status().message()).c_str());
+    return;
+  }
+  std::fprintf(stderr, "infer-cli: %s: model set reloaded: %s\n", why, plan->Describe().c_str());
+}
+
+// `infer-cli serve --models FILE`: every model of the file, each with its replicas, behind one
+// server. The file reloads on SIGHUP and when it changes.
+int ServeModelSet(const ServeFlags& f, AuthStore* auth, sigset_t signals) {
+  if (!f.model.empty() || !f.served_model_name.empty() || f.max_model_len != 0 ||
+      !f.kv_cache_memory.empty() || f.cluster.tensor_parallel_size != 1 ||
+      f.cluster.pipeline_parallel_size != 1) {
+    return Fail(
+        "--models: the model, --served-model-name, --max-model-len, --kv-cache-memory and "
+        "the parallel layout are set per model in the file (path, name, context_length, "
+        "scheduler.kv_cache_memory, tensor_parallel); drop them from the command line and the "
+        "environment (MODEL_ID, MAX_MODEL_LEN, KV_CACHE_MEMORY, TENSOR_PARALLELISM)");
+  }
+  auto spec = LoadModelSetFile(f.models_file);
+  if (!spec.ok()) return Fail(std::string(spec.status().message()));
+  ModelSetOptions so;
+  so.default_threads = f.threads;
+  so.drain_timeout = std::chrono::milliseconds(static_cast<int64_t>(f.shutdown_timeout * 1000));
+  auto set = ModelSet::Create(so);
+  if (!set.ok()) return Fail(std::string(set.status().message()));
+  auto plan = (*set)->Apply(*spec);
+  if (!plan.ok()) return Fail(absl::StrCat(f.models_file, ": ", plan.status().message()));
+  std::fprintf(stderr, "infer-cli: %s: %s\n", f.models_file.c_str(), plan->Describe().c_str());
+  auto server = Server::Start(**set, MakeServerOptions(f, auth));
+  if (!server.ok()) return Fail(std::string(server.status().message()));
+  for (const std::string& name : (*set)->names()) {
+    auto lease = (*set)->Acquire(name);
+    if (!lease.ok() || !WarmUp(lease->scheduler())) {
+      return Fail(absl::StrCat("warm-up generation of model '", name, "' failed"));
+    }
+  }
+  (*server)->MarkReady();
+  std::fprintf(stderr, "infer-cli: serving %zu model(s) (%s) on http://%s:%d (ready)\n",
+               (*set)->names().size(), absl::StrJoin((*set)->names(), ", ").c_str(), f.host.c_str(),
+               (*server)->port());
+
+  // The files are watched: an edit (or a ConfigMap or Secret volume update) reloads them.
+  Periodic users_watch;
+  WatchUsers(users_watch, f, auth);
+  Periodic models_watch;
+  if (f.models_file_poll_seconds > 0) {
+    models_watch.Start(f.models_file_poll_seconds,
+                       [&set, &f, stamp = FileStamp(f.models_file)]() mutable {
+                         const auto now = FileStamp(f.models_file);
+                         if (now == stamp) return;
+                         stamp = now;
+                         ReloadModelSet(**set, f.models_file, (f.models_file + " changed").c_str());
+                       });
+  }
+  int sig = 0;
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    ReloadUsersOnSighup(auth);
+    ReloadModelSet(**set, f.models_file, "SIGHUP");
+  }
+  users_watch.Stop();
+  models_watch.Stop();
+  std::fprintf(stderr, "infer-cli: %s: finishing in-flight requests (up to %.0f s)\n",
+               sig == SIGTERM ? "SIGTERM" : "SIGINT", f.shutdown_timeout);
+  std::thread([signals]() mutable {
+    int again = 0;
+    sigwait(&signals, &again);
+    std::fprintf(stderr, "infer-cli: second signal, exiting now\n");
+    std::_Exit(1);
+  }).detach();
+  (*server)->Shutdown(std::chrono::milliseconds(static_cast<int64_t>(f.shutdown_timeout * 1000)));
+  server->reset();
+  set->reset();
+  std::fprintf(stderr, "infer-cli: stopped\n");
+  return 0;
+}
+
 int RunServe(const ServeFlags& f) {
   // Signals are taken by sigwait below, so every thread started from here on blocks them.
   sigset_t signals;
@@ -131,6 +325,8 @@ int RunServe(const ServeFlags& f) {
                                          : "; only a loopback address may be bound");
   }
 
+  if (!f.models_file.empty()) return ServeModelSet(f, auth->get(), signals);
+
   // The other ranks first (started here when they run on this host): Load waits for them.
   auto group = LeaderCluster::Start(f.cluster, f.threads);
   if (!group.ok()) return Fail(absl::StrCat("cluster: ", group.status().message()));
@@ -155,63 +351,25 @@ int RunServe(const ServeFlags& f) {
   auto scheduler = Scheduler::Create(**model, so);
   if (!scheduler.ok()) return Fail(std::string(scheduler.status().message()));
 
-  ServerOptions opts;
-  opts.host = f.host;
-  opts.port = f.port;
-  opts.served_model_name = f.served_model_name;
+  ServerOptions opts = MakeServerOptions(f, auth->get());
   // A hub id (MODEL_ID="org/name") is served under that id, as vLLM does, not the snapshot's.
   if (opts.served_model_name.empty() && !f.model.empty() && *path != f.model) {
     opts.served_model_name = f.model;
   }
-  opts.io_threads = f.io_threads;
-  opts.stream_flush_interval =
-      std::chrono::microseconds(static_cast<int64_t>(f.stream_interval_ms * 1000.0));
-  opts.max_n = f.max_n;
-  if (f.seed >= 0) opts.seed = static_cast<uint64_t>(f.seed);
-  opts.auth = auth->get();
-  opts.allow_unauthenticated = f.allow_unauthenticated;
-  opts.metrics_require_auth = f.metrics_require_auth;
-  opts.login_threads = f.login_threads;
   if (cluster != nullptr) opts.health_check = [cluster] { return cluster->health(); };
   auto server = Server::Start(**model, **scheduler, opts);
   if (!server.ok()) return Fail(std::string(server.status().message()));
 
-  // Ready once one generation has gone through the whole path.
-  Request warm;
-  warm.prompt = {0};
-  warm.sampling.max_tokens = 1;
-  warm.sampling.temperature = 0;
-  auto handle = (*scheduler)->Submit(warm);
-  if (!handle.ok() || handle->Wait().finish_reason == FinishReason::kError) {
-    return Fail("warm-up generation failed");
-  }
+  if (!WarmUp(**scheduler)) return Fail("warm-up generation failed");
   (*server)->MarkReady();
   std::fprintf(stderr, "infer-cli: serving %s on http://%s:%d (ready)\n",
                (*model)->info().path.c_str(), f.host.c_str(), (*server)->port());
 
-  // A users file is watched: an edit (or a Kubernetes Secret volume update) reloads it.
+  Periodic users_watch;
+  WatchUsers(users_watch, f, auth->get());
   std::mutex watch_mu;
   std::condition_variable watch_cv;
   bool stop_watch = false;  // guarded by watch_mu
-  std::thread watcher;
-  if (*auth && !f.users_file.empty() && f.users_file_poll_seconds > 0) {
-    watcher = std::thread([&] {
-      const auto period =
-          std::chrono::milliseconds(static_cast<int64_t>(f.users_file_poll_seconds * 1000));
-      for (;;) {
-        {
-          std::unique_lock<std::mutex> lock(watch_mu);
-          if (watch_cv.wait_for(lock, period, [&] { return stop_watch; })) break;
-        }
-        auto reloaded = (*auth)->ReloadIfChanged();
-        if (reloaded.ok() && *reloaded) {
-          std::fprintf(stderr, "infer-cli: %s changed: %zu user(s) loaded\n", f.users_file.c_str(),
-                       (*auth)->ListUsers().size());
-        }
-        // A refused reload is logged by the store; the users loaded before stay.
-      }
-    });
-  }
 
   // A lost rank cannot come back into this group (its KV cache and slice are gone): after the
   // grace period, in which probes see /health and /ready fail and in-flight requests get their
@@ -248,22 +406,14 @@ int RunServe(const ServeFlags& f) {
   for (;;) {
     sigwait(&signals, &sig);
     if (sig != SIGHUP) break;
-    if (!*auth) {
-      std::fprintf(stderr, "infer-cli: SIGHUP: nothing to reload (authentication is off)\n");
-    } else if (absl::Status s = (*auth)->Reload(); s.ok()) {
-      std::fprintf(stderr, "infer-cli: SIGHUP: users reloaded, %zu user(s)\n",
-                   (*auth)->ListUsers().size());
-    } else {
-      std::fprintf(stderr, "infer-cli: SIGHUP: reload refused, the users loaded before stay: %s\n",
-                   std::string(s.message()).c_str());
-    }
+    ReloadUsersOnSighup(auth->get());
   }
+  users_watch.Stop();
   {
     std::lock_guard<std::mutex> lock(watch_mu);
     stop_watch = true;
   }
   watch_cv.notify_all();
-  if (watcher.joinable()) watcher.join();
   if (monitor.joinable()) monitor.join();
   if (rank_lost) {
     (*server)->Shutdown(std::chrono::seconds(1));
@@ -294,6 +444,13 @@ Action RegisterServe(CLI::App& app) {
   app.add_option("model", f->model, "GGUF file or Hugging Face folder (default: SmolLM2)")
       ->envname("MODEL_ID");
   app.add_option("--model,-m", f->model, "Same as the positional MODEL");
+  app.add_option("--models", f->models_file,
+                 "A model set (YAML or JSON): several models, each with its replicas, memory, "
+                 "context and sampling defaults; reloaded on change and on SIGHUP")
+      ->envname("INFER_MODELS_FILE");
+  app.add_option("--models-poll", f->models_file_poll_seconds,
+                 "Seconds between checks of --models for changes (0: only on SIGHUP)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--host", f->host, "Address to bind")->envname("HOST");
   app.add_option("--port", f->port, "Port")->envname("PORT")->check(CLI::Range(0, 65535));
   app.add_option("--served-model-name", f->served_model_name,

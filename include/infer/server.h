@@ -1,14 +1,18 @@
-// libinfer — Server: an OpenAI-compatible HTTP endpoint over a Model and its Scheduler.
+// libinfer — Server: an OpenAI-compatible HTTP endpoint over a set of models (include/infer/
+// model_set.h), or over one Model and its Scheduler.
 //
 //   infer::ServerOptions options;
 //   options.port = 8000;
-//   auto server = infer::Server::Start(*model, *scheduler, options);
+//   auto server = infer::Server::Start(*model_set, options);   // or Start(*model, *scheduler, ..)
 //   ...
 //   (*server)->Shutdown(std::chrono::seconds(30));   // stop accepting, finish in-flight work
 //
 // Routes: POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /v1/models/<id>,
-// GET /health, GET /ready, GET /metrics, plus any route the host adds. The model runs on the
-// Scheduler's thread, never on the I/O threads. Errors are OpenAI-shaped JSON
+// GET /health, GET /ready, GET /metrics, plus any route the host adds. A completion goes to the
+// model its `model` names (404 in OpenAI's shape for a name the set does not serve; a request
+// without `model` is accepted while the set serves exactly one), to that model's least busy
+// replica, with the model's sampling defaults for the fields it leaves out. The model runs on
+// its Scheduler's thread, never on the I/O threads. Errors are OpenAI-shaped JSON
 // ({"error": {"message", "type", "param", "code"}}).
 //
 // With an AuthStore (ServerOptions::auth) the server also answers POST /token (a login with form
@@ -36,6 +40,7 @@
 #include "absl/status/statusor.h"
 #include "infer/auth.h"
 #include "infer/model.h"
+#include "infer/model_set.h"
 #include "infer/scheduler.h"
 
 namespace infer {
@@ -67,8 +72,9 @@ struct ServerOptions {
   std::string host = "127.0.0.1";       // address to bind; 0.0.0.0 for every interface
   int port = 8000;                      // 0: any free port (see Server::port())
   int io_threads = 2;                   // threads for the sockets (the model has its own)
-  std::string served_model_name;        // id in /v1/models and the accepted "model"; default: the
-                                        // model file's name without its extension
+  std::string served_model_name;        // Start(Model&, ...): the model's id in /v1/models and the
+                                        // accepted "model"; default: the file's name without
+                                        // its extension (a ModelSet names its own models)
   int max_n = 16;                       // largest accepted `n`
   int max_connections = 1024;           // beyond: 503
   size_t max_header_bytes = 16 * 1024;  // beyond: 431
@@ -114,6 +120,10 @@ class Server {
   // Binds and starts serving. /ready answers 503 until MarkReady() (the CLI runs a warm-up
   // generation first). Errors name the address or the option; InvalidArgument for a
   // non-loopback host without `auth` and without `allow_unauthenticated`.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(ModelSet& models,
+                                                       const ServerOptions& options);
+  // One model the host owns, served as options.served_model_name (ModelSet::Adopt). Also
+  // InvalidArgument for a chat template that cannot render a conversation.
   static absl::StatusOr<std::unique_ptr<Server>> Start(Model& model, Scheduler& scheduler,
                                                        const ServerOptions& options);
   // Shuts down at once (Shutdown(0)) if still running.

@@ -22,69 +22,87 @@ using serve::Responder;
 using serve::Sse;
 using serve::UnixSeconds;
 
-ChatTemplateInputs Server::Impl::ChatInputs() const {
-  const Tokenizer& tok = model_.tokenizer();
-  ChatTemplateInputs inputs;
-  inputs.add_generation_prompt = true;
-  if (tok.bos_id() >= 0) inputs.bos_token = std::string(tok.TokenText(tok.bos_id()));
-  if (tok.eos_id() >= 0) inputs.eos_token = std::string(tok.TokenText(tok.eos_id()));
-  return inputs;
-}
-
 namespace {
 
 // `context`: the context served (the Scheduler's), which the KV cache may hold below the model's.
-json ModelJson(const std::string& name, const ModelInfo& info, int64_t context) {
-  return {{"id", name},
+json ModelJson(const ModelState& m) {
+  return {{"id", m.name},
           {"object", "model"},
           {"created", UnixSeconds()},
           {"owned_by", "libinfer"},
-          {"root", info.path},
-          {"max_model_len", context}};
+          {"root", m.path},
+          {"max_model_len", m.context_length},
+          {"replicas", m.replicas.size()}};
+}
+
+ApiError UnknownModel(const absl::Status& status) {
+  return Error(404, std::string(status.message()), "NotFoundError", "model", "model_not_found");
 }
 
 }  // namespace
 
 HttpResponse Server::Impl::Models() const {
-  return JsonResponse(
-      200, {{"object", "list"},
-            {"data",
-             json::array({ModelJson(model_name_, model_.info(), scheduler_.context_length())})}});
+  json data = json::array();
+  for (const ModelState& m : models_.State().models) data.push_back(ModelJson(m));
+  return JsonResponse(200, {{"object", "list"}, {"data", std::move(data)}});
 }
 
-HttpResponse Server::Impl::ModelObject() const {
-  return JsonResponse(200, ModelJson(model_name_, model_.info(), scheduler_.context_length()));
+HttpResponse Server::Impl::ModelObject(const std::string& name) const {
+  for (const ModelState& m : models_.State().models) {
+    if (m.name == name) return JsonResponse(200, ModelJson(m));
+  }
+  return ErrorResponse(UnknownModel(models_.Acquire(name).status()));
 }
 
 void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder> out, bool chat) {
   const Clock::time_point start = Clock::now();
   auto call = std::make_shared<Call>();
-  if (auto e = serve::ParseCompletionRequest(req.body, chat, options_.max_n, &call->api)) {
+  // The model is known once `model` is read: its replica is taken then, and its sampling
+  // defaults go under the request's own fields.
+  auto take_replica = [&](const std::string& model,
+                          SamplingParams* sampling) -> std::optional<ApiError> {
+    std::string name = model;
+    if (name.empty()) {
+      const std::vector<std::string> names = models_.names();
+      if (names.size() != 1) {
+        return Error(400, "'model' is required: this server serves several models",
+                     "invalid_request_error", "model");
+      }
+      name = names[0];
+    }
+    auto lease = models_.Acquire(name);
+    if (!lease.ok()) {
+      if (lease.status().code() == absl::StatusCode::kNotFound) {
+        return UnknownModel(lease.status());
+      }
+      return Error(503, std::string(lease.status().message()), "server_error");
+    }
+    call->lease = std::move(*lease);
+    ApplySamplingDefaults(call->lease.sampling_defaults(), sampling);
+    return std::nullopt;
+  };
+  if (auto e =
+          serve::ParseCompletionRequest(req.body, chat, options_.max_n, &call->api, take_replica)) {
     return Answer(req, *out, ErrorResponse(*e), start);
   }
   serve::CompletionRequest& api = call->api;
-  if (!api.model.empty() && api.model != model_name_) {
-    return Answer(req, *out,
-                  ErrorResponse(Error(
-                      404,
-                      absl::StrCat("The model `", api.model,
-                                   "` does not exist (this server serves `", model_name_, "`)."),
-                      "NotFoundError", "model", "model_not_found")),
-                  start);
-  }
+  Model& model = call->lease.model();
+  Scheduler& scheduler = call->lease.scheduler();
+  const std::string& model_name = call->lease.model_name();
   // The prompt's tokens.
-  const Tokenizer& tok = model_.tokenizer();
+  const Tokenizer& tok = model.tokenizer();
   std::vector<TokenId> prompt;
   if (chat) {
-    if (!chat_template_) {
+    const ChatTemplate* chat_template = call->lease.chat_template();
+    if (chat_template == nullptr) {
       return Answer(req, *out,
                     ErrorResponse(Error(400, "this model has no chat template; use /v1/completions",
                                         "invalid_request_error", "messages")),
                     start);
     }
-    ChatTemplateInputs inputs = ChatInputs();
+    ChatTemplateInputs inputs = BaseChatInputs(tok);
     inputs.messages = api.messages;
-    auto text = chat_template_->RenderChat(inputs);
+    auto text = chat_template->RenderChat(inputs);
     if (!text.ok()) {
       return Answer(req, *out,
                     ErrorResponse(Error(400,
@@ -126,7 +144,7 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
   if (!api.sampling.seed && options_.seed) {
     api.sampling.seed = *options_.seed + seed_counter_.fetch_add(static_cast<uint64_t>(api.n));
   }
-  const int64_t context = scheduler_.context_length();
+  const int64_t context = scheduler.context_length();
   const int64_t n_prompt = static_cast<int64_t>(prompt.size());
   if (api.sampling.max_tokens < 0) {
     api.sampling.max_tokens = static_cast<int32_t>(std::max<int64_t>(0, context - n_prompt));
@@ -157,7 +175,7 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
     // Each choice's text-delta event, rendered once around a marker and cut there.
     for (int i = 0; i < api.n; ++i) {
       const std::string marker = "\x01libinfer-delta\x01";
-      const std::string whole = Sse(serve::ChunkJson(api, call->id, call->created, model_name_, i,
+      const std::string whole = Sse(serve::ChunkJson(api, call->id, call->created, model_name, i,
                                                      nullptr, marker, nullptr, nullptr, tok));
       const std::string quoted = JsonString(marker);
       const size_t at = whole.find(quoted);
@@ -167,8 +185,8 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
     if (chat) {
       const std::string role = "assistant";
       for (int i = 0; i < api.n; ++i) {
-        out->WriteChunk(Sse(serve::ChunkJson(api, call->id, call->created, model_name_, i, &role,
-                                             "", nullptr, nullptr, tok)));
+        out->WriteChunk(Sse(serve::ChunkJson(api, call->id, call->created, model_name, i, &role, "",
+                                             nullptr, nullptr, tok)));
       }
     }
   }
@@ -199,8 +217,8 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
           c->out->WriteChunk({head, text, tail});
           return;
         }
-        c->out->WriteChunk(Sse(serve::ChunkJson(c->api, c->id, c->created, model_name_, i, nullptr,
-                                                e.text, &e.token, nullptr, tok)));
+        c->out->WriteChunk(Sse(serve::ChunkJson(c->api, c->id, c->created, c->lease.model_name(), i,
+                                                nullptr, e.text, &e.token, nullptr, tok)));
       };
     }
     r.on_finish = [this, weak, i](const RequestResult& result) {
@@ -219,13 +237,13 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
         c->error_message = std::string(result.status.message());
       }
       if (c->api.stream && result.finish_reason != FinishReason::kError) {
-        c->out->WriteChunk(Sse(
-            serve::ChunkJson(c->api, c->id, c->created, model_name_, i, nullptr, "", nullptr,
-                             serve::ApiFinishReason(result.finish_reason), model_.tokenizer())));
+        c->out->WriteChunk(Sse(serve::ChunkJson(
+            c->api, c->id, c->created, c->lease.model_name(), i, nullptr, "", nullptr,
+            serve::ApiFinishReason(result.finish_reason), c->lease.model().tokenizer())));
       }
       if (++c->finished == static_cast<int>(c->choices.size())) CallDone(*c);
     };
-    auto handle = scheduler_.Submit(std::move(r));
+    auto handle = scheduler.Submit(std::move(r));
     if (!handle.ok()) {
       // Cancel what this call already started; answer with the Scheduler's reason.
       for (RequestHandle& h : call->handles) h.Cancel();
@@ -273,7 +291,8 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
 
 void Server::Impl::CallDone(Call& c) {
   // Runs on the Scheduler's thread with c.mu held.
-  const Tokenizer& tok = model_.tokenizer();
+  const Tokenizer& tok = c.lease.model().tokenizer();
+  const std::string& model_name = c.lease.model_name();
   int status = 200;
   const int error_status = c.error_code == absl::StatusCode::kUnavailable ||
                                    c.error_code == absl::StatusCode::kDeadlineExceeded
@@ -285,7 +304,7 @@ void Server::Impl::CallDone(Call& c) {
           Sse(json::parse(serve::ErrorBody(Error(error_status, c.error_message, "server_error")))));
       status = error_status;
     } else if (c.api.include_usage) {
-      c.out->WriteChunk(Sse(serve::UsageChunkJson(c.api, c.id, c.created, model_name_, c.usage)));
+      c.out->WriteChunk(Sse(serve::UsageChunkJson(c.api, c.id, c.created, model_name, c.usage)));
     }
     c.out->WriteChunk("data: [DONE]\n\n");
     c.out->EndStream();
@@ -297,11 +316,13 @@ void Server::Impl::CallDone(Call& c) {
       r = ErrorResponse(Error(error_status, c.error_message, "server_error"));
     } else {
       r = JsonResponse(
-          200, serve::CompletionJson(c.api, c.id, c.created, model_name_, c.choices, c.usage, tok));
+          200, serve::CompletionJson(c.api, c.id, c.created, model_name, c.choices, c.usage, tok));
     }
     Answer(c.http, *c.out, std::move(r), c.start, c.usage.prompt_tokens, c.usage.completion_tokens,
            c.id);
   }
+  // The answer is complete: the replica may drain from now on.
+  c.lease.Release();
   --in_flight_;
   {
     std::lock_guard<std::mutex> lock(done_mu_);

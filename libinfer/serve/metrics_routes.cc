@@ -1,70 +1,148 @@
-// GET /metrics: the server's and the Scheduler's counters in the Prometheus text format.
+// GET /metrics: the server's counters, each replica's Scheduler counters (labelled with its model
+// and replica) and the devices' memory, in the Prometheus text format.
 #include "absl/strings/str_cat.h"
 #include "libinfer/serve/server_impl.h"
 
 namespace infer {
 namespace {
 
-void AppendHistogram(std::string* out, const std::string& name, const std::string& help,
+// A label value as the text format wants it: backslash, double quote and newline escaped.
+std::string LabelValue(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+struct Series {
+  std::string labels;  // `model="chat",replica="0"`
+  const ReplicaState* replica;
+};
+
+void Header(std::string* out, const char* name, const char* help, const char* type) {
+  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
+}
+
+void AppendHistogram(std::string* out, const std::string& name, const std::string& labels,
                      const Histogram& h) {
-  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " histogram\n");
   uint64_t cumulative = 0;
   for (size_t i = 0; i < h.bounds.size(); ++i) {
     cumulative += h.counts[i];
-    absl::StrAppend(out, name, "_bucket{le=\"", h.bounds[i], "\"} ", cumulative, "\n");
+    absl::StrAppend(out, name, "_bucket{", labels, ",le=\"", h.bounds[i], "\"} ", cumulative, "\n");
   }
   cumulative += h.counts.empty() ? 0 : h.counts.back();
-  absl::StrAppend(out, name, "_bucket{le=\"+Inf\"} ", cumulative, "\n", name, "_sum ", h.sum, "\n",
-                  name, "_count ", h.count, "\n");
+  absl::StrAppend(out, name, "_bucket{", labels, ",le=\"+Inf\"} ", cumulative, "\n", name, "_sum{",
+                  labels, "} ", h.sum, "\n", name, "_count{", labels, "} ", h.count, "\n");
 }
 
 }  // namespace
 
 HttpResponse Server::Impl::Metrics() {
-  const SchedulerStats s = scheduler_.stats();
+  const ModelSetState state = models_.State();
+  std::vector<Series> series;
+  for (const ModelState& m : state.models) {
+    for (const ReplicaState& r : m.replicas) {
+      series.push_back(
+          {absl::StrCat("model=\"", LabelValue(m.name), "\",replica=\"", r.index, "\""), &r});
+    }
+  }
   std::string out;
-  auto gauge = [&](const char* name, const char* help, double v, const char* type = "gauge") {
-    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, " ",
-                    v, "\n");
+  // One line per replica of a value taken from its state.
+  auto per_replica = [&](const char* name, const char* help, const char* type, auto value) {
+    Header(&out, name, help, type);
+    for (const Series& s : series) {
+      absl::StrAppend(&out, name, "{", s.labels, "} ", static_cast<double>(value(*s.replica)),
+                      "\n");
+    }
   };
-  absl::StrAppend(&out, "# HELP infer_http_requests_total HTTP requests answered, by status.\n",
-                  "# TYPE infer_http_requests_total counter\n");
+  Header(&out, "infer_http_requests_total", "HTTP requests answered, by status.", "counter");
   {
     std::lock_guard<std::mutex> lock(status_mu_);
     for (const auto& [status, n] : requests_by_status_) {
       absl::StrAppend(&out, "infer_http_requests_total{status=\"", status, "\"} ", n, "\n");
     }
   }
-  gauge("infer_num_requests_waiting", "Requests waiting to be scheduled.", s.waiting);
-  gauge("infer_num_requests_running", "Requests in the running batch.", s.running);
-  gauge("infer_num_preemptions_total", "Sequences preempted for KV blocks.", s.preempted_total,
-        "counter");
-  gauge("infer_kv_cache_blocks_used", "KV cache blocks held by running requests.",
-        s.kv_blocks_used);
-  gauge("infer_kv_cache_blocks_total", "KV cache blocks.", s.kv_blocks_total);
-  gauge("infer_kv_cache_usage_ratio", "Fraction of KV cache blocks in use.",
-        s.kv_blocks_total > 0 ? static_cast<double>(s.kv_blocks_used) / s.kv_blocks_total : 0.0);
-  gauge("infer_prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.",
-        s.prefix_cache_queried_tokens, "counter");
-  gauge("infer_prefix_cache_hits_total", "Prompt tokens found in the prefix cache.",
-        s.prefix_cache_hit_tokens, "counter");
-  gauge("infer_prefix_cache_hit_rate", "Prefix cache hits / queries (tokens).",
-        s.prefix_cache_queried_tokens > 0
-            ? static_cast<double>(s.prefix_cache_hit_tokens) / s.prefix_cache_queried_tokens
-            : 0.0);
-  gauge("infer_prompt_tokens_total", "Prompt tokens processed.", s.prompt_tokens_total, "counter");
-  gauge("infer_generation_tokens_total", "Tokens generated.", s.generation_tokens_total, "counter");
-  absl::StrAppend(&out, "# HELP infer_requests_finished_total Requests finished, by reason.\n",
-                  "# TYPE infer_requests_finished_total counter\n");
-  for (int r = 0; r < 4; ++r) {
-    absl::StrAppend(&out, "infer_requests_finished_total{finish_reason=\"",
-                    FinishReasonName(static_cast<FinishReason>(r)), "\"} ", s.requests_finished[r],
-                    "\n");
+  using R = const ReplicaState&;
+  per_replica("infer_num_requests_waiting", "Requests waiting to be scheduled.", "gauge",
+              [](R r) { return r.stats.waiting; });
+  per_replica("infer_num_requests_running", "Requests in the running batch.", "gauge",
+              [](R r) { return r.stats.running; });
+  per_replica("infer_replica_outstanding_requests",
+              "Requests routed to the replica and not yet answered.", "gauge",
+              [](R r) { return r.outstanding; });
+  per_replica("infer_replica_draining", "1 while the replica drains before it unloads.", "gauge",
+              [](R r) { return r.draining ? 1 : 0; });
+  per_replica("infer_replica_reserved_bytes", "Memory reserved for the replica on each device.",
+              "gauge", [](R r) { return r.reserved_bytes_per_rank; });
+  per_replica("infer_num_preemptions_total", "Sequences preempted for KV blocks.", "counter",
+              [](R r) { return r.stats.preempted_total; });
+  per_replica("infer_kv_cache_blocks_used", "KV cache blocks held by running requests.", "gauge",
+              [](R r) { return r.stats.kv_blocks_used; });
+  per_replica("infer_kv_cache_blocks_total", "KV cache blocks.", "gauge",
+              [](R r) { return r.stats.kv_blocks_total; });
+  per_replica("infer_kv_cache_usage_ratio", "Fraction of KV cache blocks in use.", "gauge",
+              [](R r) {
+                return r.stats.kv_blocks_total > 0
+                           ? static_cast<double>(r.stats.kv_blocks_used) / r.stats.kv_blocks_total
+                           : 0.0;
+              });
+  per_replica("infer_prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.",
+              "counter", [](R r) { return r.stats.prefix_cache_queried_tokens; });
+  per_replica("infer_prefix_cache_hits_total", "Prompt tokens found in the prefix cache.",
+              "counter", [](R r) { return r.stats.prefix_cache_hit_tokens; });
+  per_replica("infer_prefix_cache_hit_rate", "Prefix cache hits / queries (tokens).", "gauge",
+              [](R r) {
+                return r.stats.prefix_cache_queried_tokens > 0
+                           ? static_cast<double>(r.stats.prefix_cache_hit_tokens) /
+                                 r.stats.prefix_cache_queried_tokens
+                           : 0.0;
+              });
+  per_replica("infer_prompt_tokens_total", "Prompt tokens processed.", "counter",
+              [](R r) { return r.stats.prompt_tokens_total; });
+  per_replica("infer_generation_tokens_total", "Tokens generated.", "counter",
+              [](R r) { return r.stats.generation_tokens_total; });
+  Header(&out, "infer_requests_finished_total", "Requests finished, by reason.", "counter");
+  for (const Series& s : series) {
+    for (int r = 0; r < 4; ++r) {
+      absl::StrAppend(&out, "infer_requests_finished_total{", s.labels, ",finish_reason=\"",
+                      FinishReasonName(static_cast<FinishReason>(r)), "\"} ",
+                      s.replica->stats.requests_finished[r], "\n");
+    }
   }
-  AppendHistogram(&out, "infer_time_to_first_token_seconds", "Time to the first token.",
-                  s.time_to_first_token);
-  AppendHistogram(&out, "infer_time_per_output_token_seconds", "Time between output tokens.",
-                  s.time_per_output_token);
+  Header(&out, "infer_time_to_first_token_seconds", "Time to the first token.", "histogram");
+  for (const Series& s : series) {
+    AppendHistogram(&out, "infer_time_to_first_token_seconds", s.labels,
+                    s.replica->stats.time_to_first_token);
+  }
+  Header(&out, "infer_time_per_output_token_seconds", "Time between output tokens.", "histogram");
+  for (const Series& s : series) {
+    AppendHistogram(&out, "infer_time_per_output_token_seconds", s.labels,
+                    s.replica->stats.time_per_output_token);
+  }
+  // The devices, as placement sees them.
+  auto per_device = [&](const char* name, const char* help, auto value) {
+    Header(&out, name, help, "gauge");
+    for (const DeviceState& d : state.devices) {
+      absl::StrAppend(&out, name, "{device=\"", LabelValue(d.id), "\"} ",
+                      static_cast<double>(value(d)), "\n");
+    }
+  };
+  per_device("infer_device_memory_total_bytes", "Memory of the device this process may use.",
+             [](const DeviceState& d) { return d.total_bytes; });
+  per_device("infer_device_memory_free_bytes",
+             "Memory a new replica may still reserve on the device.",
+             [](const DeviceState& d) { return d.free_bytes; });
+  per_device("infer_device_memory_reserved_bytes", "Memory the replicas reserved on the device.",
+             [](const DeviceState& d) { return d.reserved_bytes; });
   HttpResponse r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   r.body = std::move(out);

@@ -141,7 +141,8 @@ std::string ErrorBody(const ApiError& e) {
 }
 
 std::optional<ApiError> ParseCompletionRequest(const std::string& text, bool chat, int max_n,
-                                               CompletionRequest* out) {
+                                               CompletionRequest* out,
+                                               const SamplingDefaultsHook& defaults) {
   json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) return Bad("", "the request body is not valid JSON");
   if (!body.is_object()) return Bad("", "the request body must be a JSON object");
@@ -150,6 +151,11 @@ std::optional<ApiError> ParseCompletionRequest(const std::string& text, bool cha
   if (auto it = body.find("model"); it != body.end() && !it->is_null()) {
     if (!it->is_string()) return WrongType("model", "a string", *it);
     r.model = it->get<std::string>();
+  }
+  SamplingParams& s = r.sampling;
+  s.max_tokens = -1;
+  if (defaults) {
+    if (auto e = defaults(r.model, &s)) return e;
   }
   if (chat) {
     if (auto e = ParseMessages(body, &r.messages)) return e;
@@ -177,9 +183,7 @@ std::optional<ApiError> ParseCompletionRequest(const std::string& text, bool cha
     if (!r.prompt_is_ids && r.prompt_text.empty()) return Bad("prompt", "'prompt' is empty");
     if (auto e = Boolean(body, "echo", &r.echo)) return e;
   }
-  SamplingParams& s = r.sampling;
-  s.max_tokens = -1;
-  int64_t max_tokens = -1;
+  int64_t max_tokens = s.max_tokens;
   if (auto e = Integer(body, "max_tokens", 1, INT32_MAX, &max_tokens)) return e;
   if (auto e = Integer(body, "max_completion_tokens", 1, INT32_MAX, &max_tokens)) return e;
   s.max_tokens = static_cast<int32_t>(max_tokens);
@@ -188,7 +192,7 @@ std::optional<ApiError> ParseCompletionRequest(const std::string& text, bool cha
   if (body.contains("top_p") && body["top_p"].is_number() && s.top_p <= 0) {
     return Bad("top_p", "'top_p' must be in (0, 1]");
   }
-  int64_t top_k = 0;
+  int64_t top_k = s.top_k;
   if (auto e = Integer(body, "top_k", -1, INT32_MAX, &top_k)) return e;
   s.top_k = static_cast<int32_t>(top_k);
   if (auto e = Number(body, "min_p", 0, 1, &s.min_p)) return e;

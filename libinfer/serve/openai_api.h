@@ -5,6 +5,7 @@
 #define INFER_SERVE_OPENAI_API_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,10 +46,17 @@ struct CompletionRequest {
   std::string user;
 };
 
+// Called with the request's `model` ("" when absent) once it is read, before the sampling
+// fields: it may set the model's defaults in `sampling`, which the fields the body holds then
+// override; an error it returns is the answer.
+using SamplingDefaultsHook =
+    std::function<std::optional<ApiError>(const std::string& model, SamplingParams* sampling)>;
+
 // Parses and checks a body. Unknown fields are ignored (as OpenAI does); a wrong type or an
 // out-of-range value is a 400 naming the field.
 std::optional<ApiError> ParseCompletionRequest(const std::string& body, bool chat, int max_n,
-                                               CompletionRequest* out);
+                                               CompletionRequest* out,
+                                               const SamplingDefaultsHook& defaults = {});
 
 // One finished choice, for the non-streamed answer.
 struct ChoiceResult {

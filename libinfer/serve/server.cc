@@ -4,6 +4,7 @@
 #include "infer/server.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <random>
 #include <string_view>
 
@@ -12,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "libinfer/serve/server_impl.h"
 #include "libinfer/util/logging.h"
+#include "libinfer/util/status_macros.h"
 
 namespace infer {
 namespace serve {
@@ -123,36 +125,6 @@ using serve::Responder;
 using serve::Unauthorized;
 
 absl::Status Server::Impl::Init() {
-  model_name_ = options_.served_model_name;
-  if (model_name_.empty()) {
-    model_name_ = std::filesystem::path(model_.info().path).filename().string();
-    if (const size_t dot = model_name_.rfind('.');
-        dot != std::string::npos && dot > 0 && model_name_.substr(dot) == ".gguf") {
-      model_name_ = model_name_.substr(0, dot);
-    }
-  }
-  if (!model_.chat_template().empty()) {
-    auto parsed = ChatTemplate::Parse(model_.chat_template());
-    if (!parsed.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(model_.info().path,
-                       ": the model's chat template cannot be used: ", parsed.status().message()));
-    }
-    chat_template_ = std::move(*parsed);
-    // A template that parses can still fail on every conversation (an undefined variable, a
-    // raise_exception on an ordinary turn order): find out now, not at the first request.
-    ChatTemplateInputs trial = ChatInputs();
-    trial.messages = nlohmann::ordered_json::array({{{"role", "user"}, {"content", "Hello"}},
-                                                    {{"role", "assistant"}, {"content", "Hi!"}},
-                                                    {{"role", "user"}, {"content", "Thanks"}}});
-    if (auto text = chat_template_->RenderChat(trial); !text.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(model_.info().path,
-                       ": the model's chat template fails on a user/assistant/user "
-                       "conversation: ",
-                       text.status().message()));
-    }
-  }
   if (options_.auth == nullptr && !options_.allow_unauthenticated &&
       !serve::IsLoopbackHost(options_.host)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -161,6 +133,7 @@ absl::Status Server::Impl::Init() {
         "file) or API keys, bind a loopback address such as 127.0.0.1, or allow it explicitly "
         "(ServerOptions::allow_unauthenticated, `--allow-unauthenticated`)"));
   }
+  changes_ = std::make_unique<serve::WorkQueue>(1, 4);
   if (options_.auth != nullptr) {
     logins_ = std::make_unique<serve::WorkQueue>(options_.login_threads,
                                                  static_cast<size_t>(options_.max_pending_logins));
@@ -269,18 +242,12 @@ void Server::Impl::Handle(const HttpRequest& req, std::shared_ptr<Responder> out
       }
     }
   }
+  if (IsModelAdminRoute(p)) return ModelAdmin(req, std::move(out), start);
   if (p == "/metrics" && req.method == "GET") return Answer(req, *out, Metrics(), start);
   if (p == "/v1/models" && req.method == "GET") return Answer(req, *out, Models(), start);
   if (p.rfind("/v1/models/", 0) == 0 && req.method == "GET") {
-    if (p.substr(std::string_view("/v1/models/").size()) == model_name_) {
-      return Answer(req, *out, ModelObject(), start);
-    }
     return Answer(req, *out,
-                  ErrorResponse(Error(
-                      404,
-                      absl::StrCat("The model `", p.substr(11),
-                                   "` does not exist (this server serves `", model_name_, "`)."),
-                      "NotFoundError", "model", "model_not_found")),
+                  ModelObject(std::string(p.substr(std::string_view("/v1/models/").size()))),
                   start);
   }
   if ((p == "/v1/chat/completions" || p == "/v1/completions") && req.method == "POST") {
@@ -349,6 +316,8 @@ void Server::Impl::Shutdown(std::chrono::milliseconds timeout) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
   if (http_) http_->Stop(std::max(left, std::chrono::milliseconds(500)));
   if (logins_) logins_->Stop();
+  // A change under way finishes (its drain ends: the requests it waits for are answered).
+  if (changes_) changes_->Stop();
 }
 
 // ---- Server ----------------------------------------------------------------------------------
@@ -357,7 +326,7 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Server::~Server() { impl_->Shutdown(std::chrono::milliseconds(0)); }
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Start(Model& model, Scheduler& scheduler,
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(ModelSet& models,
                                                       const ServerOptions& options) {
   if (options.io_threads < 1 || options.io_threads > 256) {
     return absl::InvalidArgumentError(
@@ -372,9 +341,30 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(Model& model, Scheduler& s
   if (options.max_n < 1) {
     return absl::InvalidArgumentError(absl::StrCat("max_n: must be >= 1, got ", options.max_n));
   }
-  auto impl = std::make_unique<Impl>(model, scheduler, options);
+  auto impl = std::make_unique<Impl>(models, nullptr, options);
   if (absl::Status s = impl->Init(); !s.ok()) return s;
   return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(Model& model, Scheduler& scheduler,
+                                                      const ServerOptions& options) {
+  std::string name = options.served_model_name;
+  if (name.empty()) {
+    name = std::filesystem::path(model.info().path).filename().string();
+    if (const size_t dot = name.rfind('.');
+        dot != std::string::npos && dot > 0 && name.substr(dot) == ".gguf") {
+      name = name.substr(0, dot);
+    }
+  }
+  // Nothing of the set's own is loaded: a slow device refresh is enough.
+  ModelSetOptions set_options;
+  set_options.refresh_interval = std::chrono::seconds(5);
+  INFER_ASSIGN_OR_RETURN(std::unique_ptr<ModelSet> set, ModelSet::Create(set_options));
+  INFER_RETURN_IF_ERROR(set->Adopt(name, model, scheduler));
+  ModelSet& models = *set;
+  INFER_ASSIGN_OR_RETURN(std::unique_ptr<Server> server, Start(models, options));
+  server->impl_->owned_models_ = std::move(set);
+  return server;
 }
 
 void Server::AddRoute(const std::string& method, const std::string& path, RouteHandler handler) {

@@ -1,7 +1,8 @@
 // Server::Impl: the state every route family shares and the helpers they answer with. The
 // routes live by family: server.cc (dispatch, the bearer check, health, shutdown),
 // completion_routes.cc (/v1/chat/completions, /v1/completions, /v1/models), auth_routes.cc
-// (/token, /v1/admin/users, /v1/admin/reload) and metrics_routes.cc (/metrics).
+// (/token, /v1/admin/users, /v1/admin/reload), model_routes.cc (the model set's admin routes)
+// and metrics_routes.cc (/metrics).
 #ifndef INFER_SERVE_SERVER_IMPL_H_
 #define INFER_SERVE_SERVER_IMPL_H_
 
@@ -56,13 +57,17 @@ std::string Sse(const nlohmann::json& chunk);
 
 class Server::Impl {
  public:
-  Impl(Model& model, Scheduler& scheduler, const ServerOptions& options)
-      : model_(model), scheduler_(scheduler), options_(options) {}
+  Impl(ModelSet& models, std::unique_ptr<ModelSet> owned, const ServerOptions& options)
+      : owned_models_(std::move(owned)), models_(models), options_(options) {}
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
 
   absl::Status Init();
   void Handle(const HttpRequest& req, std::shared_ptr<serve::Responder> out);
   void Shutdown(std::chrono::milliseconds timeout);
 
+  // Start(Model&, Scheduler&, ...): the set holding the adopted model. First: destroyed last.
+  std::unique_ptr<ModelSet> owned_models_;
   std::unique_ptr<serve::HttpServer> http_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> stopping_{false};
@@ -80,26 +85,28 @@ class Server::Impl {
               serve::Clock::time_point start, int64_t prompt_tokens = 0,
               int64_t completion_tokens = 0, const std::string& id = "-");
   void Completion(const HttpRequest& req, std::shared_ptr<serve::Responder> out, bool chat);
-  // The template inputs every chat request shares: the special tokens, the generation prompt.
-  ChatTemplateInputs ChatInputs() const;
   HttpResponse Models() const;
-  HttpResponse ModelObject() const;
+  HttpResponse ModelObject(const std::string& name) const;
   HttpResponse Metrics();
   // POST /token: parses the form here, checks the password on logins_.
   void Login(const HttpRequest& req, std::shared_ptr<serve::Responder> out,
              serve::Clock::time_point start);
   HttpResponse AdminUsers() const;
+  // The model set's admin routes (model_routes.cc).
+  static bool IsModelAdminRoute(const std::string& path);
+  void ModelAdmin(const HttpRequest& req, std::shared_ptr<serve::Responder> out,
+                  serve::Clock::time_point start);
+  HttpResponse AdminDevices() const;
+  HttpResponse AdminModels() const;
   HttpResponse AdminReload();
   bool HasHostRoute(const std::string& method, const std::string& path);
   void CountStatus(int status);
   void CallDone(Call& call);
 
-  Model& model_;
-  Scheduler& scheduler_;
+  ModelSet& models_;
   ServerOptions options_;
-  std::string model_name_;
-  std::optional<ChatTemplate> chat_template_;
-  std::unique_ptr<serve::WorkQueue> logins_;  // with options_.auth
+  std::unique_ptr<serve::WorkQueue> logins_;   // with options_.auth
+  std::unique_ptr<serve::WorkQueue> changes_;  // the model set's changes, one at a time
   std::mutex done_mu_;
   std::condition_variable done_cv_;
   std::vector<std::shared_ptr<Call>> live_calls_;  // under done_mu_: calls being answered
@@ -110,6 +117,8 @@ class Server::Impl {
 // One completion request in flight: its choices' Scheduler requests and what was produced.
 struct Server::Impl::Call {
   serve::CompletionRequest api;
+  // The replica answering, held until the answer is complete (CallDone).
+  ReplicaLease lease;
   std::shared_ptr<serve::Responder> out;
   HttpRequest http;  // method/path/client, for the log line
   std::string id;

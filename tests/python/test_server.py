@@ -73,12 +73,18 @@ def request(server, method, path, body=None, headers=None, raw=None):
 
 
 def metrics(server):
+    """The /metrics samples by name and labels, summed over the model and replica labels."""
     _, _, body = request(server, "GET", "/metrics")
     values = {}
     for line in body.decode().splitlines():
         if line and not line.startswith("#"):
             name, value = line.rsplit(" ", 1)
-            values[name] = float(value)
+            if "{" in name:
+                base, labels = name[:-1].split("{", 1)
+                kept = [l for l in re.findall(r'[a-z_]+="(?:[^"\\]|\\.)*"', labels)
+                        if not l.startswith(("model=", "replica="))]
+                name = base + ("{" + ",".join(kept) + "}" if kept else "")
+            values[name] = values.get(name, 0.0) + float(value)
     return values
 
 
