@@ -35,6 +35,7 @@ struct ServeFlags {
   // A model set (models.yaml or JSON) instead of one model.
   std::string models_file;
   double models_file_poll_seconds = 2;
+  std::string host_memory_limit;  // what a model set may reserve on the host; "": what it has
   std::string host = "127.0.0.1";
   int port = 8000;
   std::string served_model_name;
@@ -83,25 +84,6 @@ absl::StatusOr<std::unique_ptr<AuthStore>> MakeAuthStore(const ServeFlags& f) {
   if (std::getenv("USER_LIST") != nullptr) return AuthStore::FromEnvironment(options);
   if (!options.api_keys.empty()) return AuthStore::FromApiKeys(options);
   return std::unique_ptr<AuthStore>();
-}
-
-// "512M", "2G", "1048576" -> bytes; 0 on a bad value.
-uint64_t ParseBytes(const std::string& s) {
-  if (s.empty()) return 0;
-  char* end = nullptr;
-  const double v = std::strtod(s.c_str(), &end);
-  if (end == s.c_str() || v <= 0) return 0;
-  double scale = 1;
-  const std::string suffix(end);
-  if (suffix == "K" || suffix == "KiB" || suffix == "k")
-    scale = 1024.0;
-  else if (suffix == "M" || suffix == "MiB")
-    scale = 1024.0 * 1024;
-  else if (suffix == "G" || suffix == "GiB")
-    scale = 1024.0 * 1024 * 1024;
-  else if (!suffix.empty())
-    return 0;
-  return static_cast<uint64_t>(v * scale);
 }
 
 // Runs a task every period on a thread of its own, from Start until Stop (or destruction).
@@ -235,6 +217,14 @@ int ServeModelSet(const ServeFlags& f, AuthStore* auth, sigset_t signals) {
   if (!spec.ok()) return Fail(std::string(spec.status().message()));
   ModelSetOptions so;
   so.default_threads = f.threads;
+  if (!f.host_memory_limit.empty()) {
+    const std::optional<uint64_t> limit = ParseByteSize(f.host_memory_limit);
+    if (!limit) {
+      return Fail("--host-memory-limit: '" + f.host_memory_limit +
+                  "' is not a size (e.g. 8GiB, 512MiB)");
+    }
+    so.host_memory_limit_bytes = *limit;
+  }
   so.drain_timeout = std::chrono::milliseconds(static_cast<int64_t>(f.shutdown_timeout * 1000));
   auto set = ModelSet::Create(so);
   if (!set.ok()) return Fail(std::string(set.status().message()));
@@ -326,6 +316,10 @@ int RunServe(const ServeFlags& f) {
   }
 
   if (!f.models_file.empty()) return ServeModelSet(f, auth->get(), signals);
+  if (!f.host_memory_limit.empty()) {
+    return Fail("--host-memory-limit (INFER_HOST_MEMORY_LIMIT) bounds a model set: use it with "
+                "--models");
+  }
 
   // The other ranks first (started here when they run on this host): Load waits for them.
   auto group = LeaderCluster::Start(f.cluster, f.threads);
@@ -342,11 +336,12 @@ int RunServe(const ServeFlags& f) {
   so.enable_prefix_caching = f.prefix_caching;
   so.kv_cache_memory_fraction = f.kv_cache_memory_fraction;
   if (!f.kv_cache_memory.empty()) {
-    so.kv_cache_bytes = ParseBytes(f.kv_cache_memory);
-    if (so.kv_cache_bytes == 0) {
+    const std::optional<uint64_t> bytes = ParseByteSize(f.kv_cache_memory);
+    if (!bytes) {
       return Fail("--kv-cache-memory: '" + f.kv_cache_memory +
-                  "' is not a size (e.g. 536870912, 512M, 2G)");
+                  "' is not a size (e.g. 536870912, 512M, 2GiB)");
     }
+    so.kv_cache_bytes = *bytes;
   }
   auto scheduler = Scheduler::Create(**model, so);
   if (!scheduler.ok()) return Fail(std::string(scheduler.status().message()));
@@ -448,6 +443,10 @@ Action RegisterServe(CLI::App& app) {
                  "A model set (YAML or JSON): several models, each with its replicas, memory, "
                  "context and sampling defaults; reloaded on change and on SIGHUP")
       ->envname("INFER_MODELS_FILE");
+  app.add_option("--host-memory-limit", f->host_memory_limit,
+                 "With --models: host memory the replicas may reserve in all (e.g. 8GiB; "
+                 "default: what the host or the pod's limit has free)")
+      ->envname("INFER_HOST_MEMORY_LIMIT");
   app.add_option("--models-poll", f->models_file_poll_seconds,
                  "Seconds between checks of --models for changes (0: only on SIGHUP)")
       ->check(CLI::NonNegativeNumber);

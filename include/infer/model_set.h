@@ -95,6 +95,10 @@ absl::StatusOr<ModelSetSpec> ParseModelSet(std::string_view path, std::string_vi
 // Reads and parses a model set file (at most 1 MiB).
 absl::StatusOr<ModelSetSpec> LoadModelSetFile(const std::string& path);
 
+// "512MiB", "3.89GiB", "2G", "1048576" -> bytes (K, M, G, T and KiB.. are powers of 1024; KB,
+// MB, GB, TB powers of 1000). nullopt for anything else, zero, or a negative size.
+std::optional<uint64_t> ParseByteSize(std::string_view text);
+
 struct ModelSetOptions {
   // Forward-pass threads of a replica whose spec says 0; 0: one per core the process may use.
   int default_threads = 0;

@@ -232,6 +232,16 @@ ModelSpec ReadEntry(const Json& entry, size_t index, const std::filesystem::path
 
 }  // namespace
 
+}  // namespace infer::model_set
+
+namespace infer {
+
+using model_set::Json;
+using model_set::kMaxModels;
+using model_set::kMaxModelSetBytes;
+using model_set::QuoteForMessage;
+using model_set::ReadEntry;
+
 std::optional<uint64_t> ParseByteSize(std::string_view text) {
   const std::string s(absl::StripAsciiWhitespace(absl::string_view(text.data(), text.size())));
   if (s.empty() || s[0] == '-' || s[0] == '+') return std::nullopt;
@@ -256,16 +266,6 @@ std::optional<uint64_t> ParseByteSize(std::string_view text) {
   if (bytes < 1 || bytes > 0x1p62) return std::nullopt;
   return static_cast<uint64_t>(bytes);
 }
-
-}  // namespace infer::model_set
-
-namespace infer {
-
-using model_set::Json;
-using model_set::kMaxModels;
-using model_set::kMaxModelSetBytes;
-using model_set::QuoteForMessage;
-using model_set::ReadEntry;
 
 absl::StatusOr<ModelSetSpec> ParseModelSet(std::string_view path, std::string_view contents,
                                            bool check_files) {

@@ -25,15 +25,8 @@
 #include <optional>
 #include <string_view>
 
-// ModelSpec, ModelSetSpec, ParseModelSet and LoadModelSetFile are declared there.
+// ModelSpec, ModelSetSpec, ParseModelSet, LoadModelSetFile and ParseByteSize are declared
+// there.
 #include "infer/model_set.h"
-
-namespace infer::model_set {
-
-// "512MiB", "3.89GiB", "2G", "1048576" -> bytes (K, M, G, T and KiB.. are powers of 1024; KB,
-// MB, GB, TB powers of 1000). nullopt for anything else, zero, or a negative size.
-std::optional<uint64_t> ParseByteSize(std::string_view text);
-
-}  // namespace infer::model_set
 
 #endif  // INFER_MODEL_SET_MODEL_SET_CONFIG_H_

@@ -17,9 +17,13 @@ openai = pytest.importorskip("openai")
 
 
 class ServerProcess:
+    """`infer-cli serve MODEL` (with a 512 MiB KV cache), or `infer-cli serve --models FILE`
+    when `model` is None and `extra` names the file; waits until it is ready."""
+
     def __init__(self, cli, model, *extra, env=None):
+        head = [model, "--kv-cache-memory", "512M"] if model is not None else []
         self.proc = subprocess.Popen(
-            [cli, "serve", model, "--port", "0", "--kv-cache-memory", "512M", *extra],
+            [cli, "serve", *head, "--port", "0", *extra],
             stderr=subprocess.PIPE, text=True, env=env)
         self.lines = []
         deadline = time.time() + 120
