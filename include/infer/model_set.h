@@ -106,8 +106,9 @@ struct ModelSetOptions {
   // the full context, at most `default_kv_cache_bytes` but never less than one full-context
   // sequence (so that any request the context admits can run).
   uint64_t default_kv_cache_bytes = uint64_t{512} << 20;
-  // Per rank: threads' stacks, the tokenizer, the allocator's slack (part of the cost).
-  uint64_t runtime_bytes = uint64_t{64} << 20;
+  // Per rank: threads' stacks, the allocator's slack (part of the cost, with the tokenizer's
+  // tables, which are computed).
+  uint64_t runtime_bytes = uint64_t{1280} << 10;
   // How long a replica being removed may finish its requests before they are cancelled.
   std::chrono::milliseconds drain_timeout = std::chrono::seconds(30);
   // Bytes of host memory the set may reserve in all; 0: what the host (its cgroup limit

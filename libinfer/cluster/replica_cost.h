@@ -6,7 +6,8 @@
 //               host: resident once read) plus the norms and biases copied to F32
 //   kv_cache    the KV cache budget of one rank (SchedulerOptions::kv_cache_bytes)
 //   activations one step of max_num_batched_tokens through the rank's runner
-//   runtime     a fixed allowance: threads' stacks, the tokenizer, the allocator's slack
+//   runtime     a fixed allowance (threads' stacks, the allocator's slack) plus the tokenizer's
+//               tables and max_num_seqs samplers, from the vocabulary's size
 //
 // A declared figure (a model set's `memory: 3.89GiB`, the seed's `vram_gb`) may raise it: the
 // larger of declared and computed is reserved.
@@ -28,10 +29,14 @@ struct ReplicaCostOptions {
   int pipeline_parallel = 1;
   // KV cache bytes on each rank.
   uint64_t kv_cache_bytes = 0;
-  // The most tokens one step runs (the Scheduler's max_num_batched_tokens).
+  // The most tokens one step runs (the Scheduler's max_num_batched_tokens) and the most
+  // sequences (max_num_seqs: each wants one row of logits).
   int64_t max_num_batched_tokens = 512;
-  // Threads' stacks, the tokenizer, allocator slack, per rank.
-  uint64_t runtime_bytes = uint64_t{64} << 20;
+  int64_t max_num_seqs = 64;
+  // A fixed allowance per rank: threads' stacks, the scheduler's state, allocator slack. The
+  // tokenizer's tables and the running sequences' samplers are added from the vocabulary's
+  // size.
+  uint64_t runtime_bytes = uint64_t{1280} << 10;
   // A figure the user declared per rank; 0 for none.
   uint64_t declared_bytes = 0;
 };

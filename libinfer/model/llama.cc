@@ -139,7 +139,8 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(const ModelConfig
 
 absl::StatusOr<RunnerFootprint> LlamaModel::Footprint(const ModelConfig& config,
                                                       const WeightSource& weights,
-                                                      const RunnerLayout& layout, int64_t tokens) {
+                                                      const RunnerLayout& layout, int64_t tokens,
+                                                      int64_t logit_rows) {
   INFER_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> m, Bind(config, weights, layout));
   RunnerFootprint f;
   // A tied head reads rows of the embedding: the same pages, counted once.
@@ -161,14 +162,15 @@ absl::StatusOr<RunnerFootprint> LlamaModel::Footprint(const ModelConfig& config,
     floats += l.attn_norm.size() + l.ffn_norm.size() + l.bq.size() + l.bk.size() + l.bv.size();
   }
   f.copied_bytes = floats * sizeof(float);
-  // EnsureScratch's buffers for `tokens`, the logits of as many rows, and the int16 codes of
-  // the widest matrix input (MatMulScratch).
+  // EnsureScratch's buffers for `tokens`, the rows of logits wanted (the output head runs only
+  // on those), and the int16 codes of the widest matrix input (MatMulScratch).
   const int64_t n = std::max<int64_t>(tokens, 1);
+  const int64_t rows = std::clamp<int64_t>(logit_rows, 1, n);
   const int64_t hidden = config.hidden_size;
   const int64_t per_token = 3 * hidden + 2 * m->q_dim_ + 2 * m->kv_dim_ + 2 * m->ff_dim_;
   const int64_t widest = std::max({hidden, m->q_dim_, m->ff_dim_});
   f.activation_bytes = static_cast<uint64_t>(n * per_token) * sizeof(float) +
-                       static_cast<uint64_t>(n * config.vocab_size) * sizeof(float) +
+                       static_cast<uint64_t>(rows * config.vocab_size) * sizeof(float) +
                        static_cast<uint64_t>(n * widest) * (sizeof(int16_t) + sizeof(float));
   return f;
 }
@@ -337,9 +339,9 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> CreateModelRunner(
 
 absl::StatusOr<RunnerFootprint> EstimateRunnerFootprint(const ModelConfig& config,
                                                         const WeightSource& weights,
-                                                        const RunnerLayout& layout,
-                                                        int64_t tokens) {
-  return LlamaModel::Footprint(config, weights, layout, tokens);
+                                                        const RunnerLayout& layout, int64_t tokens,
+                                                        int64_t logit_rows) {
+  return LlamaModel::Footprint(config, weights, layout, tokens, logit_rows);
 }
 
 uint64_t LlamaModel::KvBytesPerBlock(int64_t block_size) const {

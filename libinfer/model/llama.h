@@ -69,7 +69,8 @@ class LlamaModel final : public ModelRunner {
   // Create does but building nothing: errors are Create's for the same layout.
   static absl::StatusOr<RunnerFootprint> Footprint(const ModelConfig& config,
                                                    const WeightSource& weights,
-                                                   const RunnerLayout& layout, int64_t tokens);
+                                                   const RunnerLayout& layout, int64_t tokens,
+                                                   int64_t logit_rows);
 
   const ModelConfig& config() const override { return config_; }
   const RunnerLayout& layout() const override { return slice_.layout; }

@@ -46,11 +46,12 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> CreateModelRunner(
     comm::Communicator* tp_comm, comm::Timeout timeout, int num_threads);
 
 // What the runner CreateModelRunner would build for `layout` holds, with activations for steps
-// of `tokens` tokens, computed from `weights` without building it. Errors are CreateModelRunner's
-// for the same layout.
+// of `tokens` tokens of which `logit_rows` want logits, computed from `weights` without building
+// it. Errors are CreateModelRunner's for the same layout.
 absl::StatusOr<RunnerFootprint> EstimateRunnerFootprint(const ModelConfig& config,
                                                         const WeightSource& weights,
-                                                        const RunnerLayout& layout, int64_t tokens);
+                                                        const RunnerLayout& layout, int64_t tokens,
+                                                        int64_t logit_rows);
 
 }  // namespace infer
 

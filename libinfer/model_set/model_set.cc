@@ -394,6 +394,7 @@ class ModelSet::Impl {
     o.pipeline_parallel = m.pipeline_parallel;
     o.kv_cache_bytes = kv;
     o.max_num_batched_tokens = m.scheduler.max_num_batched_tokens;
+    o.max_num_seqs = m.scheduler.max_num_seqs;
     o.runtime_bytes = options_.runtime_bytes;
     o.declared_bytes = m.memory_bytes;
     auto cost = cluster::ComputeReplicaCost(config, *files->weights, o);

@@ -58,11 +58,29 @@ TEST_F(ReplicaCostTest, OneRankHoldsEveryTensorOnce) {
   ASSERT_TRUE(cost.ok()) << cost.status();
   EXPECT_EQ(cost->weights, total + Rope());
   EXPECT_EQ(cost->kv_cache, 8u << 20);
-  EXPECT_EQ(cost->runtime, o.runtime_bytes);
+  // The tokenizer's 320 bytes and 64 samplers' 8 bytes per vocabulary entry.
+  EXPECT_EQ(cost->runtime,
+            o.runtime_bytes + (320 + 64 * 8) * static_cast<uint64_t>(files_.config.vocab_size));
   EXPECT_GT(cost->activations, 0u);
   EXPECT_EQ(cost->computed, cost->weights + cost->kv_cache + cost->activations + cost->runtime);
   EXPECT_EQ(cost->per_rank, cost->computed);
   EXPECT_THAT(cost->Describe(), HasSubstr("KV cache 8.0 MiB"));
+}
+
+TEST_F(ReplicaCostTest, ActivationsHoldLogitsOnlyForTheSequencesOfAStep) {
+  // The output head runs on one row per sequence of a step, not on every token.
+  ReplicaCostOptions o;
+  o.max_num_batched_tokens = 256;
+  o.max_num_seqs = 1;
+  auto one = ComputeReplicaCost(files_.config, *files_.weights, o);
+  o.max_num_seqs = 8;
+  auto eight = ComputeReplicaCost(files_.config, *files_.weights, o);
+  o.max_num_seqs = 1000;  // never more rows than tokens
+  auto all = ComputeReplicaCost(files_.config, *files_.weights, o);
+  ASSERT_TRUE(one.ok() && eight.ok() && all.ok());
+  const uint64_t row = static_cast<uint64_t>(files_.config.vocab_size) * sizeof(float);
+  EXPECT_EQ(eight->activations - one->activations, 7 * row);
+  EXPECT_EQ(all->activations - one->activations, 255 * row);
 }
 
 TEST_F(ReplicaCostTest, TensorParallelRanksHoldTheirShares) {
