@@ -46,8 +46,9 @@ if [ "${INFER_SKIP_SANITIZERS:-0}" != 1 ]; then
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --output-on-failure -j "$JOBS" --timeout 900 -LE slow)
   # ThreadSanitizer over the concurrent parts: the Scheduler (its stress test included), the
-  # thread pool, the communicator, the cluster (ranks as threads) and the device monitor.
-  BUILD_DIR=build-tsan TARGETS="scheduler_test util_test comm_test cluster_test placement_test" \
+  # thread pool, the communicator, the cluster (ranks as threads), the device monitor and the
+  # model set (leases, drains, changes).
+  BUILD_DIR=build-tsan TARGETS="scheduler_test util_test comm_test cluster_test placement_test model_set_test" \
     scripts/build.sh \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINFER_SANITIZE=thread -DINFER_CUDA=OFF \
     -DINFER_BUILD_TESTS=ON -DINFER_BUILD_BENCH=OFF -DINFER_BUILD_EXAMPLES=OFF -DINFER_BUILD_CLI=OFF
@@ -56,4 +57,5 @@ if [ "${INFER_SKIP_SANITIZERS:-0}" != 1 ]; then
   TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/comm/comm_test
   TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/cluster/cluster_test --gtest_filter=-*SmolLm2*
   TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/cluster/placement_test
+  TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/model_set/model_set_test
 fi
