@@ -62,7 +62,7 @@ def models_file(tmp_path_factory, paths):
 def server(cli_tool, models_file):
     s = ServerProcess(cli_tool, None, "--models", str(models_file), "--host-memory-limit",
                       str(LIMIT), "--api-key", USER_KEY, "--admin-api-key", ADMIN_KEY,
-                      "--models-poll", "0.2", "--shutdown-timeout", "20")
+                      "--models-poll", "0.2", "--shutdown-timeout", "120")  # the drain window
     yield s
     assert s.stop() == 0, "".join(s.lines[-30:])
 
