@@ -148,6 +148,32 @@ void ReloadUsersOnSighup(AuthStore* auth) {
   }
 }
 
+// After SIGTERM or SIGINT: says so, makes a second signal end the process at once, and returns
+// how long in-flight requests may take.
+std::chrono::milliseconds StartDraining(const ServeFlags& f, int sig, sigset_t signals) {
+  std::fprintf(stderr, "infer-cli: %s: finishing in-flight requests (up to %.0f s)\n",
+               sig == SIGTERM ? "SIGTERM" : "SIGINT", f.shutdown_timeout);
+  std::thread([signals]() mutable {
+    int again = 0;
+    sigwait(&signals, &again);
+    std::fprintf(stderr, "infer-cli: second signal, exiting now\n");
+    std::_Exit(1);
+  }).detach();
+  return std::chrono::milliseconds(static_cast<int64_t>(f.shutdown_timeout * 1000));
+}
+
+// A size flag ("512MiB", "2G", "1048576") into `*bytes`; false (after saying why) when it is
+// not a size.
+bool ParseSizeFlag(const char* flag, const std::string& value, uint64_t* bytes) {
+  const std::optional<uint64_t> parsed = ParseByteSize(value);
+  if (!parsed) {
+    Fail(absl::StrCat(flag, ": '", value, "' is not a size (e.g. 536870912, 512MiB, 2GiB)"));
+    return false;
+  }
+  *bytes = *parsed;
+  return true;
+}
+
 ServerOptions MakeServerOptions(const ServeFlags& f, AuthStore* auth) {
   ServerOptions opts;
   opts.host = f.host;
@@ -217,13 +243,9 @@ int ServeModelSet(const ServeFlags& f, AuthStore* auth, sigset_t signals) {
   if (!spec.ok()) return Fail(std::string(spec.status().message()));
   ModelSetOptions so;
   so.default_threads = f.threads;
-  if (!f.host_memory_limit.empty()) {
-    const std::optional<uint64_t> limit = ParseByteSize(f.host_memory_limit);
-    if (!limit) {
-      return Fail("--host-memory-limit: '" + f.host_memory_limit +
-                  "' is not a size (e.g. 8GiB, 512MiB)");
-    }
-    so.host_memory_limit_bytes = *limit;
+  if (!f.host_memory_limit.empty() &&
+      !ParseSizeFlag("--host-memory-limit", f.host_memory_limit, &so.host_memory_limit_bytes)) {
+    return 1;
   }
   so.drain_timeout = std::chrono::milliseconds(static_cast<int64_t>(f.shutdown_timeout * 1000));
   auto set = ModelSet::Create(so);
@@ -266,15 +288,7 @@ int ServeModelSet(const ServeFlags& f, AuthStore* auth, sigset_t signals) {
   }
   users_watch.Stop();
   models_watch.Stop();
-  std::fprintf(stderr, "infer-cli: %s: finishing in-flight requests (up to %.0f s)\n",
-               sig == SIGTERM ? "SIGTERM" : "SIGINT", f.shutdown_timeout);
-  std::thread([signals]() mutable {
-    int again = 0;
-    sigwait(&signals, &again);
-    std::fprintf(stderr, "infer-cli: second signal, exiting now\n");
-    std::_Exit(1);
-  }).detach();
-  (*server)->Shutdown(std::chrono::milliseconds(static_cast<int64_t>(f.shutdown_timeout * 1000)));
+  (*server)->Shutdown(StartDraining(f, sig, signals));
   server->reset();
   set->reset();
   std::fprintf(stderr, "infer-cli: stopped\n");
@@ -317,8 +331,9 @@ int RunServe(const ServeFlags& f) {
 
   if (!f.models_file.empty()) return ServeModelSet(f, auth->get(), signals);
   if (!f.host_memory_limit.empty()) {
-    return Fail("--host-memory-limit (INFER_HOST_MEMORY_LIMIT) bounds a model set: use it with "
-                "--models");
+    return Fail(
+        "--host-memory-limit (INFER_HOST_MEMORY_LIMIT) bounds a model set: use it with "
+        "--models");
   }
 
   // The other ranks first (started here when they run on this host): Load waits for them.
@@ -335,13 +350,9 @@ int RunServe(const ServeFlags& f) {
   so.max_num_batched_tokens = f.max_num_batched_tokens;
   so.enable_prefix_caching = f.prefix_caching;
   so.kv_cache_memory_fraction = f.kv_cache_memory_fraction;
-  if (!f.kv_cache_memory.empty()) {
-    const std::optional<uint64_t> bytes = ParseByteSize(f.kv_cache_memory);
-    if (!bytes) {
-      return Fail("--kv-cache-memory: '" + f.kv_cache_memory +
-                  "' is not a size (e.g. 536870912, 512M, 2GiB)");
-    }
-    so.kv_cache_bytes = *bytes;
+  if (!f.kv_cache_memory.empty() &&
+      !ParseSizeFlag("--kv-cache-memory", f.kv_cache_memory, &so.kv_cache_bytes)) {
+    return 1;
   }
   auto scheduler = Scheduler::Create(**model, so);
   if (!scheduler.ok()) return Fail(std::string(scheduler.status().message()));
@@ -416,17 +427,7 @@ int RunServe(const ServeFlags& f) {
     std::fprintf(stderr, "infer-cli: stopped: a rank of the cluster was lost\n");
     return 3;
   }
-  std::fprintf(stderr, "infer-cli: %s: finishing in-flight requests (up to %.0f s)\n",
-               sig == SIGTERM ? "SIGTERM" : "SIGINT", f.shutdown_timeout);
-  // A second signal ends the process at once.
-  std::thread([signals]() mutable {
-    int again = 0;
-    sigwait(&signals, &again);
-    std::fprintf(stderr, "infer-cli: second signal, exiting now\n");
-    std::_Exit(1);
-  }).detach();
-  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(f.shutdown_timeout * 1000));
-  (*server)->Shutdown(timeout);
+  (*server)->Shutdown(StartDraining(f, sig, signals));
   (*scheduler)->Shutdown(Scheduler::ShutdownMode::kCancel);
   std::fprintf(stderr, "infer-cli: stopped\n");
   return 0;

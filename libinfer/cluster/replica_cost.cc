@@ -46,18 +46,17 @@ absl::StatusOr<ReplicaCost> ComputeReplicaCost(const ModelConfig& config,
   for (int rank = 0; rank < cost.ranks; ++rank) {
     INFER_ASSIGN_OR_RETURN(RunnerLayout layout, LayoutOfRank(config, options.tensor_parallel,
                                                              options.pipeline_parallel, rank));
-    INFER_ASSIGN_OR_RETURN(
-        RunnerFootprint f,
-        EstimateRunnerFootprint(config, weights, layout, tokens,
-                                std::min<int64_t>(options.max_num_seqs, tokens)));
+    INFER_ASSIGN_OR_RETURN(RunnerFootprint f, EstimateRunnerFootprint(
+                                                  config, weights, layout, tokens,
+                                                  std::min<int64_t>(options.max_num_seqs, tokens)));
     cost.weights = std::max(cost.weights, f.weight_bytes + f.copied_bytes);
     cost.activations = std::max(cost.activations, f.activation_bytes);
   }
   cost.kv_cache = options.kv_cache_bytes;
   const uint64_t vocab = static_cast<uint64_t>(std::max<int64_t>(config.vocab_size, 0));
   const uint64_t seqs = static_cast<uint64_t>(std::max<int64_t>(options.max_num_seqs, 1));
-  cost.runtime = options.runtime_bytes + vocab * (kTokenizerBytesPerToken +
-                                                  seqs * kSamplerBytesPerToken);
+  cost.runtime =
+      options.runtime_bytes + vocab * (kTokenizerBytesPerToken + seqs * kSamplerBytesPerToken);
   cost.computed = cost.weights + cost.kv_cache + cost.activations + cost.runtime;
   cost.declared = options.declared_bytes;
   cost.per_rank = std::max(cost.computed, cost.declared);

@@ -32,10 +32,7 @@ void Server::Impl::Login(const HttpRequest& req, std::shared_ptr<Responder> out,
         start);
   }
   // What the log line needs travels with the job (not the body: it holds the password).
-  HttpRequest http;
-  http.method = req.method;
-  http.path = req.path;
-  http.client_address = req.client_address;
+  HttpRequest http = serve::ForLogLine(req);
   auto job = [this, out, start, form = std::move(*form), http = std::move(http)] {
     auto token = options_.auth->Login(form.username, form.password, ClientIp(http.client_address));
     if (token.ok()) {

@@ -162,9 +162,7 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
         start);
   }
   call->out = out;
-  call->http.method = req.method;
-  call->http.path = req.path;
-  call->http.client_address = req.client_address;
+  call->http = serve::ForLogLine(req);
   call->id = RandomId(chat ? "chatcmpl-" : "cmpl-");
   call->created = UnixSeconds();
   call->start = start;

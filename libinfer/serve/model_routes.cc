@@ -155,10 +155,7 @@ void Server::Impl::ModelAdmin(const HttpRequest& req, std::shared_ptr<serve::Res
                                       "invalid_request_error")),
                   start);
   }
-  HttpRequest http;
-  http.method = req.method;
-  http.path = req.path;
-  http.client_address = req.client_address;
+  const HttpRequest http = serve::ForLogLine(req);
   auto job = [this, http, out, start, change = std::move(change)] {
     absl::StatusOr<ModelSetPlan> plan = change();
     if (!plan.ok()) return Answer(http, *out, ChangeError(plan.status()), start);

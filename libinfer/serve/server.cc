@@ -22,6 +22,14 @@ using nlohmann::json;
 
 using Clock = std::chrono::steady_clock;
 
+HttpRequest ForLogLine(const HttpRequest& req) {
+  HttpRequest r;
+  r.method = req.method;
+  r.path = req.path;
+  r.client_address = req.client_address;
+  return r;
+}
+
 int64_t UnixSeconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -341,7 +349,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ModelSet& models,
   if (options.max_n < 1) {
     return absl::InvalidArgumentError(absl::StrCat("max_n: must be >= 1, got ", options.max_n));
   }
-  auto impl = std::make_unique<Impl>(models, nullptr, options);
+  auto impl = std::make_unique<Impl>(models, options);
   if (absl::Status s = impl->Init(); !s.ok()) return s;
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }

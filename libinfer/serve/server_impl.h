@@ -40,6 +40,9 @@ ApiError Error(int status, std::string message, std::string type, std::string pa
 // The peer's address without the port ("10.0.0.7:51234" -> "10.0.0.7", "::1:51234" -> "::1"):
 // the failed-login limit is per address, whatever port a client comes from.
 std::string ClientIp(const std::string& client_address);
+// What a request's log line needs (method, path, the client's address), without its body or
+// headers: work answered later carries this, never the body (a login's holds the password).
+HttpRequest ForLogLine(const HttpRequest& req);
 bool IsApiPath(const std::string& path);
 bool IsAdminPath(const std::string& path);
 // The credential of an `Authorization: Bearer <credential>` header (scheme case-insensitive);
@@ -57,8 +60,7 @@ std::string Sse(const nlohmann::json& chunk);
 
 class Server::Impl {
  public:
-  Impl(ModelSet& models, std::unique_ptr<ModelSet> owned, const ServerOptions& options)
-      : owned_models_(std::move(owned)), models_(models), options_(options) {}
+  Impl(ModelSet& models, const ServerOptions& options) : models_(models), options_(options) {}
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
 
