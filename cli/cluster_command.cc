@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -46,6 +47,7 @@ absl::StatusOr<ClusterOptions> ResolveOptions(const ClusterFlags& f, int threads
     o->secret = secret;
   }
   o->timeout = std::chrono::milliseconds(static_cast<int64_t>(f.timeout_seconds * 1000));
+  o->join_timeout = std::chrono::milliseconds(static_cast<int64_t>(f.join_timeout_seconds * 1000));
   o->num_threads = threads;
   return o;
 }
@@ -64,6 +66,36 @@ std::string RandomSecret() {
 
 int RunWorker(const ClusterFlags& f, int threads) {
   SetMinLogSeverity(LogSeverity::kInfo);
+  // SIGTERM (the kubelet stopping the pod; as PID 1 there is no default action) and SIGINT are
+  // taken by one thread: before the group is joined the worker just exits; once joined it leaves
+  // the group cleanly (the leader sees a leave, not a crash) and exits 0; a second signal ends
+  // it at once.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // The joined cluster, or null; Leave() does not block, so the signal thread holds the lock
+  // while it calls it and the cluster cannot go away underneath.
+  static std::mutex joined_mu;
+  static Cluster* joined = nullptr;
+  std::thread([signals]() mutable {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+    {
+      std::lock_guard<std::mutex> lock(joined_mu);
+      if (joined == nullptr) {
+        std::fprintf(stderr, "infer-cli: %s outside the group: exiting\n", name);
+        std::_Exit(0);
+      }
+      std::fprintf(stderr, "infer-cli: %s: leaving the group\n", name);
+      joined->Leave();
+    }
+    sigwait(&signals, &sig);
+    std::fprintf(stderr, "infer-cli: second signal, exiting now\n");
+    std::_Exit(1);
+  }).detach();
   absl::StatusOr<ClusterOptions> o = ResolveOptions(f, threads);
   if (!o.ok()) return Fail(std::string(o.status().message()));
   if (o->rank <= 0) return Fail("worker: --rank (or LWS_WORKER_INDEX) must be 1 or more");
@@ -74,7 +106,15 @@ int RunWorker(const ClusterFlags& f, int threads) {
   }
   auto cluster = Cluster::Create(*o);
   if (!cluster.ok()) return Fail(std::string(cluster.status().message()));
+  {
+    std::lock_guard<std::mutex> lock(joined_mu);
+    joined = cluster->get();
+  }
   const absl::Status done = (*cluster)->RunWorker();
+  {
+    std::lock_guard<std::mutex> lock(joined_mu);
+    joined = nullptr;
+  }
   if (!done.ok()) return Fail(absl::StrCat("worker rank ", o->rank, ": ", done.message()));
   return 0;
 }
@@ -95,6 +135,11 @@ void AddClusterFlags(CLI::App& app, ClusterFlags& f) {
       ->envname("INFER_CLUSTER_SECRET_FILE");
   app.add_option("--cluster-timeout", f.timeout_seconds,
                  "Seconds a rank may stay silent inside a step before it counts as gone")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--cluster-join-timeout", f.join_timeout_seconds,
+                 "Seconds the leader waits for every rank and a worker for the leader (whose "
+                 "name may not resolve yet) before giving up")
+      ->envname("INFER_CLUSTER_JOIN_TIMEOUT")
       ->check(CLI::PositiveNumber);
 }
 
@@ -138,6 +183,8 @@ absl::StatusOr<std::unique_ptr<LeaderCluster>> LeaderCluster::Start(const Cluste
         std::to_string(threads),
         "--cluster-timeout",
         std::to_string(f.timeout_seconds),
+        "--cluster-join-timeout",
+        std::to_string(f.join_timeout_seconds),
     };
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());

@@ -25,6 +25,9 @@ struct ClusterFlags {
   std::string address;
   std::string secret_file;
   double timeout_seconds = 30;
+  // How long the leader waits for every rank, and a worker for the leader (its DNS name may
+  // not resolve yet, its port may refuse), before giving up.
+  double join_timeout_seconds = 600;
   // Leader only: start the other ranks as child processes of this one (default: unless
   // LWS_LEADER_ADDRESS says that the workers are pods of their own).
   std::optional<bool> spawn_workers;

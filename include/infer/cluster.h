@@ -111,8 +111,16 @@ class Cluster {
   absl::Status WaitForRanks();
 
   // Worker: serves the leader's commands (load this rank's slice, run steps) until the leader
-  // shuts the group down (OK) or is lost (Unavailable / DeadlineExceeded naming it).
+  // shuts the group down (OK), this worker Leave()s (OK), or the leader is lost (Unavailable /
+  // DeadlineExceeded naming it).
   absl::Status RunWorker();
+
+  // Worker, from any thread (e.g. the one that takes SIGTERM): RunWorker leaves the group at
+  // once when it waits for the leader, or after the operation in flight, and returns OK. The
+  // leader sees a clean leave ("rank N ... left the group"): the step of that moment fails, its
+  // health() names the rank. Waits at most 1.5 s for the leader to close the connection. No
+  // effect on the leader.
+  void Leave();
 
   // OK while every rank is alive; otherwise Unavailable naming the first rank that was lost.
   absl::Status health() const;

@@ -83,6 +83,7 @@ class Cluster::Impl : public ModelParallelism {
   absl::Status Init();
   absl::Status WaitForRanks();
   absl::Status RunWorker();
+  void Leave();
   absl::Status health() const;
   std::vector<RankState> ranks() const;
 
@@ -130,6 +131,9 @@ class Cluster::Impl : public ModelParallelism {
   std::mutex heartbeat_mu_;
   std::condition_variable heartbeat_cv_;
   bool stopping_ = false;
+
+  // A worker asked to leave (Cluster::Leave): RunWorker tells the others and returns OK.
+  std::atomic<bool> leaving_{false};
 };
 
 namespace {
@@ -459,6 +463,13 @@ absl::Status Cluster::Impl::RunWorker() {
   cluster::ForwardCommand step;
   std::vector<float> out;
   auto fail = [&](absl::Status s) {
+    if (leaving_.load() && absl::IsCancelled(s)) {
+      // Between two operations: the leader learns that this rank left, not that it crashed.
+      const absl::Status left = world_->Leave(std::chrono::milliseconds(1500));
+      INFER_LOG(kInfo, "cluster: rank %d left the group%s", options_.rank,
+                left.ok() ? "" : absl::StrCat(" (", left.message(), ")"));
+      return absl::OkStatus();
+    }
     INFER_LOG(kError, "cluster: rank %d: %s", options_.rank, std::string(s.message()));
     return Lost(std::move(s));
   };
@@ -547,6 +558,12 @@ absl::Status Cluster::Impl::RunWorker() {
   }
 }
 
+void Cluster::Impl::Leave() {
+  if (options_.rank == 0 || world_ == nullptr) return;
+  leaving_.store(true);
+  world_->Interrupt();
+}
+
 // ---- Public API -------------------------------------------------------------------------------
 
 Cluster::Cluster(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
@@ -565,6 +582,7 @@ int Cluster::world_size() const { return impl_->world_size(); }
 int Cluster::port() const { return impl_->rendezvous_ != nullptr ? impl_->rendezvous_->port() : 0; }
 absl::Status Cluster::WaitForRanks() { return impl_->WaitForRanks(); }
 absl::Status Cluster::RunWorker() { return impl_->RunWorker(); }
+void Cluster::Leave() { impl_->Leave(); }
 absl::Status Cluster::health() const { return impl_->health(); }
 std::vector<RankState> Cluster::ranks() const { return impl_->ranks(); }
 

@@ -70,6 +70,21 @@ class Communicator {
 
   // OK while healthy; the first error otherwise (see the file comment).
   virtual absl::Status health() const = 0;
+
+  // Any thread: a call of this group (or of a sub-group sharing its connections) that is still
+  // waiting for its first byte returns Cancelled at once and leaves the group intact, so that its
+  // thread can Leave between two operations; a call already moving data finishes first. Every
+  // later call that would wait does the same. Default: no effect.
+  virtual void Interrupt() {}
+
+  // This rank leaves the group on purpose: every peer is told (its calls then fail with
+  // Unavailable "rank N ... left the group", not a lost connection), this rank waits up to
+  // `timeout` for them to close, and the communicator is broken (Cancelled). Call from the
+  // communicator's thread. Default: Unimplemented.
+  virtual absl::Status Leave(Timeout timeout) {
+    (void)timeout;
+    return absl::UnimplementedError("this communicator cannot leave its group");
+  }
 };
 
 }  // namespace infer::comm

@@ -99,7 +99,7 @@ class Reader {
 
 bool KnownType(uint8_t t) {
   return (t >= static_cast<uint8_t>(FrameType::kHello) &&
-          t <= static_cast<uint8_t>(FrameType::kPeerTable)) ||
+          t <= static_cast<uint8_t>(FrameType::kLeave)) ||
          (t >= static_cast<uint8_t>(FrameType::kAllReduce) &&
           t <= static_cast<uint8_t>(FrameType::kBarrier));
 }
@@ -139,6 +139,8 @@ const char* FrameTypeName(FrameType type) {
       return "Welcome";
     case FrameType::kPeerTable:
       return "PeerTable";
+    case FrameType::kLeave:
+      return "Leave";
     case FrameType::kAllReduce:
       return "AllReduceSum";
     case FrameType::kAllGather:

@@ -84,6 +84,8 @@ class TcpCommunicator final : public Communicator {
   int rank() const override { return rank_; }
   int size() const override { return static_cast<int>(world_ranks_.size()); }
   absl::Status health() const override { return mesh_->health(); }
+  void Interrupt() override { mesh_->Interrupt(); }
+  absl::Status Leave(Timeout timeout) override { return mesh_->Leave(Clock::now() + timeout); }
 
   absl::Status AllReduceSum(void* data, size_t count, ReduceType type, Timeout timeout) override;
   absl::Status AllGather(const void* send, size_t bytes, void* recv, Timeout timeout) override;
@@ -419,7 +421,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> JoinTcp(std::string_view leader_ad
   const Clock::time_point deadline = Clock::now() + o.join_timeout;
   std::vector<PeerLink> links(static_cast<size_t>(o.world_size));
 
-  INFER_ASSIGN_OR_RETURN(Fd leader_fd, ConnectTcp(leader.first, leader.second, deadline));
+  INFER_ASSIGN_OR_RETURN(Fd leader_fd,
+                         ConnectTcp(leader.first, leader.second, deadline, o.resolver));
   const std::string leader_name = absl::StrCat("rank 0 (", RemoteAddress(leader_fd.get()), ")");
   // The mesh listener, on the interface that reaches the leader unless told otherwise.
   const std::string listen_host =
@@ -457,7 +460,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> JoinTcp(std::string_view leader_ad
   // Dial every lower rank but the leader; they accept from this rank once done dialing theirs.
   for (int j = 1; j < o.rank; ++j) {
     const PeerAddress& a = table.peers[j];
-    INFER_ASSIGN_OR_RETURN(Fd fd, ConnectTcp(a.host, a.port, deadline));
+    INFER_ASSIGN_OR_RETURN(Fd fd, ConnectTcp(a.host, a.port, deadline, o.resolver));
     const std::string address = RemoteAddress(fd.get());
     hello.target_rank = j;
     INFER_RETURN_IF_ERROR(ConnectHandshake(fd.get(), hello, o.secret,

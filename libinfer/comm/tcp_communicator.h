@@ -35,6 +35,7 @@
 #include "absl/status/statusor.h"
 #include "libinfer/comm/communicator.h"
 #include "libinfer/comm/frame.h"
+#include "libinfer/comm/tcp_socket.h"
 
 namespace infer::comm {
 
@@ -47,8 +48,11 @@ struct TcpOptions {
   // There is no default on purpose.
   std::string secret;
   // How long JoinTcp waits for the leader to answer and for the whole mesh to form (the leader's
-  // Accept takes its own timeout).
+  // Accept takes its own timeout). Until then a leader whose name does not resolve yet or whose
+  // port refuses is retried with backoff (ConnectTcp).
   std::chrono::milliseconds join_timeout = std::chrono::seconds(60);
+  // Maps the leader's and the peers' host names to addresses; empty: the system's resolver.
+  Resolver resolver;
   // How long one connection may take to complete its handshake before it is dropped. Keeps a
   // silent or slow stranger from holding a slot.
   std::chrono::milliseconds handshake_timeout = std::chrono::seconds(5);

@@ -16,6 +16,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "libinfer/util/logging.h"
+#include "libinfer/util/status_macros.h"
 
 namespace infer::comm {
 namespace {
@@ -146,42 +148,104 @@ absl::StatusOr<Fd> ListenTcp(std::string_view host, uint16_t port) {
       absl::StrCat("cannot listen on ", std::string(host), ":", port, ": ", last_error));
 }
 
-absl::StatusOr<Fd> ConnectTcp(std::string_view host, uint16_t port, Clock::time_point deadline) {
-  std::string last_error = "no address";
-  while (true) {
-    auto ai = Resolve(host, port, /*passive=*/false);
-    if (!ai.ok()) return ai.status();
-    for (addrinfo* a = ai->get(); a != nullptr; a = a->ai_next) {
-      Fd fd(socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol));
-      if (!fd.valid()) {
-        last_error = absl::StrCat("socket: ", ErrnoText(errno));
-        continue;
-      }
-      auto s = PrepareSocket(fd.get());
-      if (!s.ok()) return s;
-      int rc = connect(fd.get(), a->ai_addr, a->ai_addrlen);
-      if (rc != 0 && errno == EINPROGRESS) {
-        pollfd p{fd.get(), POLLOUT, 0};
-        rc = poll(&p, 1, PollMillis(deadline));
-        if (rc == 1) {
-          int err = 0;
-          socklen_t len = sizeof(err);
-          getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-          errno = err;
-          rc = err == 0 ? 0 : -1;
-        } else {
-          errno = rc == 0 ? ETIMEDOUT : errno;
-          rc = -1;
-        }
-      }
-      if (rc == 0) return fd;
-      last_error = ErrnoText(errno);
+absl::StatusOr<std::vector<std::string>> SystemResolve(std::string_view host) {
+  auto ai = Resolve(host, 0, /*passive=*/false);
+  if (!ai.ok()) return ai.status();
+  std::vector<std::string> out;
+  for (addrinfo* a = ai->get(); a != nullptr; a = a->ai_next) {
+    if (a->ai_addrlen > sizeof(sockaddr_storage)) continue;
+    sockaddr_storage ss{};
+    std::memcpy(&ss, a->ai_addr, a->ai_addrlen);
+    std::string numeric = FormatSockaddr(ss, /*with_port=*/false);
+    if (numeric != "?" && std::find(out.begin(), out.end(), numeric) == out.end()) {
+      out.push_back(std::move(numeric));
     }
-    if (Clock::now() >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return absl::DeadlineExceededError(
-      absl::StrCat("cannot connect to ", std::string(host), ":", port, ": ", last_error));
+  if (out.empty()) {
+    return absl::NotFoundError(absl::StrCat("'", std::string(host), "' has no IP address"));
+  }
+  return out;
+}
+
+namespace {
+
+// One connection attempt to a numeric address; the errno text on failure.
+absl::StatusOr<Fd> ConnectOnce(const std::string& numeric_host, uint16_t port,
+                               Clock::time_point deadline) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST;
+  addrinfo* raw = nullptr;
+  const std::string port_str = std::to_string(port);
+  if (const int rc = getaddrinfo(numeric_host.c_str(), port_str.c_str(), &hints, &raw); rc != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", numeric_host, "' is not an IP address: ", gai_strerror(rc)));
+  }
+  std::unique_ptr<addrinfo, AddrInfoDeleter> ai(raw);
+  Fd fd(socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
+  if (!fd.valid()) return absl::UnavailableError(absl::StrCat("socket: ", ErrnoText(errno)));
+  INFER_RETURN_IF_ERROR(PrepareSocket(fd.get()));
+  int rc = connect(fd.get(), ai->ai_addr, ai->ai_addrlen);
+  if (rc != 0 && errno == EINPROGRESS) {
+    pollfd p{fd.get(), POLLOUT, 0};
+    rc = poll(&p, 1, PollMillis(deadline));
+    if (rc == 1) {
+      int err = 0;
+      socklen_t len = sizeof(err);
+      getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+      errno = err;
+      rc = err == 0 ? 0 : -1;
+    } else {
+      errno = rc == 0 ? ETIMEDOUT : errno;
+      rc = -1;
+    }
+  }
+  if (rc != 0) {
+    return absl::UnavailableError(absl::StrCat(numeric_host, ": ", ErrnoText(errno)));
+  }
+  return fd;
+}
+
+}  // namespace
+
+absl::StatusOr<Fd> ConnectTcp(std::string_view host, uint16_t port, Clock::time_point deadline,
+                              const Resolver& resolve) {
+  const std::string target = absl::StrCat(std::string(host), ":", port);
+  constexpr auto kFirstBackoff = std::chrono::milliseconds(20);
+  constexpr auto kMaxBackoff = std::chrono::seconds(1);
+  constexpr auto kLogInterval = std::chrono::seconds(10);
+  auto backoff = std::chrono::duration_cast<Clock::duration>(kFirstBackoff);
+  std::string cause;
+  std::string logged_cause;
+  Clock::time_point logged_at;
+  while (true) {
+    absl::StatusOr<std::vector<std::string>> addresses =
+        resolve ? resolve(host) : SystemResolve(host);
+    if (!addresses.ok()) {
+      cause = std::string(addresses.status().message());
+      if (cause.empty()) cause = absl::StrCat("cannot resolve '", std::string(host), "'");
+    } else if (addresses->empty()) {
+      cause = absl::StrCat("'", std::string(host), "' has no IP address");
+    } else {
+      for (const std::string& a : *addresses) {
+        absl::StatusOr<Fd> fd = ConnectOnce(a, port, deadline);
+        if (fd.ok()) return fd;
+        cause = std::string(fd.status().message());
+      }
+    }
+    const Clock::time_point now = Clock::now();
+    if (now >= deadline) break;
+    if (cause != logged_cause || now - logged_at >= kLogInterval) {
+      INFER_LOG(kInfo, "cannot reach %s yet (%s); retrying for %d s more", target, cause,
+                static_cast<int>(std::chrono::ceil<std::chrono::seconds>(deadline - now).count()));
+      logged_cause = cause;
+      logged_at = now;
+    }
+    std::this_thread::sleep_for(std::min<Clock::duration>(backoff, deadline - now));
+    backoff = std::min<Clock::duration>(2 * backoff, kMaxBackoff);
+  }
+  return absl::DeadlineExceededError(absl::StrCat("cannot connect to ", target, ": ", cause));
 }
 
 uint16_t LocalPort(int fd) {

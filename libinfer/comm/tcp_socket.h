@@ -7,9 +7,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -44,9 +46,21 @@ absl::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view 
 // A listening socket bound to `host`:`port` (port 0: ephemeral). Unavailable on failure.
 absl::StatusOr<Fd> ListenTcp(std::string_view host, uint16_t port);
 
-// Connects to `host`:`port`, retrying refused connections (the listener may not be up yet)
-// until `deadline`. Unavailable / DeadlineExceeded.
-absl::StatusOr<Fd> ConnectTcp(std::string_view host, uint16_t port, Clock::time_point deadline);
+// Turns a host name into the numeric addresses to dial ("10.0.0.4", "::1"), best first. An error
+// (NotFound, Unavailable) while the name is not known yet, e.g. a pod whose DNS record the
+// cluster has not published: the caller retries until its deadline.
+using Resolver = std::function<absl::StatusOr<std::vector<std::string>>(std::string_view host)>;
+
+// The system's resolver: getaddrinfo (the hosts file, then DNS, as nsswitch.conf says).
+absl::StatusOr<std::vector<std::string>> SystemResolve(std::string_view host);
+
+// Connects to `host`:`port` before `deadline`. A name that does not resolve yet, a refused or
+// unreachable address (the peer's pod or listener is not up yet) is retried with backoff (20 ms
+// doubling to 1 s); each new cause, and the current one every 10 s, is logged at info, naming
+// the host and the time left. `resolve` (empty: SystemResolve) maps the host to addresses.
+// DeadlineExceeded naming the last cause.
+absl::StatusOr<Fd> ConnectTcp(std::string_view host, uint16_t port, Clock::time_point deadline,
+                              const Resolver& resolve = {});
 
 // Makes an accepted socket non-blocking, close-on-exec and TCP_NODELAY.
 absl::Status PrepareSocket(int fd);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -16,10 +17,57 @@ namespace infer::comm {
 
 Mesh::Mesh(int rank, std::vector<PeerLink> links, uint64_t max_frame_bytes,
            std::chrono::microseconds busy_poll)
-    : rank_(rank),
+    : wake_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      rank_(rank),
       links_(std::move(links)),
       max_frame_bytes_(max_frame_bytes),
       busy_poll_(busy_poll) {}
+
+void Mesh::Interrupt() {
+  interrupted_.store(true, std::memory_order_release);
+  if (wake_.valid()) {
+    const uint64_t one = 1;
+    (void)!write(wake_.get(), &one, sizeof(one));
+  }
+}
+
+absl::Status Mesh::Leave(Clock::time_point deadline) {
+  if (!health_.ok()) return health_;
+  const auto header = EncodeFrameHeader({FrameType::kLeave, 0, 0, 0});
+  const std::string_view frame(reinterpret_cast<const char*>(header.data()), header.size());
+  std::vector<pollfd> open;
+  for (PeerLink& link : links_) {
+    if (!link.fd.valid()) continue;
+    // Between operations nothing is half sent, so the frame starts on a frame boundary.
+    if (WriteAll(link.fd.get(), frame, deadline).ok()) {
+      shutdown(link.fd.get(), SHUT_WR);
+      open.push_back({link.fd.get(), POLLIN, 0});
+    }
+  }
+  // Until each peer has read the frame and closed its end: a socket closed with unread data
+  // would send a reset, which may reach the peer before the frame does.
+  char scratch[4096];
+  while (!open.empty() && Clock::now() < deadline) {
+    if (poll(open.data(), open.size(), PollMillis(deadline)) <= 0) continue;
+    for (size_t i = 0; i < open.size();) {
+      ssize_t n = 0;
+      if (open[i].revents != 0) {
+        do {
+          n = recv(open[i].fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+        } while (n > 0 || (n < 0 && errno == EINTR));
+      }
+      const bool closed =
+          open[i].revents != 0 && (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK));
+      if (closed) {
+        open.erase(open.begin() + static_cast<std::ptrdiff_t>(i));
+      } else {
+        open[i++].revents = 0;
+      }
+    }
+  }
+  (void)Break(absl::CancelledError(absl::StrCat("rank ", rank_, " left the group")));
+  return absl::OkStatus();
+}
 
 std::string Mesh::Describe(int world_rank) const {
   return absl::StrCat("rank ", world_rank, " (", links_[world_rank].address, ")");
@@ -50,9 +98,21 @@ void Transfer::Recv(int peer, const FrameHeader& expect, void* dst, std::functio
 }
 
 absl::Status Transfer::Closed(int peer, int err) const {
+  // A peer that left on purpose sent a Leave frame first; it may sit in the stash.
+  const PeerLink& link = mesh_.link(peer);
+  if (link.stash.size() - link.stash_pos >= kFrameHeaderBytes) {
+    auto h = ParseFrameHeader(
+        {reinterpret_cast<const char*>(link.stash.data() + link.stash_pos), kFrameHeaderBytes},
+        mesh_.max_frame_bytes());
+    if (h.ok() && h->type == FrameType::kLeave) return LeftTheGroup(peer);
+  }
   std::string why = err == 0 ? "" : absl::StrCat(" (", std::strerror(err), ")");
   return absl::UnavailableError(
       absl::StrCat(mesh_.Describe(peer), " closed the connection during ", op_, why));
+}
+
+absl::Status Transfer::LeftTheGroup(int peer) const {
+  return absl::UnavailableError(absl::StrCat(mesh_.Describe(peer), " left the group during ", op_));
 }
 
 absl::Status Transfer::SendSome(int peer, Channel& c, bool* progressed) {
@@ -91,6 +151,7 @@ absl::Status Transfer::CheckHeader(int peer, const InFrame& f, const Channel& c)
     return absl::InternalError(absl::StrCat(mesh_.Describe(peer), " sent a malformed frame during ",
                                             op_, ": ", h.status().message()));
   }
+  if (h->type == FrameType::kLeave) return LeftTheGroup(peer);
   const FrameHeader& e = f.expect;
   if (h->type != e.type || h->group != e.group || h->sequence != e.sequence ||
       h->length != e.length) {
@@ -199,9 +260,16 @@ absl::Status Transfer::Progress(int peer, Channel& c, bool* progressed) {
   return absl::OkStatus();
 }
 
+absl::Status Transfer::Interrupted() const {
+  return absl::CancelledError(absl::StrCat(op_, " interrupted before it started: rank ",
+                                           mesh_.rank(), " is leaving the group"));
+}
+
 absl::Status Transfer::Run() {
   if (!mesh_.health().ok()) return mesh_.health();
+  if (mesh_.interrupted()) return Interrupted();
   const Clock::time_point start = Clock::now();
+  bool moved = false;  // any byte of this transfer sent or received
   for (Channel& c : channels_) c.last_progress = start;
   std::vector<pollfd> fds;
   Clock::time_point idle_since = start;
@@ -219,9 +287,11 @@ absl::Status Transfer::Run() {
     if (!work) return absl::OkStatus();
     const Clock::time_point now = Clock::now();
     if (progressed) {
+      moved = true;
       idle_since = now;
       continue;
     }
+    if (!moved && mesh_.interrupted()) return Interrupted();
     // The peer that has been quiet longest decides the timeout.
     int quiet = -1;
     for (int peer = 0; peer < static_cast<int>(channels_.size()); ++peer) {
@@ -244,6 +314,7 @@ absl::Status Transfer::Run() {
       const short events = static_cast<short>(POLLIN | (c.out.empty() ? 0 : POLLOUT));
       fds.push_back({mesh_.fd(peer), events, 0});
     }
+    if (!moved && mesh_.wake_fd() >= 0) fds.push_back({mesh_.wake_fd(), POLLIN, 0});
     const int rc = poll(fds.data(), fds.size(), PollMillis(deadline));
     if (rc < 0 && errno != EINTR) {
       return mesh_.Break(absl::InternalError(absl::StrCat("poll: ", std::strerror(errno))));

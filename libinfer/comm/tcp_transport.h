@@ -11,12 +11,14 @@
 // calls cross (both sending a large buffer first, then receiving) both finish.
 //
 // Received headers are checked against what the receiver expects (type, group, sequence,
-// length); any difference is Internal, naming the peer. A peer that closes gives Unavailable, one
+// length); any difference is Internal, naming the peer, except a peer's Leave frame, which is
+// Unavailable "rank N (...) left the group". A peer that closes gives Unavailable, one
 // that makes no progress for `timeout` gives DeadlineExceeded. The first error breaks the mesh
 // (every socket is shut down so the other ranks fail fast too).
 #ifndef INFER_COMM_TCP_TRANSPORT_H_
 #define INFER_COMM_TCP_TRANSPORT_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -66,7 +68,20 @@ class Mesh {
   // down and returns the recorded error.
   absl::Status Break(absl::Status error);
 
+  // Any thread: Transfers that have moved no byte yet return Cancelled (see
+  // Communicator::Interrupt). wake_fd() turns readable once interrupted, for poll().
+  void Interrupt();
+  bool interrupted() const { return interrupted_.load(std::memory_order_acquire); }
+  int wake_fd() const { return wake_.get(); }
+
+  // Tells every peer that this rank leaves (a kLeave frame), half-closes each connection, reads
+  // and drops what peers still send until each closes or `deadline`, then breaks the mesh with
+  // Cancelled. The mesh's thread only.
+  absl::Status Leave(Clock::time_point deadline);
+
  private:
+  std::atomic<bool> interrupted_{false};
+  Fd wake_;  // an eventfd
   int rank_;
   std::vector<PeerLink> links_;
   uint64_t max_frame_bytes_;
@@ -118,6 +133,8 @@ class Transfer {
   absl::Status Advance(int peer, Channel& c, size_t n);
   absl::Status CheckHeader(int peer, const InFrame& f, const Channel& c) const;
   absl::Status Closed(int peer, int err) const;
+  absl::Status LeftTheGroup(int peer) const;
+  absl::Status Interrupted() const;
 
   Mesh& mesh_;
   std::string op_;

@@ -445,6 +445,140 @@ TEST(TcpCommunicatorTest, WorldOfOneIsTrivial) {
   EXPECT_TRUE((*c)->Barrier(kTimeout).ok());
 }
 
+// A rank told to stop (SIGTERM) while it waits for the leader: the wait returns Cancelled with the
+// group intact, the rank leaves, and its peer's next operation names a leave, not a crash.
+TEST(TcpCommunicatorTest, AnInterruptedRankLeavesAndItsPeerSeesALeave) {
+  World world = MakeWorld(2);
+  ASSERT_EQ(world.size(), 2u);
+  auto leaving = std::async(std::launch::async, [&] {
+    uint32_t command = 0;
+    const absl::Status waited = world[1]->Broadcast(&command, sizeof(command), 0, kTimeout);
+    EXPECT_EQ(waited.code(), absl::StatusCode::kCancelled) << waited;
+    EXPECT_TRUE(world[1]->health().ok()) << world[1]->health();
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(world[1]->Leave(milliseconds(3000)).ok());
+    // It waited for the peer to close, not for the whole 3 s.
+    EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(2500));
+    EXPECT_EQ(world[1]->health().code(), absl::StatusCode::kCancelled);
+  });
+  std::this_thread::sleep_for(milliseconds(200));
+  world[1]->Interrupt();
+  // Rank 0's next operation (the leader's heartbeat) comes after rank 1 left.
+  std::this_thread::sleep_for(milliseconds(300));
+  const absl::Status seen = world[0]->Barrier(kTimeout);
+  EXPECT_EQ(seen.code(), absl::StatusCode::kUnavailable) << seen;
+  EXPECT_NE(std::string(seen.message()).find("rank 1 ("), std::string::npos) << seen;
+  EXPECT_NE(std::string(seen.message()).find("left the group"), std::string::npos) << seen;
+  leaving.get();
+  // Every later call fails at once with the same error.
+  EXPECT_EQ(world[0]->Barrier(kTimeout).message(), seen.message());
+}
+
+// An interrupt does not cut an operation that is moving data: rank 1 enters a large all-reduce
+// first (its first chunk goes out at once), is interrupted while it waits for rank 0, and still
+// completes with the right sum; only its next operation is refused.
+TEST(TcpCommunicatorTest, AnInterruptLetsTheOperationInFlightFinish) {
+  World world = MakeWorld(2);
+  ASSERT_EQ(world.size(), 2u);
+  const size_t count = size_t{4} << 20;
+  std::vector<std::vector<float>> data(2, std::vector<float>(count));
+  for (int r = 0; r < 2; ++r) {
+    for (size_t i = 0; i < count; ++i) data[r][i] = Value(r, i);
+  }
+  std::thread interrupter([&] {
+    std::this_thread::sleep_for(milliseconds(150));
+    world[1]->Interrupt();
+  });
+  OnEveryRank(2, [&](int r) {
+    if (r == 0) std::this_thread::sleep_for(milliseconds(400));
+    const auto s = world[r]->AllReduceSum(data[r].data(), count, ReduceType::kF32, kTimeout);
+    EXPECT_TRUE(s.ok()) << "rank " << r << ": " << s;
+  });
+  interrupter.join();
+  for (size_t i : {size_t{0}, size_t{12345}, count - 1}) {
+    EXPECT_EQ(data[0][i], Value(0, i) + Value(1, i)) << i;
+  }
+  EXPECT_EQ(std::memcmp(data[0].data(), data[1].data(), count * sizeof(float)), 0);
+  float v = 1;
+  EXPECT_EQ(world[1]->AllReduceSum(&v, 1, ReduceType::kF32, kTimeout).code(),
+            absl::StatusCode::kCancelled);
+}
+
+// A LeaderWorkerSet pod's DNS record appears some time after the pod: a rank whose leader's name
+// does not resolve yet keeps trying (with backoff, logging the cause once, not on every try)
+// and joins once the name is known.
+TEST(TcpRendezvousTest, ARankWaitsForTheLeadersNameToResolve) {
+  LogCapture log;
+  SetMinLogSeverity(LogSeverity::kInfo);
+  struct Restore {
+    ~Restore() { SetMinLogSeverity(LogSeverity::kWarning); }
+  } restore;
+  auto rendezvous = TcpRendezvous::Listen("127.0.0.1", 0, Options(0, 2));
+  ASSERT_TRUE(rendezvous.ok());
+  const std::string name = "libinfer-0.libinfer.llm";
+  const auto known_at = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  std::atomic<int> lookups{0};
+  auto joiner = std::async(std::launch::async, [&] {
+    TcpOptions o = Options(1, 2);
+    o.resolver = [&](std::string_view host) -> absl::StatusOr<std::vector<std::string>> {
+      ++lookups;
+      if (host != name) return absl::NotFoundError("asked for another name");
+      if (std::chrono::steady_clock::now() < known_at) {
+        return absl::NotFoundError("'" + name + "': Name or service not known");
+      }
+      return std::vector<std::string>{"127.0.0.1"};
+    };
+    return JoinTcp(name + ":" + std::to_string((*rendezvous)->port()), o);
+  });
+  auto leader = (*rendezvous)->Accept(kTimeout);
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  auto worker = joiner.get();
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  EXPECT_GE(std::chrono::steady_clock::now(), known_at);
+  float v = 1;
+  OnEveryRank(2, [&](int r) {
+    float mine = 1;
+    auto& c = r == 0 ? *leader : *worker;
+    EXPECT_TRUE(c->AllReduceSum(r == 0 ? &v : &mine, 1, ReduceType::kF32, kTimeout).ok());
+  });
+  EXPECT_EQ(v, 2.0f);
+  // Backoff: a handful of lookups in 3 s, not one every 20 ms.
+  EXPECT_GE(lookups.load(), 3);
+  EXPECT_LE(lookups.load(), 12);
+  // The cause is logged once for these 3 s (it does not change and 10 s have not passed).
+  const std::string all = log.All();
+  const std::string line = "cannot reach " + name;
+  const size_t first = all.find(line);
+  ASSERT_NE(first, std::string::npos) << all;
+  EXPECT_NE(all.find("Name or service not known", first), std::string::npos) << all;
+  EXPECT_EQ(all.find(line, first + 1), std::string::npos) << all;
+}
+
+TEST(TcpRendezvousTest, ANameThatNeverResolvesFailsAtTheJoinDeadlineNamingIt) {
+  TcpOptions o = Options(1, 2);
+  o.join_timeout = milliseconds(700);
+  o.resolver = [](std::string_view) -> absl::StatusOr<std::vector<std::string>> {
+    return absl::NotFoundError("'nowhere.invalid': Name or service not known");
+  };
+  const auto start = std::chrono::steady_clock::now();
+  auto c = JoinTcp("nowhere.invalid:29500", o);
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kDeadlineExceeded) << c.status();
+  EXPECT_NE(std::string(c.status().message()).find("nowhere.invalid:29500"), std::string::npos)
+      << c.status();
+  EXPECT_NE(std::string(c.status().message()).find("Name or service not known"), std::string::npos)
+      << c.status();
+  EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(700));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+}
+
+// The system resolver gives numeric addresses, and a name it cannot resolve is an error.
+TEST(TcpSocketTest, SystemResolveGivesNumericAddresses) {
+  auto local = SystemResolve("127.0.0.1");
+  ASSERT_TRUE(local.ok()) << local.status();
+  EXPECT_EQ(*local, std::vector<std::string>{"127.0.0.1"});
+  EXPECT_FALSE(SystemResolve("no-such-host.invalid").ok());
+}
+
 // Writes the fuzz seed corpus when INFER_WRITE_COMM_SEEDS names a folder:
 //   INFER_WRITE_COMM_SEEDS=tests/data/comm/fuzz_comm_frame build/tests/comm/comm_test
 //     --gtest_filter='*Seeds*'   (one command line)

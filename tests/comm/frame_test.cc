@@ -42,7 +42,7 @@ TEST(FrameHeaderTest, RejectsEveryBadField) {
   bad = good;
   bad[4] = 2;
   ExpectBad(ParseFrameHeader(bad).status(), "'version'");
-  for (int type : {0, 6, 15, 21, 255}) {
+  for (int type : {0, 7, 15, 21, 255}) {
     bad = good;
     bad[6] = static_cast<char>(type);
     ExpectBad(ParseFrameHeader(bad).status(), "'type'");

@@ -172,3 +172,69 @@ def test_strangers_on_the_cluster_port_are_dropped(cli_tool, smollm2_path, tmp_p
     finally:
         if leader.poll() is None:
             leader.kill()
+
+
+def test_a_worker_started_first_waits_then_leaves_cleanly_on_sigterm(cli_tool, smollm2_path,
+                                                                     tmp_path):
+    """A LeaderWorkerSet may start a worker pod before its leader: the worker keeps retrying
+    (logging why) instead of giving up. Once serving, SIGTERM on the worker (the kubelet stopping
+    its pod) makes it leave the group: the stream in flight ends with an error naming the leave
+    within 2 s, the worker exits 0 within 2 s, the leader's /ready and /health fail, and the
+    leader exits with status 3 so that the LeaderWorkerSet recreates the group."""
+    port = free_port()
+    secret = tmp_path / "secret"
+    secret.write_text("the-cluster-secret-of-this-test\n")
+    worker = subprocess.Popen(
+        [cli_tool, "worker", "--leader", f"127.0.0.1:{port}", "--rank", "1",
+         "--tensor-parallel-size", "2", "--threads", "1", "--cluster-secret-file", str(secret)],
+        stderr=subprocess.PIPE, text=True)
+    worker_lines = []
+    threading.Thread(target=lambda: worker_lines.extend(worker.stderr), daemon=True).start()
+    leader = None
+    try:
+        time.sleep(5)
+        assert worker.poll() is None, "the worker gave up: " + "".join(worker_lines)
+        assert f"cannot reach 127.0.0.1:{port} yet" in "".join(worker_lines), worker_lines
+        leader = subprocess.Popen(
+            [cli_tool, "serve", smollm2_path, "--port", "0", "--kv-cache-memory", "256M",
+             "--served-model-name", MODEL_NAME, "--threads", "1", "--tensor-parallel-size", "2",
+             "--no-spawn-workers", "--cluster-address", f"127.0.0.1:{port}",
+             "--cluster-secret-file", str(secret), "--cluster-exit-delay", "3"],
+            stderr=subprocess.PIPE, text=True)
+        lines = []
+        threading.Thread(target=lambda: lines.extend(leader.stderr), daemon=True).start()
+        deadline = time.time() + 90
+        while not re.search(r"http://[\d.]+:(\d+) \(ready\)", "".join(lines)):
+            assert time.time() < deadline, "".join(lines)
+            time.sleep(0.1)
+        http_port = int(re.search(r"http://[\d.]+:(\d+) \(ready\)", "".join(lines)).group(1))
+        conn, r = complete(http_port, "Tell me a long story about a dragon.", max_tokens=2000,
+                           stream=True, ignore_eos=True)
+        assert r.status == 200
+        assert r.readline().startswith(b"data: ")
+        start = time.time()
+        worker.send_signal(signal.SIGTERM)
+        error, chunks = None, 0
+        for line in r:
+            if line.startswith(b"data: {") and b'"error"' in line:
+                error = json.loads(line[6:])["error"]
+            elif line.startswith(b"data: {"):
+                chunks += 1
+            if line.startswith(b"data: [DONE]"):
+                break
+        ended = time.time() - start
+        conn.close()
+        assert error is not None, f"the stream ended without an error after {chunks} chunks"
+        assert "rank 1" in error["message"] and "left the group" in error["message"], error
+        assert ended < 2, f"the stream ended {ended:.2f} s after SIGTERM"
+        assert worker.wait(timeout=max(0.1, 2 - (time.time() - start))) == 0, worker_lines
+        assert "left the group" in "".join(worker_lines), worker_lines
+        assert get(http_port, "/ready")[0] == 503
+        status, body = get(http_port, "/health")
+        assert status == 503 and "left the group" in json.loads(body)["error"], body
+        assert leader.wait(timeout=30) == 3, "".join(lines[-20:])
+        assert "exiting in 3 s so that the group restarts" in "".join(lines)
+    finally:
+        for p in (worker, leader):
+            if p is not None and p.poll() is None:
+                p.kill()
