@@ -218,6 +218,65 @@ def test_broken_variants_are_refused(apiserver, what, doc, needle):
 
 # ---- Running what the manifests say ----------------------------------------------------------
 
+def test_no_object_shares_the_leader_worker_sets_name():
+    """The LeaderWorkerSet controller makes the headless Service that gives the group's pods their
+    DNS names (LWS_LEADER_ADDRESS is `<lws>-0.<lws>.<namespace>`), named like the LWS, and only
+    when no Service of that name exists: an object of ours with that name (the API Service,
+    applied first by `kubectl apply -k`) would leave the workers unable to find their leader."""
+    lws_names = {d["metadata"]["name"] for d in render("overlays/lws")
+                 if d["kind"] == "LeaderWorkerSet"}
+    assert lws_names
+    for overlay in OVERLAYS:
+        for d in render_with_examples(overlay):
+            if d["kind"] == "LeaderWorkerSet":
+                continue
+            assert d["metadata"]["name"] not in lws_names, \
+                f"{overlay}: {d['kind']} {d['metadata']['name']} is named like the LeaderWorkerSet"
+
+
+class HostsFile:
+    """A hosts file the test controls, seen as /etc/hosts by the processes it wraps (each in a
+    mount namespace of its own with the file bind-mounted over /etc/hosts): the pods' names
+    resolve through the system resolver exactly as cluster DNS would answer, and only once the
+    test publishes them. Rewritten in place, so the bind mount sees every change."""
+
+    def __init__(self, path):
+        self.path = path
+        self.names = {}
+        self._write()
+
+    def _write(self):
+        with open(self.path, "w") as f:
+            f.write("127.0.0.1 localhost\n::1 localhost\n")
+            for name, address in self.names.items():
+                f.write(f"{address} {name}\n")
+
+    def publish(self, name, address="127.0.0.1"):
+        self.names[name] = address
+        self._write()
+
+    def wrap(self, argv):
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                'mount --bind "$0" /etc/hosts && exec "$@"', self.path, *argv]
+
+    @staticmethod
+    def usable():
+        try:
+            return subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],
+                                  capture_output=True, timeout=10).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+
+
+def lws_headless_service_names(docs, namespace):
+    """The DNS names the LeaderWorkerSet controller publishes for group 0: `<lws>-0.<lws>.<ns>`
+    for the leader, through the headless Service it creates, which it does not create when a
+    Service of the LWS's name already exists (then no pod name resolves)."""
+    lws = find(docs, "LeaderWorkerSet")["metadata"]["name"]
+    taken = any(d["kind"] == "Service" and d["metadata"]["name"] == lws for d in docs)
+    return lws, (None if taken else f"{lws}-0.{lws}.{namespace}")
+
+
 class Pod:
     """One container of the rendered manifests, run as the kubelet would run it, on loopback:
     env from envFrom/env (ConfigMap and Secret values, the downward API, $(VAR) references),
@@ -225,7 +284,7 @@ class Pod:
     its keys as files), the pod's ports replaced by free loopback ports."""
 
     def __init__(self, cli, docs, pod_spec, container, tmp, pod_name, extra_env=None,
-                 secrets=None, cache_dir=None, ports=None):
+                 secrets=None, cache_dir=None, ports=None, hosts=None):
         self.secrets = secrets or {}
         env = {"HOME": tmp, "PATH": os.environ.get("PATH", "")}
         for src in container.get("envFrom", []):
@@ -278,7 +337,7 @@ class Pod:
         command = container.get("command") or [cli]
         self.argv = [*command, *[self.remap(a) for a in args]]
         self.lines = []
-        self.proc = subprocess.Popen(self.argv, env=env, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(hosts.wrap(self.argv) if hosts else self.argv, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         self.drain = threading.Thread(target=self._drain, daemon=True)
         self.drain.start()
@@ -483,13 +542,24 @@ def test_single_host_deployment_runs_as_written(cli, model_cache, tmp_path):
 
 
 def test_leader_worker_set_runs_as_written(cli, model_cache, tmp_path):
+    """The LWS overlay's leader and worker as the controller and the kubelet would start them:
+    LWS_LEADER_ADDRESS is the leader pod's DNS name, resolved through the system resolver, and
+    it resolves only if the controller could make its headless Service (no Service of ours takes
+    its name). The worker pod starts first, before the leader's name exists, and must wait for
+    it rather than give up."""
+    if not HostsFile.usable():
+        pytest.skip("cannot make a mount namespace (unshare --mount) to give the pods a hosts "
+                    "file: this test needs root or user namespaces")
     docs = render_with_examples("overlays/lws")
     lws = find(docs, "LeaderWorkerSet")["spec"]["leaderWorkerTemplate"]
     size = lws["size"]
     secrets = filled_secrets(docs)
     rendezvous = free_port()
-    # What the LWS controller injects (the leader's address is its pod's DNS name there).
-    lws_env = {"LWS_LEADER_ADDRESS": "127.0.0.1", "LWS_GROUP_SIZE": str(size)}
+    hosts = HostsFile(str(tmp_path / "hosts"))
+    lws_name, leader_dns = lws_headless_service_names(docs, "default")
+    # What the LWS controller injects into every pod of group 0.
+    lws_env = {"LWS_LEADER_ADDRESS": f"{lws_name}-0.{lws_name}.default",
+               "LWS_GROUP_SIZE": str(size)}
     leader_spec = lws["leaderTemplate"]["spec"]
     leader_c = leader_spec["containers"][0]
 
@@ -500,17 +570,26 @@ def test_leader_worker_set_runs_as_written(cli, model_cache, tmp_path):
                 e["value"] = str(rendezvous)  # the pod's own 29500
         return c
 
-    leader = Pod(cli, docs, leader_spec, with_port(leader_c), str(tmp_path), "libinfer-0",
-                 extra_env=dict(lws_env, LWS_WORKER_INDEX="0"), secrets=secrets,
-                 cache_dir=model_cache)
     workers = []
+    leader = None
     try:
         worker_spec = lws["workerTemplate"]["spec"]
         for index in range(1, size):
             workers.append(Pod(cli, docs, worker_spec, with_port(worker_spec["containers"][0]),
-                               str(tmp_path), f"libinfer-0-{index}",
+                               str(tmp_path), f"{lws_name}-0-{index}",
                                extra_env=dict(lws_env, LWS_WORKER_INDEX=str(index)),
-                               secrets=secrets, cache_dir=model_cache))
+                               secrets=secrets, cache_dir=model_cache, hosts=hosts))
+        # The leader pod is scheduled 5 s later; its name is published when it exists.
+        time.sleep(5)
+        for w in workers:
+            assert w.proc.poll() is None, "a worker gave up before its leader came: " + w.log()
+            assert "cannot reach " + lws_env["LWS_LEADER_ADDRESS"] in "".join(w.lines), w.log()
+        assert leader_dns == lws_env["LWS_LEADER_ADDRESS"], \
+            f"a Service named {lws_name} keeps the controller from publishing the pods' names"
+        hosts.publish(leader_dns)
+        leader = Pod(cli, docs, leader_spec, with_port(leader_c), str(tmp_path), f"{lws_name}-0",
+                     extra_env=dict(lws_env, LWS_WORKER_INDEX="0"), secrets=secrets,
+                     cache_dir=model_cache, hosts=hosts)
         api = leader.port(8000)
         leader.wait_ready(api)
         assert "rank 1 of 2 joined" in "".join(leader.lines), leader.log()
@@ -519,7 +598,8 @@ def test_leader_worker_set_runs_as_written(cli, model_cache, tmp_path):
         for w in workers:
             assert w.proc.wait(timeout=60) == 0, w.log()
     finally:
-        leader.stop()
+        if leader is not None:
+            leader.stop()
         for w in workers:
             w.stop()
 
