@@ -42,6 +42,8 @@ struct ServeFlags {
   std::string dtype = "auto";
   int64_t max_model_len = 0;
   int max_num_seqs = 64;
+  int max_queued_requests = 256;
+  double queue_timeout = 60;
   int max_num_batched_tokens = 512;
   std::string kv_cache_memory;  // bytes, with an optional K/M/G suffix
   double kv_cache_memory_fraction = 0.25;
@@ -348,6 +350,8 @@ int RunServe(const ServeFlags& f) {
   SchedulerOptions so;
   so.max_num_seqs = f.max_num_seqs;
   so.max_num_batched_tokens = f.max_num_batched_tokens;
+  so.max_waiting = f.max_queued_requests;
+  so.queue_timeout = std::chrono::milliseconds(static_cast<int64_t>(f.queue_timeout * 1000));
   so.enable_prefix_caching = f.prefix_caching;
   so.kv_cache_memory_fraction = f.kv_cache_memory_fraction;
   if (!f.kv_cache_memory.empty() &&
@@ -468,6 +472,14 @@ Action RegisterServe(CLI::App& app) {
   app.add_option("--max-num-batched-tokens", f->max_num_batched_tokens, "Tokens per step")
       ->envname("MAX_NUM_BATCHED_TOKENS")
       ->check(CLI::PositiveNumber);
+  app.add_option("--max-queued-requests", f->max_queued_requests,
+                 "Requests waiting to start at most; beyond it 503 with Retry-After")
+      ->envname("MAX_QUEUED_REQUESTS")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--queue-timeout", f->queue_timeout,
+                 "Seconds a request may wait to start before it is answered 503 (0: no limit)")
+      ->envname("QUEUE_TIMEOUT")
+      ->check(CLI::Range(0.0, 86400.0));
   app.add_option("--kv-cache-memory", f->kv_cache_memory,
                  "KV cache size (bytes, or 512M, 2G); default: a fraction of free memory")
       ->envname("KV_CACHE_MEMORY");

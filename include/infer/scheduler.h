@@ -53,8 +53,14 @@ struct SchedulerOptions {
   bool enable_chunked_prefill = true;
   // Share full blocks of identical prefixes between requests.
   bool enable_prefix_caching = true;
-  // Waiting requests at most; Submit answers ResourceExhausted beyond it.
-  int32_t max_waiting = 1024;
+  // Requests waiting to start at most (besides max_num_seqs running); Submit answers
+  // ResourceExhausted beyond it (the server: 503 with Retry-After). A bounded queue keeps an
+  // overloaded server answering "come back later" at once rather than after minutes.
+  int32_t max_waiting = 256;
+  // How long a request may wait before its first step; past it the request finishes with
+  // FinishReason::kError and an Unavailable status naming the wait (the server: 503 with
+  // Retry-After). A preempted request that already started is not cut. Zero: no limit.
+  std::chrono::milliseconds queue_timeout{std::chrono::seconds(60)};
 };
 
 // One streamed token.
@@ -139,8 +145,11 @@ struct Histogram {
 struct SchedulerStats {
   int64_t waiting = 0;
   int64_t running = 0;
-  int64_t preempted_total = 0;  // preemptions since start
-  int64_t kv_blocks_used = 0;   // held by running sequences
+  // How long the request that has waited longest has been waiting, in seconds (0: none waits).
+  double oldest_waiting_seconds = 0;
+  int64_t queue_timeouts_total = 0;  // requests that waited past queue_timeout
+  int64_t preempted_total = 0;       // preemptions since start
+  int64_t kv_blocks_used = 0;        // held by running sequences
   int64_t kv_blocks_total = 0;
   int64_t kv_block_size = 0;
   uint64_t kv_cache_bytes = 0;

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "libinfer/engine/block_manager.h"
 #include "libinfer/engine/sampler.h"
 #include "libinfer/engine/scheduling_policy.h"
@@ -274,6 +275,10 @@ absl::Status Scheduler::Impl::Init(Model::Impl& mi) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_waiting: must be >= 1, got ", o.max_waiting));
   }
+  if (o.queue_timeout.count() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("queue_timeout: must be >= 0, got ", o.queue_timeout.count(), " ms"));
+  }
   if (!(o.kv_cache_memory_fraction > 0 && o.kv_cache_memory_fraction <= 1)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "kv_cache_memory_fraction: must be in (0, 1], got ", o.kv_cache_memory_fraction));
@@ -385,7 +390,8 @@ absl::StatusOr<RequestHandle> Scheduler::Impl::Submit(Request request) {
     // Accepted and unfinished requests: up to max_num_seqs running plus max_waiting waiting.
     if (queued_ >= static_cast<int64_t>(options_.max_waiting) + options_.max_num_seqs) {
       return absl::ResourceExhaustedError(
-          absl::StrCat("the waiting queue is full (", options_.max_waiting, " requests)"));
+          absl::StrCat("the server is overloaded: the waiting queue is full (",
+                       options_.max_waiting, " requests); retry later"));
     }
     ++queued_;
     seed->arrival = next_arrival_++;
@@ -457,6 +463,18 @@ void Scheduler::Impl::ReapCancelled() {
       } else if (s->request.deadline && now >= *s->request.deadline) {
         Finish(*s, FinishReason::kCancelled,
                absl::DeadlineExceededError("the request's deadline passed"));
+      } else if (!s->admitted_once && options_.queue_timeout.count() > 0 &&
+                 now - s->submitted >= options_.queue_timeout) {
+        {
+          std::lock_guard<std::mutex> lock(stats_mu_);
+          ++stats_.queue_timeouts_total;
+        }
+        Finish(*s, FinishReason::kError,
+               absl::UnavailableError(absl::StrFormat(
+                   "the server is overloaded: the request waited %.0f s without starting (queue "
+                   "timeout %.0f s); retry later",
+                   Seconds(now - s->submitted),
+                   std::chrono::duration<double>(options_.queue_timeout).count())));
       }
     }
   }
@@ -637,6 +655,11 @@ void Scheduler::Impl::UpdateGauges() {
   stats_.running = static_cast<int64_t>(running_.size());
   stats_.waiting = static_cast<int64_t>(waiting_.size());
   stats_.kv_blocks_used = blocks_->num_held();
+  Clock::time_point oldest = Clock::now();
+  for (const SeqPtr& s : waiting_) {
+    if (s != nullptr) oldest = std::min(oldest, s->submitted);
+  }
+  stats_.oldest_waiting_seconds = Seconds(Clock::now() - oldest);
 }
 
 bool Scheduler::Impl::Advance(Sequence& s, std::span<float> logits) {

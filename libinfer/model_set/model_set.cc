@@ -166,10 +166,10 @@ bool SameReplicas(const ModelSpec& a, const ModelSpec& b) {
          x.max_num_seqs == y.max_num_seqs && x.max_num_batched_tokens == y.max_num_batched_tokens &&
          x.enable_chunked_prefill == y.enable_chunked_prefill &&
          x.enable_prefix_caching == y.enable_prefix_caching && x.max_waiting == y.max_waiting &&
-         s.temperature == t.temperature && s.top_p == t.top_p && s.top_k == t.top_k &&
-         s.min_p == t.min_p && s.repetition_penalty == t.repetition_penalty &&
-         s.presence_penalty == t.presence_penalty && s.frequency_penalty == t.frequency_penalty &&
-         s.max_tokens == t.max_tokens;
+         x.queue_timeout == y.queue_timeout && s.temperature == t.temperature &&
+         s.top_p == t.top_p && s.top_k == t.top_k && s.min_p == t.min_p &&
+         s.repetition_penalty == t.repetition_penalty && s.presence_penalty == t.presence_penalty &&
+         s.frequency_penalty == t.frequency_penalty && s.max_tokens == t.max_tokens;
 }
 
 }  // namespace

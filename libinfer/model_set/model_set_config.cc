@@ -1,12 +1,14 @@
 #include "libinfer/model_set/model_set_config.h"
 
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -167,6 +169,11 @@ void ReadScheduler(EntryReader& r, SchedulerOptions* o) {
   r.Int("max_num_batched_tokens", 1, 1 << 20, &o->max_num_batched_tokens);
   r.Int("block_size", 1, 1024, &o->block_size);
   r.Int("max_waiting", 1, 1 << 20, &o->max_waiting);
+  std::optional<float> queue_timeout;
+  r.OptFloat("queue_timeout", 0, 86400, &queue_timeout);
+  if (queue_timeout) {
+    o->queue_timeout = std::chrono::milliseconds(static_cast<int64_t>(*queue_timeout * 1000));
+  }
   r.Size("kv_cache_memory", &o->kv_cache_bytes);
   r.Bool("enable_prefix_caching", &o->enable_prefix_caching);
   r.Bool("enable_chunked_prefill", &o->enable_chunked_prefill);

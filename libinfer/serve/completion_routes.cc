@@ -179,14 +179,7 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
       const size_t at = whole.find(quoted);
       call->delta_sse.emplace_back(whole.substr(0, at), whole.substr(at + quoted.size()));
     }
-    out->StartStream(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
-    if (chat) {
-      const std::string role = "assistant";
-      for (int i = 0; i < api.n; ++i) {
-        out->WriteChunk(Sse(serve::ChunkJson(api, call->id, call->created, model_name, i, &role, "",
-                                             nullptr, nullptr, tok)));
-      }
-    }
+    // The headers wait for the first event (StartStreamOnce).
   }
   ++in_flight_;
   {
@@ -207,7 +200,7 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
     if (api.stream) {
       r.on_event = [this, weak, i, &tok](const StreamEvent& e) {
         auto c = weak.lock();
-        if (!c || e.text.empty()) return;
+        if (!c || e.text.empty() || !StartStreamOnce(*c)) return;
         if (!c->api.logprobs) {
           // The common case: only the text differs from one chunk to the next.
           const auto& [head, tail] = c->delta_sse[static_cast<size_t>(i)];
@@ -234,7 +227,7 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
         c->error_code = result.status.code();
         c->error_message = std::string(result.status.message());
       }
-      if (c->api.stream && result.finish_reason != FinishReason::kError) {
+      if (c->api.stream && result.finish_reason != FinishReason::kError && StartStreamOnce(*c)) {
         c->out->WriteChunk(Sse(serve::ChunkJson(
             c->api, c->id, c->created, c->lease.model_name(), i, nullptr, "", nullptr,
             serve::ApiFinishReason(result.finish_reason), c->lease.model().tokenizer())));
@@ -246,15 +239,17 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
       // Cancel what this call already started; answer with the Scheduler's reason.
       for (RequestHandle& h : call->handles) h.Cancel();
       const absl::StatusCode code = handle.status().code();
-      const int status = code == absl::StatusCode::kResourceExhausted ? 429
-                         : code == absl::StatusCode::kUnavailable     ? 503
-                         : code == absl::StatusCode::kInvalidArgument ? 400
-                                                                      : 500;
+      // A full queue (ResourceExhausted) and a scheduler shutting down answer 503: come back.
+      const int status =
+          code == absl::StatusCode::kResourceExhausted || code == absl::StatusCode::kUnavailable
+              ? 503
+          : code == absl::StatusCode::kInvalidArgument ? 400
+                                                       : 500;
       call->failed = true;
       call->error_message = std::string(handle.status().message());
       const ApiError e = Error(status, call->error_message,
                                status == 400 ? "invalid_request_error" : "server_error");
-      if (api.stream) {
+      if (api.stream && !ClaimErrorAnswer(*call)) {
         out->WriteChunk(Sse(json::parse(serve::ErrorBody(e))));
         out->WriteChunk("data: [DONE]\n\n");
         out->EndStream();
@@ -287,6 +282,29 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
   });
 }
 
+bool Server::Impl::StartStreamOnce(Call& c) {
+  std::lock_guard<std::mutex> lock(c.stream_mu);
+  if (c.stream_state == Call::StreamState::kStreaming) return true;
+  if (c.stream_state == Call::StreamState::kAnsweredWithError) return false;
+  c.stream_state = Call::StreamState::kStreaming;
+  c.out->StartStream(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
+  if (c.api.chat) {
+    const std::string role = "assistant";
+    for (int i = 0; i < c.api.n; ++i) {
+      c.out->WriteChunk(Sse(serve::ChunkJson(c.api, c.id, c.created, c.lease.model_name(), i, &role,
+                                             "", nullptr, nullptr, c.lease.model().tokenizer())));
+    }
+  }
+  return true;
+}
+
+bool Server::Impl::ClaimErrorAnswer(Call& c) {
+  std::lock_guard<std::mutex> lock(c.stream_mu);
+  if (c.stream_state == Call::StreamState::kStreaming) return false;
+  c.stream_state = Call::StreamState::kAnsweredWithError;
+  return true;
+}
+
 void Server::Impl::CallDone(Call& c) {
   // Runs on the Scheduler's thread with c.mu held.
   const Tokenizer& tok = c.lease.model().tokenizer();
@@ -296,7 +314,13 @@ void Server::Impl::CallDone(Call& c) {
                                    c.error_code == absl::StatusCode::kDeadlineExceeded
                                ? 503
                                : 500;
-  if (c.api.stream) {
+  if (c.api.stream && c.failed && ClaimErrorAnswer(c)) {
+    // Refused before it started (a queue timeout): a plain error response.
+    INFER_LOG(kWarning, "%s: %s", c.id, c.error_message);
+    Answer(c.http, *c.out, ErrorResponse(Error(error_status, c.error_message, "server_error")),
+           c.start, c.usage.prompt_tokens, c.usage.completion_tokens, c.id);
+  } else if (c.api.stream) {
+    if (!c.failed) (void)StartStreamOnce(c);
     if (c.failed) {
       c.out->WriteChunk(
           Sse(json::parse(serve::ErrorBody(Error(error_status, c.error_message, "server_error")))));

@@ -76,6 +76,13 @@ HttpResponse Server::Impl::Metrics() {
               [](R r) { return r.stats.waiting; });
   per_replica("infer_num_requests_running", "Requests in the running batch.", "gauge",
               [](R r) { return r.stats.running; });
+  per_replica("infer_queue_oldest_wait_seconds",
+              "How long the request waiting longest has waited to start (what an autoscaler "
+              "scales on).",
+              "gauge", [](R r) { return r.stats.oldest_waiting_seconds; });
+  per_replica("infer_queue_timeouts_total",
+              "Requests answered 503 because they waited past the queue timeout.", "counter",
+              [](R r) { return r.stats.queue_timeouts_total; });
   per_replica("infer_replica_outstanding_requests",
               "Requests routed to the replica and not yet answered.", "gauge",
               [](R r) { return r.outstanding; });

@@ -104,6 +104,12 @@ class Server::Impl {
   bool HasHostRoute(const std::string& method, const std::string& path);
   void CountStatus(int status);
   void CallDone(Call& call);
+  // Streams: sends the headers (and a chat's role chunks) once; false when the call was
+  // answered with an error response instead (ClaimErrorAnswer).
+  bool StartStreamOnce(Call& call);
+  // Streams: true when the stream has not started, and now never will: the caller answers with
+  // a plain error response.
+  bool ClaimErrorAnswer(Call& call);
 
   ModelSet& models_;
   ServerOptions options_;
@@ -136,8 +142,15 @@ struct Server::Impl::Call {
   int finished = 0;
   bool failed = false;
   std::string error_message;
-  // The engine's error: Unavailable / DeadlineExceeded (a lost cluster rank) answer 503.
+  // The engine's error: Unavailable / DeadlineExceeded (a lost cluster rank, a queue timeout)
+  // answer 503.
   absl::StatusCode error_code = absl::StatusCode::kInternal;
+  // A stream's headers go out with its first event (or its end), not while it waits in the
+  // queue: a request refused before it starts (queue full, queue timeout) gets a plain 503 with
+  // Retry-After, which a client or a load balancer can retry. Under stream_mu.
+  enum class StreamState { kNotStarted, kStreaming, kAnsweredWithError };
+  std::mutex stream_mu;
+  StreamState stream_state = StreamState::kNotStarted;
 };
 
 }  // namespace infer

@@ -357,6 +357,62 @@ TEST_F(TinySchedulerTest, RejectsBadRequestsWithReasons) {
   EXPECT_EQ(z->Wait().usage.completion_tokens, 0);
 }
 
+// A request that cannot start within queue_timeout is answered Unavailable (the server: 503 with
+// Retry-After) instead of waiting for minutes; the one running is not touched, and the gauges
+// show how long the oldest request has waited.
+TEST_F(TinySchedulerTest, ARequestThatCannotStartInTimeIsRefused) {
+  SchedulerOptions options;
+  options.kv_cache_bytes = 64 * BlockBytes(16);
+  options.max_num_seqs = 1;
+  options.queue_timeout = std::chrono::milliseconds(400);
+  auto scheduler = Scheduler::Create(*model_, options);
+  ASSERT_TRUE(scheduler.ok());
+  // The running request is slowed down (its callback takes 5 ms a token) so that it holds the
+  // only sequence slot for seconds.
+  std::atomic<int> tokens{0};
+  Request running;
+  running.prompt = Prompt(10, 1);
+  running.sampling = Greedy(900);
+  running.sampling.ignore_eos = true;
+  running.on_event = [&](const StreamEvent&) {
+    ++tokens;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  };
+  auto a = (*scheduler)->Submit(running);
+  ASSERT_TRUE(a.ok());
+  while (tokens.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  Request waiting;
+  waiting.prompt = Prompt(10, 2);
+  waiting.sampling = Greedy(5);
+  const auto start = std::chrono::steady_clock::now();
+  auto b = (*scheduler)->Submit(waiting);
+  ASSERT_TRUE(b.ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_GT((*scheduler)->stats().oldest_waiting_seconds, 0.1);
+  const RequestResult& refused = b->Wait();
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(400));
+  EXPECT_EQ(refused.finish_reason, FinishReason::kError);
+  EXPECT_EQ(refused.status.code(), absl::StatusCode::kUnavailable) << refused.status;
+  EXPECT_THAT(std::string(refused.status.message()), HasSubstr("queue timeout"));
+  EXPECT_EQ(refused.usage.completion_tokens, 0);
+  EXPECT_FALSE(a->finished());
+  EXPECT_EQ((*scheduler)->stats().queue_timeouts_total, 1);
+  a->Cancel();
+  EXPECT_EQ(a->Wait().finish_reason, FinishReason::kCancelled);
+  // Without a timeout the same request waits for its turn.
+  options.queue_timeout = std::chrono::milliseconds(0);
+  auto patient = Scheduler::Create(*model_, options);
+  ASSERT_TRUE(patient.ok());
+  running.sampling.max_tokens = 100;  // 0.5 s, past the 400 ms
+  auto c = (*patient)->Submit(running);
+  auto d = (*patient)->Submit(waiting);
+  ASSERT_TRUE(c.ok() && d.ok());
+  EXPECT_EQ(d->Wait().finish_reason, FinishReason::kLength) << d->Wait().status;
+  options.queue_timeout = std::chrono::milliseconds(-1);
+  EXPECT_EQ(Scheduler::Create(*model_, options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(TinySchedulerTest, ShutdownDrainsThenStops) {
   auto scheduler = Scheduler::Create(*model_, {});
   ASSERT_TRUE(scheduler.ok());

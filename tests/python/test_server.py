@@ -402,3 +402,66 @@ def test_embedding_example_serves_its_own_route(smollm2_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
+
+
+def test_a_bounded_queue_answers_503_with_retry_after(cli_tool, smollm2_path):
+    """One sequence slot, one queue place, a 1.5 s queue timeout: with the slot busy, a request
+    beyond the queue is refused at once and a queued one when its wait runs out, each with a
+    plain 503 in OpenAI's shape and Retry-After (a stream too: its headers wait until it
+    starts, so a refused stream is no stream); /metrics shows the queue's wait and refusals."""
+    import openai
+
+    s = ServerProcess(cli_tool, smollm2_path, "--served-model-name", "smollm2", "--threads", "1",
+                      "--max-num-seqs", "1", "--max-queued-requests", "1",
+                      "--queue-timeout", "1.5")
+
+    def post(body, timeout=60):
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=timeout)
+        conn.request("POST", "/v1/chat/completions", body=json.dumps(body),
+                     headers={"Content-Type": "application/json"})
+        return conn, conn.getresponse()
+
+    def chat(stream, max_tokens=4, **extra):
+        return {"model": "smollm2", "stream": stream, "max_tokens": max_tokens,
+                "messages": [{"role": "user", "content": "Hello"}], **extra}
+
+    def refused(r, started, needle):
+        body = r.read()
+        waited = time.time() - started
+        assert r.status == 503, body
+        assert r.getheader("Retry-After") == "1"
+        assert r.getheader("Content-Type").startswith("application/json")
+        error = json.loads(body)["error"]
+        assert error["type"] == "server_error" and needle in error["message"], error
+        return waited
+
+    try:
+        busy_conn, busy = post(chat(True, max_tokens=4000, ignore_eos=True), timeout=120)
+        assert busy.status == 200
+        assert busy.readline().startswith(b"data: ")  # holds the only slot from now on
+        queued = concurrent.futures.ThreadPoolExecutor(1).submit(
+            lambda: (time.time(), *post(chat(False))))
+        time.sleep(0.5)
+        started = time.time()
+        _, full = post(chat(True))
+        assert refused(full, started, "queue is full") < 0.5
+        started, _, r = queued.result(timeout=30)
+        assert 1.4 < refused(r, started, "queue timeout") < 5
+        started = time.time()
+        _, r = post(chat(True))
+        assert 1.4 < refused(r, started, "queue timeout") < 5
+        client = openai.OpenAI(base_url=s.url() + "/v1", api_key="unused", max_retries=0)
+        with pytest.raises(openai.APIStatusError) as e:
+            client.chat.completions.create(model="smollm2", max_tokens=4,
+                                           messages=[{"role": "user", "content": "Hi"}])
+        assert e.value.status_code == 503 and "queue timeout" in e.value.message
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+        conn.request("GET", "/metrics")
+        metrics = conn.getresponse().read().decode()
+        timeouts = re.search(r"^infer_queue_timeouts_total\{[^}]*\} (\S+)$", metrics, re.M)
+        assert timeouts and float(timeouts.group(1)) == 3, metrics
+        assert re.search(r"^infer_queue_oldest_wait_seconds\{[^}]*\} \S+$", metrics, re.M)
+        assert re.search(r'^infer_http_requests_total\{status="503"\} 4$', metrics, re.M)
+        busy_conn.close()
+    finally:
+        assert s.stop() == 0, "".join(s.lines[-20:])
