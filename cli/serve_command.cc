@@ -484,7 +484,8 @@ Action RegisterServe(CLI::App& app) {
                  "KV cache size (bytes, or 512M, 2G); default: a fraction of free memory")
       ->envname("KV_CACHE_MEMORY");
   app.add_option("--kv-cache-memory-fraction", f->kv_cache_memory_fraction,
-                 "Fraction of available memory for the KV cache when no size is given")
+                 "Without --kv-cache-memory the KV cache holds --max-num-seqs full contexts, at "
+                 "most this share of the free memory (the pod's limit counts), at least one")
       ->envname("GPU_MEMORY_UTIL")
       ->check(CLI::Range(0.01, 1.0));
   app.add_option("--threads", f->threads, "Model worker threads (0: all cores)")

@@ -37,11 +37,16 @@
 namespace infer {
 
 struct SchedulerOptions {
-  // KV cache memory in bytes. 0: kv_cache_memory_fraction of the memory available when the
-  // Scheduler is created. The number of blocks follows from it and the model's shape (logged at
-  // start, and in stats()).
+  // KV cache memory in bytes. 0: room for max_num_seqs sequences of the full context, at most
+  // kv_cache_memory_fraction of the host memory free when the Scheduler is created (the
+  // process's cgroup limit counts, not the node's RAM), and never less than one full-context
+  // sequence: Create fails with ResourceExhausted naming the numbers when even that is not free.
+  // The number of blocks follows from it and the model's shape (logged at start, and in
+  // stats()).
   uint64_t kv_cache_bytes = 0;
   double kv_cache_memory_fraction = 0.25;
+  // Prefix of /proc and /sys/fs/cgroup where free memory is measured ("/"; tests give a fake).
+  std::string system_root = "/";
   // Positions per KV block.
   int32_t block_size = 16;
   // Sequences running in one step at most (vLLM's max_num_seqs).

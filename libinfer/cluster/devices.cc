@@ -9,94 +9,21 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "libinfer/util/host_memory.h"
 
 namespace infer::cluster {
 namespace {
 
-std::string Path(const std::string& root, const std::string& path) {
-  if (root.empty() || root == "/") return path;
-  return root.back() == '/' ? root + path.substr(1) : root + path;
-}
-
-// The first line of a file, or empty.
-std::string ReadLine(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
-
-// "key value [kB]" lines (/proc/meminfo, /proc/self/status, memory.stat) as bytes.
-std::map<std::string, uint64_t> ReadKeyValues(const std::string& path, uint64_t unit) {
-  std::map<std::string, uint64_t> out;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string key, value;
-    if (!(fields >> key >> value)) continue;
-    if (!key.empty() && key.back() == ':') key.pop_back();
-    uint64_t v = 0;
-    if (absl::SimpleAtoi(value, &v)) out[key] = v * unit;
-  }
-  return out;
-}
-
-// A cgroup limit file: a byte count, or "max" / a huge number (no limit) as 0.
-uint64_t ReadLimit(const std::string& path) {
-  const std::string s = ReadLine(path);
-  uint64_t v = 0;
-  if (s.empty() || s == "max" || !absl::SimpleAtoi(s, &v)) return 0;
-  return v >= (uint64_t{1} << 60) ? 0 : v;  // v1 writes "no limit" as ~2^63
-}
-
-uint64_t ReadCount(const std::string& path) {
-  uint64_t v = 0;
-  return absl::SimpleAtoi(ReadLine(path), &v) ? v : 0;
-}
-
-bool Exists(const std::string& path) { return std::ifstream(path).good(); }
-
 void ProbeHost(const DeviceProbeOptions& o, DeviceInventory& inv) {
-  const auto meminfo = ReadKeyValues(Path(o.root, "/proc/meminfo"), 1024);
-  const auto total_it = meminfo.find("MemTotal");
-  if (total_it == meminfo.end()) return;
+  const HostMemory m = ProbeHostMemory(o.root);
+  if (!m.known) return;
   DeviceInfo host;
   host.id = "host";
   host.kind = DeviceKind::kHost;
-  host.total_bytes = total_it->second;
-  const auto avail_it = meminfo.find("MemAvailable");
-  host.free_bytes = avail_it != meminfo.end() ? avail_it->second : 0;
-  host.name = "host memory (/proc/meminfo)";
-  // The cgroup's limit and use; the reclaimable page cache (inactive files: a mapped model
-  // file's pages among them) does not count as used.
-  const std::string v2 = Path(o.root, "/sys/fs/cgroup/memory.max");
-  const std::string v1 = Path(o.root, "/sys/fs/cgroup/memory/memory.limit_in_bytes");
-  uint64_t limit = 0, usage = 0;
-  std::map<std::string, uint64_t> stat;
-  std::string which;
-  if (Exists(v2)) {
-    limit = ReadLimit(v2);
-    usage = ReadCount(Path(o.root, "/sys/fs/cgroup/memory.current"));
-    stat = ReadKeyValues(Path(o.root, "/sys/fs/cgroup/memory.stat"), 1);
-    which = "cgroup v2 limit";
-  } else if (Exists(v1)) {
-    limit = ReadLimit(v1);
-    usage = ReadCount(Path(o.root, "/sys/fs/cgroup/memory/memory.usage_in_bytes"));
-    stat = ReadKeyValues(Path(o.root, "/sys/fs/cgroup/memory/memory.stat"), 1);
-    which = "cgroup v1 limit";
-  }
-  if (limit > 0 && limit < host.total_bytes) {
-    const uint64_t inactive = stat.count("inactive_file")         ? stat["inactive_file"]
-                              : stat.count("total_inactive_file") ? stat["total_inactive_file"]
-                                                                  : 0;
-    const uint64_t used = usage > inactive ? usage - inactive : 0;
-    host.total_bytes = limit;
-    host.free_bytes = std::min(host.free_bytes, used >= limit ? 0 : limit - used);
-    host.name = absl::StrCat("host memory (", which, ")");
-  }
-  const auto status = ReadKeyValues(Path(o.root, "/proc/self/status"), 1024);
-  if (auto rss = status.find("VmRSS"); rss != status.end()) host.used_by_us_bytes = rss->second;
+  host.total_bytes = m.total_bytes;
+  host.free_bytes = m.free_bytes;
+  host.used_by_us_bytes = m.resident_bytes;
+  host.name = absl::StrCat("host memory (", m.source, ")");
   inv.devices.push_back(std::move(host));
 }
 

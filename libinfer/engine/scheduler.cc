@@ -19,13 +19,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "libinfer/engine/block_manager.h"
+#include "libinfer/engine/kv_budget.h"
 #include "libinfer/engine/sampler.h"
 #include "libinfer/engine/scheduling_policy.h"
 #include "libinfer/engine/stop_matcher.h"
 #include "libinfer/model/batch.h"
 #include "libinfer/model/kv_cache.h"
 #include "libinfer/model/model_impl.h"
+#include "libinfer/util/host_memory.h"
 #include "libinfer/util/logging.h"
+#include "libinfer/util/status_macros.h"
 
 namespace infer {
 namespace {
@@ -46,19 +49,6 @@ void Observe(Histogram& h, double v) {
   ++h.counts[i];
   h.sum += v;
   ++h.count;
-}
-
-// MemAvailable from /proc/meminfo, in bytes; 0 where unknown.
-uint64_t AvailableMemory() {
-  std::FILE* f = std::fopen("/proc/meminfo", "r");
-  if (f == nullptr) return 0;
-  char line[256];
-  uint64_t kib = 0;
-  while (std::fgets(line, sizeof(line), f) != nullptr) {
-    if (std::sscanf(line, "MemAvailable: %lu kB", &kib) == 1) break;
-  }
-  std::fclose(f);
-  return kib * 1024;
 }
 
 }  // namespace
@@ -286,8 +276,17 @@ absl::Status Scheduler::Impl::Init(Model::Impl& mi) {
   const uint64_t per_block = std::max<uint64_t>(1, mi.runner->KvBytesPerBlock(o.block_size));
   uint64_t budget = o.kv_cache_bytes;
   if (budget == 0) {
-    budget =
-        static_cast<uint64_t>(static_cast<double>(AvailableMemory()) * o.kv_cache_memory_fraction);
+    const HostMemory host = ProbeHostMemory(o.system_root);
+    KvBudgetInputs in;
+    in.one_sequence_bytes =
+        static_cast<uint64_t>(BlocksFor(context_length_, o.block_size)) * per_block;
+    in.max_num_seqs = o.max_num_seqs;
+    in.cap_bytes =
+        static_cast<uint64_t>(static_cast<double>(host.free_bytes) * o.kv_cache_memory_fraction);
+    in.available_bytes = host.known ? host.free_bytes : UINT64_MAX;
+    in.device = absl::StrCat("host memory (", host.source, ")");
+    in.context_length = context_length_;
+    INFER_ASSIGN_OR_RETURN(budget, DefaultKvCacheBytes(in));
   }
   int64_t num_blocks = static_cast<int64_t>(budget / per_block);
   // More than every sequence at full context could use is never needed.

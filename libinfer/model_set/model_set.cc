@@ -24,6 +24,8 @@
 #include "libinfer/cluster/devices.h"
 #include "libinfer/cluster/placement.h"
 #include "libinfer/cluster/replica_cost.h"
+#include "libinfer/engine/kv_budget.h"
+#include "libinfer/engine/scheduling_policy.h"
 #include "libinfer/model/kv_cache.h"
 #include "libinfer/model/weight_source.h"
 #include "libinfer/tokenizer/chat_template.h"
@@ -367,11 +369,14 @@ class ModelSet::Impl {
     const int64_t block = std::max<int32_t>(1, m.scheduler.block_size);
     const uint64_t per_block = HostKvCache::BytesPerBlock(
         {config.num_layers, config.num_kv_heads, config.head_dim}, block);
-    const uint64_t one_sequence =
-        static_cast<uint64_t>((config.context_length + block - 1) / block) * per_block;
-    const uint64_t wanted =
-        one_sequence * static_cast<uint64_t>(std::max<int32_t>(1, m.scheduler.max_num_seqs));
-    return std::max(one_sequence, std::min(wanted, options_.default_kv_cache_bytes));
+    KvBudgetInputs in;
+    in.one_sequence_bytes =
+        static_cast<uint64_t>(BlocksFor(config.context_length, block)) * per_block;
+    in.max_num_seqs = m.scheduler.max_num_seqs;
+    in.cap_bytes = options_.default_kv_cache_bytes;
+    in.context_length = config.context_length;
+    // Whether it fits is placement's question (every device, every replica): not checked here.
+    return *DefaultKvCacheBytes(in);
   }
 
   // What one replica of `m` costs, and the KV bytes it gets.

@@ -4,10 +4,13 @@
 // cancellation, shutdown, prefix caching, stop strings, rejections, and a random stress run.
 #include "infer/scheduler.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -411,6 +414,40 @@ TEST_F(TinySchedulerTest, ARequestThatCannotStartInTimeIsRefused) {
   options.queue_timeout = std::chrono::milliseconds(-1);
   EXPECT_EQ(Scheduler::Create(*model_, options).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// The default KV cache is sized from the memory the process's cgroup allows, not the node's:
+// a fake host with 64 GiB of RAM in a pod whose limit leaves 10 sequences' worth free gets a
+// quarter of that; a limit with less than one sequence free is a start-up error naming it.
+TEST_F(TinySchedulerTest, TheDefaultKvCacheFollowsTheCgroupLimit) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / ("infer_kv_root_" + std::to_string(getpid()));
+  fs::remove_all(root);
+  auto write = [&](const std::string& rel, const std::string& text) {
+    fs::create_directories((root / rel).parent_path());
+    std::ofstream(root / rel) << text;
+  };
+  write("proc/meminfo", "MemTotal: 67108864 kB\nMemAvailable: 62914560 kB\n");  // 64 GiB node
+  const uint64_t one_sequence =
+      static_cast<uint64_t>(model_->info().context_length / 16) * BlockBytes(16);
+  const uint64_t used = uint64_t{256} << 20;
+  write("sys/fs/cgroup/memory.max", std::to_string(used + 10 * one_sequence) + "\n");
+  write("sys/fs/cgroup/memory.current", std::to_string(used) + "\n");
+  write("sys/fs/cgroup/memory.stat", "anon 1\ninactive_file 0\n");
+  SchedulerOptions options;
+  options.system_root = root.string();
+  auto scheduler = Scheduler::Create(*model_, options);
+  ASSERT_TRUE(scheduler.ok()) << scheduler.status();
+  const uint64_t bytes = (*scheduler)->stats().kv_cache_bytes;
+  EXPECT_LE(bytes, 10 * one_sequence / 4);
+  EXPECT_GT(bytes, 10 * one_sequence / 4 - BlockBytes(16));
+  (*scheduler)->Shutdown(Scheduler::ShutdownMode::kCancel);
+  // Less than one full-context sequence free in the pod.
+  write("sys/fs/cgroup/memory.max", std::to_string(used + one_sequence / 2) + "\n");
+  auto refused = Scheduler::Create(*model_, options);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("cgroup v2 limit"));
+  fs::remove_all(root);
 }
 
 TEST_F(TinySchedulerTest, ShutdownDrainsThenStops) {
