@@ -226,19 +226,31 @@ TEST_F(ModelSetTest, TheDefaultKvCacheHoldsMaxNumSeqsFullContextsUpToTheCap) {
 TEST_F(ModelSetTest, AScaleDownDrainsTheRequestsInFlight) {
   auto set = NewSet(uint64_t{8} << 30);
   ASSERT_TRUE(set->Apply({{Spec("alpha", "a.gguf", 2)}}).ok());
-  auto held = set->Acquire("alpha");
-  auto other = set->Acquire("alpha");
-  ASSERT_TRUE(held.ok() && other.ok());
-  // Scale to one replica: the replica with the highest index goes.
-  ReplicaLease& leaving = held->replica_index() == 1 ? *held : *other;
-  ReplicaLease& staying = held->replica_index() == 1 ? *other : *held;
-  staying.Release();
+  // Replica 1 (the one a scale to one removes) runs a request; replica 0 is made the busier one,
+  // so that least-outstanding routing would pick replica 1 were it not draining.
+  std::vector<ReplicaLease> held;
+  int on[2] = {0, 0};
+  while (on[0] < 2 || on[1] < 1) {
+    auto lease = set->Acquire("alpha");
+    ASSERT_TRUE(lease.ok()) << lease.status();
+    const int i = lease->replica_index();
+    ASSERT_TRUE(i == 0 || i == 1) << i;
+    if (on[i] < (i == 0 ? 2 : 1)) {
+      ++on[i];
+      held.push_back(*std::move(lease));
+    }
+  }
+  ReplicaLease* leaving = nullptr;
+  for (ReplicaLease& l : held) {
+    if (l.replica_index() == 1) leaving = &l;
+  }
+  ASSERT_NE(leaving, nullptr);
   Request r;
-  r.prompt = leaving.model().tokenizer().Encode("a long answer").value();
+  r.prompt = leaving->model().tokenizer().Encode("a long answer").value();
   r.sampling.max_tokens = 200;
   r.sampling.temperature = 0;
   r.sampling.ignore_eos = true;
-  auto handle = leaving.scheduler().Submit(std::move(r));
+  auto handle = leaving->scheduler().Submit(std::move(r));
   ASSERT_TRUE(handle.ok());
   std::atomic<bool> scaled{false};
   auto scale = std::async(std::launch::async, [&] {
@@ -246,14 +258,26 @@ TEST_F(ModelSetTest, AScaleDownDrainsTheRequestsInFlight) {
     scaled = true;
     return plan;
   });
+  // Once replica 1 drains, no request is routed to it, though it is the less busy one.
+  auto draining = [&] {
+    for (const ReplicaState& rs : set->State().models[0].replicas) {
+      if (rs.index == 1) return rs.draining;
+    }
+    return false;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!draining() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(draining()) << "the scale-down never started draining";
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(set->Acquire("alpha")->replica_index(), 0);
   // The request finishes whole; the scale-down waits for its lease.
   const RequestResult& result = handle->Wait();
   EXPECT_EQ(result.finish_reason, FinishReason::kLength);
   EXPECT_EQ(result.usage.completion_tokens, 200);
-  // Meanwhile no request is routed to the draining replica.
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(set->Acquire("alpha")->replica_index(), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_FALSE(scaled.load());
-  leaving.Release();
+  held.clear();  // releases every lease, replica 1's included
   auto plan = scale.get();
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->unloads.size(), 1u);

@@ -189,12 +189,15 @@ def test_max_places_what_the_arithmetic_says_and_remove_gives_it_back(server, pa
 
 
 def test_a_scale_down_drains_its_streams_without_failing_them(server):
+    """Two streams, one on each replica (seen in the admin view as each starts). A scale to one
+    replica marks replica 1 draining and answers only after the stream on it has finished,
+    whole."""
     c = client(server)
-    results, started = {}, []
+    results, started, ended = {}, [], {}
 
-    def stream(i):
+    def stream(i, max_tokens):
         s = c.chat.completions.create(
-            model="smol", max_tokens=300, temperature=0, stream=True,
+            model="smol", max_tokens=max_tokens, temperature=0, stream=True,
             stream_options={"include_usage": True}, extra_body={"ignore_eos": True},
             messages=[{"role": "user", "content": f"Tell story number {i}."}])
         finish, usage = None, None
@@ -205,21 +208,44 @@ def test_a_scale_down_drains_its_streams_without_failing_them(server):
                 finish = chunk.choices[0].finish_reason
             if chunk.usage:
                 usage = chunk.usage.completion_tokens
+        ended[i] = time.time()
         results[i] = (finish, usage)
 
-    threads = []
+    def busy_replicas():
+        status, body = call(server, "GET", "/v1/admin/models")
+        smol = next(m for m in body["data"] if m["name"] == "smol")
+        return {r["replica"]: r for r in smol["replicas"]}
+
+    # The first stream takes one replica (least outstanding), the second the other.
+    threads, on = [], {}
     for i in range(2):
-        t = threading.Thread(target=stream, args=(i,))
+        before = {k for k, r in busy_replicas().items() if r["outstanding"] > 0}
+        t = threading.Thread(target=stream, args=(i, 300))
         t.start()
         threads.append(t)
-        # The first stream holds its replica: the second goes to the other one.
         assert wait_for(lambda: len(started) > i), "the stream did not start"
-    status, body = call(server, "POST", "/v1/admin/models/smol/scale", {"replicas": 1})
+        now = {k for k, r in busy_replicas().items() if r["outstanding"] > 0}
+        (on[i],) = now - before
+    assert sorted(on.values()) == [0, 1], on
+    leaving = next(i for i in on if on[i] == 1)
+    scale_answered = []
+
+    def scale():
+        scale_answered.append(call(server, "POST", "/v1/admin/models/smol/scale",
+                                   {"replicas": 1}))
+        scale_answered.append(time.time())
+
+    scaler = threading.Thread(target=scale)
+    scaler.start()
+    assert wait_for(lambda: busy_replicas().get(1, {}).get("draining")), "never drained"
+    assert scale_answered == [], "the scale-down answered while its replica had a stream"
+    for t in threads + [scaler]:
+        t.join(timeout=120)
+    status, body = scale_answered[0]
     assert status == 200, body
     assert [s["replica"] for s in body["plan"]["unloads"]] == [1]
-    for t in threads:
-        t.join(timeout=120)
-    # The scale-down answered only once its replica's stream had finished, whole.
+    # The scale-down answered only once the leaving replica's stream had finished, whole.
+    assert scale_answered[1] >= ended[leaving], (scale_answered[1], ended)
     assert results == {0: ("length", 300), 1: ("length", 300)}
     assert replicas(server)["smol"] == 1
     reply = c.chat.completions.create(model="smol", extra_body={"ignore_eos": True},
@@ -241,9 +267,10 @@ BAD_ENTRIES = """models:
 """
 
 
-def test_a_bad_models_file_is_refused_whole_naming_each_entry(cli_tool, paths, tmp_path):
+def test_a_bad_models_file_is_refused_whole_naming_each_entry(cli_tool, tiny_models, tmp_path):
+    # Needs no SmolLM2: a tiny generated model is the good path.
     bad = tmp_path / "bad.yaml"
-    bad.write_text(BAD_ENTRIES.format(a=paths[1]))
+    bad.write_text(BAD_ENTRIES.format(a=tiny_models["models"]["gguf_q8_0"]["path"]))
     r = subprocess.run([cli_tool, "serve", "--models", str(bad), "--port", "0"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0
@@ -263,6 +290,17 @@ def test_the_file_reloads_on_change_and_a_bad_reload_changes_nothing(server, mod
     server.proc.send_signal(signal.SIGHUP)
     assert wait_for(lambda: any("SIGHUP: reload refused" in l for l in server.lines))
     assert replicas(server) == counts
+    # A well-formed file that does not fit (40 replicas of smol in a 3 GiB limit) is refused
+    # whole too: nothing is unloaded to make room, nothing is loaded.
+    before = host(server)
+    models_file.write_text(models_yaml(*paths).replace("replicas: 2", "replicas: 40"))
+    def refusal():
+        return call(server, "GET", "/v1/admin/models")[1]["last_refused_change"] or ""
+
+    assert wait_for(lambda: "/no/such.gguf" not in refusal()), refusal()
+    assert "'smol'" in refusal() and "does not fit" in refusal(), refusal()
+    assert replicas(server) == counts
+    assert host(server)["replicas"] == before["replicas"]
     # A good edit drops tiny-b and puts smol back at two replicas.
     models_file.write_text(models_yaml(*paths, with_b=False))
     assert wait_for(lambda: replicas(server) == {"smol": 2, "tiny-a": 1}, timeout=60)
