@@ -48,6 +48,7 @@ absl::StatusOr<ClusterOptions> ResolveOptions(const ClusterFlags& f, int threads
   }
   o->timeout = std::chrono::milliseconds(static_cast<int64_t>(f.timeout_seconds * 1000));
   o->join_timeout = std::chrono::milliseconds(static_cast<int64_t>(f.join_timeout_seconds * 1000));
+  o->encrypt = f.encrypt;
   o->num_threads = threads;
   return o;
 }
@@ -141,6 +142,10 @@ void AddClusterFlags(CLI::App& app, ClusterFlags& f) {
                  "name may not resolve yet) before giving up")
       ->envname("INFER_CLUSTER_JOIN_TIMEOUT")
       ->check(CLI::PositiveNumber);
+  app.add_flag("--cluster-encrypt", f.encrypt,
+               "Encrypt the frames between ranks (AES-128-GCM; they are always integrity-checked); "
+               "every rank must agree")
+      ->envname("INFER_CLUSTER_ENCRYPT");
 }
 
 absl::StatusOr<std::unique_ptr<LeaderCluster>> LeaderCluster::Start(const ClusterFlags& f,
@@ -186,6 +191,7 @@ absl::StatusOr<std::unique_ptr<LeaderCluster>> LeaderCluster::Start(const Cluste
         "--cluster-join-timeout",
         std::to_string(f.join_timeout_seconds),
     };
+    if (f.encrypt) args.push_back("--cluster-encrypt");
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

@@ -28,6 +28,8 @@ struct ClusterFlags {
   // How long the leader waits for every rank, and a worker for the leader (its DNS name may
   // not resolve yet, its port may refuse), before giving up.
   double join_timeout_seconds = 600;
+  // Encrypt the frames between ranks (they are always integrity-checked).
+  bool encrypt = false;
   // Leader only: start the other ranks as child processes of this one (default: unless
   // LWS_LEADER_ADDRESS says that the workers are pods of their own).
   std::optional<bool> spawn_workers;

@@ -2,14 +2,20 @@
 // Status (never crash, read out of bounds or hit undefined behaviour), and whatever they accept
 // must encode back to the same bytes.
 //
-// The first byte picks the parser: 0 frame header, 1 Hello, 2 Challenge, 3 Proof, 4 PeerTable
-// (others: the frame header with a small length limit).
+// The first byte picks the parser: 0 frame header, 1 Hello, 2 Challenge, 3 Proof, 4 PeerTable,
+// 5 a sealed frame (then a mode byte, bit 0 = encrypted, the 24-byte header, the 16-byte seal
+// and the payload) opened under the fixed key kFuzzLinkKey, and what opens must seal back to the
+// same bytes (others: the frame header with a small length limit).
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "libinfer/comm/frame.h"
+#include "libinfer/comm/frame_seal.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
@@ -45,6 +51,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 4: {
       auto m = DecodePeerTable(input);
       if (m.ok() && EncodePeerTable(*m) != input) __builtin_trap();
+      break;
+    }
+    case 5: {
+      if (input.size() < 1 + kFrameHeaderBytes + kFrameSealBytes) break;
+      const bool encrypt = (input[0] & 1) != 0;
+      LinkKey key;
+      key.fill(0x42);  // kFuzzLinkKey, as the seeds are sealed
+      const auto* bytes = reinterpret_cast<const uint8_t*>(input.data()) + 1;
+      const std::span<const uint8_t> header(bytes, kFrameHeaderBytes);
+      SealTag tag;
+      std::memcpy(tag.data(), bytes + kFrameHeaderBytes, tag.size());
+      const size_t n = input.size() - 1 - kFrameHeaderBytes - kFrameSealBytes;
+      const uint8_t* wire = bytes + kFrameHeaderBytes + kFrameSealBytes;
+      std::vector<uint8_t> payload(wire, wire + n);
+      FrameSealer in(key, encrypt);
+      if (in.Open(header, payload, tag).ok()) {
+        FrameSealer out(key, encrypt);
+        std::vector<uint8_t> again(n);
+        auto resealed = out.Seal(header, payload, encrypt ? again.data() : nullptr);
+        if (!resealed.ok() || *resealed != tag) __builtin_trap();
+        if (encrypt && std::memcmp(again.data(), wire, n) != 0) __builtin_trap();
+      }
       break;
     }
     default: {

@@ -37,9 +37,10 @@ const bool kContext = [] {
 // A 2-rank world whose rank 1 runs on a helper thread, mirroring every call of rank 0.
 class TwoRanks {
  public:
-  TwoRanks() {
+  explicit TwoRanks(bool encrypt = false) {
     TcpOptions o;
     o.world_size = 2;
+    o.encrypt = encrypt;
     o.secret = "bench-secret-0123456789abcdef";
     auto rendezvous = TcpRendezvous::Listen("127.0.0.1", 0, o);
     if (!rendezvous.ok()) return;
@@ -63,9 +64,10 @@ class TwoRanks {
   std::unique_ptr<Communicator> rank1_;
 };
 
-void BM_AllReduceF32(benchmark::State& state) {
+// Every frame is sealed (AES-128-GCM tag); BM_AllReduceF32Encrypted also encrypts the payloads.
+void AllReduceF32(benchmark::State& state, bool encrypt) {
   const size_t count = static_cast<size_t>(state.range(0)) / sizeof(float);
-  TwoRanks world;
+  TwoRanks world(encrypt);
   if (!world.ok()) {
     state.SkipWithError("rendezvous failed");
     return;
@@ -95,6 +97,9 @@ void BM_AllReduceF32(benchmark::State& state) {
   peer.join();
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(count * sizeof(float)));
 }
+
+void BM_AllReduceF32(benchmark::State& state) { AllReduceF32(state, false); }
+void BM_AllReduceF32Encrypted(benchmark::State& state) { AllReduceF32(state, true); }
 
 // The same exchange over a plain socket pair: both sides send N bytes and receive N bytes.
 void Exchange(int fd, const char* out, char* in, size_t n) {
@@ -163,6 +168,7 @@ void BM_LoopbackTcpExchange(benchmark::State& state) {
 }
 
 BENCHMARK(BM_AllReduceF32)->RangeMultiplier(4)->Range(4, 64 << 20)->UseRealTime();
+BENCHMARK(BM_AllReduceF32Encrypted)->RangeMultiplier(4)->Range(4, 64 << 20)->UseRealTime();
 BENCHMARK(BM_LoopbackTcpExchange)->RangeMultiplier(4)->Range(4, 64 << 20)->UseRealTime();
 
 }  // namespace

@@ -65,6 +65,10 @@ struct ClusterOptions {
   // While idle, the leader checks every rank at this interval, so a dead rank shows in health()
   // without waiting for a request. 0: only when a step runs.
   std::chrono::milliseconds heartbeat_interval{std::chrono::seconds(1)};
+  // Frames between ranks always carry an integrity tag (AES-128-GCM under keys derived in the
+  // handshake: a changed, replayed or reordered frame closes the link); with `encrypt` their
+  // payloads are also encrypted. Every rank must agree.
+  bool encrypt = false;
   // Worker threads of this rank's forward pass; 0: what ModelOptions::num_threads says (on a
   // worker: one per core).
   int num_threads = 0;

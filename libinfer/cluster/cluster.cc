@@ -256,6 +256,7 @@ absl::Status Cluster::Impl::Init() {
   tcp.world_size = world_size();
   tcp.secret = o.secret;
   tcp.join_timeout = o.join_timeout;
+  tcp.encrypt = o.encrypt;
   tcp.on_join = [this](int rank, std::string_view address) {
     INFER_LOG(kInfo, "cluster: rank %d of %d joined from %s", rank, world_size(),
               std::string(address));

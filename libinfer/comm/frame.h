@@ -29,7 +29,7 @@
 namespace infer::comm {
 
 inline constexpr uint32_t kFrameMagic = 0x464d4349;  // bytes 'I' 'C' 'M' 'F'
-inline constexpr uint16_t kProtocolVersion = 1;
+inline constexpr uint16_t kProtocolVersion = 2;      // 2: frames after the handshake are sealed
 inline constexpr size_t kFrameHeaderBytes = 24;
 inline constexpr uint64_t kDefaultMaxFrameBytes = uint64_t{1} << 30;  // 1 GiB
 

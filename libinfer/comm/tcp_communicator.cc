@@ -384,6 +384,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> TcpRendezvous::Accept(Timeout time
   spec.world_size = o.world_size;
   for (int r = 1; r < o.world_size; ++r) spec.expected_ranks.push_back(r);
   spec.secret = o.secret;
+  spec.encrypt = o.encrypt;
   spec.handshake_timeout = o.handshake_timeout;
   spec.on_join = o.on_join;
   INFER_ASSIGN_OR_RETURN(std::vector<JoinedPeer> joined,
@@ -406,6 +407,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> TcpRendezvous::Accept(Timeout time
     }
     links[p.hello.rank].fd = std::move(p.fd);
     links[p.hello.rank].address = p.address;
+    links[p.hello.rank].SetKeys(p.keys, o.encrypt);
   }
   return MakeCommunicator(o, std::move(links));
 }
@@ -434,7 +436,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> JoinTcp(std::string_view leader_ad
   hello.target_rank = 0;
   hello.listen_port = LocalPort(listener.get());
   hello.host = o.advertised_host;
-  INFER_RETURN_IF_ERROR(ConnectHandshake(leader_fd.get(), hello, o.secret, leader_name, deadline));
+  INFER_ASSIGN_OR_RETURN(LinkKeys leader_keys, ConnectHandshake(leader_fd.get(), hello, o.secret,
+                                                                leader_name, deadline, o.encrypt));
   // Every rank has joined when the peer table comes.
   auto frame =
       ReadFrame(leader_fd.get(), kFrameHeaderBytes + kMaxWorldSize * (kMaxHostBytes + 3), deadline);
@@ -456,6 +459,7 @@ absl::StatusOr<std::unique_ptr<Communicator>> JoinTcp(std::string_view leader_ad
   const std::string leader_seen = RemoteAddress(leader_fd.get());
   links[0].fd = std::move(leader_fd);
   links[0].address = leader_seen;
+  links[0].SetKeys(leader_keys, o.encrypt);
 
   // Dial every lower rank but the leader; they accept from this rank once done dialing theirs.
   for (int j = 1; j < o.rank; ++j) {
@@ -463,8 +467,11 @@ absl::StatusOr<std::unique_ptr<Communicator>> JoinTcp(std::string_view leader_ad
     INFER_ASSIGN_OR_RETURN(Fd fd, ConnectTcp(a.host, a.port, deadline, o.resolver));
     const std::string address = RemoteAddress(fd.get());
     hello.target_rank = j;
-    INFER_RETURN_IF_ERROR(ConnectHandshake(fd.get(), hello, o.secret,
-                                           absl::StrCat("rank ", j, " (", address, ")"), deadline));
+    INFER_ASSIGN_OR_RETURN(
+        LinkKeys keys,
+        ConnectHandshake(fd.get(), hello, o.secret, absl::StrCat("rank ", j, " (", address, ")"),
+                         deadline, o.encrypt));
+    links[j].SetKeys(keys, o.encrypt);
     links[j].fd = std::move(fd);
     links[j].address = address;
   }
@@ -474,12 +481,14 @@ absl::StatusOr<std::unique_ptr<Communicator>> JoinTcp(std::string_view leader_ad
   spec.world_size = o.world_size;
   for (int r = o.rank + 1; r < o.world_size; ++r) spec.expected_ranks.push_back(r);
   spec.secret = o.secret;
+  spec.encrypt = o.encrypt;
   spec.handshake_timeout = o.handshake_timeout;
   INFER_ASSIGN_OR_RETURN(std::vector<JoinedPeer> joined,
                          AcceptPeers(listener.get(), spec, deadline));
   for (JoinedPeer& p : joined) {
     links[p.hello.rank].fd = std::move(p.fd);
     links[p.hello.rank].address = p.address;
+    links[p.hello.rank].SetKeys(p.keys, o.encrypt);
   }
   return MakeCommunicator(o, std::move(links));
 }

@@ -65,6 +65,10 @@ struct TcpOptions {
   // Host a joining rank binds its mesh listener to; empty: the local address of its connection
   // to the leader.
   std::string listen_host;
+  // Every frame after the handshake carries an AES-128-GCM tag (frame_seal.h); with `encrypt`
+  // its payload is also encrypted. Every rank of a world must agree (a rank that does not
+  // fails every frame's check).
+  bool encrypt = false;
   // Largest frame payload accepted from a peer; bigger announcements are a protocol error.
   uint64_t max_frame_bytes = kDefaultMaxFrameBytes;
   // How long the data path spins on non-blocking reads before it blocks in poll(). Lowers the

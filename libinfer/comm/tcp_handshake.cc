@@ -50,14 +50,16 @@ struct Pending {
   std::string out;  // bytes to write
   HelloMessage hello;
   Nonce server_nonce{};
+  LinkKeys keys;
   bool done = false;    // authenticated; moves to the result
   std::string dropped;  // non-empty: why the connection is closed
 };
 
 }  // namespace
 
-absl::Status ConnectHandshake(int fd, HelloMessage hello, std::string_view secret,
-                              const std::string& peer, Clock::time_point deadline) {
+absl::StatusOr<LinkKeys> ConnectHandshake(int fd, HelloMessage hello, std::string_view secret,
+                                          const std::string& peer, Clock::time_point deadline,
+                                          bool encrypt) {
   auto nonce = MakeNonce();
   if (!nonce.ok()) return nonce.status();
   hello.nonce = *nonce;
@@ -106,7 +108,7 @@ absl::Status ConnectHandshake(int fd, HelloMessage hello, std::string_view secre
     return absl::PermissionDeniedError(
         absl::StrCat(peer, " sent a ", FrameTypeName(frame->first.type), " frame, not Welcome"));
   }
-  return absl::OkStatus();
+  return DeriveLinkKeys(secret, hello, challenge->nonce, /*connecting=*/true, encrypt);
 }
 
 namespace {
@@ -189,6 +191,13 @@ void Advance(Pending& p, const AcceptSpec& spec, const std::map<int, JoinedPeer>
         p.dropped = "sent bytes after its Proof";
         return;
       }
+      auto keys =
+          DeriveLinkKeys(spec.secret, p.hello, p.server_nonce, /*connecting=*/false, spec.encrypt);
+      if (!keys.ok()) {
+        p.dropped = std::string(keys.status().message());
+        return;
+      }
+      p.keys = *keys;
       p.out += EncodeFrame(FrameType::kWelcome, 0, 0, "");
       p.done = true;
     }
@@ -270,7 +279,7 @@ absl::StatusOr<std::vector<JoinedPeer>> AcceptPeers(int listen_fd, const AcceptS
         if (!s.ok()) {
           p.dropped = std::string(s.message());
         } else {
-          JoinedPeer peer{p.hello, std::move(p.fd), p.address};
+          JoinedPeer peer{p.hello, std::move(p.fd), p.address, p.keys};
           if (spec.on_join) spec.on_join(peer.hello.rank, peer.address);
           joined.emplace(peer.hello.rank, std::move(peer));
           continue;

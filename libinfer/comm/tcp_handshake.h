@@ -23,22 +23,26 @@
 
 #include "absl/status/statusor.h"
 #include "libinfer/comm/frame.h"
+#include "libinfer/comm/frame_seal.h"
 #include "libinfer/comm/tcp_socket.h"
 
 namespace infer::comm {
 
 // Runs the connecting side on `fd` (connected, non-blocking): `hello` without its nonce, which
-// is drawn here. `peer` names the other side in errors ("rank 0 (10.0.0.1:29500)").
-// PermissionDenied if the acceptor fails authentication or refuses ours; Unavailable /
-// DeadlineExceeded on transport trouble.
-absl::Status ConnectHandshake(int fd, HelloMessage hello, std::string_view secret,
-                              const std::string& peer, Clock::time_point deadline);
+// is drawn here. `peer` names the other side in errors ("rank 0 (10.0.0.1:29500)"). Returns the
+// connection's frame keys (frame_seal.h; `encrypt` is bound into them). PermissionDenied if the
+// acceptor fails authentication or refuses ours; Unavailable / DeadlineExceeded on transport
+// trouble.
+absl::StatusOr<LinkKeys> ConnectHandshake(int fd, HelloMessage hello, std::string_view secret,
+                                          const std::string& peer, Clock::time_point deadline,
+                                          bool encrypt);
 
 // One authenticated incoming connection.
 struct JoinedPeer {
   HelloMessage hello;
   Fd fd;
   std::string address;  // "ip:port" as seen by the acceptor
+  LinkKeys keys;        // the connection's frame keys, this side's view
 };
 
 struct AcceptSpec {
@@ -48,6 +52,7 @@ struct AcceptSpec {
   std::string_view secret;
   std::chrono::milliseconds handshake_timeout{5000};
   std::function<void(int rank, std::string_view address)> on_join;
+  bool encrypt = false;  // bound into the frame keys (DeriveLinkKeys)
 };
 
 // Accepts on `listen_fd` until every expected rank has authenticated; drops (and logs) every

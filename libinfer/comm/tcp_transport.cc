@@ -14,6 +14,43 @@
 #include "libinfer/util/status_macros.h"
 
 namespace infer::comm {
+namespace {
+
+// A frame on the wire is up to three parts: header, payload, seal. Walks them from byte `done`.
+struct FrameParts {
+  uint8_t* part[3];
+  size_t size[3];
+  size_t total() const { return size[0] + size[1] + size[2]; }
+  // The iovecs of what is left after `done` bytes; returns their number.
+  int Iov(size_t done, iovec* iov) const {
+    int n = 0;
+    for (int i = 0; i < 3; ++i) {
+      if (done >= size[i]) {
+        done -= size[i];
+        continue;
+      }
+      iov[n++] = {part[i] + done, size[i] - done};
+      done = 0;
+    }
+    return n;
+  }
+  // Copies `n` bytes of `src` into the parts from byte `done` on.
+  void CopyIn(size_t done, const uint8_t* src, size_t n) const {
+    for (int i = 0; i < 3 && n > 0; ++i) {
+      if (done >= size[i]) {
+        done -= size[i];
+        continue;
+      }
+      const size_t k = std::min(n, size[i] - done);
+      std::memcpy(part[i] + done, src, k);
+      src += k;
+      n -= k;
+      done = 0;
+    }
+  }
+};
+
+}  // namespace
 
 Mesh::Mesh(int rank, std::vector<PeerLink> links, uint64_t max_frame_bytes,
            std::chrono::microseconds busy_poll)
@@ -90,7 +127,11 @@ Transfer::Transfer(Mesh& mesh, std::string_view op, Timeout timeout)
 void Transfer::Send(int peer, const FrameHeader& header, const void* data, size_t size) {
   FrameHeader h = header;
   h.length = size;
-  channels_[peer].out.push_back({EncodeFrameHeader(h), static_cast<const uint8_t*>(data), size});
+  OutFrame f;
+  f.header = EncodeFrameHeader(h);
+  f.data = static_cast<const uint8_t*>(data);
+  f.size = size;
+  channels_[peer].out.push_back(std::move(f));
 }
 
 void Transfer::Recv(int peer, const FrameHeader& expect, void* dst, std::function<void()> on_done) {
@@ -115,21 +156,31 @@ absl::Status Transfer::LeftTheGroup(int peer) const {
   return absl::UnavailableError(absl::StrCat(mesh_.Describe(peer), " left the group during ", op_));
 }
 
+absl::Status Transfer::SealFront(int peer, Channel& c) {
+  OutFrame& f = c.out.front();
+  f.sealed = true;
+  FrameSealer* seal = mesh_.link(peer).seal_out.get();
+  if (seal == nullptr) return absl::OkStatus();  // a link without keys sends bare frames
+  if (seal->encrypt()) f.ciphertext.resize(f.size);
+  auto tag =
+      seal->Seal(f.header, {f.data, f.size}, seal->encrypt() ? f.ciphertext.data() : nullptr);
+  if (!tag.ok()) return tag.status();
+  f.seal = *tag;
+  if (seal->encrypt()) f.data = f.ciphertext.data();
+  return absl::OkStatus();
+}
+
 absl::Status Transfer::SendSome(int peer, Channel& c, bool* progressed) {
+  const bool sealing = mesh_.link(peer).seal_out != nullptr;
   while (!c.out.empty()) {
     OutFrame& f = c.out.front();
-    iovec iov[2];
-    int n_iov = 0;
-    if (f.done < kFrameHeaderBytes) {
-      iov[n_iov++] = {f.header.data() + f.done, kFrameHeaderBytes - f.done};
-      if (f.size > 0) iov[n_iov++] = {const_cast<uint8_t*>(f.data), f.size};
-    } else {
-      const size_t off = f.done - kFrameHeaderBytes;
-      iov[n_iov++] = {const_cast<uint8_t*>(f.data) + off, f.size - off};
-    }
+    if (!f.sealed) INFER_RETURN_IF_ERROR(SealFront(peer, c));
+    const FrameParts parts{{f.header.data(), const_cast<uint8_t*>(f.data), f.seal.data()},
+                           {kFrameHeaderBytes, f.size, sealing ? kFrameSealBytes : 0}};
+    iovec iov[3];
     msghdr msg{};
     msg.msg_iov = iov;
-    msg.msg_iovlen = n_iov;
+    msg.msg_iovlen = static_cast<size_t>(parts.Iov(f.done, iov));
     const ssize_t n = sendmsg(mesh_.fd(peer), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -139,7 +190,7 @@ absl::Status Transfer::SendSome(int peer, Channel& c, bool* progressed) {
     *progressed = true;
     c.last_progress = Clock::now();
     f.done += static_cast<size_t>(n);
-    if (f.done == kFrameHeaderBytes + f.size) c.out.pop_front();
+    if (f.done == parts.total()) c.out.pop_front();
   }
   return absl::OkStatus();
 }
@@ -149,7 +200,7 @@ absl::Status Transfer::CheckHeader(int peer, const InFrame& f, const Channel& c)
                             mesh_.max_frame_bytes());
   if (!h.ok()) {
     return absl::InternalError(absl::StrCat(mesh_.Describe(peer), " sent a malformed frame during ",
-                                            op_, ": ", h.status().message()));
+                                            op_, " (altered in transit?): ", h.status().message()));
   }
   if (h->type == FrameType::kLeave) return LeftTheGroup(peer);
   const FrameHeader& e = f.expect;
@@ -159,7 +210,8 @@ absl::Status Transfer::CheckHeader(int peer, const InFrame& f, const Channel& c)
         mesh_.Describe(peer), " sent ", FrameTypeName(h->type), " (group ", h->group, ", op ",
         h->sequence, ", ", h->length, " bytes) while rank ", mesh_.rank(), " expects ",
         FrameTypeName(e.type), " (group ", e.group, ", op ", e.sequence, ", ", e.length,
-        " bytes) during ", op_, ": the ranks issued different operations"));
+        " bytes) during ", op_,
+        ": the ranks issued different operations (or the frame was altered in transit)"));
   }
   return absl::OkStatus();
 }
@@ -172,7 +224,18 @@ absl::Status Transfer::Advance(int peer, Channel& c, size_t n) {
   if (before < kFrameHeaderBytes && f.done >= kFrameHeaderBytes) {
     INFER_RETURN_IF_ERROR(CheckHeader(peer, f, c));
   }
-  if (f.done == kFrameHeaderBytes + f.expect.length) {
+  FrameSealer* seal = mesh_.link(peer).seal_in.get();
+  const size_t total =
+      kFrameHeaderBytes + f.expect.length + (seal != nullptr ? kFrameSealBytes : 0);
+  if (f.done == total) {
+    if (seal != nullptr) {
+      absl::Status opened = seal->Open(c.header, {f.dst, f.expect.length}, c.seal);
+      if (!opened.ok()) {
+        return absl::Status(opened.code(),
+                            absl::StrCat(mesh_.Describe(peer), ": ", opened.message(), " during ",
+                                         op_, "; the link is closed"));
+      }
+    }
     std::function<void()> on_done = std::move(f.on_done);
     c.in.pop_front();
     if (on_done) on_done();
@@ -182,18 +245,16 @@ absl::Status Transfer::Advance(int peer, Channel& c, size_t n) {
 
 absl::Status Transfer::RecvSome(int peer, Channel& c, bool* progressed) {
   PeerLink& link = mesh_.link(peer);
+  const size_t seal_bytes = link.seal_in != nullptr ? kFrameSealBytes : 0;
   // First what was stashed while this rank was sending.
   while (!c.in.empty() && link.stash_pos < link.stash.size()) {
     InFrame& f = c.in.front();
-    const size_t total = kFrameHeaderBytes + f.expect.length;
-    size_t n = std::min(total - f.done, link.stash.size() - link.stash_pos);
-    const uint8_t* src = link.stash.data() + link.stash_pos;
-    if (f.done < kFrameHeaderBytes) {
-      n = std::min(n, kFrameHeaderBytes - f.done);
-      std::memcpy(c.header.data() + f.done, src, n);
-    } else {
-      std::memcpy(f.dst + (f.done - kFrameHeaderBytes), src, n);
-    }
+    const FrameParts parts{{c.header.data(), f.dst, c.seal.data()},
+                           {kFrameHeaderBytes, f.expect.length, seal_bytes}};
+    size_t n = std::min(parts.total() - f.done, link.stash.size() - link.stash_pos);
+    // The header is checked before the payload it announces is taken.
+    if (f.done < kFrameHeaderBytes) n = std::min(n, kFrameHeaderBytes - f.done);
+    parts.CopyIn(f.done, link.stash.data() + link.stash_pos, n);
     link.stash_pos += n;
     if (link.stash_pos == link.stash.size()) {
       link.stash.clear();
@@ -204,20 +265,14 @@ absl::Status Transfer::RecvSome(int peer, Channel& c, bool* progressed) {
   }
   while (!c.in.empty()) {
     InFrame& f = c.in.front();
-    iovec iov[2];
-    int n_iov = 0;
-    // Header and payload in one call: the payload size is known in advance. A header that turns
-    // out wrong fails the operation, so what landed in `dst` does not matter then.
-    if (f.done < kFrameHeaderBytes) {
-      iov[n_iov++] = {c.header.data() + f.done, kFrameHeaderBytes - f.done};
-      if (f.expect.length > 0) iov[n_iov++] = {f.dst, f.expect.length};
-    } else {
-      const size_t off = f.done - kFrameHeaderBytes;
-      iov[n_iov++] = {f.dst + off, f.expect.length - off};
-    }
+    // Header, payload and seal in one call: the payload size is known in advance. A header
+    // that turns out wrong fails the operation, so what landed in `dst` does not matter then.
+    const FrameParts parts{{c.header.data(), f.dst, c.seal.data()},
+                           {kFrameHeaderBytes, f.expect.length, seal_bytes}};
+    iovec iov[3];
     msghdr msg{};
     msg.msg_iov = iov;
-    msg.msg_iovlen = n_iov;
+    msg.msg_iovlen = static_cast<size_t>(parts.Iov(f.done, iov));
     const ssize_t n = recvmsg(mesh_.fd(peer), &msg, MSG_DONTWAIT);
     if (n == 0) return Closed(peer, 0);
     if (n < 0) {

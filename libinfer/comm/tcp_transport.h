@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,7 @@
 #include "absl/status/status.h"
 #include "libinfer/comm/communicator.h"
 #include "libinfer/comm/frame.h"
+#include "libinfer/comm/frame_seal.h"
 #include "libinfer/comm/tcp_socket.h"
 
 namespace infer::comm {
@@ -39,6 +41,13 @@ namespace infer::comm {
 struct PeerLink {
   Fd fd;
   std::string address;  // "ip:port" of the other end
+  // The frames' seals, one per direction (frame_seal.h); set once the handshake is done.
+  std::unique_ptr<FrameSealer> seal_out;
+  std::unique_ptr<FrameSealer> seal_in;
+  void SetKeys(const LinkKeys& keys, bool encrypt) {
+    seal_out = std::make_unique<FrameSealer>(keys.send, encrypt);
+    seal_in = std::make_unique<FrameSealer>(keys.recv, encrypt);
+  }
   // Bytes that arrived while this rank was only sending to the peer (both sides sending large
   // buffers at once); later receives consume them first. stash_pos: bytes already consumed.
   std::vector<uint8_t> stash;
@@ -110,18 +119,23 @@ class Transfer {
     std::array<uint8_t, kFrameHeaderBytes> header;
     const uint8_t* data;
     size_t size;
-    size_t done = 0;  // bytes of header + payload written
+    size_t done = 0;  // bytes of header + payload + seal written
+    // Sealed when its first byte goes out, so that the seal counter follows the wire's order.
+    bool sealed = false;
+    SealTag seal{};
+    std::vector<uint8_t> ciphertext;  // the payload, encrypted (TcpOptions::encrypt)
   };
   struct InFrame {
     FrameHeader expect;
     uint8_t* dst;
     std::function<void()> on_done;
-    size_t done = 0;  // bytes of header + payload read
+    size_t done = 0;  // bytes of header + payload + seal read
   };
   struct Channel {
     std::deque<OutFrame> out;
     std::deque<InFrame> in;
     std::array<uint8_t, kFrameHeaderBytes> header{};
+    SealTag seal{};  // the front InFrame's seal, as it arrives
     Clock::time_point last_progress;
   };
 
@@ -133,6 +147,8 @@ class Transfer {
   absl::Status Advance(int peer, Channel& c, size_t n);
   absl::Status CheckHeader(int peer, const InFrame& f, const Channel& c) const;
   absl::Status Closed(int peer, int err) const;
+  // Seals the front frame of `c` for `peer` (once, before its first byte goes out).
+  absl::Status SealFront(int peer, Channel& c);
   absl::Status LeftTheGroup(int peer) const;
   absl::Status Interrupted() const;
 

@@ -16,6 +16,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "gtest/gtest.h"
 #include "infer/log.h"
 #include "libinfer/comm/frame.h"
+#include "libinfer/comm/frame_seal.h"
 #include "libinfer/comm/tcp_communicator.h"
 #include "libinfer/util/fp16.h"
 #include "tests/comm/tcp_world.h"
@@ -504,6 +506,160 @@ TEST(TcpCommunicatorTest, AnInterruptLetsTheOperationInFlightFinish) {
             absl::StatusCode::kCancelled);
 }
 
+// A man in the middle between rank 1 and the leader: forwards both ways; once armed, flips the
+// byte at `flip_at` (counted from the arming) of what rank 1 sends, and keeps a copy of it.
+class Proxy {
+ public:
+  explicit Proxy(uint16_t leader_port) : leader_port_(leader_port) {
+    listen_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(listen_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    EXPECT_EQ(listen(listen_, 1), 0);
+    socklen_t len = sizeof(a);
+    getsockname(listen_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    accepter_ = std::thread([this] { Run(); });
+  }
+  ~Proxy() {
+    shutdown(listen_, SHUT_RDWR);
+    if (client_ >= 0) shutdown(client_, SHUT_RDWR);
+    if (server_ >= 0) shutdown(server_, SHUT_RDWR);
+    accepter_.join();
+    for (auto& t : pumps_) t.join();
+    for (int fd : {listen_, client_, server_}) {
+      if (fd >= 0) close(fd);
+    }
+  }
+  uint16_t port() const { return port_; }
+  void Arm(std::optional<size_t> flip_at) {
+    std::lock_guard<std::mutex> lock(mu_);
+    flip_at_ = flip_at;
+    seen_ = 0;
+    captured_.clear();
+    armed_ = true;
+  }
+  std::string Captured() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return captured_;
+  }
+
+ private:
+  void Run() {
+    client_ = accept(listen_, nullptr, nullptr);
+    if (client_ < 0) return;
+    server_ = RawConnect(leader_port_);
+    pumps_.emplace_back([this] { Pump(client_, server_, true); });
+    pumps_.emplace_back([this] { Pump(server_, client_, false); });
+  }
+  void Pump(int from, int to, bool from_rank1) {
+    char buf[65536];
+    while (true) {
+      const ssize_t n = recv(from, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      if (from_rank1) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (armed_) {
+          if (flip_at_ && *flip_at_ >= seen_ && *flip_at_ < seen_ + static_cast<size_t>(n)) {
+            buf[*flip_at_ - seen_] ^= 0x01;
+          }
+          seen_ += static_cast<size_t>(n);
+          captured_.append(buf, static_cast<size_t>(n));
+        }
+      }
+      if (send(to, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) break;
+    }
+    shutdown(to, SHUT_WR);
+  }
+  uint16_t leader_port_;
+  uint16_t port_ = 0;
+  int listen_ = -1;
+  int client_ = -1;
+  int server_ = -1;
+  std::thread accepter_;
+  std::vector<std::thread> pumps_;
+  std::mutex mu_;
+  bool armed_ = false;
+  std::optional<size_t> flip_at_;
+  size_t seen_ = 0;
+  std::string captured_;
+};
+
+// A world of two whose only link runs through `proxy`.
+World WorldThroughProxy(std::unique_ptr<Proxy>& proxy, bool encrypt) {
+  TcpOptions o0 = Options(0, 2);
+  o0.encrypt = encrypt;
+  auto rendezvous = TcpRendezvous::Listen("127.0.0.1", 0, o0);
+  EXPECT_TRUE(rendezvous.ok());
+  proxy = std::make_unique<Proxy>((*rendezvous)->port());
+  World world(2);
+  auto joiner = std::async(std::launch::async, [&] {
+    TcpOptions o1 = Options(1, 2);
+    o1.encrypt = encrypt;
+    return JoinTcp("127.0.0.1:" + std::to_string(proxy->port()), o1);
+  });
+  auto c0 = (*rendezvous)->Accept(kTimeout);
+  auto c1 = joiner.get();
+  EXPECT_TRUE(c0.ok() && c1.ok()) << c0.status() << " " << c1.status();
+  if (!c0.ok() || !c1.ok()) return {};
+  world[0] = *std::move(c0);
+  world[1] = *std::move(c1);
+  return world;
+}
+
+// Every frame after the handshake is sealed: one flipped bit on the wire (here in the payload
+// of rank 1's part of an all-reduce) closes the link with the check named, on both ranks.
+TEST(TcpCommunicatorTest, AFlippedByteOnTheWireClosesTheLinkNamingTheCheck) {
+  for (size_t flip_at : {size_t{100}, size_t{5}, size_t{24 + 4096 + 3}}) {
+    std::unique_ptr<Proxy> proxy;
+    World world = WorldThroughProxy(proxy, /*encrypt=*/false);
+    ASSERT_EQ(world.size(), 2u);
+    proxy->Arm(flip_at);
+    std::vector<std::vector<float>> data(2, std::vector<float>(1024, 1.0f));
+    absl::Status seen[2];
+    OnEveryRank(2, [&](int r) {
+      seen[r] = world[r]->AllReduceSum(data[r].data(), 1024, ReduceType::kF32, kTimeout);
+    });
+    // Rank 0 received the altered frame; rank 1, whose own data arrived intact, may finish this
+    // operation but not the next: the leader closed the link.
+    EXPECT_FALSE(seen[0].ok());
+    EXPECT_FALSE(world[1]->Barrier(kTimeout).ok());
+    const std::string m(seen[0].message());
+    EXPECT_NE(m.find("rank 1 ("), std::string::npos) << seen[0];
+    if (flip_at >= kFrameHeaderBytes) {
+      // Payload or seal: the integrity check fails.
+      EXPECT_EQ(seen[0].code(), absl::StatusCode::kDataLoss) << seen[0];
+      EXPECT_NE(m.find("failed its integrity check"), std::string::npos) << seen[0];
+    } else {
+      // A header byte: refused before its payload is read.
+      EXPECT_NE(m.find("altered in transit"), std::string::npos) << seen[0];
+    }
+    // The link is closed: later operations fail at once with the same error.
+    EXPECT_EQ(world[0]->Barrier(kTimeout).message(), seen[0].message());
+  }
+}
+
+// With encrypt, the payload on the wire is not the data; without it, it is.
+TEST(TcpCommunicatorTest, EncryptedFramesDoNotCarryThePlaintext) {
+  for (bool encrypt : {false, true}) {
+    std::unique_ptr<Proxy> proxy;
+    World world = WorldThroughProxy(proxy, encrypt);
+    ASSERT_EQ(world.size(), 2u);
+    proxy->Arm(std::nullopt);
+    const std::string marker = "libinfer-plaintext-marker-0123456789abcdef";
+    std::vector<std::string> data(2, std::string(4096, 'x'));
+    for (auto& d : data) d.replace(1000, marker.size(), marker);
+    OnEveryRank(2, [&](int r) {
+      std::string recv(2 * 4096, '\0');
+      EXPECT_TRUE(world[r]->AllGather(data[r].data(), 4096, recv.data(), kTimeout).ok());
+      EXPECT_EQ(recv.substr(4096 + 1000, marker.size()), marker);
+    });
+    const bool on_wire = proxy->Captured().find(marker) != std::string::npos;
+    EXPECT_EQ(on_wire, !encrypt) << (encrypt ? "encrypted" : "sealed only");
+  }
+}
+
 // A LeaderWorkerSet pod's DNS record appears some time after the pod: a rank whose leader's name
 // does not resolve yet keeps trying (with backoff, logging the cause once, not on every try)
 // and joins once the name is known.
@@ -583,6 +739,25 @@ TEST(TcpSocketTest, SystemResolveGivesNumericAddresses) {
 //   INFER_WRITE_COMM_SEEDS=tests/data/comm/fuzz_comm_frame build/tests/comm/comm_test
 //     --gtest_filter='*Seeds*'   (one command line)
 // The fuzz target's first byte picks the decoder (see fuzz/fuzz_comm_frame.cc).
+// A sealed frame as fuzz_comm_frame's case 5 reads it, under its fixed key.
+std::string SealedSeed(bool encrypt) {
+  LinkKey key;
+  key.fill(0x42);
+  FrameSealer out(key, encrypt);
+  const std::string payload = "sixteen payload bytes and more";
+  const auto header = EncodeFrameHeader({FrameType::kAllReduce, 7, 3, payload.size()});
+  std::vector<uint8_t> plain(payload.begin(), payload.end()), cipher(payload.size());
+  auto tag = out.Seal(header, plain, encrypt ? cipher.data() : nullptr);
+  EXPECT_TRUE(tag.ok());
+  std::string seed(1, '\5');
+  seed.push_back(encrypt ? 1 : 0);
+  seed.append(reinterpret_cast<const char*>(header.data()), header.size());
+  seed.append(reinterpret_cast<const char*>(tag->data()), tag->size());
+  const std::vector<uint8_t>& wire = encrypt ? cipher : plain;
+  seed.append(reinterpret_cast<const char*>(wire.data()), wire.size());
+  return seed;
+}
+
 TEST(FuzzSeedsTest, WriteWhenAsked) {
   const char* dir = std::getenv("INFER_WRITE_COMM_SEEDS");
   if (dir == nullptr) GTEST_SKIP() << "INFER_WRITE_COMM_SEEDS not set";
@@ -601,6 +776,8 @@ TEST(FuzzSeedsTest, WriteWhenAsked) {
       {"challenge", std::string(1, '\2') + EncodeChallenge(challenge)},
       {"proof", std::string(1, '\3') + EncodeProof({})},
       {"peer_table", std::string(1, '\4') + EncodePeerTable(table)},
+      {"sealed_allreduce", SealedSeed(false)},
+      {"sealed_encrypted", SealedSeed(true)},
   };
   for (const auto& [name, bytes] : seeds) {
     std::ofstream(std::string(dir) + "/" + name, std::ios::binary) << bytes;

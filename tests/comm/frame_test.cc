@@ -40,7 +40,7 @@ TEST(FrameHeaderTest, RejectsEveryBadField) {
   bad[0] ^= 1;
   ExpectBad(ParseFrameHeader(bad).status(), "'magic'");
   bad = good;
-  bad[4] = 2;
+  bad[4] = 1;  // version 1: frames without seals
   ExpectBad(ParseFrameHeader(bad).status(), "'version'");
   for (int type : {0, 7, 15, 21, 255}) {
     bad = good;

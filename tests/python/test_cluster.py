@@ -79,6 +79,15 @@ def test_ranks_in_processes_give_the_same_text_as_one(cli_tool, smollm2_path, re
         assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
 
 
+def test_encrypted_frames_give_the_same_text(cli_tool, smollm2_path, reference):
+    s = ServerProcess(cli_tool, smollm2_path, "--served-model-name", MODEL_NAME, "--threads", "1",
+                      "--tensor-parallel-size", "2", "--cluster-encrypt")
+    try:
+        assert texts(s.port) == reference
+    finally:
+        assert s.stop() == 0, "".join(s.lines[-20:])
+
+
 def test_a_killed_worker_fails_the_stream_then_the_leader_exits(cli_tool, smollm2_path):
     s = ServerProcess(cli_tool, smollm2_path, "--served-model-name", MODEL_NAME, "--threads", "1",
                       "--tensor-parallel-size", "2", "--cluster-timeout", "5",

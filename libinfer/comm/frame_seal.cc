@@ -1,0 +1,125 @@
+#include "libinfer/comm/frame_seal.h"
+
+#include <openssl/evp.h>
+
+#include <cstring>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "libinfer/util/crypto.h"
+
+namespace infer::comm {
+
+struct FrameSealer::Ctx {
+  EVP_CIPHER_CTX* cipher = nullptr;
+  ~Ctx() { EVP_CIPHER_CTX_free(cipher); }
+};
+
+namespace {
+
+// The 96-bit GCM nonce: 4 zero bytes, then the frame counter (little-endian). A key is used in
+// one direction of one connection only, so (key, nonce) never repeats.
+std::array<uint8_t, 12> NonceOf(uint64_t counter) {
+  std::array<uint8_t, 12> iv{};
+  for (int i = 0; i < 8; ++i) iv[4 + i] = static_cast<uint8_t>(counter >> (8 * i));
+  return iv;
+}
+
+absl::Status OpenSslError(const char* what) {
+  return absl::InternalError(absl::StrCat("frame seal: ", what, " failed"));
+}
+
+}  // namespace
+
+absl::StatusOr<LinkKeys> DeriveLinkKeys(std::string_view secret, const HelloMessage& hello,
+                                        const Nonce& server_nonce, bool connecting, bool encrypt) {
+  const std::string transcript =
+      HandshakeTranscript(encrypt ? "frame keys, encrypted" : "frame keys", hello, server_nonce);
+  auto material = crypto::HmacSha256(secret, transcript);
+  if (!material.ok()) return material.status();
+  const std::string_view root(reinterpret_cast<const char*>(material->data()), material->size());
+  auto c2s = crypto::HmacSha256(root, "connecting to accepting");
+  auto s2c = crypto::HmacSha256(root, "accepting to connecting");
+  if (!c2s.ok()) return c2s.status();
+  if (!s2c.ok()) return s2c.status();
+  LinkKeys keys;
+  std::memcpy((connecting ? keys.send : keys.recv).data(), c2s->data(), kLinkKeyBytes);
+  std::memcpy((connecting ? keys.recv : keys.send).data(), s2c->data(), kLinkKeyBytes);
+  return keys;
+}
+
+FrameSealer::FrameSealer(const LinkKey& key, bool encrypt)
+    : ctx_(std::make_unique<Ctx>()), encrypt_(encrypt) {
+  ctx_->cipher = EVP_CIPHER_CTX_new();
+  // The key is set once; each frame sets only its nonce.
+  if (ctx_->cipher != nullptr &&
+      EVP_CipherInit_ex(ctx_->cipher, EVP_aes_128_gcm(), nullptr, key.data(), nullptr, -1) != 1) {
+    EVP_CIPHER_CTX_free(ctx_->cipher);
+    ctx_->cipher = nullptr;
+  }
+}
+
+FrameSealer::~FrameSealer() = default;
+FrameSealer::FrameSealer(FrameSealer&&) noexcept = default;
+FrameSealer& FrameSealer::operator=(FrameSealer&&) noexcept = default;
+
+absl::StatusOr<SealTag> FrameSealer::Seal(std::span<const uint8_t> header,
+                                          std::span<const uint8_t> payload, uint8_t* ciphertext) {
+  EVP_CIPHER_CTX* c = ctx_ ? ctx_->cipher : nullptr;
+  if (c == nullptr) return OpenSslError("EVP_CIPHER_CTX_new / AES-128-GCM");
+  const auto iv = NonceOf(counter_);
+  int n = 0;
+  if (EVP_CipherInit_ex(c, nullptr, nullptr, nullptr, iv.data(), 1) != 1 ||
+      EVP_CipherUpdate(c, nullptr, &n, header.data(), static_cast<int>(header.size())) != 1) {
+    return OpenSslError("EVP_CipherInit_ex (seal)");
+  }
+  // OpenSSL takes int lengths: long payloads go in pieces.
+  constexpr size_t kPiece = size_t{1} << 30;
+  for (size_t at = 0; at < payload.size(); at += kPiece) {
+    const int len = static_cast<int>(std::min(kPiece, payload.size() - at));
+    const int ok = encrypt_ ? EVP_CipherUpdate(c, ciphertext + at, &n, payload.data() + at, len)
+                            : EVP_CipherUpdate(c, nullptr, &n, payload.data() + at, len);
+    if (ok != 1) return OpenSslError("EVP_CipherUpdate (seal)");
+  }
+  SealTag tag{};
+  if (EVP_CipherFinal_ex(c, nullptr, &n) != 1 ||
+      EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, static_cast<int>(tag.size()), tag.data()) != 1) {
+    return OpenSslError("EVP_CipherFinal_ex (seal)");
+  }
+  ++counter_;
+  return tag;
+}
+
+absl::Status FrameSealer::Open(std::span<const uint8_t> header, std::span<uint8_t> payload,
+                               const SealTag& tag) {
+  EVP_CIPHER_CTX* c = ctx_ ? ctx_->cipher : nullptr;
+  if (c == nullptr) return OpenSslError("EVP_CIPHER_CTX_new / AES-128-GCM");
+  const auto iv = NonceOf(counter_);
+  int n = 0;
+  if (EVP_CipherInit_ex(c, nullptr, nullptr, nullptr, iv.data(), 0) != 1 ||
+      EVP_CipherUpdate(c, nullptr, &n, header.data(), static_cast<int>(header.size())) != 1) {
+    return OpenSslError("EVP_CipherInit_ex (open)");
+  }
+  constexpr size_t kPiece = size_t{1} << 30;
+  for (size_t at = 0; at < payload.size(); at += kPiece) {
+    const int len = static_cast<int>(std::min(kPiece, payload.size() - at));
+    const int ok = encrypt_ ? EVP_CipherUpdate(c, payload.data() + at, &n, payload.data() + at, len)
+                            : EVP_CipherUpdate(c, nullptr, &n, payload.data() + at, len);
+    if (ok != 1) return OpenSslError("EVP_CipherUpdate (open)");
+  }
+  SealTag expected = tag;
+  if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, static_cast<int>(expected.size()),
+                          expected.data()) != 1) {
+    return OpenSslError("EVP_CIPHER_CTX_ctrl (open)");
+  }
+  if (EVP_CipherFinal_ex(c, nullptr, &n) != 1) {
+    return absl::DataLossError(
+        absl::StrCat("frame ", counter_,
+                     " failed its integrity check (altered, replayed, dropped or reordered in "
+                     "transit, or the ranks disagree on encryption)"));
+  }
+  ++counter_;
+  return absl::OkStatus();
+}
+
+}  // namespace infer::comm
