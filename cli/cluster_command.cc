@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -23,12 +24,13 @@ namespace {
 // Applies the flags over the environment's cluster settings.
 absl::StatusOr<ClusterOptions> ResolveOptions(const ClusterFlags& f, int threads) {
   ClusterOptions defaults;
-  defaults.tensor_parallel_size = f.tensor_parallel_size;
+  defaults.tensor_parallel_size = std::max(1, f.tensor_parallel_size);
   defaults.pipeline_parallel_size = f.pipeline_parallel_size;
   absl::StatusOr<ClusterOptions> o = ClusterOptionsFromEnvironment(defaults);
   if (!o.ok()) return o.status();
-  // Flags win over the environment (CLI11 already read TENSOR_PARALLELISM and friends).
-  o->tensor_parallel_size = f.tensor_parallel_size;
+  // Flags win over the environment (CLI11 already read TENSOR_PARALLELISM and friends); an
+  // unset tensor parallelism keeps what the environment derived (LWS_GROUP_SIZE).
+  if (f.tensor_parallel_size > 0) o->tensor_parallel_size = f.tensor_parallel_size;
   o->pipeline_parallel_size = f.pipeline_parallel_size;
   if (!f.address.empty()) o->address = f.address;
   if (f.rank >= 0) o->rank = f.rank;
@@ -151,9 +153,9 @@ void AddClusterFlags(CLI::App& app, ClusterFlags& f) {
 absl::StatusOr<std::unique_ptr<LeaderCluster>> LeaderCluster::Start(const ClusterFlags& f,
                                                                     int threads) {
   auto out = std::make_unique<LeaderCluster>();
-  if (f.tensor_parallel_size * f.pipeline_parallel_size == 1) return out;
   absl::StatusOr<ClusterOptions> o = ResolveOptions(f, threads);
   if (!o.ok()) return o.status();
+  if (o->tensor_parallel_size * o->pipeline_parallel_size == 1) return out;
   o->rank = 0;
   const bool remote = std::getenv("LWS_LEADER_ADDRESS") != nullptr;
   const bool spawn = f.spawn_workers.value_or(!remote);

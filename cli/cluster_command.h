@@ -18,7 +18,8 @@
 namespace infer::cli {
 
 struct ClusterFlags {
-  int tensor_parallel_size = 1;
+  // 0: unset (1, or with LWS_GROUP_SIZE the group's size over the pipeline stages).
+  int tensor_parallel_size = 0;
   int pipeline_parallel_size = 1;
   // Leader: where to listen; worker: the leader's "host:port". Empty: from the environment
   // (LWS_LEADER_ADDRESS), else 127.0.0.1 with a free port (local workers).

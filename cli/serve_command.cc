@@ -233,7 +233,7 @@ void ReloadModelSet(ModelSet& set, const std::string& file, const char* why) {
 // server. The file reloads on SIGHUP and when it changes.
 int ServeModelSet(const ServeFlags& f, AuthStore* auth, sigset_t signals) {
   if (!f.model.empty() || !f.served_model_name.empty() || f.max_model_len != 0 ||
-      !f.kv_cache_memory.empty() || f.cluster.tensor_parallel_size != 1 ||
+      !f.kv_cache_memory.empty() || f.cluster.tensor_parallel_size > 1 ||
       f.cluster.pipeline_parallel_size != 1) {
     return Fail(
         "--models: the model, --served-model-name, --max-model-len, --kv-cache-memory and "

@@ -77,7 +77,9 @@ struct ClusterOptions {
 // Fills the options from the environment: TENSOR_PARALLELISM, PIPELINE_PARALLELISM (the vLLM +
 // Ray deployment's names), LWS_LEADER_ADDRESS, LWS_WORKER_INDEX, LWS_GROUP_SIZE (LeaderWorkerSet),
 // INFER_CLUSTER_SECRET or INFER_CLUSTER_SECRET_FILE, INFER_CLUSTER_PORT (default 29500 with
-// LWS_LEADER_ADDRESS). Fields the environment does not name keep their values in `defaults`.
+// LWS_LEADER_ADDRESS). With LWS_GROUP_SIZE and no TENSOR_PARALLELISM, tensor parallelism is
+// LWS_GROUP_SIZE / pipeline parallelism (the group's size is stated once, in the LeaderWorkerSet).
+// Fields the environment does not name keep their values in `defaults`.
 // InvalidArgument naming the variable for values that do not parse or do not agree (e.g. a group
 // size other than tensor x pipeline).
 absl::StatusOr<ClusterOptions> ClusterOptionsFromEnvironment(ClusterOptions defaults = {});

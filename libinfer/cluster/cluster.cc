@@ -602,6 +602,17 @@ absl::StatusOr<ClusterOptions> ClusterOptionsFromEnvironment(ClusterOptions o) {
   INFER_RETURN_IF_ERROR(int_var("LWS_WORKER_INDEX", &o.rank));
   int group = 0;
   INFER_RETURN_IF_ERROR(int_var("LWS_GROUP_SIZE", &group));
+  const char* tp = std::getenv("TENSOR_PARALLELISM");
+  if (group > 0 && (tp == nullptr || *tp == '\0')) {
+    // The group's size is stated once (the LeaderWorkerSet's `size`): tensor parallelism is
+    // what the pipeline stages leave of it.
+    if (o.pipeline_parallel_size < 1 || group % o.pipeline_parallel_size != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("LWS_GROUP_SIZE: ", group, " ranks do not split into ",
+                       o.pipeline_parallel_size, " pipeline stages (PIPELINE_PARALLELISM)"));
+    }
+    o.tensor_parallel_size = group / o.pipeline_parallel_size;
+  }
   if (group > 0 && group != o.tensor_parallel_size * o.pipeline_parallel_size) {
     return absl::InvalidArgumentError(
         absl::StrCat("LWS_GROUP_SIZE: ", group, " ranks, but tensor x pipeline parallelism is ",

@@ -271,6 +271,16 @@ TEST(ClusterOptionsTest, FromTheEnvironment) {
   setenv("LWS_GROUP_SIZE", "3", 1);
   EXPECT_THAT(std::string(ClusterOptionsFromEnvironment().status().message()),
               HasSubstr("LWS_GROUP_SIZE"));
+  // Without TENSOR_PARALLELISM the group's size says it: 6 ranks in 2 stages are 3 wide.
+  unsetenv("TENSOR_PARALLELISM");
+  setenv("LWS_GROUP_SIZE", "6", 1);
+  auto derived = ClusterOptionsFromEnvironment();
+  ASSERT_TRUE(derived.ok()) << derived.status();
+  EXPECT_EQ(derived->tensor_parallel_size, 3);
+  EXPECT_EQ(derived->pipeline_parallel_size, 2);
+  setenv("LWS_GROUP_SIZE", "5", 1);
+  EXPECT_THAT(std::string(ClusterOptionsFromEnvironment().status().message()),
+              HasSubstr("do not split into 2 pipeline stages"));
   setenv("TENSOR_PARALLELISM", "two", 1);
   EXPECT_THAT(std::string(ClusterOptionsFromEnvironment().status().message()),
               HasSubstr("TENSOR_PARALLELISM"));

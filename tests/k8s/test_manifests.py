@@ -37,7 +37,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 K8S = os.path.join(REPO, "k8s")
 # Every kustomization a user applies: the overlays, and the extras applied beside them.
 OVERLAYS = ["overlays/cpu", "overlays/gpu", "overlays/lws", "overlays/ingress",
-            "extras/model-cache-fill"]
+            "extras/model-cache-fill", "extras/autoscaling"]
 EXAMPLE_PASSWORDS = {"alice": "alice-example-password", "bob": "bob-example-password"}
 
 
@@ -123,13 +123,13 @@ def apiserver(tmp_path_factory):
 
 
 def for_v1_20(docs):
-    """The API server here is 1.20, which serves PodDisruptionBudget as policy/v1beta1 only
-    (policy/v1 came in 1.21; the manifests use it, as clusters from 1.25 on require). The
-    fields these manifests use are the same in both."""
+    """The API server here is 1.20, which serves HorizontalPodAutoscaler as autoscaling/v2beta2
+    at most (autoscaling/v2 came in 1.23; the autoscaling example uses it, as clusters from 1.26
+    on require, and says so). The fields it uses are the same in both."""
     out = copy.deepcopy(docs)
     for d in out:
-        if d["kind"] == "PodDisruptionBudget" and d["apiVersion"] == "policy/v1":
-            d["apiVersion"] = "policy/v1beta1"
+        if d["kind"] == "HorizontalPodAutoscaler" and d["apiVersion"] == "autoscaling/v2":
+            d["apiVersion"] = "autoscaling/v2beta2"
     return out
 
 
@@ -152,7 +152,11 @@ def test_server_side_dry_run_apply_and_read_back(apiserver, overlay):
     assert r.returncode == 0, r.stdout + r.stderr
     for d in docs:
         kind, name = d["kind"], d["metadata"]["name"]
-        r = kubectl_run(apiserver, "-n", ns, "get", kind.lower(), name, "-o", "json")
+        # Read back in the version applied (not the server's preferred one, which for an HPA
+        # is autoscaling/v1 and drops its metrics).
+        group, _, version = d["apiVersion"].rpartition("/")
+        resource = f"{kind.lower()}.{version}.{group}" if group else kind.lower()
+        r = kubectl_run(apiserver, "-n", ns, "get", resource, name, "-o", "json")
         assert r.returncode == 0, f"{kind}/{name}: {r.stderr}"
         stored = json.loads(r.stdout)
         assert stored["metadata"].get("labels") == d["metadata"].get("labels"), \
@@ -643,3 +647,90 @@ def test_the_model_cache_job_fills_the_cache_and_checks_the_file(tmp_path):
         assert not os.path.exists(target)
     finally:
         httpd.shutdown()
+
+
+# ---- The guide ------------------------------------------------------------------------------
+
+def guide_blocks():
+    """The ```sh blocks of k8s/README.md, by the heading they stand under."""
+    with open(os.path.join(K8S, "README.md")) as f:
+        text = f.read()
+    blocks, heading = [], None
+    for m in re.finditer(r"^(#+ [^\n]*)$|^ *```sh\n(.*?)^ *```$", text, re.M | re.S):
+        if m.group(1):
+            heading = m.group(1)
+        else:
+            lines = [line[3:] if line.startswith("   ") else line
+                     for line in m.group(2).splitlines()]
+            blocks.append((heading, "\n".join(lines) + "\n"))
+    return blocks
+
+
+# Commands of the guide that need what a test machine lacks: a registry and the image tools, a
+# running pod (waits, port-forward, curl to it), the network (the LWS controller's manifest).
+NOT_RUN_HERE = re.compile(r"^\s*(k8s/build_image\.sh|skopeo |\(cd k8s/overlays/\S+ && kustomize |"
+                          r"kubectl -n \S+ (wait|rollout status|port-forward)|"
+                          r"kubectl apply --server-side -f https://|TOKEN=\$\(curl |curl )")
+
+
+def guide_commands(block):
+    """The block's commands, one a line (continuations joined), less those NOT_RUN_HERE."""
+    joined = re.sub(r"\\\n|\|\n", lambda m: " " if m.group(0) != "|\n" else "| ", block)
+    return [line for line in joined.splitlines() if line.strip() and not NOT_RUN_HERE.match(line)]
+
+
+def test_the_guides_commands_parse_and_name_what_exists():
+    blocks = guide_blocks()
+    assert len(blocks) >= 6, blocks
+    for heading, block in blocks:
+        r = subprocess.run(["bash", "-n"], input=block, capture_output=True, text=True)
+        assert r.returncode == 0, f"{heading}: {r.stderr}\n{block}"
+        for path in re.findall(r"\bk8s/[\w./-]+", block):
+            assert os.path.exists(os.path.join(REPO, path.rstrip("/."))), f"{heading}: {path}"
+        for tool in re.findall(r"^\s*\(?(?:cd \S+ && )?([a-z][\w-]+) ", block, re.M):
+            if tool not in ("cd", "kubectl", "printf", "curl", "head", "base64", "python3"):
+                assert tool in open(os.path.join(K8S, "README.md")).read().split(
+                    "## From an empty cluster")[0], f"{heading}: {tool} is not in 'What you need'"
+
+
+def test_the_guide_runs_in_order(apiserver, cli, tmp_path):
+    """The guide's commands, in the README's order, in one shell as a user would type them,
+    against a fresh namespace of a real API server (kube-apiserver 1.20 + etcd, no controllers):
+    every kubectl command must succeed as written; the cache Job runs twice (another model the
+    second time); the cache PVC exists before the Deployment that mounts it is applied; the
+    objects each step promises exist afterwards."""
+    work = tmp_path / "repo"
+    (work / "build" / "cli").mkdir(parents=True)
+    shutil.copytree(K8S, work / "k8s")
+    os.symlink(cli, work / "build" / "cli" / "infer-cli")
+    env = dict(apiserver, HOME=str(tmp_path))
+    kubectl_run(apiserver, "delete", "namespace", "llm")
+    steps = [(h, b) for h, b in guide_blocks()
+             if h and ("From an empty cluster" in h or "several hosts" in h)]
+    script = []
+    for heading, block in steps:
+        commands = guide_commands(block)
+        if any("apply -k k8s/overlays/cpu" in c for c in commands):
+            script.append("kubectl -n llm get pvc model-cache-pvc >/dev/null || "
+                          "{ echo 'no cache PVC before the Deployment' >&2; exit 9; }")
+        script += commands
+        if any("apply -k k8s/extras/model-cache-fill" in c for c in commands):
+            # Again, for another model: a Job's template cannot change; the guide deletes it.
+            script.append("sed -i s/SmolLM2-135M-Instruct.Q4_1.gguf/another-model.gguf/ "
+                          "k8s/extras/model-cache-fill/job.yaml")
+            script += commands
+    r = subprocess.run(["bash", "-euo", "pipefail", "-c", "\n".join(script)], cwd=work, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, "\n".join(script) + "\n" + r.stdout + r.stderr
+    for kind, name in [("secret", "auth-config"), ("pvc", "model-cache-pvc"),
+                       ("job", "model-cache-fill"), ("deployment", "libinfer"),
+                       ("service", "libinfer"), ("secret", "libinfer-cluster"),
+                       ("leaderworkerset", "libinfer-lws"), ("service", "libinfer-api")]:
+        r = kubectl_run(apiserver, "-n", "llm", "get", kind, name, "-o", "json")
+        assert r.returncode == 0, f"{kind}/{name} is missing after the guide: {r.stderr}"
+    users = json.loads(kubectl_run(apiserver, "-n", "llm", "get", "secret", "auth-config", "-o",
+                                   "json").stdout)["data"]
+    assert base64.b64decode(users["JWT_KEY"]) and "ALICE_HASHED_PASSWORD" in users
+    job = json.loads(kubectl_run(apiserver, "-n", "llm", "get", "job", "model-cache-fill", "-o",
+                                 "json").stdout)
+    assert "another-model.gguf" in json.dumps(job["spec"]["template"])
