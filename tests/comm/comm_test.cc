@@ -14,6 +14,7 @@
 #include <fstream>
 #include <functional>
 #include <future>
+#include <iostream>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -624,6 +625,7 @@ TEST(TcpCommunicatorTest, AFlippedByteOnTheWireClosesTheLinkNamingTheCheck) {
     // Rank 0 received the altered frame; rank 1, whose own data arrived intact, may finish this
     // operation but not the next: the leader closed the link.
     EXPECT_FALSE(seen[0].ok());
+    std::cout << "byte " << flip_at << " flipped: rank 0: " << seen[0] << "\n";
     EXPECT_FALSE(world[1]->Barrier(kTimeout).ok());
     const std::string m(seen[0].message());
     EXPECT_NE(m.find("rank 1 ("), std::string::npos) << seen[0];
