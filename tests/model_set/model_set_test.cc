@@ -260,7 +260,8 @@ TEST_F(ModelSetTest, AScaleDownDrainsTheRequestsInFlight) {
   });
   // Once replica 1 drains, no request is routed to it, though it is the less busy one.
   auto draining = [&] {
-    for (const ReplicaState& rs : set->State().models[0].replicas) {
+    const ModelSetState state = set->State();
+    for (const ReplicaState& rs : state.models[0].replicas) {
       if (rs.index == 1) return rs.draining;
     }
     return false;
