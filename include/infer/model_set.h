@@ -103,7 +103,9 @@ struct ModelSetOptions {
   // Forward-pass threads of a replica whose spec says 0; 0: one per core the process may use.
   int default_threads = 0;
   // A replica whose spec leaves kv_cache_bytes at 0 gets room for max_num_seqs sequences of
-  // the full context, at most `default_kv_cache_bytes` but never less than one full-context
+  // the full context, at most `default_kv_cache_bytes` and at most its scheduler's
+  // kv_cache_memory_fraction of the host memory free when it is planned (the rule of a single
+  // model's Scheduler, engine/kv_budget.h), but never less than one full-context
   // sequence (so that any request the context admits can run).
   uint64_t default_kv_cache_bytes = uint64_t{512} << 20;
   // Per rank: threads' stacks, the allocator's slack (part of the cost, with the tokenizer's

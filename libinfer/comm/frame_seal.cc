@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "libinfer/util/crypto.h"
@@ -120,6 +121,24 @@ absl::Status FrameSealer::Open(std::span<const uint8_t> header, std::span<uint8_
   }
   ++counter_;
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> SealFrame(FrameSealer& sealer, FrameType type,
+                                      std::string_view payload) {
+  const auto header = EncodeFrameHeader({type, 0, 0, payload.size()});
+  const std::span<const uint8_t> plain(reinterpret_cast<const uint8_t*>(payload.data()),
+                                       payload.size());
+  std::vector<uint8_t> cipher(sealer.encrypt() ? payload.size() : 0);
+  auto tag = sealer.Seal(header, plain, sealer.encrypt() ? cipher.data() : nullptr);
+  if (!tag.ok()) return tag.status();
+  std::string frame(reinterpret_cast<const char*>(header.data()), header.size());
+  if (sealer.encrypt()) {
+    frame.append(reinterpret_cast<const char*>(cipher.data()), cipher.size());
+  } else {
+    frame.append(payload);
+  }
+  frame.append(reinterpret_cast<const char*>(tag->data()), tag->size());
+  return frame;
 }
 
 }  // namespace infer::comm

@@ -10,8 +10,9 @@
 // header and the payload are authenticated (with `encrypt`, the payload is also encrypted and
 // the header only authenticated). A receiver opens frames with the counter it expects next, so a
 // changed byte, a replayed frame, a dropped or a reordered one all fail the tag, and the link is
-// closed (DataLoss naming the peer). The Leave frame (FrameType::kLeave) is the one exception: it
-// carries no tag, since forging one can only end the group, as resetting the connection can.
+// closed (DataLoss naming the peer). The leader's peer table is the first sealed frame of each
+// link. The Leave frame (FrameType::kLeave) is the one exception: it carries no tag, since forging
+// one can only end the group, as resetting the connection can.
 //
 // Thread-safety: one thread at a time per FrameSealer (the mesh's thread).
 #ifndef INFER_COMM_FRAME_SEAL_H_
@@ -22,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -76,6 +78,11 @@ class FrameSealer {
   bool encrypt_ = false;
   uint64_t counter_ = 0;
 };
+
+// A whole sealed frame of `type` (header, the payload or its ciphertext, the seal) for a frame
+// sent outside the data path (the leader's peer table).
+absl::StatusOr<std::string> SealFrame(FrameSealer& sealer, FrameType type,
+                                      std::string_view payload);
 
 }  // namespace infer::comm
 

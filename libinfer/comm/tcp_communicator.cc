@@ -397,9 +397,13 @@ absl::StatusOr<std::unique_ptr<Communicator>> TcpRendezvous::Accept(Timeout time
     a.host = p.hello.host.empty() ? RemoteHost(p.fd.get()) : p.hello.host;
     a.port = p.hello.listen_port;
   }
-  const std::string frame = EncodeFrame(FrameType::kPeerTable, 0, 0, EncodePeerTable(table));
+  const std::string table_payload = EncodePeerTable(table);
   std::vector<PeerLink> links(static_cast<size_t>(o.world_size));
   for (JoinedPeer& p : joined) {
+    // The table is the first sealed frame of each link.
+    links[p.hello.rank].SetKeys(p.keys, o.encrypt);
+    INFER_ASSIGN_OR_RETURN(std::string frame, SealFrame(*links[p.hello.rank].seal_out,
+                                                        FrameType::kPeerTable, table_payload));
     const absl::Status s = WriteAll(p.fd.get(), frame, deadline);
     if (!s.ok()) {
       return absl::UnavailableError(absl::StrCat("rank ", p.hello.rank, " (", p.address,
@@ -407,7 +411,6 @@ absl::StatusOr<std::unique_ptr<Communicator>> TcpRendezvous::Accept(Timeout time
     }
     links[p.hello.rank].fd = std::move(p.fd);
     links[p.hello.rank].address = p.address;
-    links[p.hello.rank].SetKeys(p.keys, o.encrypt);
   }
   return MakeCommunicator(o, std::move(links));
 }
@@ -450,7 +453,22 @@ absl::StatusOr<std::unique_ptr<Communicator>> JoinTcp(std::string_view leader_ad
     return absl::InternalError(absl::StrCat(leader_name, " sent ", FrameTypeName(frame->first.type),
                                             " instead of the peer table"));
   }
-  INFER_ASSIGN_OR_RETURN(PeerTableMessage table, DecodePeerTable(frame->second));
+  // The table is the link's first sealed frame: its seal follows the payload.
+  links[0].SetKeys(leader_keys, o.encrypt);
+  SealTag seal;
+  if (absl::Status s = ReadExact(leader_fd.get(), seal.data(), seal.size(), deadline); !s.ok()) {
+    return absl::Status(
+        s.code(), absl::StrCat(leader_name, " sent no seal after the peer table: ", s.message()));
+  }
+  std::string& payload = frame->second;
+  const absl::Status opened =
+      links[0].seal_in->Open(EncodeFrameHeader(frame->first),
+                             {reinterpret_cast<uint8_t*>(payload.data()), payload.size()}, seal);
+  if (!opened.ok()) {
+    return absl::Status(opened.code(),
+                        absl::StrCat(leader_name, " sent a peer table whose ", opened.message()));
+  }
+  INFER_ASSIGN_OR_RETURN(PeerTableMessage table, DecodePeerTable(payload));
   if (table.peers.size() != static_cast<size_t>(o.world_size)) {
     return absl::InternalError(absl::StrCat(leader_name, " sent a peer table of ",
                                             table.peers.size(), " ranks for a world of ",
@@ -459,7 +477,6 @@ absl::StatusOr<std::unique_ptr<Communicator>> JoinTcp(std::string_view leader_ad
   const std::string leader_seen = RemoteAddress(leader_fd.get());
   links[0].fd = std::move(leader_fd);
   links[0].address = leader_seen;
-  links[0].SetKeys(leader_keys, o.encrypt);
 
   // Dial every lower rank but the leader; they accept from this rank once done dialing theirs.
   for (int j = 1; j < o.rank; ++j) {

@@ -330,6 +330,10 @@ absl::Status ReadExactly(int fd, char* out, size_t size, Clock::time_point deadl
 
 }  // namespace
 
+absl::Status ReadExact(int fd, void* out, size_t size, Clock::time_point deadline) {
+  return ReadExactly(fd, static_cast<char*>(out), size, deadline);
+}
+
 absl::StatusOr<std::pair<FrameHeader, std::string>> ReadFrame(int fd, uint64_t max_payload_bytes,
                                                               Clock::time_point deadline) {
   char header_bytes[kFrameHeaderBytes];

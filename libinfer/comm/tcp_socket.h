@@ -81,6 +81,10 @@ absl::Status WriteAll(int fd, std::string_view data, Clock::time_point deadline)
 absl::StatusOr<std::pair<FrameHeader, std::string>> ReadFrame(int fd, uint64_t max_payload_bytes,
                                                               Clock::time_point deadline);
 
+// Reads exactly `size` bytes before `deadline`. Unavailable when the peer closed the connection,
+// DeadlineExceeded when `deadline` passes.
+absl::Status ReadExact(int fd, void* out, size_t size, Clock::time_point deadline);
+
 // Milliseconds left until `deadline` for poll(): 0 when past, capped to an int.
 int PollMillis(Clock::time_point deadline);
 

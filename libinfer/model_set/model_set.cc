@@ -373,7 +373,16 @@ class ModelSet::Impl {
     in.one_sequence_bytes =
         static_cast<uint64_t>(BlocksFor(config.context_length, block)) * per_block;
     in.max_num_seqs = m.scheduler.max_num_seqs;
+    // The same rule as one model's Scheduler: at most kv_cache_memory_fraction of the host
+    // memory free now (the cgroup's limit counts), and at most the set's ceiling.
     in.cap_bytes = options_.default_kv_cache_bytes;
+    const cluster::DeviceInventory inventory = monitor_.Snapshot();
+    for (const cluster::DeviceInfo& d : inventory.devices) {
+      if (d.kind != cluster::DeviceKind::kHost) continue;
+      in.cap_bytes = std::min<uint64_t>(
+          in.cap_bytes, static_cast<uint64_t>(static_cast<double>(d.free_bytes) *
+                                              m.scheduler.kv_cache_memory_fraction));
+    }
     in.context_length = config.context_length;
     // Whether it fits is placement's question (every device, every replica): not checked here.
     return *DefaultKvCacheBytes(in);

@@ -534,9 +534,11 @@ class Proxy {
     }
   }
   uint16_t port() const { return port_; }
-  void Arm(std::optional<size_t> flip_at) {
+  // `from_leader`: alter what the leader sends instead.
+  void Arm(std::optional<size_t> flip_at, bool from_leader = false) {
     std::lock_guard<std::mutex> lock(mu_);
     flip_at_ = flip_at;
+    from_leader_ = from_leader;
     seen_ = 0;
     captured_.clear();
     armed_ = true;
@@ -559,9 +561,9 @@ class Proxy {
     while (true) {
       const ssize_t n = recv(from, buf, sizeof(buf), 0);
       if (n <= 0) break;
-      if (from_rank1) {
+      {
         std::lock_guard<std::mutex> lock(mu_);
-        if (armed_) {
+        if (armed_ && from_rank1 != from_leader_) {
           if (flip_at_ && *flip_at_ >= seen_ && *flip_at_ < seen_ + static_cast<size_t>(n)) {
             buf[*flip_at_ - seen_] ^= 0x01;
           }
@@ -582,6 +584,7 @@ class Proxy {
   std::vector<std::thread> pumps_;
   std::mutex mu_;
   bool armed_ = false;
+  bool from_leader_ = false;
   std::optional<size_t> flip_at_;
   size_t seen_ = 0;
   std::string captured_;
@@ -640,6 +643,27 @@ TEST(TcpCommunicatorTest, AFlippedByteOnTheWireClosesTheLinkNamingTheCheck) {
     // The link is closed: later operations fail at once with the same error.
     EXPECT_EQ(world[0]->Barrier(kTimeout).message(), seen[0].message());
   }
+}
+
+// The leader's peer table is sealed too: a flipped byte in it fails the join, naming it.
+TEST(TcpRendezvousTest, AnAlteredPeerTableFailsTheJoin) {
+  auto rendezvous = TcpRendezvous::Listen("127.0.0.1", 0, Options(0, 2));
+  ASSERT_TRUE(rendezvous.ok());
+  Proxy proxy((*rendezvous)->port());
+  // What the leader sends rank 1: Challenge, Welcome, then the table; flip its third byte.
+  const size_t challenge = kFrameHeaderBytes + EncodeChallenge(ChallengeMessage{}).size();
+  proxy.Arm(challenge + kFrameHeaderBytes + kFrameHeaderBytes + 2, /*from_leader=*/true);
+  auto joiner = std::async(std::launch::async, [&] {
+    return JoinTcp("127.0.0.1:" + std::to_string(proxy.port()), Options(1, 2));
+  });
+  auto leader = (*rendezvous)->Accept(kTimeout);
+  auto joined = joiner.get();
+  EXPECT_EQ(joined.status().code(), absl::StatusCode::kDataLoss) << joined.status();
+  EXPECT_NE(std::string(joined.status().message())
+                .find("peer table whose frame 0 failed its "
+                      "integrity check"),
+            std::string::npos)
+      << joined.status();
 }
 
 // With encrypt, the payload on the wire is not the data; without it, it is.

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <string>
 #include <thread>
@@ -283,6 +284,31 @@ TEST_F(ModelSetTest, AScaleDownDrainsTheRequestsInFlight) {
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->unloads.size(), 1u);
   EXPECT_EQ(set->State().models[0].replicas.size(), 1u);
+}
+
+// A replica's default KV cache follows the same rule as one model's Scheduler: at most a
+// quarter (kv_cache_memory_fraction) of the host memory free, here a fake host's.
+TEST_F(ModelSetTest, TheDefaultKvCacheFollowsTheFreeMemory) {
+  auto planned = [&](uint64_t free_kib) -> uint64_t {
+    const std::filesystem::path root = *dir_ / ("root_" + std::to_string(free_kib));
+    std::filesystem::create_directories(root / "proc");
+    std::ofstream(root / "proc" / "meminfo")
+        << "MemTotal: 67108864 kB\nMemAvailable: " << free_kib << " kB\n";
+    ModelSetOptions o;
+    o.runtime_bytes = 1 << 20;
+    o.system_root = root.string();
+    o.nvml_library = "";
+    auto set = ModelSet::Create(o);
+    EXPECT_TRUE(set.ok()) << set.status();
+    if (!set.ok()) return 0;
+    auto plan = (*set)->Plan({{Spec("alpha", "a.gguf", 1)}});
+    EXPECT_TRUE(plan.ok()) << plan.status();
+    return plan.ok() ? plan->loads.at(0).bytes_per_rank : 0;
+  };
+  const uint64_t roomy = planned(uint64_t{60} << 20);  // 60 GiB free: the set's 512 MiB ceiling
+  const uint64_t tight = planned(uint64_t{8} << 10);   // 8 MiB free: at most 2 MiB of KV
+  EXPECT_LT(tight, roomy);
+  EXPECT_LT(tight, uint64_t{8} << 20);
 }
 
 TEST_F(ModelSetTest, BadSpecsAreRefusedNamingTheEntry) {
