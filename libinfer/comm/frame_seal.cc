@@ -2,12 +2,14 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "libinfer/util/crypto.h"
+#include "libinfer/util/status_macros.h"
 
 namespace infer::comm {
 
@@ -64,26 +66,44 @@ FrameSealer::~FrameSealer() = default;
 FrameSealer::FrameSealer(FrameSealer&&) noexcept = default;
 FrameSealer& FrameSealer::operator=(FrameSealer&&) noexcept = default;
 
-absl::StatusOr<SealTag> FrameSealer::Seal(std::span<const uint8_t> header,
-                                          std::span<const uint8_t> payload, uint8_t* ciphertext) {
-  EVP_CIPHER_CTX* c = ctx_ ? ctx_->cipher : nullptr;
+namespace {
+
+// One GCM pass under the context's key with `counter`'s nonce: the header is authenticated, the
+// payload authenticated and, with `transform`, encrypted (enc = 1) or decrypted (enc = 0) from
+// `in` into `out` (may be the same buffer).
+absl::Status GcmPass(EVP_CIPHER_CTX* c, uint64_t counter, int enc, bool transform,
+                     std::span<const uint8_t> header, const uint8_t* in, uint8_t* out, size_t n) {
   if (c == nullptr) return OpenSslError("EVP_CIPHER_CTX_new / AES-128-GCM");
-  const auto iv = NonceOf(counter_);
-  int n = 0;
-  if (EVP_CipherInit_ex(c, nullptr, nullptr, nullptr, iv.data(), 1) != 1 ||
-      EVP_CipherUpdate(c, nullptr, &n, header.data(), static_cast<int>(header.size())) != 1) {
-    return OpenSslError("EVP_CipherInit_ex (seal)");
+  const auto iv = NonceOf(counter);
+  int len = 0;
+  if (EVP_CipherInit_ex(c, nullptr, nullptr, nullptr, iv.data(), enc) != 1 ||
+      EVP_CipherUpdate(c, nullptr, &len, header.data(), static_cast<int>(header.size())) != 1) {
+    return OpenSslError("EVP_CipherInit_ex");
   }
   // OpenSSL takes int lengths: long payloads go in pieces.
   constexpr size_t kPiece = size_t{1} << 30;
-  for (size_t at = 0; at < payload.size(); at += kPiece) {
-    const int len = static_cast<int>(std::min(kPiece, payload.size() - at));
-    const int ok = encrypt_ ? EVP_CipherUpdate(c, ciphertext + at, &n, payload.data() + at, len)
-                            : EVP_CipherUpdate(c, nullptr, &n, payload.data() + at, len);
-    if (ok != 1) return OpenSslError("EVP_CipherUpdate (seal)");
+  for (size_t at = 0; at < n; at += kPiece) {
+    const int piece = static_cast<int>(std::min(kPiece, n - at));
+    if (EVP_CipherUpdate(c, transform ? out + at : nullptr, &len, in + at, piece) != 1) {
+      return OpenSslError("EVP_CipherUpdate");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<SealTag> FrameSealer::Seal(std::span<const uint8_t> header,
+                                          std::span<const uint8_t> payload, uint8_t* ciphertext) {
+  EVP_CIPHER_CTX* c = ctx_ ? ctx_->cipher : nullptr;
+  if (absl::Status s =
+          GcmPass(c, counter_, 1, encrypt_, header, payload.data(), ciphertext, payload.size());
+      !s.ok()) {
+    return s;
   }
   SealTag tag{};
-  if (EVP_CipherFinal_ex(c, nullptr, &n) != 1 ||
+  int len = 0;
+  if (EVP_CipherFinal_ex(c, nullptr, &len) != 1 ||
       EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, static_cast<int>(tag.size()), tag.data()) != 1) {
     return OpenSslError("EVP_CipherFinal_ex (seal)");
   }
@@ -94,26 +114,15 @@ absl::StatusOr<SealTag> FrameSealer::Seal(std::span<const uint8_t> header,
 absl::Status FrameSealer::Open(std::span<const uint8_t> header, std::span<uint8_t> payload,
                                const SealTag& tag) {
   EVP_CIPHER_CTX* c = ctx_ ? ctx_->cipher : nullptr;
-  if (c == nullptr) return OpenSslError("EVP_CIPHER_CTX_new / AES-128-GCM");
-  const auto iv = NonceOf(counter_);
-  int n = 0;
-  if (EVP_CipherInit_ex(c, nullptr, nullptr, nullptr, iv.data(), 0) != 1 ||
-      EVP_CipherUpdate(c, nullptr, &n, header.data(), static_cast<int>(header.size())) != 1) {
-    return OpenSslError("EVP_CipherInit_ex (open)");
-  }
-  constexpr size_t kPiece = size_t{1} << 30;
-  for (size_t at = 0; at < payload.size(); at += kPiece) {
-    const int len = static_cast<int>(std::min(kPiece, payload.size() - at));
-    const int ok = encrypt_ ? EVP_CipherUpdate(c, payload.data() + at, &n, payload.data() + at, len)
-                            : EVP_CipherUpdate(c, nullptr, &n, payload.data() + at, len);
-    if (ok != 1) return OpenSslError("EVP_CipherUpdate (open)");
-  }
+  INFER_RETURN_IF_ERROR(
+      GcmPass(c, counter_, 0, encrypt_, header, payload.data(), payload.data(), payload.size()));
   SealTag expected = tag;
   if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, static_cast<int>(expected.size()),
                           expected.data()) != 1) {
     return OpenSslError("EVP_CIPHER_CTX_ctrl (open)");
   }
-  if (EVP_CipherFinal_ex(c, nullptr, &n) != 1) {
+  int len = 0;
+  if (EVP_CipherFinal_ex(c, nullptr, &len) != 1) {
     return absl::DataLossError(
         absl::StrCat("frame ", counter_,
                      " failed its integrity check (altered, replayed, dropped or reordered in "
