@@ -50,7 +50,7 @@ enum class FrameType : uint8_t {
   kProof = 3,      // connecting side's proof (ProofMessage)
   kWelcome = 4,    // accepting side: proof accepted (empty payload)
   kPeerTable = 5,  // leader -> worker once every rank has joined (PeerTableMessage)
-  kLeave = 6,      // a rank leaves the group on purpose (empty payload), then closes
+  kLeave = 6,      // a rank leaves the group on purpose (empty payload, sealed), then closes
   kAllReduce = 16,
   kAllGather = 17,
   kBroadcast = 18,

@@ -11,8 +11,7 @@
 // the header only authenticated). A receiver opens frames with the counter it expects next, so a
 // changed byte, a replayed frame, a dropped or a reordered one all fail the tag, and the link is
 // closed (DataLoss naming the peer). The leader's peer table is the first sealed frame of each
-// link. The Leave frame (FrameType::kLeave) is the one exception: it carries no tag, since forging
-// one can only end the group, as resetting the connection can.
+// link, and a rank's Leave frame its last: a forged Leave is an altered frame, not a leave.
 //
 // Thread-safety: one thread at a time per FrameSealer (the mesh's thread).
 #ifndef INFER_COMM_FRAME_SEAL_H_

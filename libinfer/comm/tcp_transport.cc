@@ -34,6 +34,20 @@ struct FrameParts {
     }
     return n;
   }
+  // Copies `n` bytes of the parts from byte `done` on into `dst`.
+  void CopyOut(size_t done, uint8_t* dst, size_t n) const {
+    for (int i = 0; i < 3 && n > 0; ++i) {
+      if (done >= size[i]) {
+        done -= size[i];
+        continue;
+      }
+      const size_t k = std::min(n, size[i] - done);
+      std::memcpy(dst, part[i] + done, k);
+      dst += k;
+      n -= k;
+      done = 0;
+    }
+  }
   // Copies `n` bytes of `src` into the parts from byte `done` on.
   void CopyIn(size_t done, const uint8_t* src, size_t n) const {
     for (int i = 0; i < 3 && n > 0; ++i) {
@@ -70,11 +84,19 @@ void Mesh::Interrupt() {
 
 absl::Status Mesh::Leave(Clock::time_point deadline) {
   if (!health_.ok()) return health_;
-  const auto header = EncodeFrameHeader({FrameType::kLeave, 0, 0, 0});
-  const std::string_view frame(reinterpret_cast<const char*>(header.data()), header.size());
   std::vector<pollfd> open;
   for (PeerLink& link : links_) {
     if (!link.fd.valid()) continue;
+    // Sealed like every frame, so that nobody else can end the group in this rank's name.
+    std::string frame;
+    if (link.seal_out != nullptr) {
+      absl::StatusOr<std::string> sealed = SealFrame(*link.seal_out, FrameType::kLeave, "");
+      if (!sealed.ok()) continue;
+      frame = *std::move(sealed);
+    } else {
+      const auto header = EncodeFrameHeader({FrameType::kLeave, 0, 0, 0});
+      frame.assign(reinterpret_cast<const char*>(header.data()), header.size());
+    }
     // Between operations nothing is half sent, so the frame starts on a frame boundary.
     if (WriteAll(link.fd.get(), frame, deadline).ok()) {
       shutdown(link.fd.get(), SHUT_WR);
@@ -140,16 +162,61 @@ void Transfer::Recv(int peer, const FrameHeader& expect, void* dst, std::functio
 
 absl::Status Transfer::Closed(int peer, int err) const {
   // A peer that left on purpose sent a Leave frame first; it may sit in the stash.
-  const PeerLink& link = mesh_.link(peer);
-  if (link.stash.size() - link.stash_pos >= kFrameHeaderBytes) {
-    auto h = ParseFrameHeader(
-        {reinterpret_cast<const char*>(link.stash.data() + link.stash_pos), kFrameHeaderBytes},
-        mesh_.max_frame_bytes());
-    if (h.ok() && h->type == FrameType::kLeave) return LeftTheGroup(peer);
+  PeerLink& link = mesh_.link(peer);
+  const size_t seal_bytes = link.seal_in != nullptr ? kFrameSealBytes : 0;
+  if (link.stash.size() - link.stash_pos >= kFrameHeaderBytes + seal_bytes) {
+    const uint8_t* at = link.stash.data() + link.stash_pos;
+    auto h = ParseFrameHeader({reinterpret_cast<const char*>(at), kFrameHeaderBytes},
+                              mesh_.max_frame_bytes());
+    if (h.ok() && h->type == FrameType::kLeave) {
+      SealTag seal{};
+      if (seal_bytes > 0) std::memcpy(seal.data(), at + kFrameHeaderBytes, seal_bytes);
+      return CheckLeave(peer, {at, kFrameHeaderBytes}, seal);
+    }
   }
   std::string why = err == 0 ? "" : absl::StrCat(" (", std::strerror(err), ")");
   return absl::UnavailableError(
       absl::StrCat(mesh_.Describe(peer), " closed the connection during ", op_, why));
+}
+
+absl::Status Transfer::CheckLeave(int peer, std::span<const uint8_t> header,
+                                  const SealTag& seal) const {
+  FrameSealer* seal_in = mesh_.link(peer).seal_in.get();
+  if (seal_in != nullptr) {
+    const absl::Status opened = seal_in->Open(header, {}, seal);
+    if (!opened.ok()) {
+      return absl::Status(opened.code(),
+                          absl::StrCat(mesh_.Describe(peer), ": a Leave ", opened.message(),
+                                       " during ", op_, "; the link is closed"));
+    }
+  }
+  return LeftTheGroup(peer);
+}
+
+absl::Status Transfer::ReadLeave(int peer, Channel& c, const InFrame& f) {
+  PeerLink& link = mesh_.link(peer);
+  SealTag seal{};
+  if (link.seal_in != nullptr) {
+    // The seal follows the header: what already arrived sits where the expected frame's payload
+    // (and seal) would have gone; the rest is in the stash or still on the socket.
+    const FrameParts parts{{c.header.data(), f.dst, c.seal.data()},
+                           {kFrameHeaderBytes, f.expect.length, kFrameSealBytes}};
+    size_t have = std::min(f.done - kFrameHeaderBytes, kFrameSealBytes);
+    parts.CopyOut(kFrameHeaderBytes, seal.data(), have);
+    const size_t stashed = std::min(kFrameSealBytes - have, link.stash.size() - link.stash_pos);
+    if (stashed > 0) {
+      std::memcpy(seal.data() + have, link.stash.data() + link.stash_pos, stashed);
+      link.stash_pos += stashed;
+      have += stashed;
+    }
+    if (have < kFrameSealBytes) {
+      const absl::Status read =
+          ReadExact(link.fd.get(), seal.data() + have, kFrameSealBytes - have,
+                    Clock::now() + std::min<Timeout>(timeout_, std::chrono::seconds(2)));
+      if (!read.ok()) return Closed(peer, 0);
+    }
+  }
+  return CheckLeave(peer, c.header, seal);
 }
 
 absl::Status Transfer::LeftTheGroup(int peer) const {
@@ -202,7 +269,6 @@ absl::Status Transfer::CheckHeader(int peer, const InFrame& f, const Channel& c)
     return absl::InternalError(absl::StrCat(mesh_.Describe(peer), " sent a malformed frame during ",
                                             op_, " (altered in transit?): ", h.status().message()));
   }
-  if (h->type == FrameType::kLeave) return LeftTheGroup(peer);
   const FrameHeader& e = f.expect;
   if (h->type != e.type || h->group != e.group || h->sequence != e.sequence ||
       h->length != e.length) {
@@ -222,6 +288,9 @@ absl::Status Transfer::Advance(int peer, Channel& c, size_t n) {
   f.done += n;
   c.last_progress = Clock::now();
   if (before < kFrameHeaderBytes && f.done >= kFrameHeaderBytes) {
+    auto h = ParseFrameHeader({reinterpret_cast<const char*>(c.header.data()), kFrameHeaderBytes},
+                              mesh_.max_frame_bytes());
+    if (h.ok() && h->type == FrameType::kLeave) return ReadLeave(peer, c, f);
     INFER_RETURN_IF_ERROR(CheckHeader(peer, f, c));
   }
   FrameSealer* seal = mesh_.link(peer).seal_in.get();

@@ -25,6 +25,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -150,6 +151,10 @@ class Transfer {
   // Seals the front frame of `c` for `peer` (once, before its first byte goes out).
   absl::Status SealFront(int peer, Channel& c);
   absl::Status LeftTheGroup(int peer) const;
+  // A Leave frame's header arrived: reads its seal (from what arrived, the stash or the socket)
+  // and checks it; Unavailable "left the group" when it verifies, DataLoss when not.
+  absl::Status ReadLeave(int peer, Channel& c, const InFrame& f);
+  absl::Status CheckLeave(int peer, std::span<const uint8_t> header, const SealTag& seal) const;
   absl::Status Interrupted() const;
 
   Mesh& mesh_;

@@ -543,6 +543,12 @@ class Proxy {
     captured_.clear();
     armed_ = true;
   }
+  // Sends `bytes` to the leader as if rank 1 had (nothing else may be in flight).
+  void Inject(const std::string& bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    EXPECT_EQ(send(server_, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(bytes.size()));
+  }
   std::string Captured() {
     std::lock_guard<std::mutex> lock(mu_);
     return captured_;
@@ -643,6 +649,22 @@ TEST(TcpCommunicatorTest, AFlippedByteOnTheWireClosesTheLinkNamingTheCheck) {
     // The link is closed: later operations fail at once with the same error.
     EXPECT_EQ(world[0]->Barrier(kTimeout).message(), seen[0].message());
   }
+}
+
+// A Leave frame is sealed like any other: one forged on the wire closes the link as an altered
+// frame, not as a rank that left.
+TEST(TcpCommunicatorTest, AForgedLeaveIsAnAlteredFrame) {
+  std::unique_ptr<Proxy> proxy;
+  World world = WorldThroughProxy(proxy, /*encrypt=*/false);
+  ASSERT_EQ(world.size(), 2u);
+  const auto header = EncodeFrameHeader({FrameType::kLeave, 0, 0, 0});
+  proxy->Inject(std::string(reinterpret_cast<const char*>(header.data()), header.size()) +
+                std::string(kFrameSealBytes, 'x'));
+  const absl::Status seen = world[0]->Barrier(kTimeout);
+  EXPECT_EQ(seen.code(), absl::StatusCode::kDataLoss) << seen;
+  EXPECT_NE(std::string(seen.message()).find("a Leave frame 0 failed its integrity check"),
+            std::string::npos)
+      << seen;
 }
 
 // The leader's peer table is sealed too: a flipped byte in it fails the join, naming it.
