@@ -262,9 +262,8 @@ absl::Status Transfer::SendSome(int peer, Channel& c, bool* progressed) {
   return absl::OkStatus();
 }
 
-absl::Status Transfer::CheckHeader(int peer, const InFrame& f, const Channel& c) const {
-  auto h = ParseFrameHeader({reinterpret_cast<const char*>(c.header.data()), kFrameHeaderBytes},
-                            mesh_.max_frame_bytes());
+absl::Status Transfer::CheckHeader(int peer, const InFrame& f,
+                                   const absl::StatusOr<FrameHeader>& h) const {
   if (!h.ok()) {
     return absl::InternalError(absl::StrCat(mesh_.Describe(peer), " sent a malformed frame during ",
                                             op_, " (altered in transit?): ", h.status().message()));
@@ -288,10 +287,11 @@ absl::Status Transfer::Advance(int peer, Channel& c, size_t n) {
   f.done += n;
   c.last_progress = Clock::now();
   if (before < kFrameHeaderBytes && f.done >= kFrameHeaderBytes) {
-    auto h = ParseFrameHeader({reinterpret_cast<const char*>(c.header.data()), kFrameHeaderBytes},
-                              mesh_.max_frame_bytes());
+    const absl::StatusOr<FrameHeader> h =
+        ParseFrameHeader({reinterpret_cast<const char*>(c.header.data()), kFrameHeaderBytes},
+                         mesh_.max_frame_bytes());
     if (h.ok() && h->type == FrameType::kLeave) return ReadLeave(peer, c, f);
-    INFER_RETURN_IF_ERROR(CheckHeader(peer, f, c));
+    INFER_RETURN_IF_ERROR(CheckHeader(peer, f, h));
   }
   FrameSealer* seal = mesh_.link(peer).seal_in.get();
   const size_t total =

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "libinfer/comm/communicator.h"
 #include "libinfer/comm/frame.h"
 #include "libinfer/comm/frame_seal.h"
@@ -146,7 +147,8 @@ class Transfer {
   absl::Status Stash(int peer, Channel& c, bool* progressed);
   // Moves `n` received bytes into the front frame; completes it (and checks its header).
   absl::Status Advance(int peer, Channel& c, size_t n);
-  absl::Status CheckHeader(int peer, const InFrame& f, const Channel& c) const;
+  // Checks the parsed header `h` of the front frame against what `f` expects.
+  absl::Status CheckHeader(int peer, const InFrame& f, const absl::StatusOr<FrameHeader>& h) const;
   absl::Status Closed(int peer, int err) const;
   // Seals the front frame of `c` for `peer` (once, before its first byte goes out).
   absl::Status SealFront(int peer, Channel& c);

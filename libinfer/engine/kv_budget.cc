@@ -10,7 +10,12 @@ absl::StatusOr<uint64_t> DefaultKvCacheBytes(const KvBudgetInputs& in) {
   const uint64_t one = in.one_sequence_bytes;
   const uint64_t seqs = static_cast<uint64_t>(std::max<int32_t>(1, in.max_num_seqs));
   const uint64_t wanted = one > UINT64_MAX / seqs ? UINT64_MAX : one * seqs;
-  const uint64_t budget = std::max(one, std::min(wanted, in.cap_bytes));
+  uint64_t cap = in.ceiling_bytes;
+  if (in.free_bytes) {
+    cap = std::min(cap,
+                   static_cast<uint64_t>(static_cast<double>(*in.free_bytes) * in.free_fraction));
+  }
+  const uint64_t budget = std::max(one, std::min(wanted, cap));
   if (one > in.available_bytes) {
     return absl::ResourceExhaustedError(absl::StrFormat(
         "the KV cache needs at least one sequence of the full context: %.1f MiB for %d tokens, "

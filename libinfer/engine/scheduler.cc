@@ -281,8 +281,8 @@ absl::Status Scheduler::Impl::Init(Model::Impl& mi) {
     in.one_sequence_bytes =
         static_cast<uint64_t>(BlocksFor(context_length_, o.block_size)) * per_block;
     in.max_num_seqs = o.max_num_seqs;
-    in.cap_bytes =
-        static_cast<uint64_t>(static_cast<double>(host.free_bytes) * o.kv_cache_memory_fraction);
+    in.free_bytes = host.free_bytes;  // 0 where unknown: one sequence, as before
+    in.free_fraction = o.kv_cache_memory_fraction;
     in.available_bytes = host.known ? host.free_bytes : UINT64_MAX;
     in.device = absl::StrCat("host memory (", host.source, ")");
     in.context_length = context_length_;
@@ -654,11 +654,12 @@ void Scheduler::Impl::UpdateGauges() {
   stats_.running = static_cast<int64_t>(running_.size());
   stats_.waiting = static_cast<int64_t>(waiting_.size());
   stats_.kv_blocks_used = blocks_->num_held();
-  Clock::time_point oldest = Clock::now();
+  const Clock::time_point now = Clock::now();
+  Clock::time_point oldest = now;
   for (const SeqPtr& s : waiting_) {
     if (s != nullptr) oldest = std::min(oldest, s->submitted);
   }
-  stats_.oldest_waiting_seconds = Seconds(Clock::now() - oldest);
+  stats_.oldest_waiting_seconds = Seconds(now - oldest);
 }
 
 bool Scheduler::Impl::Advance(Sequence& s, std::span<float> logits) {

@@ -375,13 +375,10 @@ class ModelSet::Impl {
     in.max_num_seqs = m.scheduler.max_num_seqs;
     // The same rule as one model's Scheduler: at most kv_cache_memory_fraction of the host
     // memory free now (the cgroup's limit counts), and at most the set's ceiling.
-    in.cap_bytes = options_.default_kv_cache_bytes;
-    const cluster::DeviceInventory inventory = monitor_.Snapshot();
-    for (const cluster::DeviceInfo& d : inventory.devices) {
-      if (d.kind != cluster::DeviceKind::kHost) continue;
-      in.cap_bytes = std::min<uint64_t>(
-          in.cap_bytes, static_cast<uint64_t>(static_cast<double>(d.free_bytes) *
-                                              m.scheduler.kv_cache_memory_fraction));
+    in.ceiling_bytes = options_.default_kv_cache_bytes;
+    in.free_fraction = m.scheduler.kv_cache_memory_fraction;
+    for (const cluster::DeviceInfo& d : monitor_.Snapshot().devices) {
+      if (d.kind == cluster::DeviceKind::kHost) in.free_bytes = d.free_bytes;
     }
     in.context_length = config.context_length;
     // Whether it fits is placement's question (every device, every replica): not checked here.

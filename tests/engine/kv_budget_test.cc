@@ -18,7 +18,7 @@ KvBudgetInputs Inputs(uint64_t one, int seqs, uint64_t cap, uint64_t available =
   KvBudgetInputs in;
   in.one_sequence_bytes = one;
   in.max_num_seqs = seqs;
-  in.cap_bytes = cap;
+  in.ceiling_bytes = cap;
   in.available_bytes = available;
   in.device = "host memory (cgroup v2 limit)";
   in.context_length = 8192;
