@@ -241,6 +241,20 @@ int ServeModelSet(const ServeFlags& f, AuthStore* auth, sigset_t signals) {
         "scheduler.kv_cache_memory, tensor_parallel); drop them from the command line and the "
         "environment (MODEL_ID, MAX_MODEL_LEN, KV_CACHE_MEMORY, TENSOR_PARALLELISM)");
   }
+  const ServeFlags defaults;
+  if (f.max_queued_requests != defaults.max_queued_requests ||
+      f.queue_timeout != defaults.queue_timeout) {
+    return Fail(
+        "--models: the queue's bounds are set per model in the file (scheduler.max_waiting, "
+        "scheduler.queue_timeout); drop --max-queued-requests / --queue-timeout (and "
+        "MAX_QUEUED_REQUESTS, QUEUE_TIMEOUT)");
+  }
+  if (f.cluster.encrypt ||
+      f.cluster.join_timeout_seconds != defaults.cluster.join_timeout_seconds) {
+    return Fail(
+        "--models: a model set serves single-rank replicas; --cluster-encrypt and "
+        "--cluster-join-timeout apply to a model spread over ranks (serve MODEL --tp N)");
+  }
   auto spec = LoadModelSetFile(f.models_file);
   if (!spec.ok()) return Fail(std::string(spec.status().message()));
   ModelSetOptions so;

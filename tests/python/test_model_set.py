@@ -306,3 +306,22 @@ def test_the_file_reloads_on_change_and_a_bad_reload_changes_nothing(server, mod
     assert wait_for(lambda: replicas(server) == {"smol": 2, "tiny-a": 1}, timeout=60)
     assert sorted(m.id for m in client(server).models.list().data) == ["smol", "tiny-a"]
     assert "tiny-b/0" not in host(server)["replicas"]
+
+
+@pytest.mark.parametrize("flag,needle", [
+    (["--queue-timeout", "5"], "scheduler.queue_timeout"),
+    (["--max-queued-requests", "8"], "scheduler.max_waiting"),
+    (["--cluster-encrypt"], "--cluster-encrypt"),
+    (["--cluster-join-timeout", "30"], "--cluster-join-timeout"),
+])
+def test_single_model_flags_are_refused_with_a_model_set(cli_tool, tiny_models, tmp_path, flag,
+                                                         needle):
+    """Flags that only a single model (or one spread over ranks) reads are refused with --models,
+    never accepted and ignored."""
+    good = tmp_path / "models.yaml"
+    good.write_text("models:\n  - name: a\n    path: "
+                    + tiny_models["models"]["gguf_q8_0"]["path"] + "\n")
+    r = subprocess.run([cli_tool, "serve", "--models", str(good), "--port", "0", *flag],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert needle in r.stderr, r.stderr
