@@ -91,7 +91,13 @@ enum class FinishReason {
   kError,      // the engine failed (the result's status says how)
 };
 
-// "stop", "length", "cancelled", "error": the names OpenAI's and vLLM's APIs use.
+// How many FinishReason values there are (arrays indexed by reason have this size).
+inline constexpr int kFinishReasonCount = 4;
+
+// The one name of each reason, used by the HTTP API, the CLI's JSON and the metrics labels:
+// "stop" and "length" as OpenAI's API names them; "abort" for kCancelled, as vLLM's
+// OpenAI-compatible server names a request ended before its end (OpenAI has no such value);
+// "error" for kError (an HTTP client gets an error object, not this name).
 const char* FinishReasonName(FinishReason reason);
 
 // The result of one Generate() call.

@@ -162,7 +162,8 @@ struct SchedulerStats {
   int64_t prefix_cache_hit_tokens = 0;      // of those, found
   int64_t prompt_tokens_total = 0;
   int64_t generation_tokens_total = 0;
-  int64_t requests_finished[4] = {};  // by FinishReason (stop, length, cancelled, error)
+  // By FinishReason: stop, length, abort, error.
+  int64_t requests_finished[kFinishReasonCount] = {};
   Histogram time_to_first_token;
   Histogram time_per_output_token;
 };

@@ -53,20 +53,6 @@ void Observe(Histogram& h, double v) {
 
 }  // namespace
 
-const char* FinishReasonName(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::kStop:
-      return "stop";
-    case FinishReason::kLength:
-      return "length";
-    case FinishReason::kCancelled:
-      return "cancelled";
-    case FinishReason::kError:
-      break;
-  }
-  return "error";
-}
-
 // ---- Handles ---------------------------------------------------------------------------------
 
 // What the Scheduler's thread and other threads share: new requests and shutdown orders.

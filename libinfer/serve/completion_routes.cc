@@ -230,7 +230,7 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
       if (c->api.stream && result.finish_reason != FinishReason::kError && StartStreamOnce(*c)) {
         c->out->WriteChunk(Sse(serve::ChunkJson(
             c->api, c->id, c->created, c->lease.model_name(), i, nullptr, "", nullptr,
-            serve::ApiFinishReason(result.finish_reason), c->lease.model().tokenizer())));
+            FinishReasonName(result.finish_reason), c->lease.model().tokenizer())));
       }
       if (++c->finished == static_cast<int>(c->choices.size())) CallDone(*c);
     };

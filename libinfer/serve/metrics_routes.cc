@@ -119,7 +119,7 @@ HttpResponse Server::Impl::Metrics() {
               [](R r) { return r.stats.generation_tokens_total; });
   Header(&out, "infer_requests_finished_total", "Requests finished, by reason.", "counter");
   for (const Series& s : series) {
-    for (int r = 0; r < 4; ++r) {
+    for (int r = 0; r < kFinishReasonCount; ++r) {
       absl::StrAppend(&out, "infer_requests_finished_total{", s.labels, ",finish_reason=\"",
                       FinishReasonName(static_cast<FinishReason>(r)), "\"} ",
                       s.replica->stats.requests_finished[r], "\n");

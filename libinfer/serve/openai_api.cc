@@ -256,20 +256,6 @@ std::optional<ApiError> ParseCompletionRequest(const std::string& text, bool cha
   return std::nullopt;
 }
 
-const char* ApiFinishReason(FinishReason r) {
-  switch (r) {
-    case FinishReason::kStop:
-      return "stop";
-    case FinishReason::kLength:
-      return "length";
-    case FinishReason::kCancelled:
-      return "abort";
-    case FinishReason::kError:
-      break;
-  }
-  return "error";
-}
-
 json UsageJson(const Usage& u) {
   return {{"prompt_tokens", u.prompt_tokens},
           {"completion_tokens", u.completion_tokens},
@@ -339,12 +325,12 @@ json CompletionJson(const CompletionRequest& req, const std::string& id, int64_t
       out_choices.push_back({{"index", i},
                              {"message", {{"role", "assistant"}, {"content", c.text}}},
                              {"logprobs", lp},
-                             {"finish_reason", ApiFinishReason(c.finish_reason)}});
+                             {"finish_reason", FinishReasonName(c.finish_reason)}});
     } else {
       out_choices.push_back({{"index", i},
                              {"text", req.echo ? req.prompt_text + c.text : c.text},
                              {"logprobs", lp},
-                             {"finish_reason", ApiFinishReason(c.finish_reason)}});
+                             {"finish_reason", FinishReasonName(c.finish_reason)}});
     }
   }
   return {{"id", id},

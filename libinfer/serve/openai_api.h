@@ -94,9 +94,6 @@ nlohmann::json ChunkJson(const CompletionRequest& req, const std::string& id, in
 nlohmann::json UsageChunkJson(const CompletionRequest& req, const std::string& id, int64_t created,
                               const std::string& model, const Usage& usage);
 
-// "stop" / "length" as OpenAI names a finish; cancelled and error map to "abort"/"error".
-const char* ApiFinishReason(FinishReason r);
-
 }  // namespace infer::serve
 
 #endif  // INFER_SERVE_OPENAI_API_H_

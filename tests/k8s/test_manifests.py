@@ -505,7 +505,7 @@ def chat_and_stream_through_sigterm(pod, api_port, prestop):
         extra_body={"ignore_eos": True},
         messages=[{"role": "user", "content": "Tell me a long story."}])
     pieces, finish = [], None
-    stopper = None
+    stopper, sigterm_at = None, []
     for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
             pieces.append(chunk.choices[0].delta.content)
@@ -514,10 +514,15 @@ def chat_and_stream_through_sigterm(pod, api_port, prestop):
         if stopper is None and len(pieces) >= 4:
             def stop():
                 subprocess.run(prestop, check=True)
+                sigterm_at.append(time.monotonic())
                 pod.proc.send_signal(signal.SIGTERM)
             stopper = threading.Thread(target=stop)
             stopper.start()
+    ended_at = time.monotonic()
     stopper.join()
+    # The stream was still running when SIGTERM came, and finished rather than being cut
+    # (a cut stream says "abort").
+    assert sigterm_at[0] < ended_at, "the stream ended before SIGTERM was sent"
     assert finish == "length", "".join(pieces)
     assert len(pieces) > 100
     assert pod.proc.wait(timeout=120) == 0, pod.log()

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -164,6 +165,20 @@ TEST(ModelLoadTest, MissingPathAndBadOptions) {
             std::string::npos);
   options.num_threads = -1;
   EXPECT_EQ(Model::Load(options).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// The names a client sees: OpenAI's for a natural end, vLLM's "abort" for a cut one; each
+// reason has its own, and the metrics labels use the same function.
+TEST(FinishReasonTest, NamesAreOpenAisAndDistinct) {
+  EXPECT_STREQ(FinishReasonName(FinishReason::kStop), "stop");
+  EXPECT_STREQ(FinishReasonName(FinishReason::kLength), "length");
+  EXPECT_STREQ(FinishReasonName(FinishReason::kCancelled), "abort");
+  EXPECT_STREQ(FinishReasonName(FinishReason::kError), "error");
+  std::set<std::string> names;
+  for (int r = 0; r < kFinishReasonCount; ++r) {
+    names.insert(FinishReasonName(static_cast<FinishReason>(r)));
+  }
+  EXPECT_EQ(names.size(), static_cast<size_t>(kFinishReasonCount));
 }
 
 }  // namespace
