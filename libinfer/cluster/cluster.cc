@@ -176,13 +176,11 @@ class LeaderRunner final : public ModelRunner {
   // The largest share any rank holds (stages and KV-head groups need not divide evenly), so
   // that a budget the engine sets holds on every rank.
   uint64_t KvBytesPerBlock(int64_t block_size) const override {
-    const ModelConfig& c = config();
     const ClusterOptions& o = cluster_.options_;
-    const int64_t layers = (c.num_layers + o.pipeline_parallel_size - 1) / o.pipeline_parallel_size;
-    const int64_t heads = (c.num_kv_heads + o.tensor_parallel_size - 1) / o.tensor_parallel_size;
-    return std::max<uint64_t>(
-        local_->KvBytesPerBlock(block_size),
-        2ull * static_cast<uint64_t>(layers * heads * c.head_dim * block_size) * sizeof(float));
+    KvCacheShape largest = WholeModelKvShape(config());
+    largest.num_layers = LargestShare(largest.num_layers, o.pipeline_parallel_size);
+    largest.num_kv_heads = LargestShare(largest.num_kv_heads, o.tensor_parallel_size);
+    return std::max(local_->KvBytesPerBlock(block_size), largest.BytesPerBlock(block_size));
   }
   absl::StatusOr<std::unique_ptr<KvCache>> CreateKvCache(int64_t block_size,
                                                          int64_t num_blocks) override {

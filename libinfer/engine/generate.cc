@@ -89,7 +89,7 @@ absl::StatusOr<Completion> Model::GenerateFromTokens(std::vector<TokenId> prompt
   // exactly this request, driven from this thread through its handle.
   SchedulerOptions options;
   options.block_size = static_cast<int32_t>(kDefaultKvBlockSize);
-  const int64_t blocks = (prompt_len + max_new + kDefaultKvBlockSize - 1) / kDefaultKvBlockSize;
+  const int64_t blocks = BlocksFor(prompt_len + max_new, kDefaultKvBlockSize);
   options.kv_cache_bytes =
       static_cast<uint64_t>(blocks) * impl_->runner->KvBytesPerBlock(kDefaultKvBlockSize);
   options.max_num_seqs = 1;

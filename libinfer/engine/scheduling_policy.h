@@ -21,6 +21,8 @@
 #include <span>
 #include <vector>
 
+#include "libinfer/model/kv_cache.h"  // BlocksFor
+
 namespace infer {
 
 struct PolicyRunning {
@@ -59,11 +61,6 @@ struct StepPlan {
 // `running` ordered oldest first (the last is preempted first); `waiting` in queue order.
 StepPlan PlanStep(std::span<const PolicyRunning> running, std::span<const PolicyWaiting> waiting,
                   int64_t free_blocks, const PolicyLimits& limits);
-
-// Blocks that hold `tokens` positions.
-inline int64_t BlocksFor(int64_t tokens, int64_t block_size) {
-  return (tokens + block_size - 1) / block_size;
-}
 
 }  // namespace infer
 

@@ -8,9 +8,13 @@
 
 namespace infer {
 
-uint64_t HostKvCache::BytesPerBlock(const KvCacheShape& s, int64_t block_size) {
-  return 2ull * static_cast<uint64_t>(s.num_layers) * static_cast<uint64_t>(s.num_kv_heads) *
-         static_cast<uint64_t>(block_size) * static_cast<uint64_t>(s.head_dim) * sizeof(float);
+uint64_t KvCacheShape::BytesPerBlock(int64_t block_size) const {
+  const int64_t elems = 2 * num_layers * num_kv_heads * block_size * head_dim;
+  return static_cast<uint64_t>(DTypeBytes(dtype, elems).value_or(0));
+}
+
+KvCacheShape WholeModelKvShape(const ModelConfig& config) {
+  return {config.num_layers, config.num_kv_heads, config.head_dim, kHostKvDType};
 }
 
 absl::StatusOr<std::unique_ptr<HostKvCache>> HostKvCache::Create(const KvCacheShape& s,
@@ -20,7 +24,11 @@ absl::StatusOr<std::unique_ptr<HostKvCache>> HostKvCache::Create(const KvCacheSh
     return absl::InvalidArgumentError(absl::StrCat(
         "KV cache: block size ", block_size, " and block count ", num_blocks, " must be positive"));
   }
-  const uint64_t per_block = BytesPerBlock(s, block_size);
+  if (s.dtype != kHostKvDType) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "KV cache: the host cache holds ", DTypeName(kHostKvDType), ", not ", DTypeName(s.dtype)));
+  }
+  const uint64_t per_block = s.BytesPerBlock(block_size);
   // A stage may hold no layer's cache at all (per_block 0); it still takes one float.
   if (per_block != 0 &&
       static_cast<uint64_t>(num_blocks) > std::numeric_limits<int64_t>::max() / 2 / per_block) {

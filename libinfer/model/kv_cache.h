@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "libinfer/format/model_config.h"
+#include "libinfer/tensor/dtype.h"
 
 namespace infer {
 
@@ -30,20 +32,35 @@ class KvCache {
   virtual HostKvCache* host() { return nullptr; }
 };
 
-// What one runner's blocks hold: its layers and its share of the KV heads.
+// The element type of the host KV cache (the CPU forward pass reads and writes F32).
+inline constexpr DType kHostKvDType = DType::kF32;
+
+// What one runner's blocks hold: its layers, its share of the KV heads, and the element type.
 struct KvCacheShape {
   int64_t num_layers = 0;
   int64_t num_kv_heads = 0;
   int64_t head_dim = 0;
+  DType dtype = kHostKvDType;
+
+  // Bytes one block of `block_size` positions takes over all these layers (K and V): the one
+  // definition every budget, placement and cache size uses.
+  uint64_t BytesPerBlock(int64_t block_size) const;
 };
 
+// The whole model's KV shape (every layer, every KV head) in the host cache's element type:
+// what a budget computed before any runner exists (placement, the model info) counts.
+KvCacheShape WholeModelKvShape(const ModelConfig& config);
+
+// Blocks of `block_size` positions that hold `tokens` positions.
+inline int64_t BlocksFor(int64_t tokens, int64_t block_size) {
+  return (tokens + block_size - 1) / block_size;
+}
+
 // A KvCache in host memory. Block b of layer l holds `block_size` positions of one sequence, for
-// every KV head: K and V each [num_kv_heads][block_size][head_dim] floats.
+// every KV head: K and V each [num_kv_heads][block_size][head_dim] floats (the shape's dtype
+// must be kHostKvDType).
 class HostKvCache final : public KvCache {
  public:
-  // Bytes one block takes over all layers (K and V).
-  static uint64_t BytesPerBlock(const KvCacheShape& shape, int64_t block_size);
-
   // Reserves `num_blocks` blocks. The memory is reserved, not touched: pages become resident as
   // positions are written. InvalidArgument for non-positive sizes or an overflowing size;
   // ResourceExhausted when it cannot be reserved.

@@ -345,7 +345,7 @@ absl::StatusOr<RunnerFootprint> EstimateRunnerFootprint(const ModelConfig& confi
 }
 
 uint64_t LlamaModel::KvBytesPerBlock(int64_t block_size) const {
-  return HostKvCache::BytesPerBlock(kv_shape_, block_size);
+  return kv_shape_.BytesPerBlock(block_size);
 }
 
 absl::StatusOr<std::unique_ptr<KvCache>> LlamaModel::CreateKvCache(int64_t block_size,

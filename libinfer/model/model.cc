@@ -97,9 +97,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) 
                      " exceeds the model's context length ", config.context_length));
   }
   info.context_length = options.max_context > 0 ? options.max_context : config.context_length;
-  info.kv_bytes_per_token =
-      static_cast<uint64_t>(2 * config.num_layers * config.num_kv_heads * config.head_dim) *
-      sizeof(float);
+  info.kv_bytes_per_token = WholeModelKvShape(config).BytesPerBlock(1);
   std::map<std::string, int> type_counts;
   for (const TensorView* t : files->weights->All()) {
     info.parameter_count += static_cast<uint64_t>(t->numel());
@@ -161,8 +159,7 @@ absl::StatusOr<std::vector<float>> Model::ComputeLogits(std::span<const TokenId>
                                                    " tokens exceed the context length ",
                                                    impl_->info.context_length));
   }
-  const int64_t blocks =
-      (static_cast<int64_t>(ids.size()) + kDefaultKvBlockSize - 1) / kDefaultKvBlockSize;
+  const int64_t blocks = BlocksFor(static_cast<int64_t>(ids.size()), kDefaultKvBlockSize);
   std::vector<int32_t> table(static_cast<size_t>(blocks));
   for (int64_t b = 0; b < blocks; ++b) table[b] = static_cast<int32_t>(b);
   std::vector<float> logits;

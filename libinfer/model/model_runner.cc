@@ -51,7 +51,7 @@ absl::Status CheckBatch(const ForwardBatch& batch, const ModelConfig& config,
                                                      " exceed the context length ",
                                                      config.context_length));
     }
-    const int64_t blocks = (end + cache.block_size() - 1) / cache.block_size();
+    const int64_t blocks = BlocksFor(end, cache.block_size());
     if (static_cast<int64_t>(s.block_table.size()) < blocks) {
       return absl::InvalidArgumentError(absl::StrCat("sequence ", i, ": ", s.block_table.size(),
                                                      " blocks cannot hold ", end, " positions"));

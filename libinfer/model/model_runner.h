@@ -108,6 +108,9 @@ inline std::pair<int64_t, int64_t> ShareOf(int64_t n, int part, int parts) {
   return {n * part / parts, n * (part + 1) / parts};
 }
 
+// The most units any part of `parts` gets from ShareOf.
+inline int64_t LargestShare(int64_t n, int parts) { return (n + parts - 1) / parts; }
+
 // The layout of rank `rank` of a tensor_parallel x pipeline_parallel group (rank =
 // stage * tensor_parallel + tensor-parallel rank): its stage's share of the layers. InvalidArgument
 // when there are more stages than layers.

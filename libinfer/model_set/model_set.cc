@@ -367,8 +367,7 @@ class ModelSet::Impl {
   // KV bytes of a replica of `m` whose spec leaves it to the set (see ModelSetOptions).
   uint64_t DefaultKvBytes(const ModelSpec& m, const ModelConfig& config) const {
     const int64_t block = std::max<int32_t>(1, m.scheduler.block_size);
-    const uint64_t per_block = HostKvCache::BytesPerBlock(
-        {config.num_layers, config.num_kv_heads, config.head_dim}, block);
+    const uint64_t per_block = WholeModelKvShape(config).BytesPerBlock(block);
     KvBudgetInputs in;
     in.one_sequence_bytes =
         static_cast<uint64_t>(BlocksFor(config.context_length, block)) * per_block;

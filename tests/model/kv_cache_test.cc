@@ -1,0 +1,54 @@
+// The KV cache's sizes: one definition of a block's bytes, by element type, and the host cache's
+// checks.
+#include "libinfer/model/kv_cache.h"
+
+#include "gtest/gtest.h"
+
+namespace infer {
+namespace {
+
+TEST(KvCacheShapeTest, BytesPerBlockCountsKAndVInTheShapesType) {
+  KvCacheShape s{30, 3, 64, DType::kF32};
+  // K and V, 30 layers, 3 heads, 16 positions, 64 dims, 4 bytes.
+  EXPECT_EQ(s.BytesPerBlock(16), 2ull * 30 * 3 * 16 * 64 * 4);
+  s.dtype = DType::kF16;
+  EXPECT_EQ(s.BytesPerBlock(16), 2ull * 30 * 3 * 16 * 64 * 2);
+  s.num_layers = 0;  // a stage that holds no layer
+  EXPECT_EQ(s.BytesPerBlock(16), 0u);
+}
+
+TEST(KvCacheShapeTest, WholeModelShapeIsEveryLayerAndKvHead) {
+  ModelConfig c;
+  c.num_layers = 30;
+  c.num_kv_heads = 3;
+  c.head_dim = 64;
+  const KvCacheShape s = WholeModelKvShape(c);
+  EXPECT_EQ(s.num_layers, 30);
+  EXPECT_EQ(s.num_kv_heads, 3);
+  EXPECT_EQ(s.head_dim, 64);
+  EXPECT_EQ(s.dtype, kHostKvDType);
+}
+
+TEST(KvCacheShapeTest, BlocksForRoundsUp) {
+  EXPECT_EQ(BlocksFor(0, 16), 0);
+  EXPECT_EQ(BlocksFor(1, 16), 1);
+  EXPECT_EQ(BlocksFor(16, 16), 1);
+  EXPECT_EQ(BlocksFor(17, 16), 2);
+}
+
+TEST(HostKvCacheTest, HoldsWhatItsShapeSaysAndRefusesOtherTypes) {
+  const KvCacheShape s{2, 3, 8, kHostKvDType};
+  auto cache = HostKvCache::Create(s, 4, 5);
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  EXPECT_EQ((*cache)->bytes(), 5 * s.BytesPerBlock(4));
+  // Layer 1's V pool ends where the cache ends.
+  EXPECT_EQ((*cache)->v(1) + 5 * 3 * 4 * 8, (*cache)->k(0) + (*cache)->bytes() / sizeof(float));
+
+  auto f16 = HostKvCache::Create({2, 3, 8, DType::kF16}, 4, 5);
+  EXPECT_EQ(f16.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(f16.status().message().find("F16"), std::string::npos) << f16.status();
+  EXPECT_EQ(HostKvCache::Create(s, 0, 5).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace infer
