@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "libinfer/format/architecture.h"
 
 namespace infer {
 namespace {
@@ -16,9 +17,10 @@ absl::Status Bad(std::string_view display_name, std::string_view what) {
 }  // namespace
 
 absl::Status ValidateModelConfig(const ModelConfig& c, std::string_view display_name) {
-  if (c.architecture != "llama" && c.architecture != "mistral" && c.architecture != "qwen2") {
-    return Bad(display_name, absl::StrCat("architecture '", c.architecture,
-                                          "' is not supported (expected llama, mistral or qwen2)"));
+  if (FindArchitecture(c.architecture) == nullptr) {
+    return Bad(display_name,
+               absl::StrCat("architecture '", c.architecture, "' is not supported (expected ",
+                            ArchitectureNames(), ")"));
   }
   const std::pair<const char*, int64_t> sizes[] = {
       {"vocab_size", c.vocab_size},

@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "libinfer/format/architecture.h"
 #include "libinfer/format/config_validation.h"
 #include "libinfer/util/status_macros.h"
 
@@ -36,9 +37,10 @@ absl::StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& f) {
   ModelConfig c;
   INFER_ASSIGN_OR_RETURN(c.architecture, f.GetString("general.architecture"));
   const std::string& arch = c.architecture;
-  if (arch != "llama" && arch != "mistral" && arch != "qwen2") {
+  const Architecture* family = FindArchitecture(arch);
+  if (family == nullptr) {
     return Bad(f, "general.architecture",
-               absl::StrCat("unsupported value '", arch, "' (expected llama, mistral or qwen2)"));
+               absl::StrCat("unsupported value '", arch, "' (expected ", ArchitectureNames(), ")"));
   }
   if (f.Has("general.name")) {
     INFER_ASSIGN_OR_RETURN(c.name, f.GetString("general.name"));
@@ -110,7 +112,7 @@ absl::StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& f) {
   }
   c.tie_word_embeddings = f.FindTensor("output.weight") == nullptr;
   c.attention_bias = f.FindTensor("blk.0.attn_q.bias") != nullptr;
-  c.rope_interleaved = arch != "qwen2";
+  c.rope_interleaved = family->gguf_rope_interleaved;
   INFER_RETURN_IF_ERROR(ValidateModelConfig(c, f.display_name()));
   return c;
 }

@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "libinfer/format/architecture.h"
 #include "libinfer/format/config_validation.h"
 #include "libinfer/util/mapped_file.h"
 #include "libinfer/util/status_macros.h"
@@ -139,9 +140,10 @@ absl::StatusOr<ModelConfig> ModelConfigFromHfConfigJson(std::string_view json_te
   ModelConfig c;
   INFER_ASSIGN_OR_RETURN(std::optional<std::string> model_type, r.OptString("model_type"));
   if (!model_type.has_value()) return r.Error("model_type", "missing");
-  if (*model_type != "llama" && *model_type != "mistral" && *model_type != "qwen2") {
-    return r.Error("model_type", absl::StrCat("unsupported value '", *model_type,
-                                              "' (expected llama, mistral or qwen2)"));
+  const Architecture* family = FindArchitecture(*model_type);
+  if (family == nullptr) {
+    return r.Error("model_type", absl::StrCat("unsupported value '", *model_type, "' (expected ",
+                                              ArchitectureNames(), ")"));
   }
   c.architecture = *model_type;
   INFER_ASSIGN_OR_RETURN(c.vocab_size, r.Int("vocab_size"));
@@ -172,17 +174,23 @@ absl::StatusOr<ModelConfig> ModelConfigFromHfConfigJson(std::string_view json_te
   c.rope_interleaved = false;
   INFER_RETURN_IF_ERROR(ReadRopeScaling(r, name, &c));
   INFER_ASSIGN_OR_RETURN(c.tie_word_embeddings, r.Bool("tie_word_embeddings", false));
-  if (c.architecture == "qwen2") {
+  if (family->always_attention_bias) {
     c.attention_bias = true;
   } else {
     INFER_ASSIGN_OR_RETURN(c.attention_bias, r.Bool("attention_bias", false));
   }
   INFER_ASSIGN_OR_RETURN(std::optional<int64_t> window, r.OptInt("sliding_window"));
-  if (c.architecture == "mistral") {
-    c.sliding_window = window.value_or(0);
-  } else if (c.architecture == "qwen2") {
-    INFER_ASSIGN_OR_RETURN(bool use_window, r.Bool("use_sliding_window", false));
-    if (use_window) c.sliding_window = window.value_or(0);
+  switch (family->hf_sliding_window) {
+    case HfSlidingWindow::kNone:
+      break;
+    case HfSlidingWindow::kSlidingWindow:
+      c.sliding_window = window.value_or(0);
+      break;
+    case HfSlidingWindow::kWhenUseSlidingWindow: {
+      INFER_ASSIGN_OR_RETURN(bool use_window, r.Bool("use_sliding_window", false));
+      if (use_window) c.sliding_window = window.value_or(0);
+      break;
+    }
   }
   INFER_RETURN_IF_ERROR(ValidateModelConfig(c, display_name));
   return c;

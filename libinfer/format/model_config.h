@@ -11,7 +11,7 @@ enum class RopeScalingType { kNone, kLinear, kLlama3 };
 
 struct ModelConfig {
   std::string
-      architecture;  // "llama", "mistral", "qwen2" (GGUF general.architecture / HF model_type)
+      architecture;  // an entry of Architectures() (GGUF general.architecture / HF model_type)
   std::string name;  // general.name or the folder name
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;        // n_embd

@@ -324,26 +324,6 @@ absl::Status LlamaModel::Prepare(const std::function<void(uint64_t, uint64_t)>& 
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<ModelRunner>> CreateModelRunner(
-    const ModelConfig& config, const WeightSource& weights, const RunnerLayout& layout,
-    comm::Communicator* tp_comm, comm::Timeout timeout, int num_threads) {
-  // Llama 2/3, Mistral, SmolLM2 and Qwen2 share one runner; config validation refuses others.
-  LlamaSlice slice;
-  slice.layout = layout;
-  slice.tp_comm = tp_comm;
-  slice.timeout = timeout;
-  INFER_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> llama,
-                         LlamaModel::Create(config, weights, slice, num_threads));
-  return std::unique_ptr<ModelRunner>(std::move(llama));
-}
-
-absl::StatusOr<RunnerFootprint> EstimateRunnerFootprint(const ModelConfig& config,
-                                                        const WeightSource& weights,
-                                                        const RunnerLayout& layout, int64_t tokens,
-                                                        int64_t logit_rows) {
-  return LlamaModel::Footprint(config, weights, layout, tokens, logit_rows);
-}
-
 uint64_t LlamaModel::KvBytesPerBlock(int64_t block_size) const {
   return kv_shape_.BytesPerBlock(block_size);
 }

@@ -40,7 +40,8 @@ class ModelParallelism {
 };
 
 // Builds the runner of `config`'s family for `layout` over `weights` (which must outlive it),
-// with `num_threads` threads. Adding a family adds a case here and nothing elsewhere.
+// with `num_threads` threads: the runner its Architecture entry names. InvalidArgument for an
+// architecture without an entry.
 absl::StatusOr<std::unique_ptr<ModelRunner>> CreateModelRunner(
     const ModelConfig& config, const WeightSource& weights, const RunnerLayout& layout,
     comm::Communicator* tp_comm, comm::Timeout timeout, int num_threads);

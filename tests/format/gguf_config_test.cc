@@ -140,7 +140,8 @@ TEST(GgufConfigTest, ErrorsNameTheKey) {
     GgufBuilder b;
     b.KvString("general.architecture", "gpt2");
     EXPECT_THAT(std::string(ConfigOf(b, &storage).status().message()),
-                HasSubstr("key 'general.architecture': unsupported value 'gpt2'"));
+                HasSubstr("key 'general.architecture': unsupported value 'gpt2' (expected "
+                          "llama, mistral or qwen2)"));
   }
   {
     GgufBuilder b = TinyLlama();

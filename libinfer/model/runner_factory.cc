@@ -1,0 +1,55 @@
+// The runner factory: the file's architecture (libinfer/format/architecture.h) names the runner
+// that builds it. A family with a runner of its own adds one case to each switch below.
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "libinfer/format/architecture.h"
+#include "libinfer/model/llama.h"
+#include "libinfer/model/parallelism.h"
+#include "libinfer/util/status_macros.h"
+
+namespace infer {
+namespace {
+
+absl::StatusOr<RunnerKind> RunnerKindOf(const ModelConfig& config) {
+  const Architecture* family = FindArchitecture(config.architecture);
+  if (family == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("architecture '", config.architecture,
+                                                   "' has no runner (expected ",
+                                                   ArchitectureNames(), ")"));
+  }
+  return family->runner;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ModelRunner>> CreateModelRunner(
+    const ModelConfig& config, const WeightSource& weights, const RunnerLayout& layout,
+    comm::Communicator* tp_comm, comm::Timeout timeout, int num_threads) {
+  INFER_ASSIGN_OR_RETURN(const RunnerKind kind, RunnerKindOf(config));
+  switch (kind) {
+    case RunnerKind::kLlama: {
+      LlamaSlice slice;
+      slice.layout = layout;
+      slice.tp_comm = tp_comm;
+      slice.timeout = timeout;
+      INFER_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> llama,
+                             LlamaModel::Create(config, weights, slice, num_threads));
+      return std::unique_ptr<ModelRunner>(std::move(llama));
+    }
+  }
+  return absl::InternalError("unknown runner kind");
+}
+
+absl::StatusOr<RunnerFootprint> EstimateRunnerFootprint(const ModelConfig& config,
+                                                        const WeightSource& weights,
+                                                        const RunnerLayout& layout, int64_t tokens,
+                                                        int64_t logit_rows) {
+  INFER_ASSIGN_OR_RETURN(const RunnerKind kind, RunnerKindOf(config));
+  switch (kind) {
+    case RunnerKind::kLlama:
+      return LlamaModel::Footprint(config, weights, layout, tokens, logit_rows);
+  }
+  return absl::InternalError("unknown runner kind");
+}
+
+}  // namespace infer
