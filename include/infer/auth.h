@@ -29,7 +29,8 @@
 //   * Failed logins are limited per username and per client address with decaying limits.
 //
 // The library only decides; the HTTP server maps the results: Unauthenticated -> 401,
-// ResourceExhausted with RetryAfterSeconds() -> 429 + Retry-After, IsRouteAllowed() false -> 403.
+// ResourceExhausted with RetryAfterSeconds() -> 429 + Retry-After, a role the server's route policy
+// refuses (IsRouteAllowed in infer/server.h) -> 403.
 #ifndef INFER_AUTH_H_
 #define INFER_AUTH_H_
 
@@ -60,17 +61,6 @@ std::optional<Role> ParseRole(std::string_view name);
 
 // "admin" or "user": the name written into tokens and shown by the admin API.
 std::string_view RoleName(Role role);
-
-// Whether `role` may call the route at `path` (the request target's path; a query string after
-// '?' is ignored). Deny by default: only these paths are granted, compared byte for byte (the
-// server must not normalise `..` or percent-escapes into a match):
-//   user, admin: /v1/chat/completions, /v1/completions, /v1/models, /v1/models/<id>
-//   admin only:  /v1/admin/<anything>
-// Open routes (/health, /ready, /metrics) are the server's decision and not listed here.
-bool IsRouteAllowed(Role role, std::string_view path);
-
-// The same for a role given by name; an unknown role name (see ParseRole) is allowed nothing.
-bool IsRouteAllowed(std::string_view role_name, std::string_view path);
 
 // ---- Password hashes -------------------------------------------------------------------------
 

@@ -45,6 +45,17 @@
 
 namespace infer {
 
+// Whether `role` may call the route at `path` (the request target's path; a query string after
+// '?' is ignored). Deny by default: only these paths are granted, compared byte for byte (the
+// server does not normalise `..` or percent-escapes into a match):
+//   user, admin: /v1/chat/completions, /v1/completions, /v1/models, /v1/models/<id>
+//   admin only:  /v1/admin/<anything> (the built-in admin routes and the host's)
+// Open routes (/health, /ready, /metrics, /token) are the server's decision and not granted here.
+bool IsRouteAllowed(Role role, std::string_view path);
+
+// The same for a role given by name; an unknown role name (see ParseRole) is allowed nothing.
+bool IsRouteAllowed(std::string_view role_name, std::string_view path);
+
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
 // A request as a route sees it.

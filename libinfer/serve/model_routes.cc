@@ -27,8 +27,6 @@ using serve::JsonResponse;
 
 namespace {
 
-constexpr std::string_view kModelsRoute = "/v1/admin/models";
-
 json StepJson(const ModelSetPlan::Step& s) {
   return {{"model", s.model},
           {"replica", s.replica},
@@ -62,10 +60,6 @@ HttpResponse ChangeError(const absl::Status& s) {
 }
 
 }  // namespace
-
-bool Server::Impl::IsModelAdminRoute(const std::string& path) {
-  return path == "/v1/admin/devices" || path.rfind(kModelsRoute, 0) == 0;
-}
 
 HttpResponse Server::Impl::AdminDevices() const {
   const ModelSetState state = models_.State();
@@ -112,17 +106,17 @@ HttpResponse Server::Impl::AdminModels() const {
   return JsonResponse(200, body);
 }
 
-void Server::Impl::ModelAdmin(const HttpRequest& req, std::shared_ptr<serve::Responder> out,
-                              Clock::time_point start) {
-  const std::string& p = req.path;
-  if (p == "/v1/admin/devices" && req.method == "GET")
-    return Answer(req, *out, AdminDevices(), start);
-  if (p == kModelsRoute && req.method == "GET") return Answer(req, *out, AdminModels(), start);
+void Server::Impl::ModelAdmin(const serve::RouteMatch& route, const HttpRequest& req,
+                              std::shared_ptr<serve::Responder> out, Clock::time_point start) {
+  const serve::RouteId id = route.route->id;
+  if (id == serve::RouteId::kAdminDevices) return Answer(req, *out, AdminDevices(), start);
+  if (id == serve::RouteId::kAdminModels && req.method == "GET") {
+    return Answer(req, *out, AdminModels(), start);
+  }
 
   // A change: what it is, checked here; done on the change thread.
   std::function<absl::StatusOr<ModelSetPlan>()> change;
-  const std::string rest = p.size() > kModelsRoute.size() ? p.substr(kModelsRoute.size() + 1) : "";
-  if (p == kModelsRoute && req.method == "POST") {
+  if (id == serve::RouteId::kAdminModels && req.method == "POST") {
     json entry = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
     if (entry.is_discarded() || !entry.is_object()) {
       return Answer(req, *out,
@@ -133,10 +127,10 @@ void Server::Impl::ModelAdmin(const HttpRequest& req, std::shared_ptr<serve::Res
     auto spec = ParseModelSet("request.json", json{{"models", json::array({entry})}}.dump());
     if (!spec.ok()) return Answer(req, *out, ChangeError(spec.status()), start);
     change = [this, model = spec->models[0]] { return models_.Deploy(model); };
-  } else if (p == kModelsRoute && req.method == "DELETE") {
+  } else if (id == serve::RouteId::kAdminModels) {  // DELETE
     change = [this] { return models_.RemoveAll(); };
-  } else if (absl::EndsWith(rest, "/scale") && req.method == "POST") {
-    const std::string name = rest.substr(0, rest.size() - 6);
+  } else if (id == serve::RouteId::kAdminModelScale) {
+    const std::string name(route.param);
     json body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
     if (body.is_discarded() || !body.is_object() || !body.contains("replicas") ||
         !body["replicas"].is_number_integer() || body["replicas"].get<int64_t>() < 0 ||
@@ -147,13 +141,8 @@ void Server::Impl::ModelAdmin(const HttpRequest& req, std::shared_ptr<serve::Res
                     start);
     }
     change = [this, name, n = body["replicas"].get<int>()] { return models_.Scale(name, n); };
-  } else if (!rest.empty() && rest.find('/') == std::string::npos && req.method == "DELETE") {
-    change = [this, name = rest] { return models_.Remove(name); };
-  } else {
-    return Answer(req, *out,
-                  ErrorResponse(Error(404, absl::StrCat("no admin route ", req.method, " ", p),
-                                      "invalid_request_error")),
-                  start);
+  } else {  // kAdminModel, DELETE
+    change = [this, name = std::string(route.param)] { return models_.Remove(name); };
   }
   const HttpRequest http = serve::ForLogLine(req);
   auto job = [this, http, out, start, change = std::move(change)] {

@@ -77,10 +77,8 @@ std::string ClientIp(const std::string& client_address) {
   return colon == std::string::npos ? client_address : client_address.substr(0, colon);
 }
 
-constexpr std::string_view kAdminPrefix = "/v1/admin/";
-
 bool IsApiPath(const std::string& path) { return path == "/v1" || path.rfind("/v1/", 0) == 0; }
-bool IsAdminPath(const std::string& path) { return path.rfind(kAdminPrefix, 0) == 0; }
+bool IsAdminPath(const std::string& path) { return path.rfind(serve::kAdminPrefix, 0) == 0; }
 
 // The credential of an `Authorization: Bearer <credential>` header (scheme case-insensitive);
 // empty when the header is absent or has another shape.
@@ -130,6 +128,7 @@ using serve::IsAdminPath;
 using serve::IsApiPath;
 using serve::JsonResponse;
 using serve::Responder;
+using serve::RouteId;
 using serve::Unauthorized;
 
 absl::Status Server::Impl::Init() {
@@ -171,8 +170,8 @@ void Server::Impl::Record(const HttpRequest& req, const std::string& id, int sta
                           Clock::time_point start, int64_t prompt_tokens,
                           int64_t completion_tokens) {
   CountStatus(status);
-  if (options_.log_requests && req.path != "/health" && req.path != "/ready" &&
-      req.path != "/metrics") {
+  const std::optional<serve::RouteMatch> route = serve::MatchRoute(req.path);
+  if (options_.log_requests && !(route && route->route->quiet)) {
     INFER_LOG(kInfo, "%s %s %s %s -> %d%s, %d+%d tokens, %.3f s", req.client_address, id,
               req.method, req.path, status, stream ? " (stream)" : "", prompt_tokens,
               completion_tokens, std::chrono::duration<double>(Clock::now() - start).count());
@@ -189,77 +188,24 @@ void Server::Impl::Answer(const HttpRequest& req, Responder& out, HttpResponse r
 void Server::Impl::Handle(const HttpRequest& req, std::shared_ptr<Responder> out) {
   const Clock::time_point start = Clock::now();
   const std::string& p = req.path;
-  const absl::Status health = options_.health_check && (p == "/health" || p == "/ready")
-                                  ? options_.health_check()
-                                  : absl::OkStatus();
-  if (p == "/health") {
-    if (!health.ok()) {
-      return Answer(
-          req, *out,
-          JsonResponse(503, {{"status", "unhealthy"}, {"error", std::string(health.message())}}),
-          start);
-    }
-    return Answer(req, *out, JsonResponse(200, {{"status", "ok"}}), start);
-  }
-  if (p == "/ready") {
-    const bool ok = ready_.load() && !stopping_.load() && health.ok();
-    return Answer(req, *out, JsonResponse(ok ? 200 : 503, {{"status", ok ? "ready" : "not ready"}}),
-                  start);
-  }
+  std::optional<serve::RouteMatch> route = serve::MatchRoute(p);
+  if (route && route->route->needs_auth && options_.auth == nullptr) route.reset();
+  const std::optional<RouteId> id = route ? std::optional<RouteId>(route->route->id) : std::nullopt;
+  if (id == RouteId::kHealth || id == RouteId::kReady) return Probe(req, *out, *id, start);
   if (stopping_.load()) {
     return Answer(req, *out,
                   ErrorResponse(Error(503, "the server is shutting down", "server_error")), start);
   }
   if (options_.auth != nullptr) {
-    if (p == "/token" && req.method == "POST") return Login(req, std::move(out), start);
-    if (IsApiPath(p) || (p == "/metrics" && options_.metrics_require_auth)) {
-      const std::string credential = BearerCredential(req);
-      if (credential.empty()) {
-        const bool sent = !req.Header("Authorization").empty();
-        return Answer(req, *out,
-                      Unauthorized(sent ? "the Authorization header must be `Bearer <token>`"
-                                        : "missing `Authorization: Bearer <token>` (log in "
-                                          "with POST /token, or use an API key)",
-                                   sent ? "invalid_api_key" : "missing_api_key", sent),
-                      start);
-      }
-      auto claims = options_.auth->Authenticate(credential);
-      if (!claims.ok()) {
-        return Answer(req, *out,
-                      Unauthorized(std::string(claims.status().message()), "invalid_api_key", true),
-                      start);
-      }
-      // Built-in routes by the role policy; host routes under /v1/admin/ for admins only.
-      const bool host_route = HasHostRoute(req.method, p);
-      const bool allowed =
-          p == "/metrics" || IsRouteAllowed(claims->role, p) || (!IsAdminPath(p) && host_route);
-      if (!allowed && (IsAdminPath(p) || host_route)) {
-        return Answer(
-            req, *out,
-            ErrorResponse(Error(
-                403,
-                absl::StrCat("role '", std::string(RoleName(claims->role)), "' may not use ", p),
-                "permission_error", "", "forbidden")),
-            start);
-      }
-      if (p == "/v1/admin/users" && req.method == "GET") {
-        return Answer(req, *out, AdminUsers(), start);
-      }
-      if (p == "/v1/admin/reload" && req.method == "POST") {
-        return Answer(req, *out, AdminReload(), start);
+    if (id == RouteId::kToken && req.method == "POST") return Login(req, std::move(out), start);
+    if (IsApiPath(p) || (id == RouteId::kMetrics && options_.metrics_require_auth)) {
+      if (std::optional<HttpResponse> refused = Authorize(req)) {
+        return Answer(req, *out, std::move(*refused), start);
       }
     }
   }
-  if (IsModelAdminRoute(p)) return ModelAdmin(req, std::move(out), start);
-  if (p == "/metrics" && req.method == "GET") return Answer(req, *out, Metrics(), start);
-  if (p == "/v1/models" && req.method == "GET") return Answer(req, *out, Models(), start);
-  if (p.rfind("/v1/models/", 0) == 0 && req.method == "GET") {
-    return Answer(req, *out,
-                  ModelObject(std::string(p.substr(std::string_view("/v1/models/").size()))),
-                  start);
-  }
-  if ((p == "/v1/chat/completions" || p == "/v1/completions") && req.method == "POST") {
-    return Completion(req, std::move(out), p == "/v1/chat/completions");
+  if (route && serve::RouteAllows(*route->route, req.method)) {
+    return Dispatch(*route, req, std::move(out), start);
   }
   {
     std::lock_guard<std::mutex> lock(routes_mu_);
@@ -269,13 +215,8 @@ void Server::Impl::Handle(const HttpRequest& req, std::shared_ptr<Responder> out
       return Answer(req, *out, handler(req), start);
     }
   }
-  // A known path with another method: 405 with Allow.
-  std::string allow;
-  if (p == "/v1/chat/completions" || p == "/v1/completions") allow = "POST";
-  if (p == "/v1/models" || p == "/metrics" || p.rfind("/v1/models/", 0) == 0) allow = "GET";
-  if (options_.auth != nullptr && p == "/v1/admin/users") allow = "GET";
-  if (options_.auth != nullptr && (p == "/v1/admin/reload" || p == "/token")) allow = "POST";
-  if (!allow.empty()) {
+  if (route) {  // a built-in path with another method: 405 with Allow
+    const std::string allow(route->route->methods);
     HttpResponse r = ErrorResponse(Error(
         405, absl::StrCat("method ", req.method, " is not allowed on ", p, " (use ", allow, ")"),
         "invalid_request_error"));
@@ -286,6 +227,77 @@ void Server::Impl::Handle(const HttpRequest& req, std::shared_ptr<Responder> out
          ErrorResponse(Error(404, absl::StrCat("no route ", req.method, " ", p),
                              "invalid_request_error", "", "not_found")),
          start);
+}
+
+void Server::Impl::Probe(const HttpRequest& req, Responder& out, RouteId id,
+                         Clock::time_point start) {
+  const absl::Status health = options_.health_check ? options_.health_check() : absl::OkStatus();
+  if (id == RouteId::kHealth) {
+    if (!health.ok()) {
+      return Answer(
+          req, out,
+          JsonResponse(503, {{"status", "unhealthy"}, {"error", std::string(health.message())}}),
+          start);
+    }
+    return Answer(req, out, JsonResponse(200, {{"status", "ok"}}), start);
+  }
+  const bool ok = ready_.load() && !stopping_.load() && health.ok();
+  Answer(req, out, JsonResponse(ok ? 200 : 503, {{"status", ok ? "ready" : "not ready"}}), start);
+}
+
+std::optional<HttpResponse> Server::Impl::Authorize(const HttpRequest& req) {
+  const std::string& p = req.path;
+  const std::string credential = BearerCredential(req);
+  if (credential.empty()) {
+    const bool sent = !req.Header("Authorization").empty();
+    return Unauthorized(sent ? "the Authorization header must be `Bearer <token>`"
+                             : "missing `Authorization: Bearer <token>` (log in "
+                               "with POST /token, or use an API key)",
+                        sent ? "invalid_api_key" : "missing_api_key", sent);
+  }
+  auto claims = options_.auth->Authenticate(credential);
+  if (!claims.ok()) {
+    return Unauthorized(std::string(claims.status().message()), "invalid_api_key", true);
+  }
+  // Built-in routes by the role policy; host routes under /v1/admin/ for admins only.
+  const bool host_route = HasHostRoute(req.method, p);
+  const bool allowed =
+      p == "/metrics" || IsRouteAllowed(claims->role, p) || (!IsAdminPath(p) && host_route);
+  if (!allowed && (IsAdminPath(p) || host_route)) {
+    return ErrorResponse(
+        Error(403, absl::StrCat("role '", std::string(RoleName(claims->role)), "' may not use ", p),
+              "permission_error", "", "forbidden"));
+  }
+  return std::nullopt;
+}
+
+void Server::Impl::Dispatch(const serve::RouteMatch& route, const HttpRequest& req,
+                            std::shared_ptr<Responder> out, Clock::time_point start) {
+  switch (route.route->id) {
+    case RouteId::kHealth:
+    case RouteId::kReady:
+      return Probe(req, *out, route.route->id, start);
+    case RouteId::kToken:
+      return Login(req, std::move(out), start);
+    case RouteId::kMetrics:
+      return Answer(req, *out, Metrics(), start);
+    case RouteId::kChatCompletions:
+    case RouteId::kCompletions:
+      return Completion(req, std::move(out), route.route->id == RouteId::kChatCompletions);
+    case RouteId::kModels:
+      return Answer(req, *out, Models(), start);
+    case RouteId::kModel:
+      return Answer(req, *out, ModelObject(std::string(route.param)), start);
+    case RouteId::kAdminUsers:
+      return Answer(req, *out, AdminUsers(), start);
+    case RouteId::kAdminReload:
+      return Answer(req, *out, AdminReload(), start);
+    case RouteId::kAdminDevices:
+    case RouteId::kAdminModels:
+    case RouteId::kAdminModel:
+    case RouteId::kAdminModelScale:
+      return ModelAdmin(route, req, std::move(out), start);
+  }
 }
 
 bool Server::Impl::HasHostRoute(const std::string& method, const std::string& path) {

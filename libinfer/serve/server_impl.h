@@ -20,6 +20,7 @@
 #include "infer/server.h"
 #include "libinfer/serve/http_server.h"
 #include "libinfer/serve/openai_api.h"
+#include "libinfer/serve/routes.h"
 #include "libinfer/serve/work_queue.h"
 #include "libinfer/tokenizer/chat_template.h"
 #include "nlohmann/json.hpp"
@@ -94,10 +95,17 @@ class Server::Impl {
   void Login(const HttpRequest& req, std::shared_ptr<serve::Responder> out,
              serve::Clock::time_point start);
   HttpResponse AdminUsers() const;
+  // /health and /ready.
+  void Probe(const HttpRequest& req, serve::Responder& out, serve::RouteId id,
+             serve::Clock::time_point start);
+  // With an AuthStore: the answer refusing `req` (401, 403), or nullopt when it may go on.
+  std::optional<HttpResponse> Authorize(const HttpRequest& req);
+  // A built-in route that answers `req.method`.
+  void Dispatch(const serve::RouteMatch& route, const HttpRequest& req,
+                std::shared_ptr<serve::Responder> out, serve::Clock::time_point start);
   // The model set's admin routes (model_routes.cc).
-  static bool IsModelAdminRoute(const std::string& path);
-  void ModelAdmin(const HttpRequest& req, std::shared_ptr<serve::Responder> out,
-                  serve::Clock::time_point start);
+  void ModelAdmin(const serve::RouteMatch& route, const HttpRequest& req,
+                  std::shared_ptr<serve::Responder> out, serve::Clock::time_point start);
   HttpResponse AdminDevices() const;
   HttpResponse AdminModels() const;
   HttpResponse AdminReload();
