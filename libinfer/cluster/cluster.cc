@@ -30,6 +30,7 @@
 #include "libinfer/model/weight_source.h"
 #include "libinfer/util/logging.h"
 #include "libinfer/util/status_macros.h"
+#include "libinfer/util/thread_guard.h"
 
 namespace infer {
 namespace {
@@ -434,8 +435,14 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> Cluster::Impl::FinishLoad(
         {
           std::lock_guard<std::mutex> commands(command_mu_);
           if (Broken().ok() && Clock::now() - last_command_ >= options_.heartbeat_interval) {
-            absl::Status s = SendCommand(CommandKind::kPing, {});
-            if (s.ok()) s = world_->Barrier(options_.timeout);
+            // A ping that throws breaks the cluster as a lost rank does: every request then
+            // fails with that status, and the process stays up.
+            absl::Status s;
+            const absl::Status thrown = RunGuarded("cluster heartbeat", [&] {
+              s = SendCommand(CommandKind::kPing, {});
+              if (s.ok()) s = world_->Barrier(options_.timeout);
+            });
+            if (!thrown.ok()) s = thrown;
             if (!s.ok()) (void)Lost(s);
           }
         }

@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "libinfer/util/host_memory.h"
+#include "libinfer/util/thread_guard.h"
 
 namespace infer::cluster {
 namespace {
@@ -125,9 +126,12 @@ DeviceMonitor::DeviceMonitor(DeviceProbeOptions options, std::chrono::millisecon
     while (!stop_) {
       if (cv_.wait_for(lock, interval_, [this] { return stop_; })) break;
       lock.unlock();
-      DeviceInventory inv = ProbeDevices(options_);
+      // A probe that throws keeps the last inventory (logged by the guard).
+      DeviceInventory inv;
+      const absl::Status thrown =
+          RunGuarded("device monitor", [&] { inv = ProbeDevices(options_); });
       lock.lock();
-      latest_ = std::move(inv);
+      if (thrown.ok()) latest_ = std::move(inv);
     }
   });
 }

@@ -29,6 +29,7 @@
 #include "libinfer/util/host_memory.h"
 #include "libinfer/util/logging.h"
 #include "libinfer/util/status_macros.h"
+#include "libinfer/util/thread_guard.h"
 
 namespace infer {
 namespace {
@@ -471,13 +472,10 @@ void Scheduler::Impl::Loop() {
     ReapCancelled();
     if (!running_.empty() || !waiting_.empty()) {
       // A step that throws (an allocation that failed, a bug) fails the requests it ran and
-      // leaves the loop, and every other request, going.
-      try {
-        Step();
-      } catch (const std::exception& e) {
-        FailStep(absl::InternalError(absl::StrCat("the step failed: ", e.what())));
-      } catch (...) {
-        FailStep(absl::InternalError("the step failed with an unknown exception"));
+      // leaves the loop, and every other request, going. A host callback that throws fails
+      // only its own request (Deliver, Finish).
+      if (absl::Status s = RunGuarded("scheduler: the step failed", [&] { Step(); }); !s.ok()) {
+        FailStep(s);
       }
     }
     UpdateGauges();
@@ -486,7 +484,6 @@ void Scheduler::Impl::Loop() {
 }
 
 void Scheduler::Impl::FailStep(const absl::Status& status) {
-  INFER_LOG(kError, "%s", std::string(status.message()));
   // The step's sequences are the running ones (admission moves a sequence there first).
   std::erase(running_, nullptr);
   std::erase(waiting_, nullptr);
@@ -705,7 +702,10 @@ bool Scheduler::Impl::Advance(Sequence& s, std::span<float> logits) {
 
 void Scheduler::Impl::Deliver(Sequence& s, StreamEvent event) {
   if (s.request.on_event) {
-    s.request.on_event(event);
+    const absl::Status thrown = RunGuarded(
+        absl::StrCat("scheduler: request '", s.request.id, "': its on_event callback threw"),
+        [&] { s.request.on_event(event); });
+    if (!thrown.ok()) Finish(s, FinishReason::kError, thrown);
     return;
   }
   std::lock_guard<std::mutex> lock(s.state->mu);
@@ -734,7 +734,12 @@ void Scheduler::Impl::Finish(Sequence& s, FinishReason reason, absl::Status stat
     std::lock_guard<std::mutex> lock(inbox_->mu);
     --queued_;
   }
-  if (s.request.on_finish) s.request.on_finish(r);
+  if (s.request.on_finish) {
+    // Nothing is left to fail: the request is over either way. The guard logs it.
+    (void)RunGuarded(
+        absl::StrCat("scheduler: request '", s.request.id, "': its on_finish callback threw"),
+        [&] { s.request.on_finish(r); });
+  }
   {
     std::lock_guard<std::mutex> lock(s.state->mu);
     s.state->result = r;

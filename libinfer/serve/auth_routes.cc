@@ -60,7 +60,11 @@ void Server::Impl::Login(const HttpRequest& req, std::shared_ptr<Responder> out,
     Answer(http, *out, ErrorResponse(Error(500, "login failed: internal error", "server_error")),
            start);
   };
-  if (!logins_->TryPost(std::move(job))) {
+  auto failed = [this, out, start, http = serve::ForLogLine(req)](const absl::Status&) {
+    Answer(http, *out, ErrorResponse(Error(500, "login failed: internal error", "server_error")),
+           start);
+  };
+  if (!logins_->TryPost(std::move(job), std::move(failed))) {
     Answer(req, *out, ErrorResponse(Error(503, "too many logins in progress", "server_error")),
            start);
   }

@@ -21,6 +21,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "libinfer/util/logging.h"
+#include "libinfer/util/thread_guard.h"
 
 namespace infer::serve {
 
@@ -160,7 +161,9 @@ class Session : public std::enable_shared_from_this<Session>, public Responder {
   void Send(HttpResponse response) override {
     net::post(stream_.get_executor(),
               [self = shared_from_this(), r = std::move(response)]() mutable {
-                if (!self->answering_ || self->streaming_) return;
+                // One answer a request: a second Send (a handler that answered and then threw)
+                // is dropped.
+                if (!self->answering_ || self->streaming_ || self->whole_sent_) return;
                 self->WriteWhole(std::move(r));
               });
   }
@@ -262,6 +265,7 @@ class Session : public std::enable_shared_from_this<Session>, public Responder {
     request.body = std::move(req.body());
     request.client_address = client_;
     answering_ = true;
+    whole_sent_ = false;
     streaming_ = false;
     stream_ended_ = false;
     {
@@ -270,7 +274,17 @@ class Session : public std::enable_shared_from_this<Session>, public Responder {
     }
     stream_.expires_never();
     WatchForDisconnect(++request_seq_);
-    server_.handler_(request, shared_from_this());
+    // A handler that throws answers 500 (or ends its stream) and fails only this request.
+    const absl::Status thrown =
+        RunGuarded(absl::StrCat("HTTP handler for ", request.method, " ", request.path),
+                   [&] { server_.handler_(request, shared_from_this()); });
+    if (!thrown.ok()) {
+      HttpResponse r;
+      r.status = 500;
+      r.body = ErrorJson("internal error", "server_error", 500);
+      Send(std::move(r));
+      EndStream();
+    }
   }
 
   // While an answer is pending, the peer closing its side means it went away. The watch belongs
@@ -301,6 +315,7 @@ class Session : public std::enable_shared_from_this<Session>, public Responder {
   }
 
   void WriteWhole(HttpResponse r) {
+    whole_sent_ = true;
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(r.status), 11);
     res->set(http::field::content_type, r.content_type);
@@ -455,7 +470,8 @@ class Session : public std::enable_shared_from_this<Session>, public Responder {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string client_;
   bool keep_alive_ = true;
-  bool answering_ = false;  // a request was read and its answer is not complete
+  bool answering_ = false;   // a request was read and its answer is not complete
+  bool whole_sent_ = false;  // this request's whole answer is written (or being written)
   bool streaming_ = false;
   bool stream_ended_ = false;
   bool writing_ = false;

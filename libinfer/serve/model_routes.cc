@@ -150,7 +150,10 @@ void Server::Impl::ModelAdmin(const serve::RouteMatch& route, const HttpRequest&
     if (!plan.ok()) return Answer(http, *out, ChangeError(plan.status()), start);
     Answer(http, *out, JsonResponse(200, {{"plan", PlanJson(*plan)}}), start);
   };
-  if (!changes_->TryPost(std::move(job))) {
+  auto failed = [this, http, out, start](const absl::Status& s) {
+    Answer(http, *out, ErrorResponse(Error(500, std::string(s.message()), "server_error")), start);
+  };
+  if (!changes_->TryPost(std::move(job), std::move(failed))) {
     Answer(req, *out,
            ErrorResponse(Error(503, "too many model set changes queued", "server_error")), start);
   }

@@ -140,9 +140,9 @@ absl::Status Server::Impl::Init() {
         "file) or API keys, bind a loopback address such as 127.0.0.1, or allow it explicitly "
         "(ServerOptions::allow_unauthenticated, `--allow-unauthenticated`)"));
   }
-  changes_ = std::make_unique<serve::WorkQueue>(1, 4);
+  changes_ = std::make_unique<serve::WorkQueue>("model set changes", 1, 4);
   if (options_.auth != nullptr) {
-    logins_ = std::make_unique<serve::WorkQueue>(options_.login_threads,
+    logins_ = std::make_unique<serve::WorkQueue>("logins", options_.login_threads,
                                                  static_cast<size_t>(options_.max_pending_logins));
   }
   serve::HttpLimits limits;

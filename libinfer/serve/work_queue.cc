@@ -3,19 +3,24 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "libinfer/util/thread_guard.h"
+
 namespace infer::serve {
 
-WorkQueue::WorkQueue(int threads, size_t max_pending) : max_pending_(max_pending) {
+WorkQueue::WorkQueue(std::string name, int threads, size_t max_pending)
+    : name_(std::move(name)), max_pending_(max_pending) {
   for (int i = 0; i < std::max(1, threads); ++i) workers_.emplace_back([this] { Loop(); });
 }
 
 WorkQueue::~WorkQueue() { Stop(); }
 
-bool WorkQueue::TryPost(std::function<void()> job) {
+bool WorkQueue::TryPost(std::function<void()> job,
+                        std::function<void(const absl::Status&)> on_failure) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_ || jobs_.size() >= max_pending_) return false;
-    jobs_.push_back(std::move(job));
+    jobs_.push_back({std::move(job), std::move(on_failure)});
   }
   cv_.notify_one();
   return true;
@@ -36,7 +41,7 @@ void WorkQueue::Stop() {
 
 void WorkQueue::Loop() {
   for (;;) {
-    std::function<void()> job;
+    Job job;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
@@ -44,7 +49,11 @@ void WorkQueue::Loop() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    job();
+    const absl::Status thrown = RunGuarded(absl::StrCat(name_, ": a job threw"), job.run);
+    if (!thrown.ok() && job.on_failure) {
+      (void)RunGuarded(absl::StrCat(name_, ": a job's failure handler threw"),
+                       [&] { job.on_failure(thrown); });
+    }
   }
 }
 

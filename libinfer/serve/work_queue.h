@@ -8,22 +8,29 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include "absl/status/status.h"
 
 namespace infer::serve {
 
 class WorkQueue {
  public:
-  // `threads` >= 1 workers; at most `max_pending` jobs wait (running ones do not count).
-  WorkQueue(int threads, size_t max_pending);
+  // `threads` >= 1 workers named `name` in logs; at most `max_pending` jobs wait (running ones do
+  // not count).
+  WorkQueue(std::string name, int threads, size_t max_pending);
   // Stop(), then joins.
   ~WorkQueue();
   WorkQueue(const WorkQueue&) = delete;
   WorkQueue& operator=(const WorkQueue&) = delete;
 
-  // Queues `job`; false (and `job` is dropped) when the queue is full or stopped.
-  bool TryPost(std::function<void()> job);
+  // Queues `job`; false (and `job` is dropped) when the queue is full or stopped. A job that
+  // throws is logged with the queue's name and `on_failure` (may be empty) gets the exception
+  // as a Status, to answer the request the job was for; the worker goes on.
+  bool TryPost(std::function<void()> job,
+               std::function<void(const absl::Status&)> on_failure = nullptr);
 
   // Runs the jobs already queued, refuses new ones, and joins the workers. Idempotent.
   void Stop();
@@ -31,11 +38,17 @@ class WorkQueue {
  private:
   void Loop();
 
+  struct Job {
+    std::function<void()> run;
+    std::function<void(const absl::Status&)> on_failure;
+  };
+
+  const std::string name_;
   const size_t max_pending_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;  // guarded by mu_
-  bool stopping_ = false;                   // guarded by mu_
+  std::deque<Job> jobs_;   // guarded by mu_
+  bool stopping_ = false;  // guarded by mu_
   std::vector<std::thread> workers_;
 };
 

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <thread>
+#include <utility>
 
 namespace infer {
 namespace {
@@ -58,7 +59,12 @@ void ThreadPool::Run(const std::function<void(int, int)>& fn) {
     generation_.fetch_add(1, std::memory_order_release);
   }
   if (sleeping_.load(std::memory_order_acquire) > 0) cv_.notify_all();
-  fn(0, num_threads_);
+  std::exception_ptr mine;
+  try {
+    fn(0, num_threads_);
+  } catch (...) {
+    mine = std::current_exception();  // rethrown once the workers are done with `fn`
+  }
   // A worker that has not finished after a short spin was likely preempted (more runnable
   // threads than cores: the server's I/O threads, other processes): yield the core to it
   // instead of spinning against it.
@@ -70,6 +76,13 @@ void ThreadPool::Run(const std::function<void(int, int)>& fn) {
     }
   }
   job_ = nullptr;
+  std::exception_ptr theirs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    theirs = std::exchange(worker_exception_, nullptr);
+  }
+  if (mine) std::rethrow_exception(mine);
+  if (theirs) std::rethrow_exception(theirs);
 }
 
 void ThreadPool::ParallelFor(int64_t n, int64_t grain,
@@ -105,7 +118,13 @@ void ThreadPool::WorkerLoop(int index) {
     }
     seen = gen;
     if (stop_.load(std::memory_order_acquire)) return;
-    (*job_)(index, num_threads_);
+    try {
+      (*job_)(index, num_threads_);
+    } catch (...) {
+      // The caller of Run rethrows it: a worker thread never ends the process.
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!worker_exception_) worker_exception_ = std::current_exception();
+    }
     pending_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -27,7 +28,8 @@ class ThreadPool {
   int num_threads() const { return num_threads_; }
 
   // Runs fn(thread_index, num_threads) once on every thread (the caller is index 0) and returns
-  // when all have finished. Not re-entrant; one caller at a time.
+  // when all have finished. Not re-entrant; one caller at a time. An exception thrown by `fn` on
+  // any thread is rethrown here, after every thread has finished (the caller's own first).
   void Run(const std::function<void(int thread_index, int num_threads)>& fn);
 
   // Splits [0, n) into contiguous chunks whose boundaries are multiples of `grain` and runs
@@ -46,6 +48,7 @@ class ThreadPool {
   std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<int> sleeping_{0};
+  std::exception_ptr worker_exception_;  // guarded by mu_: the first a worker's `fn` threw
 };
 
 // Splits [0, n) for thread `index` of `count`, aligned to `grain`: returns {begin, end}.

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -590,6 +591,57 @@ TEST_F(TinySchedulerTest, AStepThatThrowsFailsItsRequestsAndTheLoopGoesOn) {
     EXPECT_EQ((*scheduler)->stats().kv_blocks_used, 0);
   }
   impl.runner = std::move(static_cast<ThrowingRunner&>(*impl.runner).inner_);
+}
+
+// A host callback that throws fails only its own request: the request beside it in the same
+// steps gets its tokens, and the loop serves the next one.
+TEST_F(TinySchedulerTest, AThrowingCallbackFailsOnlyItsRequest) {
+  const std::vector<TokenId> prompt_a = Prompt(20, 11);
+  const std::vector<TokenId> prompt_b = Prompt(24, 12);
+  const std::vector<TokenId> expected_b = Alone(prompt_b, 16);
+  SchedulerOptions options;
+  options.kv_cache_bytes = 64 * BlockBytes(16);
+  auto scheduler = Scheduler::Create(*model_, options);
+  ASSERT_TRUE(scheduler.ok()) << scheduler.status();
+
+  Request a;
+  a.id = "thrower";
+  a.prompt = prompt_a;
+  a.sampling = Greedy(16);
+  std::atomic<int> a_events{0};
+  a.on_event = [&](const StreamEvent&) {
+    if (a_events.fetch_add(1) == 2) throw std::runtime_error("host callback broke");
+  };
+  Request b;
+  b.prompt = prompt_b;
+  b.sampling = Greedy(16);
+  std::atomic<int> b_finished{0};
+  b.on_finish = [&](const RequestResult&) {
+    b_finished.fetch_add(1);
+    throw std::logic_error("on_finish broke too");
+  };
+  auto ha = (*scheduler)->Submit(a);
+  auto hb = (*scheduler)->Submit(b);
+  ASSERT_TRUE(ha.ok() && hb.ok());
+  const RequestResult& ra = ha->Wait();
+  EXPECT_EQ(ra.finish_reason, FinishReason::kError);
+  EXPECT_EQ(ra.status.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(ra.status.message()),
+              HasSubstr("'thrower': its on_event callback threw"));
+  EXPECT_THAT(std::string(ra.status.message()), HasSubstr("host callback broke"));
+  EXPECT_EQ(a_events.load(), 3);  // no event after the throw
+  const RequestResult& rb = hb->Wait();
+  EXPECT_EQ(rb.finish_reason, FinishReason::kLength) << rb.status;
+  EXPECT_EQ(Ids(rb.tokens), expected_b);
+  EXPECT_EQ(b_finished.load(), 1);
+
+  Request c;
+  c.prompt = prompt_b;
+  c.sampling = Greedy(16);
+  auto hc = (*scheduler)->Submit(c);
+  ASSERT_TRUE(hc.ok());
+  EXPECT_EQ(Ids(hc->Wait().tokens), expected_b);
+  EXPECT_EQ((*scheduler)->stats().kv_blocks_used, 0);
 }
 
 }  // namespace
