@@ -53,6 +53,9 @@ struct SchedulerOptions {
   int32_t max_num_seqs = 64;
   // Tokens (prefill chunks + decode tokens) in one step at most (vLLM's max_num_batched_tokens).
   int32_t max_num_batched_tokens = 512;
+  // Serve at most this context length (prompt + generated tokens); 0: the model's
+  // (ModelInfo::context_length). Lower than the model's, the default KV cache is sized for it.
+  int64_t max_context = 0;
   // Split prompts longer than the step's remaining budget into chunks. Off: a prompt is admitted
   // only whole, and prompts longer than max_num_batched_tokens are rejected.
   bool enable_chunked_prefill = true;

@@ -92,6 +92,7 @@ absl::StatusOr<Completion> Model::GenerateFromTokens(std::vector<TokenId> prompt
   const int64_t blocks = BlocksFor(prompt_len + max_new, kDefaultKvBlockSize);
   options.kv_cache_bytes =
       static_cast<uint64_t>(blocks) * impl_->runner->KvBytesPerBlock(kDefaultKvBlockSize);
+  options.max_context = prompt_len + max_new;  // what this cache holds: no warning that it is less
   options.max_num_seqs = 1;
   options.max_waiting = 1;
   options.max_num_batched_tokens = static_cast<int32_t>(kMaxChunkTokens);

@@ -236,6 +236,11 @@ absl::Status Scheduler::Impl::Init(Model::Impl& mi) {
   context_length_ = mi.info.context_length;
   vocab_size_ = mi.info.vocab_size;
   const SchedulerOptions& o = options_;
+  if (o.max_context < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_context: must be >= 0 (0: the model's), got ", o.max_context));
+  }
+  if (o.max_context > 0) context_length_ = std::min(context_length_, o.max_context);
   if (o.block_size < 1 || o.block_size > 1024) {
     return absl::InvalidArgumentError(
         absl::StrCat("block_size: must be in [1, 1024], got ", o.block_size));

@@ -5,6 +5,7 @@
 // leaves in the middle of a step, options from the environment.
 #include "infer/cluster.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -306,6 +307,70 @@ TEST(ClusterFaultTest, AWorkerWithTheWrongSecretCannotJoin) {
   impostor.join();
   EXPECT_EQ(waited.code(), absl::StatusCode::kDeadlineExceeded) << waited;
   EXPECT_FALSE((*leader)->health().ok());
+}
+
+// A worker that leaves while the leader generates (SIGTERM on a worker pod): the step of that
+// moment fails at once, not at the timeout; the request ends with an error naming the rank;
+// health() names it; the next request fails fast; the worker's RunWorker returns OK.
+TEST(ClusterFaultTest, ARankThatLeavesMidStepFailsTheStepAndNamesItself) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("infer_tiny_leave_" + std::to_string(getpid()) + ".gguf"))
+                               .string();
+  testing::WriteTinyModel(path, Shape());
+  ClusterOptions o;
+  o.tensor_parallel_size = 2;
+  o.secret = kSecret;
+  o.timeout = std::chrono::seconds(20);  // a failure by timeout would take this long
+  o.join_timeout = std::chrono::seconds(30);
+  o.heartbeat_interval = std::chrono::milliseconds(0);
+  auto leader = Cluster::Create(o);
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  ClusterOptions w = o;
+  w.rank = 1;
+  w.address = "127.0.0.1:" + std::to_string((*leader)->port());
+  // The worker joins while the leader loads (as the pods start); the test keeps a pointer to
+  // it for Leave().
+  std::atomic<Cluster*> worker{nullptr};
+  absl::Status worker_done = absl::UnknownError("RunWorker did not return");
+  std::thread worker_thread([&] {
+    auto created = Cluster::Create(w);
+    ASSERT_TRUE(created.ok()) << created.status();
+    worker.store(created->get());
+    worker_done = (*created)->RunWorker();
+  });
+  ModelOptions mo;
+  mo.path = path;
+  mo.num_threads = 1;
+  mo.cluster = leader->get();
+  auto model = Model::Load(mo);
+  ASSERT_TRUE(model.ok()) << model.status();
+
+  std::atomic<int> tokens{0};
+  std::thread leaver([&] {
+    while (tokens.load() < 5) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    worker.load()->Leave();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto cut = (*model)->GenerateFromTokens(Prompt(16, 3), Greedy(400), [&](const TokenEvent&) {
+    tokens.fetch_add(1);
+    return true;
+  });
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  leaver.join();
+  ASSERT_FALSE(cut.ok()) << "the generation went on without rank 1";
+  EXPECT_THAT(std::string(cut.status().message()), HasSubstr("rank 1"));
+  EXPECT_GE(tokens.load(), 5);
+  EXPECT_LT(tokens.load(), 400);
+  EXPECT_LT(seconds, 10.0) << "the step waited for the timeout instead of seeing the leave";
+  EXPECT_THAT(std::string((*leader)->health().message()), HasSubstr("rank 1"));
+  auto after = (*model)->GenerateFromTokens(Prompt(8, 4), Greedy(4));
+  EXPECT_FALSE(after.ok());
+  model->reset();
+  leader->reset();
+  worker_thread.join();
+  EXPECT_TRUE(worker_done.ok()) << worker_done;
+  std::filesystem::remove(path);
 }
 
 }  // namespace

@@ -5,9 +5,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -107,8 +109,42 @@ TEST_F(DevicesTest, NoDriverOrNoLibraryMeansNoCudaDevicesAndSaysWhy) {
   inv = ProbeDevices(o);
   EXPECT_EQ(inv.devices.size(), 1u);
   EXPECT_THAT(inv.nvml_error, HasSubstr("no NVML"));
-  // The real machine: this test never needs a driver, whatever it finds.
-  EXPECT_FALSE(ProbeDevices().devices.empty());
+}
+
+// The real machine, against what its /proc and cgroup files say (read here independently): the
+// host's total is MemTotal, or the cgroup's limit when that is lower; free is within it.
+TEST(RealMachineDevicesTest, TheHostIsWhatTheKernelSays) {
+  uint64_t mem_total = 0;
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string key; meminfo >> key;) {
+    uint64_t kib = 0;
+    std::string unit;
+    meminfo >> kib >> unit;
+    if (key == "MemTotal:") mem_total = kib * 1024;
+  }
+  ASSERT_GT(mem_total, 0u) << "no MemTotal in /proc/meminfo";
+  uint64_t limit = mem_total;
+  for (const char* path :
+       {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+    std::ifstream f(path);
+    uint64_t v = 0;
+    if (f >> v && v > 0) limit = std::min(limit, v);  // "max" does not parse: no limit
+  }
+  const DeviceInventory inv = ProbeDevices();
+  ASSERT_FALSE(inv.devices.empty());
+  const DeviceInfo& host = inv.devices[0];
+  EXPECT_EQ(host.id, "host");
+  EXPECT_EQ(host.kind, DeviceKind::kHost);
+  EXPECT_EQ(host.total_bytes, limit);
+  EXPECT_GT(host.free_bytes, 0u);
+  EXPECT_LE(host.free_bytes, host.total_bytes);
+  // Every other device is a GPU NVML listed; without a driver, none, and the reason is given.
+  for (size_t i = 1; i < inv.devices.size(); ++i) {
+    EXPECT_EQ(inv.devices[i].kind, DeviceKind::kCuda);
+  }
+  if (inv.devices.size() == 1) {
+    EXPECT_FALSE(inv.nvml_error.empty());
+  }
 }
 
 TEST_F(DevicesTest, TheMonitorSeesChanges) {

@@ -186,7 +186,24 @@ TEST(PlacementPropertyTest, RandomSetsNeverOvercommitAndRefuseOnlyWhatCannotFit)
     const Case c = RandomCase(rng);
     absl::StatusOr<Plan> plan = PlanPlacement(c.devices, c.requests);
     absl::StatusOr<Plan> again = PlanPlacement(c.devices, c.requests);
+    // Deterministic: the same input gives the same plan, replica by replica and device by
+    // device, or the same refusal.
     ASSERT_EQ(plan.ok(), again.ok());
+    if (!plan.ok()) {
+      ASSERT_EQ(plan.status(), again.status());
+    }
+    if (plan.ok()) {
+      ASSERT_EQ(again->replicas.size(), plan->replicas.size());
+      for (size_t i = 0; i < plan->replicas.size(); ++i) {
+        EXPECT_EQ(again->replicas[i].model, plan->replicas[i].model) << "trial " << trial;
+        EXPECT_EQ(again->replicas[i].replica, plan->replicas[i].replica) << "trial " << trial;
+        EXPECT_EQ(again->replicas[i].devices, plan->replicas[i].devices) << "trial " << trial;
+      }
+      ASSERT_EQ(again->devices.size(), plan->devices.size());
+      for (size_t d = 0; d < plan->devices.size(); ++d) {
+        EXPECT_EQ(again->devices[d].reserved_bytes, plan->devices[d].reserved_bytes);
+      }
+    }
     if (!plan.ok()) {
       // A refusal: everything before the refused replica fits, and that replica does not.
       ++refused;
@@ -207,7 +224,6 @@ TEST(PlacementPropertyTest, RandomSetsNeverOvercommitAndRefuseOnlyWhatCannotFit)
           << " though it fits: " << msg;
       continue;
     }
-    EXPECT_EQ(again->replicas.size(), plan->replicas.size());
     // Replay the plan: fixed counts, then max, replica by replica, each against the devices as
     // they stand; a max request stops only when the next replica cannot fit.
     ++placed_sets;

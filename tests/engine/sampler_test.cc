@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -80,11 +81,21 @@ TEST(SamplerTest, MinPDropsUnlikelyTokens) {
 TEST(SamplerTest, SameSeedSameTokens) {
   SamplingParams p;
   p.seed = 99;
-  Sampler a(p, 6, {}), b(p, 6, {});
+  SamplingParams q = p;
+  q.seed = 100;
+  Sampler a(p, 6, {}), b(p, 6, {}), c(q, 6, {});
+  std::vector<int32_t> ids_a, ids_b, ids_c;
   for (int i = 0; i < 100; ++i) {
-    std::vector<float> la = Logits(), lb = Logits();
-    EXPECT_EQ(a.Sample(la).id, b.Sample(lb).id);
+    std::vector<float> la = Logits(), lb = Logits(), lc = Logits();
+    ids_a.push_back(a.Sample(la).id);
+    ids_b.push_back(b.Sample(lb).id);
+    ids_c.push_back(c.Sample(lc).id);
   }
+  EXPECT_EQ(ids_a, ids_b);
+  // Another seed, other draws: 100 draws over four likely tokens cannot all agree by chance.
+  EXPECT_NE(ids_a, ids_c);
+  // And the draws are draws: more than one token comes out.
+  EXPECT_GT(std::set<int32_t>(ids_a.begin(), ids_a.end()).size(), 1u);
 }
 
 TEST(SamplerTest, PenaltiesFollowTheirDefinitions) {

@@ -528,6 +528,9 @@ TEST_F(TinySchedulerTest, StressRandomRequestsAndCancellations) {
   EXPECT_EQ(stats.running, 0);
   EXPECT_EQ(stats.waiting, 0);
   EXPECT_GT(cancelled, 0);
+  // The budget (60 blocks of 8 for up to 16 sequences of up to 270 positions) forces
+  // preemption: the path this test promises to stress ran.
+  EXPECT_GT(stats.preempted_total, 0) << "no sequence was preempted";
   std::printf("stress: %d cancelled, %ld preemptions\n", cancelled,
               static_cast<long>(stats.preempted_total));
 }
@@ -642,6 +645,30 @@ TEST_F(TinySchedulerTest, AThrowingCallbackFailsOnlyItsRequest) {
   ASSERT_TRUE(hc.ok());
   EXPECT_EQ(Ids(hc->Wait().tokens), expected_b);
   EXPECT_EQ((*scheduler)->stats().kv_blocks_used, 0);
+}
+
+// max_context: the Scheduler serves that much context (and sizes its default cache for it);
+// a request beyond it is refused naming the numbers.
+TEST_F(TinySchedulerTest, MaxContextBoundsTheServedContext) {
+  SchedulerOptions options;
+  options.max_context = 100;
+  auto scheduler = Scheduler::Create(*model_, options);
+  ASSERT_TRUE(scheduler.ok()) << scheduler.status();
+  EXPECT_EQ((*scheduler)->context_length(), 100);
+  Request fits;
+  fits.prompt = Prompt(60, 1);
+  fits.sampling = Greedy(40);
+  auto ok = (*scheduler)->Submit(fits);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(Ids(ok->Wait().tokens), Alone(fits.prompt, 40));
+  Request over = fits;
+  over.sampling = Greedy(41);
+  auto refused = (*scheduler)->Submit(over);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("100"));
+  options.max_context = -1;
+  EXPECT_EQ(Scheduler::Create(*model_, options).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

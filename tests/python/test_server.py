@@ -114,7 +114,9 @@ def test_one_log_line_per_request(server, client):
                          r" POST /v1/completions -> 200, \d+\+3 tokens, [\d.]+ s")
     while time.time() < deadline and not any(pattern.search(l) for l in server.lines):
         time.sleep(0.05)
-    assert any(pattern.search(l) for l in server.lines), server.lines[-5:]
+    time.sleep(0.3)  # a second line, if one were written, has come by now
+    mine = [l for l in list(server.lines) if r.id in l]
+    assert len(mine) == 1 and pattern.search(mine[0]), mine or server.lines[-5:]
 
 
 def test_chat_matches_completion_of_the_jinja2_rendered_prompt(server, client, smollm2_path):
@@ -195,6 +197,16 @@ def test_completions_echo_stop_logprobs_and_n(client):
     again = client.chat.completions.create(model="smollm2", messages=CHAT, temperature=0.9,
                                            seed=5, max_tokens=8, n=3)
     assert [c.message.content for c in many.choices] == [c.message.content for c in again.choices]
+    # The n choices are n samples, not one copied; another seed gives other samples (seeded, so
+    # these hold run after run).
+    story = [{"role": "user", "content": "Write one sentence about a cat."}]
+    first = client.chat.completions.create(model="smollm2", messages=story, temperature=1.0,
+                                           seed=5, max_tokens=16, n=3)
+    texts = [c.message.content for c in first.choices]
+    assert len(set(texts)) > 1, texts
+    other = client.chat.completions.create(model="smollm2", messages=story, temperature=1.0,
+                                           seed=6, max_tokens=16, n=3)
+    assert [c.message.content for c in other.choices] != texts
     lp = client.chat.completions.create(model="smollm2", messages=CHAT, temperature=0,
                                         max_tokens=4, logprobs=True, top_logprobs=3)
     content = lp.choices[0].logprobs.content

@@ -131,46 +131,65 @@ TEST(LoginFormTest, MultipartErrors) {
   const std::string b = "XyZ";
   const std::string ct = "multipart/form-data; boundary=" + b;
   const std::string good = CurlMultipart(b, "u", "p");
+  // A username and a password first, then the broken part: a parser that skipped what it
+  // could not read would accept these bodies.
+  const std::string whole =
+      "--XyZ\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nu\r\n"
+      "--XyZ\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\np\r\n";
   struct Case {
     std::string content_type;
     std::string body;
     absl::StatusCode code;
+    std::string message;  // a part of the error's message
   };
   const Case cases[] = {
-      {"multipart/form-data", good, absl::StatusCode::kInvalidArgument},  // no boundary
-      {"multipart/form-data; boundary=", good, absl::StatusCode::kInvalidArgument},
+      {"multipart/form-data", good, absl::StatusCode::kInvalidArgument,
+       "needs a boundary parameter"},
+      {"multipart/form-data; boundary=", good, absl::StatusCode::kInvalidArgument,
+       "malformed Content-Type header"},
       {"multipart/form-data; boundary=" + std::string(71, 'a'), good,
-       absl::StatusCode::kInvalidArgument},
-      {"multipart/form-data; boundary=a; boundary=b", good, absl::StatusCode::kInvalidArgument},
-      {"multipart/form-data; boundary=\"XyZ", good, absl::StatusCode::kInvalidArgument},
-      {ct, good.substr(0, good.size() - 9), absl::StatusCode::kInvalidArgument},  // no close
-      {ct, "no boundary here", absl::StatusCode::kInvalidArgument},
-      {ct, "--XyZ\r\nContent-Disposition: form-data; name=\"username\"\r\nu\r\n--XyZ--",
-       absl::StatusCode::kInvalidArgument},  // headers never end
-      {ct, "--XyZ\r\nX-Other: 1\r\n\r\nu\r\n--XyZ--", absl::StatusCode::kInvalidArgument},
-      {ct, "--XyZ\r\nContent-Disposition: attachment; name=\"username\"\r\n\r\nu\r\n--XyZ--",
-       absl::StatusCode::kInvalidArgument},
-      {ct, "--XyZ\r\nContent-Disposition: form-data\r\n\r\nu\r\n--XyZ--",
-       absl::StatusCode::kInvalidArgument},
-      {ct, "--XyZ\nContent-Disposition: form-data; name=\"username\"\n\nu\n--XyZ--",
-       absl::StatusCode::kInvalidArgument},  // bare LF
+       absl::StatusCode::kInvalidArgument, "of 1 to 70 characters"},
+      {"multipart/form-data; boundary=a; boundary=b", good, absl::StatusCode::kInvalidArgument,
+       "malformed Content-Type header"},
+      {"multipart/form-data; boundary=\"XyZ", good, absl::StatusCode::kInvalidArgument,
+       "malformed Content-Type header"},
+      {ct, good.substr(0, good.size() - 9), absl::StatusCode::kInvalidArgument,
+       "not closed by a boundary"},
+      {ct, "no boundary here", absl::StatusCode::kInvalidArgument, "no boundary line found"},
+      {ct, whole + "--XyZ\r\nContent-Disposition: form-data; name=\"x\"\r\nu\r\n--XyZ--",
+       absl::StatusCode::kInvalidArgument, "bad part header line"},
+      {ct, whole + "--XyZ\r\nContent-Disposition: form-data; name=\"x\"",
+       absl::StatusCode::kInvalidArgument, "unterminated part headers"},
+      {ct, whole + "--XyZ\r\nX-Other: 1\r\n\r\nu\r\n--XyZ--", absl::StatusCode::kInvalidArgument,
+       "has no Content-Disposition header"},
+      {ct, whole + "--XyZ\r\nContent-Disposition: attachment; name=\"x\"\r\n\r\nu\r\n--XyZ--",
+       absl::StatusCode::kInvalidArgument, "bad Content-Disposition"},
+      {ct, whole + "--XyZ\r\nContent-Disposition: form-data\r\n\r\nu\r\n--XyZ--",
+       absl::StatusCode::kInvalidArgument, "Content-Disposition has no name"},
+      {ct,
+       "--XyZ\nContent-Disposition: form-data; name=\"username\"\n\nu\n--XyZ\n"
+       "Content-Disposition: form-data; name=\"password\"\n\np\n--XyZ--",
+       absl::StatusCode::kInvalidArgument, "does not end in CRLF"},  // bare LF
       {ct,
        "--XyZ\r\nContent-Disposition: form-data; name=\"password\"; filename=\"pw.txt\"\r\n\r\n"
        "p\r\n--XyZ\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nu\r\n--XyZ--",
-       absl::StatusCode::kInvalidArgument},  // the password as a file upload
-      {ct, CurlMultipart(b, "u", "p") + CurlMultipart(b, "u", "p"),
-       absl::StatusCode::kOk},  // parsing stops at the first close delimiter
-      {ct,
-       "--XyZ\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\na\r\n"
-       "--XyZ\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nb\r\n--XyZ--",
-       absl::StatusCode::kInvalidArgument},  // repeated field
-      {"text/plain", "username=a&password=b", absl::StatusCode::kUnimplemented},
-      {"application/json", R"({"username":"a","password":"b"})", absl::StatusCode::kUnimplemented},
-      {"", "username=a&password=b", absl::StatusCode::kInvalidArgument},
+       absl::StatusCode::kInvalidArgument, "'password' field is a file upload"},
+      {ct, CurlMultipart(b, "u", "p") + CurlMultipart(b, "u", "p"), absl::StatusCode::kOk,
+       ""},  // parsing stops at the first close delimiter
+      {ct, whole + "--XyZ\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nb\r\n--XyZ--",
+       absl::StatusCode::kInvalidArgument, "repeats the field 'username'"},
+      {"text/plain", "username=a&password=b", absl::StatusCode::kUnimplemented,
+       "unsupported Content-Type"},
+      {"application/json", R"({"username":"a","password":"b"})", absl::StatusCode::kUnimplemented,
+       "unsupported Content-Type"},
+      {"", "username=a&password=b", absl::StatusCode::kInvalidArgument,
+       "malformed Content-Type header"},
   };
   for (const Case& c : cases) {
-    EXPECT_EQ(ParseLoginForm(c.content_type, c.body).status().code(), c.code)
-        << c.content_type << " | " << c.body;
+    const auto form = ParseLoginForm(c.content_type, c.body);
+    EXPECT_EQ(form.status().code(), c.code) << c.content_type << " | " << c.body;
+    EXPECT_NE(std::string(form.status().message()).find(c.message), std::string::npos)
+        << form.status() << " | expected '" << c.message << "' | " << c.body;
   }
   LoginFormLimits few_headers;
   few_headers.max_part_headers = 1;
