@@ -54,9 +54,29 @@ HttpResponse Server::Impl::ModelObject(const std::string& name) const {
   return ErrorResponse(UnknownModel(models_.Acquire(name).status()));
 }
 
+// A completion, in stages: parse (and take a replica of the model named) -> the prompt's tokens
+// -> the context check -> one Scheduler request a choice. The answer is written by the choices'
+// callbacks (CallDone); an error before that is answered here, once.
 void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder> out, bool chat) {
   const Clock::time_point start = Clock::now();
   auto call = std::make_shared<Call>();
+  std::vector<TokenId> prompt;
+  std::optional<ApiError> error = ParseCall(req.body, chat, *call);
+  if (!error) error = PromptTokens(*call, &prompt);
+  if (!error) error = CheckContext(*call, static_cast<int64_t>(prompt.size()));
+  if (error) return Answer(req, *out, ErrorResponse(*error), start);
+  call->out = std::move(out);
+  call->http = serve::ForLogLine(req);
+  call->id = RandomId(chat ? "chatcmpl-" : "cmpl-");
+  call->created = UnixSeconds();
+  call->start = start;
+  call->choices.resize(static_cast<size_t>(call->api.n));
+  call->usage.prompt_tokens = static_cast<int64_t>(prompt.size());
+  if (call->api.stream) PrepareDeltaEvents(*call);  // the headers wait for the first event
+  SubmitChoices(call, prompt);
+}
+
+std::optional<ApiError> Server::Impl::ParseCall(const std::string& body, bool chat, Call& call) {
   // The model is known once `model` is read: its replica is taken then, and its sampling
   // defaults go under the request's own fields.
   auto take_replica = [&](const std::string& model,
@@ -77,200 +97,156 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
       }
       return Error(503, std::string(lease.status().message()), "server_error");
     }
-    call->lease = std::move(*lease);
-    ApplySamplingDefaults(call->lease.sampling_defaults(), sampling);
+    call.lease = std::move(*lease);
+    ApplySamplingDefaults(call.lease.sampling_defaults(), sampling);
     return std::nullopt;
   };
-  if (auto e =
-          serve::ParseCompletionRequest(req.body, chat, options_.max_n, &call->api, take_replica)) {
-    return Answer(req, *out, ErrorResponse(*e), start);
+  if (auto e = serve::ParseCompletionRequest(body, chat, options_.max_n, &call.api, take_replica)) {
+    return e;
   }
-  serve::CompletionRequest& api = call->api;
-  Model& model = call->lease.model();
-  Scheduler& scheduler = call->lease.scheduler();
-  const std::string& model_name = call->lease.model_name();
-  // The prompt's tokens.
-  const Tokenizer& tok = model.tokenizer();
-  std::vector<TokenId> prompt;
-  if (chat) {
-    const ChatTemplate* chat_template = call->lease.chat_template();
+  if (!call.api.sampling.seed && options_.seed) {
+    call.api.sampling.seed =
+        *options_.seed + seed_counter_.fetch_add(static_cast<uint64_t>(call.api.n));
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> Server::Impl::PromptTokens(Call& call, std::vector<TokenId>* prompt) {
+  serve::CompletionRequest& api = call.api;
+  const Tokenizer& tok = call.lease.model().tokenizer();
+  const char* param = api.chat ? "messages" : "prompt";
+  auto bad = [&](const absl::Status& s, const char* prefix = "") {
+    return Error(400, absl::StrCat(prefix, s.message()), "invalid_request_error", param);
+  };
+  if (api.chat) {
+    const ChatTemplate* chat_template = call.lease.chat_template();
     if (chat_template == nullptr) {
-      return Answer(req, *out,
-                    ErrorResponse(Error(400, "this model has no chat template; use /v1/completions",
-                                        "invalid_request_error", "messages")),
-                    start);
+      return Error(400, "this model has no chat template; use /v1/completions",
+                   "invalid_request_error", param);
     }
     ChatTemplateInputs inputs = BaseChatInputs(tok);
     inputs.messages = api.messages;
     auto text = chat_template->RenderChat(inputs);
-    if (!text.ok()) {
-      return Answer(req, *out,
-                    ErrorResponse(Error(400,
-                                        absl::StrCat("the chat template rejected the messages: ",
-                                                     text.status().message()),
-                                        "invalid_request_error", "messages")),
-                    start);
-    }
+    if (!text.ok()) return bad(text.status(), "the chat template rejected the messages: ");
     EncodeOptions eo;
     eo.add_bos = false;  // the template writes BOS itself where the model wants it
     auto ids = tok.Encode(*text, eo);
-    if (!ids.ok()) {
-      return Answer(req, *out,
-                    ErrorResponse(Error(400, std::string(ids.status().message()),
-                                        "invalid_request_error", "messages")),
-                    start);
-    }
-    prompt = std::move(*ids);
+    if (!ids.ok()) return bad(ids.status());
+    *prompt = std::move(*ids);
   } else if (api.prompt_is_ids) {
-    prompt = api.prompt_ids;
-    auto text = tok.Decode(prompt);
-    if (!text.ok()) {
-      return Answer(req, *out,
-                    ErrorResponse(Error(400, std::string(text.status().message()),
-                                        "invalid_request_error", "prompt")),
-                    start);
-    }
+    auto text = tok.Decode(api.prompt_ids);
+    if (!text.ok()) return bad(text.status());
+    *prompt = api.prompt_ids;
     api.prompt_text = *text;
   } else {
     auto ids = tok.Encode(api.prompt_text);
-    if (!ids.ok()) {
-      return Answer(req, *out,
-                    ErrorResponse(Error(400, std::string(ids.status().message()),
-                                        "invalid_request_error", "prompt")),
-                    start);
-    }
-    prompt = std::move(*ids);
+    if (!ids.ok()) return bad(ids.status());
+    *prompt = std::move(*ids);
   }
-  if (!api.sampling.seed && options_.seed) {
-    api.sampling.seed = *options_.seed + seed_counter_.fetch_add(static_cast<uint64_t>(api.n));
-  }
-  const int64_t context = scheduler.context_length();
-  const int64_t n_prompt = static_cast<int64_t>(prompt.size());
-  if (api.sampling.max_tokens < 0) {
-    api.sampling.max_tokens = static_cast<int32_t>(std::max<int64_t>(0, context - n_prompt));
-  }
-  if (n_prompt + api.sampling.max_tokens > context || n_prompt >= context) {
-    return Answer(
-        req, *out,
-        ErrorResponse(Error(
-            400,
-            absl::StrCat("This model's maximum context length is ", context,
-                         " tokens. However, you requested ", n_prompt + api.sampling.max_tokens,
-                         " tokens (", n_prompt, " in the ", chat ? "messages" : "prompt", ", ",
-                         api.sampling.max_tokens, " in the completion). Please reduce the length."),
-            "invalid_request_error", chat ? "messages" : "prompt")),
-        start);
-  }
-  call->out = out;
-  call->http = serve::ForLogLine(req);
-  call->id = RandomId(chat ? "chatcmpl-" : "cmpl-");
-  call->created = UnixSeconds();
-  call->start = start;
-  call->choices.resize(static_cast<size_t>(api.n));
-  call->usage.prompt_tokens = n_prompt;
+  return std::nullopt;
+}
 
-  if (api.stream) {
-    // Each choice's text-delta event, rendered once around a marker and cut there.
-    for (int i = 0; i < api.n; ++i) {
-      const std::string marker = "\x01libinfer-delta\x01";
-      const std::string whole = Sse(serve::ChunkJson(api, call->id, call->created, model_name, i,
-                                                     nullptr, marker, nullptr, nullptr, tok));
-      const std::string quoted = JsonString(marker);
-      const size_t at = whole.find(quoted);
-      call->delta_sse.emplace_back(whole.substr(0, at), whole.substr(at + quoted.size()));
-    }
-    // The headers wait for the first event (StartStreamOnce).
+std::optional<ApiError> Server::Impl::CheckContext(Call& call, int64_t n_prompt) {
+  SamplingParams& sampling = call.api.sampling;
+  const int64_t context = call.lease.scheduler().context_length();
+  if (sampling.max_tokens < 0) {
+    sampling.max_tokens = static_cast<int32_t>(std::max<int64_t>(0, context - n_prompt));
   }
+  if (n_prompt + sampling.max_tokens <= context && n_prompt < context) return std::nullopt;
+  const char* param = call.api.chat ? "messages" : "prompt";
+  return Error(400,
+               absl::StrCat("This model's maximum context length is ", context,
+                            " tokens. However, you requested ", n_prompt + sampling.max_tokens,
+                            " tokens (", n_prompt, " in the ", param, ", ", sampling.max_tokens,
+                            " in the completion). Please reduce the length."),
+               "invalid_request_error", param);
+}
+
+void Server::Impl::PrepareDeltaEvents(Call& call) {
+  // Each choice's text-delta event, rendered once around a marker and cut there.
+  const Tokenizer& tok = call.lease.model().tokenizer();
+  const std::string marker = "\x01libinfer-delta\x01";
+  const std::string quoted = JsonString(marker);
+  for (int i = 0; i < call.api.n; ++i) {
+    const std::string whole =
+        Sse(serve::ChunkJson(call.api, call.id, call.created, call.lease.model_name(), i, nullptr,
+                             marker, nullptr, nullptr, tok));
+    const size_t at = whole.find(quoted);
+    call.delta_sse.emplace_back(whole.substr(0, at), whole.substr(at + quoted.size()));
+  }
+}
+
+Request Server::Impl::ChoiceRequest(const std::shared_ptr<Call>& call, int i,
+                                    const std::vector<TokenId>& prompt) {
+  const serve::CompletionRequest& api = call->api;
+  Request r;
+  r.prompt = prompt;
+  r.sampling = api.sampling;
+  if (api.sampling.seed && api.n > 1) r.sampling.seed = *api.sampling.seed + i;
+  r.stop = api.stop;
+  r.id = absl::StrCat(call->id, "-", i);
+  r.user = api.user;
+  std::weak_ptr<Call> weak = call;
+  if (api.stream) {
+    r.on_event = [this, weak, i](const StreamEvent& e) {
+      auto c = weak.lock();
+      if (!c || e.text.empty() || !StartStreamOnce(*c)) return;
+      if (!c->api.logprobs) {
+        // The common case: only the text differs from one chunk to the next.
+        const auto& [head, tail] = c->delta_sse[static_cast<size_t>(i)];
+        const std::string text = JsonString(e.text);  // a token's text: usually no allocation
+        c->out->WriteChunk({head, text, tail});
+        return;
+      }
+      c->out->WriteChunk(
+          Sse(serve::ChunkJson(c->api, c->id, c->created, c->lease.model_name(), i, nullptr, e.text,
+                               &e.token, nullptr, c->lease.model().tokenizer())));
+    };
+  }
+  r.on_finish = [this, weak, i](const RequestResult& result) {
+    auto c = weak.lock();
+    if (!c) return;
+    std::lock_guard<std::mutex> lock(c->mu);
+    serve::ChoiceResult& choice = c->choices[i];
+    choice.text = result.text;
+    choice.tokens = result.tokens;
+    choice.finish_reason = result.finish_reason;
+    c->usage.completion_tokens += result.usage.completion_tokens;
+    if (i == 0) c->usage.cached_tokens = result.usage.cached_prompt_tokens;
+    if (result.finish_reason == FinishReason::kError) {
+      c->failed = true;
+      c->error_code = result.status.code();
+      c->error_message = std::string(result.status.message());
+    }
+    if (c->api.stream && result.finish_reason != FinishReason::kError && StartStreamOnce(*c)) {
+      c->out->WriteChunk(Sse(serve::ChunkJson(
+          c->api, c->id, c->created, c->lease.model_name(), i, nullptr, "", nullptr,
+          FinishReasonName(result.finish_reason), c->lease.model().tokenizer())));
+    }
+    if (++c->finished == static_cast<int>(c->choices.size())) CallDone(*c);
+  };
+  return r;
+}
+
+void Server::Impl::SubmitChoices(const std::shared_ptr<Call>& call,
+                                 const std::vector<TokenId>& prompt) {
   ++in_flight_;
   {
     // Kept alive until answered: the handles' callbacks hold only weak references.
     std::lock_guard<std::mutex> calls_lock(done_mu_);
     live_calls_.push_back(call);
   }
-  std::lock_guard<std::mutex> lock(call->mu);
-  for (int i = 0; i < api.n; ++i) {
-    Request r;
-    r.prompt = prompt;
-    r.sampling = api.sampling;
-    if (api.sampling.seed && api.n > 1) r.sampling.seed = *api.sampling.seed + i;
-    r.stop = api.stop;
-    r.id = absl::StrCat(call->id, "-", i);
-    r.user = api.user;
-    std::weak_ptr<Call> weak = call;
-    if (api.stream) {
-      r.on_event = [this, weak, i, &tok](const StreamEvent& e) {
-        auto c = weak.lock();
-        if (!c || e.text.empty() || !StartStreamOnce(*c)) return;
-        if (!c->api.logprobs) {
-          // The common case: only the text differs from one chunk to the next.
-          const auto& [head, tail] = c->delta_sse[static_cast<size_t>(i)];
-          const std::string text = JsonString(e.text);  // a token's text: usually no allocation
-          c->out->WriteChunk({head, text, tail});
-          return;
-        }
-        c->out->WriteChunk(Sse(serve::ChunkJson(c->api, c->id, c->created, c->lease.model_name(), i,
-                                                nullptr, e.text, &e.token, nullptr, tok)));
-      };
+  {
+    std::lock_guard<std::mutex> lock(call->mu);
+    for (int i = 0; i < call->api.n; ++i) {
+      auto handle = call->lease.scheduler().Submit(ChoiceRequest(call, i, prompt));
+      if (!handle.ok()) return RefuseCall(*call, handle.status());
+      call->handles.push_back(*handle);
     }
-    r.on_finish = [this, weak, i](const RequestResult& result) {
-      auto c = weak.lock();
-      if (!c) return;
-      std::lock_guard<std::mutex> lock(c->mu);
-      serve::ChoiceResult& choice = c->choices[i];
-      choice.text = result.text;
-      choice.tokens = result.tokens;
-      choice.finish_reason = result.finish_reason;
-      c->usage.completion_tokens += result.usage.completion_tokens;
-      if (i == 0) c->usage.cached_tokens = result.usage.cached_prompt_tokens;
-      if (result.finish_reason == FinishReason::kError) {
-        c->failed = true;
-        c->error_code = result.status.code();
-        c->error_message = std::string(result.status.message());
-      }
-      if (c->api.stream && result.finish_reason != FinishReason::kError && StartStreamOnce(*c)) {
-        c->out->WriteChunk(Sse(serve::ChunkJson(
-            c->api, c->id, c->created, c->lease.model_name(), i, nullptr, "", nullptr,
-            FinishReasonName(result.finish_reason), c->lease.model().tokenizer())));
-      }
-      if (++c->finished == static_cast<int>(c->choices.size())) CallDone(*c);
-    };
-    auto handle = scheduler.Submit(std::move(r));
-    if (!handle.ok()) {
-      // Cancel what this call already started; answer with the Scheduler's reason.
-      for (RequestHandle& h : call->handles) h.Cancel();
-      const absl::StatusCode code = handle.status().code();
-      // A full queue (ResourceExhausted) and a scheduler shutting down answer 503: come back.
-      const int status =
-          code == absl::StatusCode::kResourceExhausted || code == absl::StatusCode::kUnavailable
-              ? 503
-          : code == absl::StatusCode::kInvalidArgument ? 400
-                                                       : 500;
-      call->failed = true;
-      call->error_message = std::string(handle.status().message());
-      const ApiError e = Error(status, call->error_message,
-                               status == 400 ? "invalid_request_error" : "server_error");
-      if (api.stream && !ClaimErrorAnswer(*call)) {
-        out->WriteChunk(Sse(json::parse(serve::ErrorBody(e))));
-        out->WriteChunk("data: [DONE]\n\n");
-        out->EndStream();
-        Record(req, call->id, status, true, start, n_prompt, 0);
-      } else {
-        Answer(req, *out, ErrorResponse(e), start, n_prompt, 0, call->id);
-      }
-      // Choices already submitted finish as cancelled, unseen: the call is dropped here.
-      {
-        std::lock_guard<std::mutex> calls_lock(done_mu_);
-        std::erase(live_calls_, call);
-      }
-      --in_flight_;
-      done_cv_.notify_all();
-      return;
-    }
-    call->handles.push_back(*handle);
   }
   // The client going away cancels every choice.
   std::weak_ptr<Call> weak = call;
-  out->OnDisconnect([weak] {
+  call->out->OnDisconnect([weak] {
     if (auto c = weak.lock()) {
       std::vector<RequestHandle> handles;
       {
@@ -280,6 +256,38 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
       for (RequestHandle& h : handles) h.Cancel();
     }
   });
+}
+
+void Server::Impl::RefuseCall(Call& call, const absl::Status& refused) {
+  // Cancel what this call already started; answer with the Scheduler's reason. Runs with
+  // call.mu held.
+  for (RequestHandle& h : call.handles) h.Cancel();
+  const absl::StatusCode code = refused.code();
+  // A full queue (ResourceExhausted) and a scheduler shutting down answer 503: come back.
+  const int status =
+      code == absl::StatusCode::kResourceExhausted || code == absl::StatusCode::kUnavailable ? 503
+      : code == absl::StatusCode::kInvalidArgument                                           ? 400
+                                                                                             : 500;
+  call.failed = true;
+  call.error_message = std::string(refused.message());
+  const ApiError e =
+      Error(status, call.error_message, status == 400 ? "invalid_request_error" : "server_error");
+  const int64_t n_prompt = call.usage.prompt_tokens;
+  if (call.api.stream && !ClaimErrorAnswer(call)) {
+    call.out->WriteChunk(Sse(serve::ErrorJson(e)));
+    call.out->WriteChunk("data: [DONE]\n\n");
+    call.out->EndStream();
+    Record(call.http, call.id, status, true, call.start, n_prompt, 0);
+  } else {
+    Answer(call.http, *call.out, ErrorResponse(e), call.start, n_prompt, 0, call.id);
+  }
+  // Choices already submitted finish as cancelled, unseen: the call is dropped here.
+  {
+    std::lock_guard<std::mutex> calls_lock(done_mu_);
+    std::erase_if(live_calls_, [&](const std::shared_ptr<Call>& p) { return p.get() == &call; });
+  }
+  --in_flight_;
+  done_cv_.notify_all();
 }
 
 bool Server::Impl::StartStreamOnce(Call& c) {
@@ -323,7 +331,7 @@ void Server::Impl::CallDone(Call& c) {
     if (!c.failed) (void)StartStreamOnce(c);
     if (c.failed) {
       c.out->WriteChunk(
-          Sse(json::parse(serve::ErrorBody(Error(error_status, c.error_message, "server_error")))));
+          Sse(serve::ErrorJson(Error(error_status, c.error_message, "server_error"))));
       status = error_status;
     } else if (c.api.include_usage) {
       c.out->WriteChunk(Sse(serve::UsageChunkJson(c.api, c.id, c.created, model_name, c.usage)));

@@ -132,13 +132,15 @@ std::optional<ApiError> ParseMessages(const json& body, json* out) {
 
 }  // namespace
 
-std::string ErrorBody(const ApiError& e) {
+json ErrorJson(const ApiError& e) {
   json err = {{"message", e.message},
               {"type", e.type},
               {"param", e.param.empty() ? json(nullptr) : json(e.param)},
               {"code", e.code.empty() ? json(nullptr) : json(e.code)}};
-  return json{{"error", err}}.dump();
+  return json{{"error", std::move(err)}};
 }
+
+std::string ErrorBody(const ApiError& e) { return ErrorJson(e).dump(); }
 
 std::optional<ApiError> ParseCompletionRequest(const std::string& text, bool chat, int max_n,
                                                CompletionRequest* out,

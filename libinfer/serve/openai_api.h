@@ -26,6 +26,8 @@ struct ApiError {
 };
 
 std::string ErrorBody(const ApiError& e);
+// The same object as JSON (for an SSE error event).
+nlohmann::json ErrorJson(const ApiError& e);
 
 // What a completion request asks for, before its prompt is tokenized.
 struct CompletionRequest {

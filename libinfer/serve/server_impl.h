@@ -88,6 +88,16 @@ class Server::Impl {
               serve::Clock::time_point start, int64_t prompt_tokens = 0,
               int64_t completion_tokens = 0, const std::string& id = "-");
   void Completion(const HttpRequest& req, std::shared_ptr<serve::Responder> out, bool chat);
+  // The completion's stages (completion_routes.cc); each returns the error to answer with.
+  std::optional<serve::ApiError> ParseCall(const std::string& body, bool chat, Call& call);
+  std::optional<serve::ApiError> PromptTokens(Call& call, std::vector<TokenId>* prompt);
+  std::optional<serve::ApiError> CheckContext(Call& call, int64_t n_prompt);
+  void PrepareDeltaEvents(Call& call);
+  Request ChoiceRequest(const std::shared_ptr<Call>& call, int i,
+                        const std::vector<TokenId>& prompt);
+  void SubmitChoices(const std::shared_ptr<Call>& call, const std::vector<TokenId>& prompt);
+  // A choice the Scheduler refused: cancels the others and answers with the reason.
+  void RefuseCall(Call& call, const absl::Status& refused);
   HttpResponse Models() const;
   HttpResponse ModelObject(const std::string& name) const;
   HttpResponse Metrics();
