@@ -43,8 +43,6 @@
 
 namespace infer {
 
-class ModelParallelism;  // internal: what Model::Load asks of a cluster
-
 struct ClusterOptions {
   // Ranks per pipeline stage: each layer's heads and FFN are split over them.
   int tensor_parallel_size = 1;
@@ -133,15 +131,10 @@ class Cluster {
   // Every rank's state (on a worker: only its own).
   std::vector<RankState> ranks() const;
 
-  // Internal: the part of the cluster that Model::Load drives.
-  ModelParallelism* parallelism() const { return parallelism_; }
-
-  class Impl;
-
  private:
+  class Impl;  // the implementation's (not part of the API)
   explicit Cluster(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
-  ModelParallelism* parallelism_ = nullptr;  // points into impl_
 };
 
 }  // namespace infer

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -100,6 +101,12 @@ inline constexpr int kFinishReasonCount = 4;
 // "error" for kError (an HTTP client gets an error object, not this name).
 const char* FinishReasonName(FinishReason reason);
 
+// One turn of a conversation, for Model::RenderChat.
+struct ChatMessage {
+  std::string role;  // "system", "user", "assistant", "tool", ...
+  std::string content;
+};
+
 // The result of one Generate() call.
 struct Completion {
   std::string text;  // all generated text (special tokens omitted)
@@ -118,7 +125,7 @@ class Model {
   // crashes the process.
   static absl::StatusOr<std::unique_ptr<Model>> Load(const ModelOptions& options);
 
-  ~Model();
+  virtual ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
 
@@ -144,12 +151,18 @@ class Model {
   // logits at every position, row-major [ids.size(), vocab_size]. For tests and scoring.
   absl::StatusOr<std::vector<float>> ComputeLogits(std::span<const TokenId> ids);
 
-  class Impl;
+  // Renders `messages` with the model's chat template (the variables Hugging Face's
+  // apply_chat_template passes: the tokenizer's BOS and EOS text, and the assistant's header
+  // when `add_generation_prompt`): the prompt the server runs for the same messages.
+  // FailedPrecondition when the model has no chat template or it does not parse; InvalidArgument
+  // when the template rejects the conversation (its raise_exception message, or the line and
+  // column of the failure).
+  absl::StatusOr<std::string> RenderChat(std::span<const ChatMessage> messages,
+                                         bool add_generation_prompt = true) const;
 
- private:
-  friend struct ModelInternals;  // the engine and the cluster drive the forward pass
-  explicit Model(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+ protected:
+  // Models come from Load only: the library's own subclass holds what a model is made of.
+  Model() = default;
 };
 
 // Validates sampling parameters; InvalidArgument naming the field and the allowed range.

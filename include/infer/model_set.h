@@ -43,8 +43,6 @@
 
 namespace infer {
 
-class ChatTemplate;
-
 // Sampling defaults of one model: what a request that leaves a field out gets instead of the
 // API's default. Unset fields keep the API's.
 struct SamplingDefaults {
@@ -195,8 +193,6 @@ class ReplicaLease {
   const std::string& model_name() const;
   int replica_index() const;
   const SamplingDefaults& sampling_defaults() const;
-  // The model's parsed chat template; null when it has none.
-  const ChatTemplate* chat_template() const;
 
   struct Replica;
   explicit ReplicaLease(std::shared_ptr<Replica> replica);
@@ -252,9 +248,8 @@ class ModelSet {
   ModelSetSpec spec() const;
   ModelSetState State() const;
 
-  class Impl;
-
  private:
+  class Impl;  // the implementation's (not part of the API)
   explicit ModelSet(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

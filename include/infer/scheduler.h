@@ -204,9 +204,8 @@ class Scheduler {
   // needs prompt + max_tokens <= context_length().
   int64_t context_length() const;
 
-  class Impl;
-
  private:
+  class Impl;  // the implementation's (not part of the API)
   explicit Scheduler(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -158,9 +158,8 @@ class Server {
   // Answers in flight (requests read and not yet fully answered).
   int64_t in_flight() const;
 
-  class Impl;
-
  private:
+  class Impl;  // the implementation's (not part of the API)
   explicit Server(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -135,12 +135,13 @@ class Cluster::Impl : public ModelParallelism {
 
   // A worker asked to leave (Cluster::Leave): RunWorker tells the others and returns OK.
   std::atomic<bool> leaving_{false};
+
+  class ClusterKvCache;
+  class LeaderRunner;
 };
 
-namespace {
-
 // A KV cache whose parts live on every rank: this rank's part, and the id the commands name.
-class ClusterKvCache final : public KvCache {
+class Cluster::Impl::ClusterKvCache final : public KvCache {
  public:
   ClusterKvCache(Cluster::Impl& cluster, uint64_t id, std::unique_ptr<KvCache> local)
       : cluster_(cluster), id_(id), local_(std::move(local)) {}
@@ -166,7 +167,7 @@ class ClusterKvCache final : public KvCache {
 
 // The leader's runner: the whole model as the engine sees it (tokens in, logits out), each step
 // run on every rank.
-class LeaderRunner final : public ModelRunner {
+class Cluster::Impl::LeaderRunner final : public ModelRunner {
  public:
   LeaderRunner(Cluster::Impl& cluster, std::unique_ptr<ModelRunner> local)
       : cluster_(cluster), local_(std::move(local)) {
@@ -230,8 +231,6 @@ class LeaderRunner final : public ModelRunner {
   std::unique_ptr<ModelRunner> local_;
   RunnerLayout whole_;
 };
-
-}  // namespace
 
 absl::Status Cluster::Impl::Init() {
   const ClusterOptions& o = options_;
@@ -573,9 +572,9 @@ void Cluster::Impl::Leave() {
 // ---- Public API -------------------------------------------------------------------------------
 
 Cluster::Cluster(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
-  if (impl_->options_.rank == 0) parallelism_ = impl_.get();
+  if (impl_->options_.rank == 0) RegisterModelParallelism(this, impl_.get());
 }
-Cluster::~Cluster() = default;
+Cluster::~Cluster() { RegisterModelParallelism(this, nullptr); }
 
 absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Create(const ClusterOptions& options) {
   auto impl = std::make_unique<Impl>(options);

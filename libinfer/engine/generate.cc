@@ -61,14 +61,14 @@ absl::Status ValidateSamplingParams(const SamplingParams& p, int64_t vocab_size)
 
 absl::StatusOr<Completion> Model::Generate(std::string_view prompt, const SamplingParams& params,
                                            const TokenCallback& on_token) {
-  INFER_ASSIGN_OR_RETURN(std::vector<TokenId> ids, impl_->tokenizer->Encode(prompt));
+  INFER_ASSIGN_OR_RETURN(std::vector<TokenId> ids, ImplOf(*this).tokenizer->Encode(prompt));
   return GenerateFromTokens(std::move(ids), params, on_token);
 }
 
 absl::StatusOr<Completion> Model::GenerateFromTokens(std::vector<TokenId> prompt_ids,
                                                      const SamplingParams& params,
                                                      const TokenCallback& on_token) {
-  const ModelInfo& info = impl_->info;
+  const ModelInfo& info = ImplOf(*this).info;
   INFER_RETURN_IF_ERROR(ValidateSamplingParams(params, info.vocab_size));
   if (prompt_ids.empty()) return absl::InvalidArgumentError("prompt: no tokens");
   const int64_t prompt_len = static_cast<int64_t>(prompt_ids.size());
@@ -91,7 +91,7 @@ absl::StatusOr<Completion> Model::GenerateFromTokens(std::vector<TokenId> prompt
   options.block_size = static_cast<int32_t>(kDefaultKvBlockSize);
   const int64_t blocks = BlocksFor(prompt_len + max_new, kDefaultKvBlockSize);
   options.kv_cache_bytes =
-      static_cast<uint64_t>(blocks) * impl_->runner->KvBytesPerBlock(kDefaultKvBlockSize);
+      static_cast<uint64_t>(blocks) * ImplOf(*this).runner->KvBytesPerBlock(kDefaultKvBlockSize);
   options.max_context = prompt_len + max_new;  // what this cache holds: no warning that it is less
   options.max_num_seqs = 1;
   options.max_waiting = 1;

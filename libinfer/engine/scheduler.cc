@@ -186,7 +186,7 @@ class Scheduler::Impl {
   explicit Impl(const SchedulerOptions& options) : options_(options) {}
   int64_t context_length() const { return context_length_; }
 
-  absl::Status Init(Model::Impl& mi);
+  absl::Status Init(ModelImpl& mi);
   absl::StatusOr<RequestHandle> Submit(Request request);
   void Shutdown(ShutdownMode mode, std::chrono::milliseconds deadline);
   SchedulerStats stats() const;
@@ -209,7 +209,7 @@ class Scheduler::Impl {
   void UpdateGauges();
 
   SchedulerOptions options_;
-  Model::Impl* mi_ = nullptr;
+  ModelImpl* mi_ = nullptr;
   int64_t context_length_ = 0;
   int64_t vocab_size_ = 0;
   std::unique_ptr<KvCache> cache_;
@@ -231,7 +231,7 @@ class Scheduler::Impl {
   SchedulerStats stats_;
 };
 
-absl::Status Scheduler::Impl::Init(Model::Impl& mi) {
+absl::Status Scheduler::Impl::Init(ModelImpl& mi) {
   mi_ = &mi;
   context_length_ = mi.info.context_length;
   vocab_size_ = mi.info.vocab_size;
@@ -773,7 +773,7 @@ Scheduler::~Scheduler() { impl_->Shutdown(ShutdownMode::kCancel, std::chrono::mi
 absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(Model& model,
                                                              const SchedulerOptions& options) {
   auto impl = std::make_unique<Impl>(options);
-  if (absl::Status s = impl->Init(ModelInternals::Get(model)); !s.ok()) return s;
+  if (absl::Status s = impl->Init(ImplOf(model)); !s.ok()) return s;
   return std::unique_ptr<Scheduler>(new Scheduler(std::move(impl)));
 }
 

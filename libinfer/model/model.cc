@@ -48,15 +48,39 @@ int DefaultThreads() {
 
 }  // namespace
 
-Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
-const ModelInfo& Model::info() const { return impl_->info; }
-const Tokenizer& Model::tokenizer() const { return *impl_->tokenizer; }
-const std::string& Model::chat_template() const { return impl_->chat_template; }
+const ModelInfo& Model::info() const { return ImplOf(*this).info; }
+const Tokenizer& Model::tokenizer() const { return *ImplOf(*this).tokenizer; }
+const std::string& Model::chat_template() const { return ImplOf(*this).chat_template; }
+
+absl::StatusOr<const ChatTemplate*> ChatTemplateOf(const Model& model) {
+  const ModelImpl& impl = ImplOf(model);
+  if (!impl.parsed_chat_template.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(impl.info.path, ": the model's chat template does not parse: ",
+                     impl.parsed_chat_template.status().message()));
+  }
+  if (*impl.parsed_chat_template == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(impl.info.path, ": the model has no chat template"));
+  }
+  return impl.parsed_chat_template->get();
+}
+
+absl::StatusOr<std::string> Model::RenderChat(std::span<const ChatMessage> messages,
+                                              bool add_generation_prompt) const {
+  INFER_ASSIGN_OR_RETURN(const ChatTemplate* chat_template, ChatTemplateOf(*this));
+  ChatTemplateInputs inputs = BaseChatInputs(tokenizer());
+  inputs.add_generation_prompt = add_generation_prompt;
+  for (const ChatMessage& m : messages) {
+    inputs.messages.push_back({{"role", m.role}, {"content", m.content}});
+  }
+  return chat_template->RenderChat(inputs);
+}
 
 absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) {
-  ModelParallelism* parallel = options.cluster ? options.cluster->parallelism() : nullptr;
+  ModelParallelism* parallel = options.cluster ? FindModelParallelism(options.cluster) : nullptr;
   if (options.cluster != nullptr && parallel == nullptr) {
     return absl::InvalidArgumentError(
         "ModelOptions::cluster: only the leader (rank 0) loads a Model; a worker calls "
@@ -75,7 +99,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) 
   const ModelConfig& config = files->config;
   if (absl::Status s = CheckConfig(config); !s.ok()) return prefix(s);
 
-  auto impl = std::make_unique<Impl>();
+  auto impl = std::make_unique<ModelImpl>();
   ModelInfo& info = impl->info;
   info.path = options.path;
   info.format = std::string(files->weights->format());
@@ -120,6 +144,15 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) 
                      " tokens but the model's vocabulary (embedding rows) is ", config.vocab_size));
   }
   impl->chat_template = files->tokenizer.chat_template;
+  impl->parsed_chat_template = std::shared_ptr<const ChatTemplate>();
+  if (!impl->chat_template.empty()) {
+    absl::StatusOr<ChatTemplate> parsed = ChatTemplate::Parse(impl->chat_template);
+    if (parsed.ok()) {
+      impl->parsed_chat_template = std::make_shared<const ChatTemplate>(*std::move(parsed));
+    } else {
+      impl->parsed_chat_template = parsed.status();
+    }
+  }
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = CreateTokenizer(files->tokenizer);
   if (!tokenizer.ok()) return prefix(tokenizer.status());
   impl->tokenizer = *std::move(tokenizer);
@@ -149,25 +182,25 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) 
   INFER_LOG(kInfo, "%s: %s %s, %d layers, %s, %d threads, %s kernels", options.path, info.format,
             info.architecture, info.num_layers, info.weight_types, info.num_threads,
             info.cpu_kernels);
-  return std::unique_ptr<Model>(new Model(std::move(impl)));
+  return std::unique_ptr<Model>(std::move(impl));
 }
 
 absl::StatusOr<std::vector<float>> Model::ComputeLogits(std::span<const TokenId> ids) {
   if (ids.empty()) return absl::InvalidArgumentError("ComputeLogits: no tokens");
-  if (static_cast<int64_t>(ids.size()) > impl_->info.context_length) {
+  if (static_cast<int64_t>(ids.size()) > ImplOf(*this).info.context_length) {
     return absl::InvalidArgumentError(absl::StrCat("ComputeLogits: ", ids.size(),
                                                    " tokens exceed the context length ",
-                                                   impl_->info.context_length));
+                                                   ImplOf(*this).info.context_length));
   }
   const int64_t blocks = BlocksFor(static_cast<int64_t>(ids.size()), kDefaultKvBlockSize);
   std::vector<int32_t> table(static_cast<size_t>(blocks));
   for (int64_t b = 0; b < blocks; ++b) table[b] = static_cast<int32_t>(b);
   std::vector<float> logits;
-  std::lock_guard<std::mutex> lock(impl_->forward_mu);
+  std::lock_guard<std::mutex> lock(ImplOf(*this).forward_mu);
   INFER_ASSIGN_OR_RETURN(std::unique_ptr<KvCache> cache,
-                         impl_->runner->CreateKvCache(kDefaultKvBlockSize, blocks));
+                         ImplOf(*this).runner->CreateKvCache(kDefaultKvBlockSize, blocks));
   INFER_RETURN_IF_ERROR(
-      RunSequence(*impl_->runner, ids, 0, table, *cache, /*all_logits=*/true, logits));
+      RunSequence(*ImplOf(*this).runner, ids, 0, table, *cache, /*all_logits=*/true, logits));
   return logits;
 }
 

@@ -1,4 +1,4 @@
-// Model::Impl: what a loaded model holds. Shared by model.cc (loading), the engine (Generate,
+// ModelImpl: what a loaded model holds. Shared by model.cc (loading), the engine (Generate,
 // the Scheduler) and the cluster, which drive the forward pass through `runner`.
 #ifndef INFER_MODEL_MODEL_IMPL_H_
 #define INFER_MODEL_MODEL_IMPL_H_
@@ -7,16 +7,22 @@
 #include <mutex>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "infer/model.h"
 #include "libinfer/model/model_runner.h"
 #include "libinfer/model/weight_source.h"
+#include "libinfer/tokenizer/chat_template.h"
 
 namespace infer {
 
-class Model::Impl {
+// What Model::Load returns: the public Model with what it is made of.
+class ModelImpl final : public Model {
  public:
   ModelInfo info;
   std::string chat_template;
+  // The template parsed once at load; the parse error when it does not parse (the model still
+  // loads: completions of raw prompts work without it). Null when there is none.
+  absl::StatusOr<std::shared_ptr<const ChatTemplate>> parsed_chat_template;
   std::unique_ptr<WeightSource> weights;  // owns the mapping the runner reads
   std::unique_ptr<Tokenizer> tokenizer;
   // The whole model as the engine sees it: tokens in, logits out (for a cluster's leader, a
@@ -26,10 +32,13 @@ class Model::Impl {
   std::mutex forward_mu;
 };
 
-// The engine's and the cluster's way in to a Model's internals.
-struct ModelInternals {
-  static Model::Impl& Get(Model& model) { return *model.impl_; }
-};
+// The library's way in to a Model's internals (every Model is a ModelImpl: Load makes them).
+inline ModelImpl& ImplOf(Model& model) { return static_cast<ModelImpl&>(model); }
+inline const ModelImpl& ImplOf(const Model& model) { return static_cast<const ModelImpl&>(model); }
+
+// The model's parsed chat template for the library's own renderers (the server passes messages
+// as JSON, with tool calls and content parts); FailedPrecondition as Model::RenderChat.
+absl::StatusOr<const ChatTemplate*> ChatTemplateOf(const Model& model);
 
 }  // namespace infer
 

@@ -12,7 +12,7 @@
 // sends each step to the other ranks (libinfer/cluster/). Adding a family or a device adds a
 // runner and touches no client of this interface.
 //
-// Thread-safety: one caller at a time (Model::Impl::forward_mu serializes its callers).
+// Thread-safety: one caller at a time (ModelImpl::forward_mu serializes its callers).
 #ifndef INFER_MODEL_MODEL_RUNNER_H_
 #define INFER_MODEL_MODEL_RUNNER_H_
 

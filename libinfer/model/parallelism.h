@@ -17,6 +17,8 @@
 
 namespace infer {
 
+class Cluster;
+
 class ModelParallelism {
  public:
   virtual ~ModelParallelism() = default;
@@ -38,6 +40,13 @@ class ModelParallelism {
   virtual absl::StatusOr<std::unique_ptr<ModelRunner>> FinishLoad(
       std::unique_ptr<ModelRunner> local) = 0;
 };
+
+// A leader's ModelParallelism is registered under its public Cluster (by the cluster layer, for
+// the Cluster's lifetime) and found there by Model::Load: the public header names no internal
+// type. Register with null to remove.
+void RegisterModelParallelism(const Cluster* cluster, ModelParallelism* parallelism);
+// The registered ModelParallelism of `cluster`; null for a worker's Cluster or an unknown one.
+ModelParallelism* FindModelParallelism(const Cluster* cluster);
 
 // Builds the runner of `config`'s family for `layout` over `weights` (which must outlive it),
 // with `num_threads` threads: the runner its Architecture entry names. InvalidArgument for an

@@ -1,5 +1,9 @@
-// The runner factory: the file's architecture (libinfer/format/architecture.h) names the runner
-// that builds it. A family with a runner of its own adds one case to each switch below.
+// The runner factory (and the registry of clusters' ModelParallelism): the file's architecture
+// (libinfer/format/architecture.h) names the runner that builds it. A family with a runner of its
+// own adds one case to each switch below.
+#include <map>
+#include <mutex>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "libinfer/format/architecture.h"
@@ -21,6 +25,31 @@ absl::StatusOr<RunnerKind> RunnerKindOf(const ModelConfig& config) {
 }
 
 }  // namespace
+
+namespace {
+
+std::mutex registry_mu;
+std::map<const Cluster*, ModelParallelism*>& Registry() {
+  static auto* registry = new std::map<const Cluster*, ModelParallelism*>();
+  return *registry;
+}
+
+}  // namespace
+
+void RegisterModelParallelism(const Cluster* cluster, ModelParallelism* parallelism) {
+  std::lock_guard<std::mutex> lock(registry_mu);
+  if (parallelism == nullptr) {
+    Registry().erase(cluster);
+  } else {
+    Registry()[cluster] = parallelism;
+  }
+}
+
+ModelParallelism* FindModelParallelism(const Cluster* cluster) {
+  std::lock_guard<std::mutex> lock(registry_mu);
+  auto it = Registry().find(cluster);
+  return it == Registry().end() ? nullptr : it->second;
+}
 
 absl::StatusOr<std::unique_ptr<ModelRunner>> CreateModelRunner(
     const ModelConfig& config, const WeightSource& weights, const RunnerLayout& layout,

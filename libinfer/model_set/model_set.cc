@@ -27,6 +27,7 @@
 #include "libinfer/engine/kv_budget.h"
 #include "libinfer/engine/scheduling_policy.h"
 #include "libinfer/model/kv_cache.h"
+#include "libinfer/model/model_impl.h"
 #include "libinfer/model/weight_source.h"
 #include "libinfer/tokenizer/chat_template.h"
 #include "libinfer/util/logging.h"
@@ -70,7 +71,6 @@ struct ReplicaLease::Replica {
   std::unique_ptr<Scheduler> owned_scheduler;
   Model* model = nullptr;
   Scheduler* scheduler = nullptr;
-  std::shared_ptr<const ChatTemplate> chat_template;  // null: the model has none
   SamplingDefaults sampling;
   std::vector<std::string> devices;
   uint64_t bytes_per_rank = 0;  // reserved on each device; 0 for an adopted replica
@@ -120,7 +120,6 @@ Scheduler& ReplicaLease::scheduler() const { return *replica_->scheduler; }
 const std::string& ReplicaLease::model_name() const { return replica_->model_name; }
 int ReplicaLease::replica_index() const { return replica_->index; }
 const SamplingDefaults& ReplicaLease::sampling_defaults() const { return replica_->sampling; }
-const ChatTemplate* ReplicaLease::chat_template() const { return replica_->chat_template.get(); }
 
 namespace {
 
@@ -129,9 +128,9 @@ using Replica = ReplicaLease::Replica;
 // The model's chat template, parsed and tried on an ordinary conversation: a template that
 // parses can still fail on every conversation (an undefined variable, a raise_exception on a
 // plain turn order), and that is found out here, not at the first request.
-absl::StatusOr<std::shared_ptr<const ChatTemplate>> CheckedChatTemplate(const Model& model) {
-  if (model.chat_template().empty()) return std::shared_ptr<const ChatTemplate>();
-  auto parsed = ChatTemplate::Parse(model.chat_template());
+absl::Status CheckChatTemplate(const Model& model) {
+  if (model.chat_template().empty()) return absl::OkStatus();
+  const absl::StatusOr<const ChatTemplate*> parsed = ChatTemplateOf(model);
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(model.info().path,
@@ -141,13 +140,13 @@ absl::StatusOr<std::shared_ptr<const ChatTemplate>> CheckedChatTemplate(const Mo
   trial.messages = nlohmann::ordered_json::array({{{"role", "user"}, {"content", "Hello"}},
                                                   {{"role", "assistant"}, {"content", "Hi!"}},
                                                   {{"role", "user"}, {"content", "Thanks"}}});
-  if (auto text = parsed->RenderChat(trial); !text.ok()) {
+  if (auto text = (*parsed)->RenderChat(trial); !text.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(model.info().path,
                      ": the model's chat template fails on a user/assistant/user conversation: ",
                      text.status().message()));
   }
-  return std::make_shared<const ChatTemplate>(std::move(*parsed));
+  return absl::OkStatus();
 }
 
 std::string Origin(const ModelSpec& m) {
@@ -225,12 +224,11 @@ class ModelSet::Impl {
                      const SamplingDefaults& sampling) {
     std::lock_guard<std::mutex> changes(apply_mu_);
     if (name.empty()) return absl::InvalidArgumentError("a served model needs a name");
-    INFER_ASSIGN_OR_RETURN(std::shared_ptr<const ChatTemplate> chat, CheckedChatTemplate(model));
+    INFER_RETURN_IF_ERROR(CheckChatTemplate(model));
     auto r = std::make_shared<Replica>();
     r->model_name = name;
     r->model = &model;
     r->scheduler = &scheduler;
-    r->chat_template = std::move(chat);
     r->sampling = sampling;
     r->adopted = true;
     r->devices = {"host"};
@@ -634,7 +632,7 @@ class ModelSet::Impl {
       mo.num_threads = l.spec.threads > 0 ? l.spec.threads : options_.default_threads;
       mo.max_context = l.spec.context_length;
       INFER_ASSIGN_OR_RETURN(r->owned_model, Model::Load(mo));
-      INFER_ASSIGN_OR_RETURN(r->chat_template, CheckedChatTemplate(*r->owned_model));
+      INFER_RETURN_IF_ERROR(CheckChatTemplate(*r->owned_model));
       SchedulerOptions so = l.spec.scheduler;
       so.kv_cache_bytes = l.kv_cache_bytes;
       INFER_ASSIGN_OR_RETURN(r->owned_scheduler, Scheduler::Create(*r->owned_model, so));

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "libinfer/model/model_impl.h"
 #include "libinfer/serve/server_impl.h"
 #include "libinfer/util/logging.h"
 
@@ -119,14 +120,14 @@ std::optional<ApiError> Server::Impl::PromptTokens(Call& call, std::vector<Token
     return Error(400, absl::StrCat(prefix, s.message()), "invalid_request_error", param);
   };
   if (api.chat) {
-    const ChatTemplate* chat_template = call.lease.chat_template();
-    if (chat_template == nullptr) {
+    const absl::StatusOr<const ChatTemplate*> chat_template = ChatTemplateOf(call.lease.model());
+    if (!chat_template.ok()) {
       return Error(400, "this model has no chat template; use /v1/completions",
                    "invalid_request_error", param);
     }
     ChatTemplateInputs inputs = BaseChatInputs(tok);
     inputs.messages = api.messages;
-    auto text = chat_template->RenderChat(inputs);
+    auto text = (*chat_template)->RenderChat(inputs);
     if (!text.ok()) return bad(text.status(), "the chat template rejected the messages: ");
     EncodeOptions eo;
     eo.add_bos = false;  // the template writes BOS itself where the model wants it

@@ -568,7 +568,7 @@ class ThrowingRunner : public ModelRunner {
 TEST_F(TinySchedulerTest, AStepThatThrowsFailsItsRequestsAndTheLoopGoesOn) {
   const std::vector<TokenId> prompt = Prompt(20, 7);
   const std::vector<TokenId> expected = Alone(prompt, 8);
-  Model::Impl& impl = ModelInternals::Get(*model_);
+  ModelImpl& impl = ImplOf(*model_);
   impl.runner = std::make_unique<ThrowingRunner>(std::move(impl.runner), 3);
   {
     SchedulerOptions options;

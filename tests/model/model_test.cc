@@ -1,6 +1,8 @@
 // Model API behaviour on the real SmolLM2 file (skips without it) and on bad inputs.
 #include "infer/model.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -10,6 +12,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/engine/tiny_model.h"
 
 namespace infer {
 namespace {
@@ -179,6 +182,47 @@ TEST(FinishReasonTest, NamesAreOpenAisAndDistinct) {
     names.insert(FinishReasonName(static_cast<FinishReason>(r)));
   }
   EXPECT_EQ(names.size(), static_cast<size_t>(kFinishReasonCount));
+}
+
+// The public chat rendering: the model's own template with the server's variables. (That the
+// server's rendering equals Python jinja2's is test_server.py's; both go through the same
+// parsed template and inputs.)
+TEST_F(SmolLm2Test, RenderChatUsesTheModelsTemplate) {
+  auto model = Load();
+  ASSERT_TRUE(model);
+  const ChatMessage messages[] = {{"system", "Be brief."}, {"user", "Name three colours."}};
+  auto prompt = model->RenderChat(messages);
+  ASSERT_TRUE(prompt.ok()) << prompt.status();
+  EXPECT_EQ(*prompt,
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nName three "
+            "colours.<|im_end|>\n<|im_start|>assistant\n");
+  auto no_header = model->RenderChat(messages, /*add_generation_prompt=*/false);
+  ASSERT_TRUE(no_header.ok());
+  EXPECT_EQ(*no_header + "<|im_start|>assistant\n", *prompt);
+  // Without a system turn the template adds its own, then the user's.
+  const ChatMessage user_only[] = {{"user", "Name three colours."}};
+  auto rendered = model->RenderChat(user_only);
+  ASSERT_TRUE(rendered.ok());
+  EXPECT_NE(rendered->find("<|im_start|>user\nName three colours.<|im_end|>\n"), std::string::npos)
+      << *rendered;
+}
+
+TEST(ModelChatTest, AModelWithoutATemplateSaysSo) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("infer_tiny_chat_" + std::to_string(getpid()) + ".gguf"))
+                               .string();
+  testing::WriteTinyModel(path);
+  ModelOptions options;
+  options.path = path;
+  options.num_threads = 1;
+  auto model = Model::Load(options);
+  ASSERT_TRUE(model.ok()) << model.status();
+  const ChatMessage hi[] = {{"user", "hi"}};
+  auto rendered = (*model)->RenderChat(hi);
+  EXPECT_EQ(rendered.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(rendered.status().message().find("no chat template"), std::string::npos)
+      << rendered.status();
+  std::filesystem::remove(path);
 }
 
 }  // namespace
