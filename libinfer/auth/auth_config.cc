@@ -295,28 +295,32 @@ absl::StatusOr<RawAuthConfig> ReadFileConfig(std::string_view path, std::string_
   return ReadUsersDocument(doc);
 }
 
-absl::StatusOr<AuthConfig> ValidateAuthConfig(const RawAuthConfig& raw,
-                                              const AuthOptions& options) {
-  std::vector<std::string> errors = raw.errors;
-  AuthConfig config;
+namespace {
 
+// The signing key: the users file's (or the environment's), else the options'.
+void ReadJwtKey(const RawAuthConfig& raw, const AuthOptions& options, AuthConfig* config,
+                std::vector<std::string>* errors) {
   if (raw.jwt_key.value) {
     if (absl::Status s = CheckJwtKey(raw.jwt_key.name, *raw.jwt_key.value); !s.ok()) {
-      errors.emplace_back(s.message());
+      errors->emplace_back(s.message());
     }
-    config.jwt_key = *raw.jwt_key.value;
+    config->jwt_key = *raw.jwt_key.value;
   } else if (!options.jwt_key.empty()) {
     if (absl::Status s = CheckJwtKey("AuthOptions::jwt_key", options.jwt_key); !s.ok()) {
-      errors.emplace_back(s.message());
+      errors->emplace_back(s.message());
     }
-    config.jwt_key = options.jwt_key;
+    config->jwt_key = options.jwt_key;
   } else {
-    errors.push_back(absl::StrCat(raw.jwt_key.name,
-                                  " is not set: tokens need a key of at least 32 random bytes; "
-                                  "make one with `infer-cli gen-password --jwt-key`"));
+    errors->push_back(absl::StrCat(raw.jwt_key.name,
+                                   " is not set: tokens need a key of at least 32 random bytes; "
+                                   "make one with `infer-cli gen-password --jwt-key`"));
   }
+}
 
-  config.token_lifetime_minutes = options.default_token_lifetime_minutes;
+// Token lifetime and the expiry switch.
+void ReadTokenSettings(const RawAuthConfig& raw, const AuthOptions& options, AuthConfig* config,
+                       std::vector<std::string>* errors) {
+  config->token_lifetime_minutes = options.default_token_lifetime_minutes;
   if (const auto& v = raw.token_lifetime_minutes.value) {
     int64_t minutes = 0;
     const std::string_view text = *v;
@@ -324,91 +328,108 @@ absl::StatusOr<AuthConfig> ValidateAuthConfig(const RawAuthConfig& raw,
     for (char c : text) ok = ok && c >= '0' && c <= '9';
     if (ok) minutes = std::stoll(std::string(text));
     if (!ok || minutes < 1 || minutes > kMaxTokenLifetimeMinutes) {
-      errors.push_back(absl::StrFormat("%s must be a whole number of minutes from 1 to %d, not %s",
-                                       raw.token_lifetime_minutes.name, kMaxTokenLifetimeMinutes,
-                                       Quote(text)));
+      errors->push_back(absl::StrFormat("%s must be a whole number of minutes from 1 to %d, not %s",
+                                        raw.token_lifetime_minutes.name, kMaxTokenLifetimeMinutes,
+                                        Quote(text)));
     } else {
-      config.token_lifetime_minutes = minutes;
+      config->token_lifetime_minutes = minutes;
     }
   }
 
   if (const auto& v = raw.skip_exp_check.value) {
     const std::string lower = absl::AsciiStrToLower(absl::string_view(v->data(), v->size()));
     if (lower == "true" || lower == "1") {
-      config.skip_exp_check = true;
+      config->skip_exp_check = true;
     } else if (lower != "false" && lower != "0") {
-      errors.push_back(
+      errors->push_back(
           absl::StrCat(raw.skip_exp_check.name, " must be true or false, not ", Quote(*v)));
     }
   }
-  if (config.skip_exp_check && !options.allow_insecure) {
-    errors.push_back(absl::StrCat(
+  if (config->skip_exp_check && !options.allow_insecure) {
+    errors->push_back(absl::StrCat(
         raw.skip_exp_check.name,
         "=true turns token expiry off, so a leaked token works forever; it is refused unless "
         "insecure mode is allowed explicitly (--insecure / AuthOptions::allow_insecure)"));
   }
+}
 
-  std::map<std::string, std::string> owner;  // username -> origin
-  for (const RawUser& u : raw.users) {
-    bool ok = true;
-    std::string label;
-    CheckTextSetting(u.username, "", &errors, &ok);
-    if (ok) {
-      const std::string& name = *u.username.value;
-      if (name.size() > kMaxUsernameBytes || !IsValidUtf8(name)) {
-        errors.push_back(absl::StrFormat("%s must be valid UTF-8 of at most %d bytes",
-                                         u.username.name, kMaxUsernameBytes));
-        ok = false;
-      } else {
-        for (char c : name) {
-          if (static_cast<uint8_t>(c) < 0x20 || c == 0x7f) {
-            errors.push_back(absl::StrCat(u.username.name, " contains a control character"));
-            ok = false;
-            break;
-          }
+// One user's entry: its record when every field is good. `name_ok` says whether the username
+// itself was usable (the duplicate check needs it even when another field is bad).
+std::optional<UserRecord> ReadUser(const RawUser& u, bool* name_ok,
+                                   std::vector<std::string>* errors) {
+  bool& ok = *name_ok;
+  ok = true;
+  std::string label;
+  CheckTextSetting(u.username, "", errors, &ok);
+  if (ok) {
+    const std::string& name = *u.username.value;
+    if (name.size() > kMaxUsernameBytes || !IsValidUtf8(name)) {
+      errors->push_back(absl::StrFormat("%s must be valid UTF-8 of at most %d bytes",
+                                        u.username.name, kMaxUsernameBytes));
+      ok = false;
+    } else {
+      for (char c : name) {
+        if (static_cast<uint8_t>(c) < 0x20 || c == 0x7f) {
+          errors->push_back(absl::StrCat(u.username.name, " contains a control character"));
+          ok = false;
+          break;
         }
       }
-      if (ok) label = absl::StrCat(" (user ", Quote(name), ")");
     }
-    UserRecord record;
-    record.origin = u.origin;
-    bool hash_ok = true;
-    CheckTextSetting(u.password_hash, label, &errors, &hash_ok);
-    if (hash_ok) {
-      auto parsed = ParsePasswordHash(*u.password_hash.value);
-      if (!parsed.ok()) {
-        errors.push_back(
-            absl::StrCat(u.password_hash.name, label, ": ", parsed.status().message()));
-        hash_ok = false;
-      } else {
-        record.hash = std::move(*parsed);
-        record.hash_text = *u.password_hash.value;
-      }
+    if (ok) label = absl::StrCat(" (user ", Quote(name), ")");
+  }
+  UserRecord record;
+  record.origin = u.origin;
+  bool hash_ok = true;
+  CheckTextSetting(u.password_hash, label, errors, &hash_ok);
+  if (hash_ok) {
+    auto parsed = ParsePasswordHash(*u.password_hash.value);
+    if (!parsed.ok()) {
+      errors->push_back(absl::StrCat(u.password_hash.name, label, ": ", parsed.status().message()));
+      hash_ok = false;
+    } else {
+      record.hash = std::move(*parsed);
+      record.hash_text = *u.password_hash.value;
     }
-    bool role_ok = true;
-    CheckTextSetting(u.role, label, &errors, &role_ok);
-    if (role_ok) {
-      const std::optional<Role> role = ParseRole(*u.role.value);
-      if (!role) {
-        errors.push_back(absl::StrCat(u.role.name, label, ": unknown role ", Quote(*u.role.value),
-                                      " (expected admin, user or guest)"));
-        role_ok = false;
-      } else {
-        record.role = *role;
-      }
+  }
+  bool role_ok = true;
+  CheckTextSetting(u.role, label, errors, &role_ok);
+  if (role_ok) {
+    const std::optional<Role> role = ParseRole(*u.role.value);
+    if (!role) {
+      errors->push_back(absl::StrCat(u.role.name, label, ": unknown role ", Quote(*u.role.value),
+                                     " (expected admin, user or guest)"));
+      role_ok = false;
+    } else {
+      record.role = *role;
     }
-    if (!ok) continue;
+  }
+  if (!ok || !hash_ok || !role_ok) return std::nullopt;
+  record.username = *u.username.value;
+  return record;
+}
+
+}  // namespace
+
+absl::StatusOr<AuthConfig> ValidateAuthConfig(const RawAuthConfig& raw,
+                                              const AuthOptions& options) {
+  std::vector<std::string> errors = raw.errors;
+  AuthConfig config;
+  ReadJwtKey(raw, options, &config, &errors);
+  ReadTokenSettings(raw, options, &config, &errors);
+  std::map<std::string, std::string> owner;  // username -> origin
+  for (const RawUser& u : raw.users) {
+    bool name_ok = false;
+    std::optional<UserRecord> record = ReadUser(u, &name_ok, &errors);
+    if (!name_ok) continue;
     const std::string& name = *u.username.value;
     if (const auto [it, inserted] = owner.emplace(name, u.origin); !inserted) {
-      errors.push_back(
-          absl::StrCat(u.username.name, label, ": the username is also used by ", it->second));
+      errors.push_back(absl::StrCat(u.username.name, " (user ", Quote(name),
+                                    "): the username is also used by ", it->second));
       continue;
     }
-    if (!hash_ok || !role_ok) continue;
-    record.username = name;
-    config.users.push_back(std::move(record));
+    if (record) config.users.push_back(std::move(*record));
   }
-
   if (!errors.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("invalid auth configuration (", errors.size(),

@@ -136,6 +136,9 @@ class Cluster::Impl : public ModelParallelism {
   // A worker asked to leave (Cluster::Leave): RunWorker tells the others and returns OK.
   std::atomic<bool> leaving_{false};
 
+  // The ranks of pipeline stage `stage`'s tensor-parallel group.
+  std::vector<int> TensorParallelGroup(int stage) const;
+
   class ClusterKvCache;
   class LeaderRunner;
 };
@@ -274,13 +277,17 @@ absl::Status Cluster::Impl::Init() {
   INFER_LOG(kInfo, "cluster: rank %d of %d joined the leader at %s", o.rank, world_size(),
             o.address);
   if (o.tensor_parallel_size > 1) {
-    std::vector<int> group;
-    for (int t = 0; t < o.tensor_parallel_size; ++t) {
-      group.push_back(stage() * o.tensor_parallel_size + t);
-    }
-    INFER_ASSIGN_OR_RETURN(tp_comm_, world_->Subgroup(group));
+    INFER_ASSIGN_OR_RETURN(tp_comm_, world_->Subgroup(TensorParallelGroup(stage())));
   }
   return absl::OkStatus();
+}
+
+std::vector<int> Cluster::Impl::TensorParallelGroup(int stage) const {
+  std::vector<int> group(static_cast<size_t>(options_.tensor_parallel_size));
+  for (int t = 0; t < options_.tensor_parallel_size; ++t) {
+    group[t] = stage * options_.tensor_parallel_size + t;
+  }
+  return group;
 }
 
 absl::Status Cluster::Impl::WaitForRanks() {
@@ -291,9 +298,7 @@ absl::Status Cluster::Impl::WaitForRanks() {
   INFER_ASSIGN_OR_RETURN(world_, rendezvous_->Accept(options_.join_timeout));
   rendezvous_.reset();
   if (options_.tensor_parallel_size > 1) {
-    std::vector<int> group;
-    for (int t = 0; t < options_.tensor_parallel_size; ++t) group.push_back(t);
-    INFER_ASSIGN_OR_RETURN(tp_comm_, world_->Subgroup(group));
+    INFER_ASSIGN_OR_RETURN(tp_comm_, world_->Subgroup(TensorParallelGroup(0)));
   }
   INFER_LOG(kInfo, "cluster: all %d ranks joined", world_size());
   return absl::OkStatus();

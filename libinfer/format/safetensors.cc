@@ -68,7 +68,7 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Parse(
   std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
   file->display_name_ = std::move(display_name);
   const std::string& name = file->display_name_;
-  auto error = [&name](std::string what) {
+  auto error = [&name](const std::string& what) {
     return absl::InvalidArgumentError(absl::StrCat(name, ": ", what));
   };
 

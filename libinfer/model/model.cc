@@ -46,6 +46,52 @@ int DefaultThreads() {
   return hw == 0 ? 1 : static_cast<int>(std::min(hw, 64u));
 }
 
+// What ModelInfo says of the files (the threads and context as `options` ask).
+ModelInfo DescribeModel(const ModelOptions& options, const LoadedModelFiles& files) {
+  const ModelConfig& config = files.config;
+  ModelInfo info;
+  info.path = options.path;
+  info.format = std::string(files.weights->format());
+  info.architecture = config.architecture;
+  info.name = config.name;
+  info.vocab_size = config.vocab_size;
+  info.hidden_size = config.hidden_size;
+  info.intermediate_size = config.intermediate_size;
+  info.num_layers = config.num_layers;
+  info.num_heads = config.num_heads;
+  info.num_kv_heads = config.num_kv_heads;
+  info.head_dim = config.head_dim;
+  info.native_context_length = config.context_length;
+  info.rope_theta = config.rope_theta;
+  info.tied_embeddings = files.weights->Find("output.weight") == nullptr;
+  info.context_length = options.max_context > 0 ? options.max_context : config.context_length;
+  info.kv_bytes_per_token = WholeModelKvShape(config).BytesPerBlock(1);
+  std::map<std::string, int> type_counts;
+  for (const TensorView* t : files.weights->All()) {
+    info.parameter_count += static_cast<uint64_t>(t->numel());
+    info.weight_bytes += t->nbytes;
+    ++type_counts[std::string(DTypeName(t->dtype))];
+  }
+  std::vector<std::pair<std::string, int>> by_count(type_counts.begin(), type_counts.end());
+  std::sort(by_count.begin(), by_count.end(),
+            [](const auto& a, const auto& b) { return a.second > b.second; });
+  info.weight_types = absl::StrJoin(by_count, ", ", [](std::string* out, const auto& p) {
+    absl::StrAppend(out, p.first, " x", p.second);
+  });
+  info.cpu_kernels = CpuLevelName();
+  info.cpu_model = CpuModelName();
+  info.num_threads = options.num_threads > 0 ? options.num_threads : DefaultThreads();
+  return info;
+}
+
+// The chat template parsed; null when there is none, the parse error when it does not parse.
+absl::StatusOr<std::shared_ptr<const ChatTemplate>> ParseChatTemplate(const std::string& text) {
+  if (text.empty()) return std::shared_ptr<const ChatTemplate>();
+  absl::StatusOr<ChatTemplate> parsed = ChatTemplate::Parse(text);
+  if (!parsed.ok()) return parsed.status();
+  return std::make_shared<const ChatTemplate>(*std::move(parsed));
+}
+
 }  // namespace
 
 Model::~Model() = default;
@@ -99,44 +145,14 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) 
   const ModelConfig& config = files->config;
   if (absl::Status s = CheckConfig(config); !s.ok()) return prefix(s);
 
-  auto impl = std::make_unique<ModelImpl>();
-  ModelInfo& info = impl->info;
-  info.path = options.path;
-  info.format = std::string(files->weights->format());
-  info.architecture = config.architecture;
-  info.name = config.name;
-  info.vocab_size = config.vocab_size;
-  info.hidden_size = config.hidden_size;
-  info.intermediate_size = config.intermediate_size;
-  info.num_layers = config.num_layers;
-  info.num_heads = config.num_heads;
-  info.num_kv_heads = config.num_kv_heads;
-  info.head_dim = config.head_dim;
-  info.native_context_length = config.context_length;
-  info.rope_theta = config.rope_theta;
-  info.tied_embeddings = files->weights->Find("output.weight") == nullptr;
   if (options.max_context > config.context_length) {
     return absl::InvalidArgumentError(
         absl::StrCat(options.path, ": max_context ", options.max_context,
                      " exceeds the model's context length ", config.context_length));
   }
-  info.context_length = options.max_context > 0 ? options.max_context : config.context_length;
-  info.kv_bytes_per_token = WholeModelKvShape(config).BytesPerBlock(1);
-  std::map<std::string, int> type_counts;
-  for (const TensorView* t : files->weights->All()) {
-    info.parameter_count += static_cast<uint64_t>(t->numel());
-    info.weight_bytes += t->nbytes;
-    ++type_counts[std::string(DTypeName(t->dtype))];
-  }
-  std::vector<std::pair<std::string, int>> by_count(type_counts.begin(), type_counts.end());
-  std::sort(by_count.begin(), by_count.end(),
-            [](const auto& a, const auto& b) { return a.second > b.second; });
-  info.weight_types = absl::StrJoin(by_count, ", ", [](std::string* out, const auto& p) {
-    absl::StrAppend(out, p.first, " x", p.second);
-  });
-  info.cpu_kernels = CpuLevelName();
-  info.cpu_model = CpuModelName();
-  info.num_threads = options.num_threads > 0 ? options.num_threads : DefaultThreads();
+  auto impl = std::make_unique<ModelImpl>();
+  impl->info = DescribeModel(options, *files);
+  ModelInfo& info = impl->info;
 
   if (static_cast<int64_t>(files->tokenizer.tokens.size()) > config.vocab_size) {
     return absl::InvalidArgumentError(
@@ -144,15 +160,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) 
                      " tokens but the model's vocabulary (embedding rows) is ", config.vocab_size));
   }
   impl->chat_template = files->tokenizer.chat_template;
-  impl->parsed_chat_template = std::shared_ptr<const ChatTemplate>();
-  if (!impl->chat_template.empty()) {
-    absl::StatusOr<ChatTemplate> parsed = ChatTemplate::Parse(impl->chat_template);
-    if (parsed.ok()) {
-      impl->parsed_chat_template = std::make_shared<const ChatTemplate>(*std::move(parsed));
-    } else {
-      impl->parsed_chat_template = parsed.status();
-    }
-  }
+  impl->parsed_chat_template = ParseChatTemplate(impl->chat_template);
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = CreateTokenizer(files->tokenizer);
   if (!tokenizer.ok()) return prefix(tokenizer.status());
   impl->tokenizer = *std::move(tokenizer);

@@ -17,7 +17,7 @@ using serve::JsonResponse;
 using serve::Responder;
 using serve::Unauthorized;
 
-void Server::Impl::Login(const HttpRequest& req, std::shared_ptr<Responder> out,
+void Server::Impl::Login(const HttpRequest& req, const std::shared_ptr<Responder>& out,
                          Clock::time_point start) {
   auto form = serve::ParseLoginForm(req.Header("Content-Type"), req.body);
   if (!form.ok()) {

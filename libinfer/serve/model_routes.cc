@@ -107,7 +107,8 @@ HttpResponse Server::Impl::AdminModels() const {
 }
 
 void Server::Impl::ModelAdmin(const serve::RouteMatch& route, const HttpRequest& req,
-                              std::shared_ptr<serve::Responder> out, Clock::time_point start) {
+                              const std::shared_ptr<serve::Responder>& out,
+                              Clock::time_point start) {
   const serve::RouteId id = route.route->id;
   if (id == serve::RouteId::kAdminDevices) return Answer(req, *out, AdminDevices(), start);
   if (id == serve::RouteId::kAdminModels && req.method == "GET") {

@@ -142,49 +142,37 @@ json ErrorJson(const ApiError& e) {
 
 std::string ErrorBody(const ApiError& e) { return ErrorJson(e).dump(); }
 
-std::optional<ApiError> ParseCompletionRequest(const std::string& text, bool chat, int max_n,
-                                               CompletionRequest* out,
-                                               const SamplingDefaultsHook& defaults) {
-  json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded()) return Bad("", "the request body is not valid JSON");
-  if (!body.is_object()) return Bad("", "the request body must be a JSON object");
-  CompletionRequest& r = *out;
-  r.chat = chat;
-  if (auto it = body.find("model"); it != body.end() && !it->is_null()) {
-    if (!it->is_string()) return WrongType("model", "a string", *it);
-    r.model = it->get<std::string>();
-  }
-  SamplingParams& s = r.sampling;
-  s.max_tokens = -1;
-  if (defaults) {
-    if (auto e = defaults(r.model, &s)) return e;
-  }
-  if (chat) {
-    if (auto e = ParseMessages(body, &r.messages)) return e;
-  } else {
-    auto it = body.find("prompt");
-    if (it == body.end()) return Bad("prompt", "'prompt' is required");
-    if (it->is_string()) {
-      r.prompt_text = it->get<std::string>();
-    } else if (it->is_array() && it->size() == 1 && (*it)[0].is_string()) {
-      r.prompt_text = (*it)[0].get<std::string>();
-    } else if (it->is_array() && !it->empty() && (*it)[0].is_number_integer()) {
-      r.prompt_is_ids = true;
-      for (const json& v : *it) {
-        if (!v.is_number_integer()) return Bad("prompt", "'prompt' token ids must be integers");
-        const int64_t id = v.get<int64_t>();
-        if (id < 0 || id > INT32_MAX)
-          return Bad("prompt", absl::StrCat("token id ", id, " is out of range"));
-        r.prompt_ids.push_back(static_cast<TokenId>(id));
-      }
-    } else {
-      return Bad("prompt",
-                 "'prompt' must be a string, a list of one string, or a list of "
-                 "token ids (batches of prompts are not supported)");
+namespace {
+
+// A completion's `prompt`: a string, a list of one string, or token ids.
+std::optional<ApiError> ParsePrompt(const json& body, CompletionRequest& r) {
+  auto it = body.find("prompt");
+  if (it == body.end()) return Bad("prompt", "'prompt' is required");
+  if (it->is_string()) {
+    r.prompt_text = it->get<std::string>();
+  } else if (it->is_array() && it->size() == 1 && (*it)[0].is_string()) {
+    r.prompt_text = (*it)[0].get<std::string>();
+  } else if (it->is_array() && !it->empty() && (*it)[0].is_number_integer()) {
+    r.prompt_is_ids = true;
+    for (const json& v : *it) {
+      if (!v.is_number_integer()) return Bad("prompt", "'prompt' token ids must be integers");
+      const int64_t id = v.get<int64_t>();
+      if (id < 0 || id > INT32_MAX)
+        return Bad("prompt", absl::StrCat("token id ", id, " is out of range"));
+      r.prompt_ids.push_back(static_cast<TokenId>(id));
     }
-    if (!r.prompt_is_ids && r.prompt_text.empty()) return Bad("prompt", "'prompt' is empty");
-    if (auto e = Boolean(body, "echo", &r.echo)) return e;
+  } else {
+    return Bad("prompt",
+               "'prompt' must be a string, a list of one string, or a list of "
+               "token ids (batches of prompts are not supported)");
   }
+  if (!r.prompt_is_ids && r.prompt_text.empty()) return Bad("prompt", "'prompt' is empty");
+  if (auto e = Boolean(body, "echo", &r.echo)) return e;
+  return std::nullopt;
+}
+
+// The sampling fields, over the defaults already in `s`.
+std::optional<ApiError> ParseSampling(const json& body, SamplingParams& s) {
   int64_t max_tokens = s.max_tokens;
   if (auto e = Integer(body, "max_tokens", 1, INT32_MAX, &max_tokens)) return e;
   if (auto e = Integer(body, "max_completion_tokens", 1, INT32_MAX, &max_tokens)) return e;
@@ -208,6 +196,11 @@ std::optional<ApiError> ParseCompletionRequest(const std::string& text, bool cha
     s.seed =
         it->is_number_unsigned() ? it->get<uint64_t>() : static_cast<uint64_t>(it->get<int64_t>());
   }
+  return std::nullopt;
+}
+
+// `stop`: a string or up to 16 of them.
+std::optional<ApiError> ParseStop(const json& body, CompletionRequest& r) {
   if (auto it = body.find("stop"); it != body.end() && !it->is_null()) {
     if (it->is_string()) {
       r.stop.push_back(it->get<std::string>());
@@ -226,6 +219,12 @@ std::optional<ApiError> ParseCompletionRequest(const std::string& text, bool cha
       }
     }
   }
+  return std::nullopt;
+}
+
+// `n`, `stream`, `stream_options` and the logprobs fields (chat's and completions' shapes).
+std::optional<ApiError> ParseChoicesAndOutput(const json& body, bool chat, int max_n,
+                                              CompletionRequest& r) {
   int64_t n = 1;
   if (auto e = Integer(body, "n", 1, max_n, &n)) return e;
   r.n = static_cast<int>(n);
@@ -250,7 +249,37 @@ std::optional<ApiError> ParseCompletionRequest(const std::string& text, bool cha
     r.logprobs = lp >= 0;
     r.top_logprobs = static_cast<int>(std::max<int64_t>(lp, 0));
   }
-  s.logprobs = r.logprobs ? r.top_logprobs : -1;
+  r.sampling.logprobs = r.logprobs ? r.top_logprobs : -1;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<ApiError> ParseCompletionRequest(const std::string& text, bool chat, int max_n,
+                                               CompletionRequest* out,
+                                               const SamplingDefaultsHook& defaults) {
+  json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return Bad("", "the request body is not valid JSON");
+  if (!body.is_object()) return Bad("", "the request body must be a JSON object");
+  CompletionRequest& r = *out;
+  r.chat = chat;
+  if (auto it = body.find("model"); it != body.end() && !it->is_null()) {
+    if (!it->is_string()) return WrongType("model", "a string", *it);
+    r.model = it->get<std::string>();
+  }
+  SamplingParams& s = r.sampling;
+  s.max_tokens = -1;
+  if (defaults) {
+    if (auto e = defaults(r.model, &s)) return e;
+  }
+  if (chat) {
+    if (auto e = ParseMessages(body, &r.messages)) return e;
+  } else if (auto e = ParsePrompt(body, r)) {
+    return e;
+  }
+  if (auto e = ParseSampling(body, s)) return e;
+  if (auto e = ParseStop(body, r)) return e;
+  if (auto e = ParseChoicesAndOutput(body, chat, max_n, r)) return e;
   if (auto it = body.find("user"); it != body.end() && !it->is_null()) {
     if (!it->is_string()) return WrongType("user", "a string", *it);
     r.user = it->get<std::string>();

@@ -30,6 +30,7 @@ std::string ErrorBody(const ApiError& e);
 nlohmann::json ErrorJson(const ApiError& e);
 
 // What a completion request asks for, before its prompt is tokenized.
+// NOLINTNEXTLINE(bugprone-exception-escape): its JSON members allocate; a bad_alloc ends the call
 struct CompletionRequest {
   bool chat = false;
   std::string model;

@@ -197,7 +197,7 @@ void Server::Impl::Handle(const HttpRequest& req, std::shared_ptr<Responder> out
                   ErrorResponse(Error(503, "the server is shutting down", "server_error")), start);
   }
   if (options_.auth != nullptr) {
-    if (id == RouteId::kToken && req.method == "POST") return Login(req, std::move(out), start);
+    if (id == RouteId::kToken && req.method == "POST") return Login(req, out, start);
     if (IsApiPath(p) || (id == RouteId::kMetrics && options_.metrics_require_auth)) {
       if (std::optional<HttpResponse> refused = Authorize(req)) {
         return Answer(req, *out, std::move(*refused), start);
@@ -278,7 +278,7 @@ void Server::Impl::Dispatch(const serve::RouteMatch& route, const HttpRequest& r
     case RouteId::kReady:
       return Probe(req, *out, route.route->id, start);
     case RouteId::kToken:
-      return Login(req, std::move(out), start);
+      return Login(req, out, start);
     case RouteId::kMetrics:
       return Answer(req, *out, Metrics(), start);
     case RouteId::kChatCompletions:
@@ -296,7 +296,7 @@ void Server::Impl::Dispatch(const serve::RouteMatch& route, const HttpRequest& r
     case RouteId::kAdminModels:
     case RouteId::kAdminModel:
     case RouteId::kAdminModelScale:
-      return ModelAdmin(route, req, std::move(out), start);
+      return ModelAdmin(route, req, out, start);
   }
 }
 

@@ -102,7 +102,7 @@ class Server::Impl {
   HttpResponse ModelObject(const std::string& name) const;
   HttpResponse Metrics();
   // POST /token: parses the form here, checks the password on logins_.
-  void Login(const HttpRequest& req, std::shared_ptr<serve::Responder> out,
+  void Login(const HttpRequest& req, const std::shared_ptr<serve::Responder>& out,
              serve::Clock::time_point start);
   HttpResponse AdminUsers() const;
   // /health and /ready.
@@ -115,7 +115,7 @@ class Server::Impl {
                 std::shared_ptr<serve::Responder> out, serve::Clock::time_point start);
   // The model set's admin routes (model_routes.cc).
   void ModelAdmin(const serve::RouteMatch& route, const HttpRequest& req,
-                  std::shared_ptr<serve::Responder> out, serve::Clock::time_point start);
+                  const std::shared_ptr<serve::Responder>& out, serve::Clock::time_point start);
   HttpResponse AdminDevices() const;
   HttpResponse AdminModels() const;
   HttpResponse AdminReload();

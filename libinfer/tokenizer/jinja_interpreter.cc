@@ -84,6 +84,7 @@ absl::Status UndefinedError(const Value& undefined) {
                                         : undefined.undefined_hint());
 }
 
+// NOLINTNEXTLINE(readability-function-size): the operator dispatcher, one case an operator
 absl::StatusOr<Value> BinaryOperation(Interpreter& interp, BinaryOp op, const Value& a,
                                       const Value& b) {
   if (op == BinaryOp::kConcat) {
@@ -568,6 +569,7 @@ absl::StatusOr<Value> Interpreter::Eval(const Expr& expr) {
   return v;
 }
 
+// NOLINTNEXTLINE(readability-function-size): the expression dispatcher, one case a construct
 absl::StatusOr<Value> Interpreter::EvalUnlocated(const Expr& expr) {
   switch (expr.kind) {
     case ExprKind::kLiteral:

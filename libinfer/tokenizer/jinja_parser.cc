@@ -189,6 +189,7 @@ class Parser {
     return absl::OkStatus();
   }
 
+  // NOLINTNEXTLINE(readability-function-size): the statement dispatcher, one case a tag
   absl::Status ParseStatement(Body* body) {
     const Token tag = Cur();
     const std::string& name = tag.text;

@@ -22,9 +22,11 @@
 #define INFER_ASSIGN_OR_RETURN(lhs, rexpr) \
   INFER_ASSIGN_OR_RETURN_IMPL(INFER_STATUS_CONCAT(infer_statusor_, __LINE__), lhs, rexpr)
 
+// NOLINTBEGIN(bugprone-macro-parentheses): `lhs` is a declaration, `statusor` a name
 #define INFER_ASSIGN_OR_RETURN_IMPL(statusor, lhs, rexpr)  \
   auto statusor = (rexpr);                                 \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = *std::move(statusor)
+// NOLINTEND(bugprone-macro-parentheses)
 
 #endif  // INFER_UTIL_STATUS_MACROS_H_

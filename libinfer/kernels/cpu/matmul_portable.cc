@@ -91,7 +91,8 @@ struct QQ8_0 {
   static void Codes(const uint8_t* blk, int32_t* q, float* dw, float* off) {
     BlockQ8_0 b;
     std::memcpy(&b, blk, sizeof(b));
-    for (int i = 0; i < kQuantBlock; ++i) q[i] = b.qs[i];
+    // Q8_0 quants are signed: the sign extension is the point.
+    for (int i = 0; i < kQuantBlock; ++i) q[i] = b.qs[i];  // NOLINT(bugprone-signed-char-misuse)
     *dw = Fp16ToFp32(b.d);
     *off = 0.0f;
   }
