@@ -84,6 +84,23 @@ class Cluster::Impl : public ModelParallelism {
   absl::Status Init();
   absl::Status WaitForRanks();
   absl::Status RunWorker();
+  // What a worker holds between the leader's commands.
+  struct WorkerState {
+    std::unique_ptr<WeightSource> weights;
+    std::unique_ptr<ModelRunner> runner;
+    std::map<uint64_t, std::unique_ptr<KvCache>> caches;
+    std::vector<uint8_t> payload;  // the command being served
+    cluster::ForwardCommand step;
+    std::vector<float> out;
+  };
+  absl::Status ReceiveCommand(comm::Timeout idle, CommandHeader* header,
+                              std::vector<uint8_t>* payload);
+  absl::Status WorkerLoad(WorkerState& w);
+  absl::Status WorkerCreateCache(WorkerState& w);
+  absl::Status WorkerForward(WorkerState& w);
+  // A failed command: OK when this worker was asked to leave (it tells the others), else the
+  // rank is lost.
+  absl::Status LeftOrLost(absl::Status s);
   void Leave();
   absl::Status health() const;
   std::vector<RankState> ranks() const;
@@ -466,106 +483,110 @@ absl::Status Cluster::Impl::RunWorker() {
   const comm::Timeout idle = options_.heartbeat_interval.count() > 0
                                  ? options_.timeout + 4 * options_.heartbeat_interval
                                  : comm::Timeout(std::chrono::hours(24 * 365));
-  std::unique_ptr<WeightSource> weights;
-  std::unique_ptr<ModelRunner> runner;
-  std::map<uint64_t, std::unique_ptr<KvCache>> caches;
-  std::vector<uint8_t> payload;
-  cluster::ForwardCommand step;
-  std::vector<float> out;
-  auto fail = [&](absl::Status s) {
-    if (leaving_.load() && absl::IsCancelled(s)) {
-      // Between two operations: the leader learns that this rank left, not that it crashed.
-      const absl::Status left = world_->Leave(std::chrono::milliseconds(1500));
-      INFER_LOG(kInfo, "cluster: rank %d left the group%s", options_.rank,
-                left.ok() ? "" : absl::StrCat(" (", left.message(), ")"));
-      return absl::OkStatus();
-    }
-    INFER_LOG(kError, "cluster: rank %d: %s", options_.rank, std::string(s.message()));
-    return Lost(std::move(s));
-  };
+  WorkerState w;
   while (true) {
-    std::array<uint8_t, cluster::kCommandHeaderBytes> raw{};
-    absl::Status got = world_->Broadcast(raw.data(), raw.size(), 0, idle);
-    if (!got.ok()) return fail(got);
-    absl::StatusOr<CommandHeader> header = cluster::DecodeHeader(raw, kMaxCommandBytes);
-    if (!header.ok()) return fail(header.status());
-    payload.resize(header->payload_bytes);
-    if (!payload.empty()) {
-      got = world_->Broadcast(payload.data(), payload.size(), 0, options_.timeout);
-      if (!got.ok()) return fail(got);
+    CommandHeader header;
+    if (absl::Status got = ReceiveCommand(idle, &header, &w.payload); !got.ok()) {
+      return LeftOrLost(got);
     }
-    switch (header->kind) {
-      case CommandKind::kLoad: {
-        absl::StatusOr<cluster::LoadCommand> load = cluster::DecodeLoad(payload);
-        if (!load.ok()) return fail(load.status());
-        INFER_LOG(kInfo, "cluster: rank %d loading its slice of %s", options_.rank, load->path);
-        absl::Status status = [&]() -> absl::Status {
-          INFER_ASSIGN_OR_RETURN(LoadedModelFiles files, OpenModelFiles(load->path));
-          INFER_ASSIGN_OR_RETURN(RunnerLayout layout, LayoutFor(files.config));
-          const int threads =
-              options_.num_threads > 0
-                  ? options_.num_threads
-                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-          INFER_ASSIGN_OR_RETURN(
-              runner, CreateModelRunner(files.config, *files.weights, layout, tp_comm_.get(),
-                                        options_.timeout, threads));
-          weights = std::move(files.weights);
-          return runner->Prepare({});
-        }();
-        if (!status.ok()) {
-          status = absl::Status(status.code(), absl::StrCat(load->path, ": ", status.message()));
-        }
-        absl::Status all = GatherStatus(status, options_.join_timeout);
-        if (!all.ok()) return fail(all);
-        INFER_LOG(kInfo, "cluster: rank %d loaded layers [%d, %d) as tensor-parallel rank %d",
-                  options_.rank, runner->layout().first_layer, runner->layout().end_layer,
-                  tp_rank());
+    absl::Status s;
+    switch (header.kind) {
+      case CommandKind::kLoad:
+        s = WorkerLoad(w);
         break;
-      }
-      case CommandKind::kCreateCache: {
-        absl::StatusOr<cluster::CacheCommand> c = cluster::DecodeCache(payload);
-        if (!c.ok()) return fail(c.status());
-        absl::Status status =
-            runner == nullptr ? absl::FailedPreconditionError("no model loaded") : absl::OkStatus();
-        if (status.ok()) {
-          absl::StatusOr<std::unique_ptr<KvCache>> cache =
-              runner->CreateKvCache(c->block_size, c->num_blocks);
-          status = cache.status();
-          if (cache.ok()) caches[c->id] = *std::move(cache);
-        }
-        absl::Status all = GatherStatus(status, options_.timeout);
-        if (!all.ok() && (absl::IsUnavailable(all) || absl::IsDeadlineExceeded(all))) {
-          return fail(all);
-        }
+      case CommandKind::kCreateCache:
+        s = WorkerCreateCache(w);
         break;
-      }
       case CommandKind::kFreeCache: {
-        absl::StatusOr<cluster::CacheCommand> c = cluster::DecodeCache(payload);
-        if (!c.ok()) return fail(c.status());
-        caches.erase(c->id);
+        absl::StatusOr<cluster::CacheCommand> c = cluster::DecodeCache(w.payload);
+        if (c.ok()) w.caches.erase(c->id);
+        s = c.status();
         break;
       }
-      case CommandKind::kForward: {
-        absl::Status s = cluster::DecodeForward(payload, &step);
-        auto cache = caches.find(step.cache_id);
-        if (s.ok() && (runner == nullptr || cache == caches.end())) {
-          s = absl::InternalError(absl::StrCat("a step on unknown KV cache ", step.cache_id));
-        }
-        // A rank that cannot run its part leaves: the others see it gone, never a wrong answer.
-        if (s.ok()) s = RunStage(*runner, *cache->second, step.batch, out);
-        if (!s.ok()) return fail(s);
+      case CommandKind::kForward:
+        s = WorkerForward(w);
         break;
-      }
-      case CommandKind::kPing: {
-        absl::Status s = world_->Barrier(options_.timeout);
-        if (!s.ok()) return fail(s);
+      case CommandKind::kPing:
+        s = world_->Barrier(options_.timeout);
         break;
-      }
       case CommandKind::kShutdown:
         INFER_LOG(kInfo, "cluster: rank %d: the leader shut the group down", options_.rank);
         return absl::OkStatus();
     }
+    if (!s.ok()) return LeftOrLost(s);
   }
+}
+
+absl::Status Cluster::Impl::LeftOrLost(absl::Status s) {
+  if (leaving_.load() && absl::IsCancelled(s)) {
+    // Between two operations: the leader learns that this rank left, not that it crashed.
+    const absl::Status left = world_->Leave(std::chrono::milliseconds(1500));
+    INFER_LOG(kInfo, "cluster: rank %d left the group%s", options_.rank,
+              left.ok() ? "" : absl::StrCat(" (", left.message(), ")"));
+    return absl::OkStatus();
+  }
+  INFER_LOG(kError, "cluster: rank %d: %s", options_.rank, std::string(s.message()));
+  return Lost(std::move(s));
+}
+
+absl::Status Cluster::Impl::ReceiveCommand(comm::Timeout idle, CommandHeader* header,
+                                           std::vector<uint8_t>* payload) {
+  std::array<uint8_t, cluster::kCommandHeaderBytes> raw{};
+  INFER_RETURN_IF_ERROR(world_->Broadcast(raw.data(), raw.size(), 0, idle));
+  INFER_ASSIGN_OR_RETURN(*header, cluster::DecodeHeader(raw, kMaxCommandBytes));
+  payload->resize(header->payload_bytes);
+  if (payload->empty()) return absl::OkStatus();
+  return world_->Broadcast(payload->data(), payload->size(), 0, options_.timeout);
+}
+
+absl::Status Cluster::Impl::WorkerLoad(WorkerState& w) {
+  INFER_ASSIGN_OR_RETURN(cluster::LoadCommand load, cluster::DecodeLoad(w.payload));
+  INFER_LOG(kInfo, "cluster: rank %d loading its slice of %s", options_.rank, load.path);
+  absl::Status status = [&]() -> absl::Status {
+    INFER_ASSIGN_OR_RETURN(LoadedModelFiles files, OpenModelFiles(load.path));
+    INFER_ASSIGN_OR_RETURN(RunnerLayout layout, LayoutFor(files.config));
+    const int threads = options_.num_threads > 0
+                            ? options_.num_threads
+                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    INFER_ASSIGN_OR_RETURN(w.runner, CreateModelRunner(files.config, *files.weights, layout,
+                                                       tp_comm_.get(), options_.timeout, threads));
+    w.weights = std::move(files.weights);
+    return w.runner->Prepare({});
+  }();
+  if (!status.ok()) {
+    status = absl::Status(status.code(), absl::StrCat(load.path, ": ", status.message()));
+  }
+  // Every rank's outcome, so that all of them fail alike when one cannot load.
+  INFER_RETURN_IF_ERROR(GatherStatus(status, options_.join_timeout));
+  INFER_LOG(kInfo, "cluster: rank %d loaded layers [%d, %d) as tensor-parallel rank %d",
+            options_.rank, w.runner->layout().first_layer, w.runner->layout().end_layer, tp_rank());
+  return absl::OkStatus();
+}
+
+absl::Status Cluster::Impl::WorkerCreateCache(WorkerState& w) {
+  INFER_ASSIGN_OR_RETURN(cluster::CacheCommand c, cluster::DecodeCache(w.payload));
+  absl::Status status =
+      w.runner == nullptr ? absl::FailedPreconditionError("no model loaded") : absl::OkStatus();
+  if (status.ok()) {
+    absl::StatusOr<std::unique_ptr<KvCache>> cache =
+        w.runner->CreateKvCache(c.block_size, c.num_blocks);
+    status = cache.status();
+    if (cache.ok()) w.caches[c.id] = *std::move(cache);
+  }
+  // A cache that does not fit fails that request on the leader; only a lost rank ends the loop.
+  absl::Status all = GatherStatus(status, options_.timeout);
+  if (!all.ok() && (absl::IsUnavailable(all) || absl::IsDeadlineExceeded(all))) return all;
+  return absl::OkStatus();
+}
+
+absl::Status Cluster::Impl::WorkerForward(WorkerState& w) {
+  INFER_RETURN_IF_ERROR(cluster::DecodeForward(w.payload, &w.step));
+  auto cache = w.caches.find(w.step.cache_id);
+  if (w.runner == nullptr || cache == w.caches.end()) {
+    return absl::InternalError(absl::StrCat("a step on unknown KV cache ", w.step.cache_id));
+  }
+  // A rank that cannot run its part leaves: the others see it gone, never a wrong answer.
+  return RunStage(*w.runner, *cache->second, w.step.batch, w.out);
 }
 
 void Cluster::Impl::Leave() {

@@ -196,7 +196,14 @@ class Scheduler::Impl {
   // Takes new requests; returns false when the loop should end.
   bool TakeInbox();
   void ReapCancelled();
+  // One step: plan it (the policy's view of the queues), apply the plan (preempt, admit),
+  // build the batch (blocks for its positions), run it and advance each sequence.
   void Step();
+  using Scheduled = std::vector<std::pair<Sequence*, int64_t>>;  // sequences, their tokens
+  StepPlan PlanThisStep(std::vector<PolicyWaiting>* wait_view);
+  Scheduled ApplyPlan(const StepPlan& plan, const std::vector<PolicyWaiting>& wait_view);
+  Scheduled BuildBatch(const Scheduled& scheduled);
+  void RunBatch(const Scheduled& runnable);
   void FailStep(const absl::Status& status);
   void Preempt(Sequence& s);
   void ReleaseBlocks(Sequence& s);
@@ -523,6 +530,15 @@ void Scheduler::Impl::PublishFullBlocks(Sequence& s) {
 }
 
 void Scheduler::Impl::Step() {
+  std::vector<PolicyWaiting> wait_view;
+  const StepPlan plan = PlanThisStep(&wait_view);
+  const Scheduled scheduled = ApplyPlan(plan, wait_view);
+  const Scheduled runnable = BuildBatch(scheduled);
+  if (!runnable.empty()) RunBatch(runnable);
+  RemoveFinished();
+}
+
+StepPlan Scheduler::Impl::PlanThisStep(std::vector<PolicyWaiting>* wait_view) {
   const int64_t bs = options_.block_size;
   // The policy's view.
   std::vector<PolicyRunning> run_view;
@@ -532,7 +548,6 @@ void Scheduler::Impl::Step() {
     run_view.push_back({i, s.num_computed, static_cast<int64_t>(s.tokens.size()),
                         static_cast<int64_t>(s.blocks.size())});
   }
-  std::vector<PolicyWaiting> wait_view;
   const size_t candidates = std::min<size_t>(
       waiting_.size(), static_cast<size_t>(std::max<int64_t>(
                            0, options_.max_num_seqs - static_cast<int64_t>(running_.size()))));
@@ -541,17 +556,21 @@ void Scheduler::Impl::Step() {
     const int64_t n = static_cast<int64_t>(s.tokens.size());
     // The last token is always computed: its logits give the next token.
     const BlockManager::PrefixMatch m = blocks_->MatchPrefix(s.tokens, (n - 1) / bs);
-    wait_view.push_back({i, n, m.blocks * bs, m.available});
+    wait_view->push_back({i, n, m.blocks * bs, m.available});
   }
   PolicyLimits limits;
   limits.block_size = bs;
   limits.max_num_seqs = options_.max_num_seqs;
   limits.max_num_batched_tokens = options_.max_num_batched_tokens;
   limits.chunked_prefill = options_.enable_chunked_prefill;
-  const StepPlan plan = PlanStep(run_view, wait_view, blocks_->num_available(), limits);
+  return PlanStep(run_view, *wait_view, blocks_->num_available(), limits);
+}
 
+Scheduler::Impl::Scheduled Scheduler::Impl::ApplyPlan(const StepPlan& plan,
+                                                      const std::vector<PolicyWaiting>& wait_view) {
+  const int64_t bs = options_.block_size;
   // Scheduled sequences with their token counts; preempted ones go back to the queue.
-  std::vector<std::pair<Sequence*, int64_t>> scheduled;
+  Scheduled scheduled;
   for (const StepPlan::Item& item : plan.running) {
     scheduled.push_back({running_[item.id].get(), item.num_tokens});
   }
@@ -565,8 +584,7 @@ void Scheduler::Impl::Step() {
   // Admitted requests are a prefix of the waiting queue's candidates (and preemption stops
   // admission, so the indices still hold).
   std::vector<SeqPtr> admitted;
-  for (size_t k = 0; k < plan.admitted.size(); ++k) {
-    const StepPlan::Item& item = plan.admitted[k];
+  for (const StepPlan::Item& item : plan.admitted) {
     SeqPtr s = std::move(waiting_[item.id]);
     const PolicyWaiting& w = wait_view[item.id];
     blocks_->AcquirePrefix(s->tokens, w.cached_tokens / bs, &s->blocks, &s->names);
@@ -583,10 +601,14 @@ void Scheduler::Impl::Step() {
   }
   std::erase(waiting_, nullptr);
   for (SeqPtr& s : admitted) InsertOrdered(running_, std::move(s));
+  return scheduled;
+}
 
+Scheduler::Impl::Scheduled Scheduler::Impl::BuildBatch(const Scheduled& scheduled) {
+  const int64_t bs = options_.block_size;
   // Blocks for this step's positions, then the batch.
   batch_.Clear();
-  for (auto& [s, n] : scheduled) {
+  for (const auto& [s, n] : scheduled) {
     const int64_t need = BlocksFor(s->num_computed + n, bs);
     while (static_cast<int64_t>(s->blocks.size()) < need) {
       const std::optional<int32_t> b = blocks_->Allocate();
@@ -594,8 +616,8 @@ void Scheduler::Impl::Step() {
       s->blocks.push_back(*b);
     }
   }
-  std::vector<std::pair<Sequence*, int64_t>> runnable;
-  for (auto& [s, n] : scheduled) {
+  Scheduled runnable;
+  for (const auto& [s, n] : scheduled) {
     if (static_cast<int64_t>(s->blocks.size()) < BlocksFor(s->num_computed + n, bs)) {
       // The policy counted these blocks as available: an engine bug, not the request's.
       Finish(*s, FinishReason::kError, absl::InternalError("KV blocks ran out unexpectedly"));
@@ -611,30 +633,31 @@ void Scheduler::Impl::Step() {
                          s->tokens.begin() + s->num_computed + n);
     batch_.sequences.push_back(seq);
   }
-  if (!runnable.empty()) {
-    absl::Status status;
-    {
-      std::lock_guard<std::mutex> lock(mi_->forward_mu);
-      status = mi_->runner->Forward(batch_, *cache_, {}, logits_);
+  return runnable;
+}
+
+void Scheduler::Impl::RunBatch(const Scheduled& runnable) {
+  absl::Status status;
+  {
+    std::lock_guard<std::mutex> lock(mi_->forward_mu);
+    status = mi_->runner->Forward(batch_, *cache_, {}, logits_);
+  }
+  int64_t row = 0;
+  for (size_t i = 0; i < runnable.size(); ++i) {
+    Sequence& s = *runnable[i].first;
+    if (!status.ok()) {
+      INFER_LOG(kError, "forward pass failed: %s", std::string(status.message()));
+      Finish(s, FinishReason::kError, status);
+      continue;
     }
-    int64_t row = 0;
-    for (size_t i = 0; i < runnable.size(); ++i) {
-      Sequence& s = *runnable[i].first;
-      if (!status.ok()) {
-        INFER_LOG(kError, "forward pass failed: %s", std::string(status.message()));
-        Finish(s, FinishReason::kError, status);
-        continue;
-      }
-      s.num_computed += runnable[i].second;
-      PublishFullBlocks(s);
-      if (batch_.sequences[i].num_logits == 1) {
-        Advance(s, std::span<float>(logits_.data() + row * vocab_size_,
-                                    static_cast<size_t>(vocab_size_)));
-        ++row;
-      }
+    s.num_computed += runnable[i].second;
+    PublishFullBlocks(s);
+    if (batch_.sequences[i].num_logits == 1) {
+      Advance(s, std::span<float>(logits_.data() + row * vocab_size_,
+                                  static_cast<size_t>(vocab_size_)));
+      ++row;
     }
   }
-  RemoveFinished();
 }
 
 void Scheduler::Impl::UpdateGauges() {
