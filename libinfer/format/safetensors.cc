@@ -63,6 +63,74 @@ std::optional<uint64_t> AsUint(const Json& j) {
 
 }  // namespace
 
+namespace {
+
+// One tensor's header entry into `out` (its data at `data` + begin), and its byte range in
+// the data section; InvalidArgument naming the tensor and the field.
+absl::Status ReadTensorEntry(const std::string& key, const Json& entry, const uint8_t* data,
+                             uint64_t data_size, TensorView* out, uint64_t* range_begin,
+                             uint64_t* range_end) {
+  auto Bad = [](const std::string& what) { return absl::InvalidArgumentError(what); };
+  const std::string field = absl::StrCat("tensor '", key, "'");
+  if (!entry.is_object()) return Bad(absl::StrCat(field, ": expected a JSON object"));
+  const auto dtype_it = entry.find("dtype");
+  if (dtype_it == entry.end() || !dtype_it->is_string()) {
+    return Bad(absl::StrCat(field, ": missing or non-string 'dtype'"));
+  }
+  const std::string& dtype_name = dtype_it->get_ref<const std::string&>();
+  const std::optional<DType> dtype = DTypeFromSafetensors(dtype_name);
+  if (!dtype.has_value()) {
+    return Bad(
+        absl::StrCat(field, ": unsupported dtype '", dtype_name, "' (supported: F32, F16, BF16)"));
+  }
+  const auto shape_it = entry.find("shape");
+  if (shape_it == entry.end() || !shape_it->is_array()) {
+    return Bad(absl::StrCat(field, ": missing or non-array 'shape'"));
+  }
+  TensorView& view = *out;
+  view.name = key;
+  view.dtype = *dtype;
+  int64_t numel = 1;
+  for (size_t d = 0; d < shape_it->size(); ++d) {
+    const std::optional<uint64_t> dim = AsUint((*shape_it)[d]);
+    if (!dim.has_value() || *dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return Bad(absl::StrCat(field, ": shape[", d, "] is not a non-negative integer"));
+    }
+    const int64_t di = static_cast<int64_t>(*dim);
+    if (di != 0 && numel > std::numeric_limits<int64_t>::max() / di) {
+      return Bad(absl::StrCat(field, ": element count overflows int64"));
+    }
+    numel *= di;
+    view.shape.push_back(di);
+  }
+  const std::optional<int64_t> nbytes = DTypeBytes(*dtype, numel);
+  if (!nbytes.has_value()) return Bad(absl::StrCat(field, ": byte size overflows int64"));
+  const auto offsets_it = entry.find("data_offsets");
+  if (offsets_it == entry.end() || !offsets_it->is_array() || offsets_it->size() != 2) {
+    return Bad(absl::StrCat(field, ": 'data_offsets' must be an array [begin, end]"));
+  }
+  const std::optional<uint64_t> begin = AsUint((*offsets_it)[0]);
+  const std::optional<uint64_t> end = AsUint((*offsets_it)[1]);
+  if (!begin.has_value() || !end.has_value() || *begin > *end) {
+    return Bad(absl::StrCat(field, ": 'data_offsets' must be integers with begin <= end"));
+  }
+  if (*end > data_size) {
+    return Bad(absl::StrCat(field, ": data_offsets [", *begin, ", ", *end,
+                            ") extend past the end of the data section (", data_size, " bytes)"));
+  }
+  if (*end - *begin != static_cast<uint64_t>(*nbytes)) {
+    return Bad(absl::StrCat(field, ": data_offsets [", *begin, ", ", *end, ") hold ", *end - *begin,
+                            " bytes but ", numel, " ", dtype_name, " elements need ", *nbytes));
+  }
+  view.data = data + *begin;
+  view.nbytes = static_cast<size_t>(*nbytes);
+  *range_begin = *begin;
+  *range_end = *end;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Parse(
     std::span<const uint8_t> bytes, std::string display_name) {
   std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
@@ -107,62 +175,13 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Parse(
       }
       continue;
     }
-    const std::string field = absl::StrCat("tensor '", key, "'");
-    if (!entry.is_object()) return error(absl::StrCat(field, ": expected a JSON object"));
-    const auto dtype_it = entry.find("dtype");
-    if (dtype_it == entry.end() || !dtype_it->is_string()) {
-      return error(absl::StrCat(field, ": missing or non-string 'dtype'"));
-    }
-    const std::string& dtype_name = dtype_it->get_ref<const std::string&>();
-    const std::optional<DType> dtype = DTypeFromSafetensors(dtype_name);
-    if (!dtype.has_value()) {
-      return error(absl::StrCat(field, ": unsupported dtype '", dtype_name,
-                                "' (supported: F32, F16, BF16)"));
-    }
-    const auto shape_it = entry.find("shape");
-    if (shape_it == entry.end() || !shape_it->is_array()) {
-      return error(absl::StrCat(field, ": missing or non-array 'shape'"));
-    }
     TensorView view;
-    view.name = key;
-    view.dtype = *dtype;
-    int64_t numel = 1;
-    for (size_t d = 0; d < shape_it->size(); ++d) {
-      const std::optional<uint64_t> dim = AsUint((*shape_it)[d]);
-      if (!dim.has_value() || *dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        return error(absl::StrCat(field, ": shape[", d, "] is not a non-negative integer"));
-      }
-      const int64_t di = static_cast<int64_t>(*dim);
-      if (di != 0 && numel > std::numeric_limits<int64_t>::max() / di) {
-        return error(absl::StrCat(field, ": element count overflows int64"));
-      }
-      numel *= di;
-      view.shape.push_back(di);
+    uint64_t begin = 0, end = 0;
+    if (absl::Status st = ReadTensorEntry(key, entry, data, data_size, &view, &begin, &end);
+        !st.ok()) {
+      return error(std::string(st.message()));
     }
-    const std::optional<int64_t> nbytes = DTypeBytes(*dtype, numel);
-    if (!nbytes.has_value()) return error(absl::StrCat(field, ": byte size overflows int64"));
-    const auto offsets_it = entry.find("data_offsets");
-    if (offsets_it == entry.end() || !offsets_it->is_array() || offsets_it->size() != 2) {
-      return error(absl::StrCat(field, ": 'data_offsets' must be an array [begin, end]"));
-    }
-    const std::optional<uint64_t> begin = AsUint((*offsets_it)[0]);
-    const std::optional<uint64_t> end = AsUint((*offsets_it)[1]);
-    if (!begin.has_value() || !end.has_value() || *begin > *end) {
-      return error(absl::StrCat(field, ": 'data_offsets' must be integers with begin <= end"));
-    }
-    if (*end > data_size) {
-      return error(absl::StrCat(field, ": data_offsets [", *begin, ", ", *end,
-                                ") extend past the end of the data section (", data_size,
-                                " bytes)"));
-    }
-    if (*end - *begin != static_cast<uint64_t>(*nbytes)) {
-      return error(absl::StrCat(field, ": data_offsets [", *begin, ", ", *end, ") hold ",
-                                *end - *begin, " bytes but ", numel, " ", dtype_name,
-                                " elements need ", *nbytes));
-    }
-    view.data = data + *begin;
-    view.nbytes = static_cast<size_t>(*nbytes);
-    ranges.emplace_back(*begin, *end, key);
+    ranges.emplace_back(begin, end, key);
     file->tensors_.push_back(std::move(view));
   }
   std::sort(ranges.begin(), ranges.end());

@@ -442,90 +442,96 @@ class ModelSet::Impl {
     return out;
   }
 
-  // The steps that make the set's own models those of `spec`. Under apply_mu_.
-  absl::StatusOr<Change> MakeChange(const ModelSetSpec& spec) const {
-    Change change;
-    std::vector<std::string> errors;
-    std::set<std::string> names;
+  // A model of the new spec that needs replicas loaded: from `first_index`, `count` of them
+  // (-1: as many as fit).
+  struct Wanted {
+    const ModelSpec* spec;
+    int first_index;
+    int count;
+  };
+
+  static absl::Status Refused(const std::vector<std::string>& errors) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the model set is refused: ", absl::StrJoin(errors, "; ")));
+  }
+
+  // What a spec must hold whatever the set serves now: names, layouts, devices, counts.
+  static void CheckSpec(const ModelSetSpec& spec, std::set<std::string>* names,
+                        std::vector<std::string>* errors) {
     for (const ModelSpec& m : spec.models) {
-      if (m.name.empty()) errors.push_back(absl::StrCat(Origin(m), ": name: empty"));
-      if (!names.insert(m.name).second) {
-        errors.push_back(absl::StrCat(Origin(m), ": name: '", m.name, "' appears twice"));
+      if (m.name.empty()) errors->push_back(absl::StrCat(Origin(m), ": name: empty"));
+      if (!names->insert(m.name).second) {
+        errors->push_back(absl::StrCat(Origin(m), ": name: '", m.name, "' appears twice"));
       }
       if (m.tensor_parallel * m.pipeline_parallel != 1) {
-        errors.push_back(absl::StrCat(
+        errors->push_back(absl::StrCat(
             Origin(m),
             ": tensor_parallel x pipeline_parallel = ", m.tensor_parallel * m.pipeline_parallel,
             ": a model set places single-rank replicas; serve a model spread over ranks alone "
             "(infer-cli serve --tensor-parallel-size)"));
       }
       if (m.device != "host") {
-        errors.push_back(absl::StrCat(Origin(m), ": device: '", m.device,
-                                      "': replicas of a model set run on the host in this build"));
+        errors->push_back(absl::StrCat(Origin(m), ": device: '", m.device,
+                                       "': replicas of a model set run on the host in this build"));
       }
       if (!m.max_replicas && m.replicas < 0) {
-        errors.push_back(absl::StrCat(Origin(m), ": replicas: ", m.replicas, " is negative"));
+        errors->push_back(absl::StrCat(Origin(m), ": replicas: ", m.replicas, " is negative"));
       }
     }
-    // What to keep, unload and load, against the table as it is.
-    struct Wanted {
-      const ModelSpec* spec;
-      int first_index;
-      int count;  // -1: as many as fit
-    };
-    std::vector<Wanted> wanted;
-    std::set<const Replica*> leaving;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (const auto& [name, e] : models_) {
-        if (e.adopted) {
-          if (names.count(name) > 0) {
-            errors.push_back(absl::StrCat("model '", name,
-                                          "': the name is held by the model served on the "
-                                          "command line"));
-          }
-          continue;
-        }
-        if (names.count(name) == 0) {
-          for (const auto& r : e.replicas) change.unloads.push_back(r);
-        }
-      }
-      for (const ModelSpec& m : spec.models) {
-        auto it = models_.find(m.name);
-        if (it != models_.end() && it->second.adopted) continue;
-        const std::vector<std::shared_ptr<Replica>> none;
-        const auto& have = it == models_.end() ? none : it->second.replicas;
-        if (it != models_.end() && SameReplicas(it->second.spec, m)) {
-          if (m.max_replicas) continue;  // `max` is counted when the model (re)loads
-          const int n = static_cast<int>(have.size());
-          if (m.replicas < n) {
-            for (int i = m.replicas; i < n; ++i) change.unloads.push_back(have[i]);
-          } else if (m.replicas > n) {
-            wanted.push_back({&m, n, m.replicas - n});
-          }
-          continue;
-        }
-        for (const auto& r : have) change.unloads.push_back(r);
-        wanted.push_back({&m, 0, m.max_replicas ? -1 : m.replicas});
-      }
-    }
-    if (!errors.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("the model set is refused: ", absl::StrJoin(errors, "; ")));
-    }
-    for (const auto& r : change.unloads) leaving.insert(r.get());
+  }
 
-    // What each new replica costs.
+  // Against the table as it is: the replicas to unload (into `change`) and the loads wanted.
+  std::vector<Wanted> Diff(const ModelSetSpec& spec, const std::set<std::string>& names,
+                           Change* change, std::vector<std::string>* errors) const {
+    std::vector<Wanted> wanted;
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [name, e] : models_) {
+      if (e.adopted) {
+        if (names.count(name) > 0) {
+          errors->push_back(absl::StrCat(
+              "model '", name, "': the name is held by the model served on the command line"));
+        }
+        continue;
+      }
+      if (names.count(name) == 0) {
+        for (const auto& r : e.replicas) change->unloads.push_back(r);
+      }
+    }
+    for (const ModelSpec& m : spec.models) {
+      auto it = models_.find(m.name);
+      if (it != models_.end() && it->second.adopted) continue;
+      const std::vector<std::shared_ptr<Replica>> none;
+      const auto& have = it == models_.end() ? none : it->second.replicas;
+      if (it != models_.end() && SameReplicas(it->second.spec, m)) {
+        if (m.max_replicas) continue;  // `max` is counted when the model (re)loads
+        const int n = static_cast<int>(have.size());
+        if (m.replicas < n) {
+          for (int i = m.replicas; i < n; ++i) change->unloads.push_back(have[i]);
+        } else if (m.replicas > n) {
+          wanted.push_back({&m, n, m.replicas - n});
+        }
+        continue;
+      }
+      for (const auto& r : have) change->unloads.push_back(r);
+      wanted.push_back({&m, 0, m.max_replicas ? -1 : m.replicas});
+    }
+    return wanted;
+  }
+
+  // What each wanted replica costs, as placement requests; the cost and KV bytes by model.
+  std::vector<cluster::ReplicaRequest> CostRequests(
+      const std::vector<Wanted>& wanted,
+      std::map<std::string, std::pair<cluster::ReplicaCost, uint64_t>>* costs,
+      std::vector<std::string>* errors) const {
     std::vector<cluster::ReplicaRequest> requests;
-    std::map<std::string, std::pair<cluster::ReplicaCost, uint64_t>> costs;
     for (const Wanted& w : wanted) {
       if (w.count == 0) continue;
       auto cost = Cost(*w.spec);
       if (!cost.ok()) {
-        errors.push_back(std::string(cost.status().message()));
+        errors->push_back(std::string(cost.status().message()));
         continue;
       }
-      costs[w.spec->name] = *cost;
+      (*costs)[w.spec->name] = *cost;
       cluster::ReplicaRequest q;
       q.model = w.spec->name;
       q.kind = cluster::DeviceKind::kHost;
@@ -535,10 +541,22 @@ class ModelSet::Impl {
       q.max_replicas = w.count < 0;
       requests.push_back(q);
     }
-    if (!errors.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("the model set is refused: ", absl::StrJoin(errors, "; ")));
-    }
+    return requests;
+  }
+
+  // The steps that make the set's own models those of `spec`. Under apply_mu_.
+  absl::StatusOr<Change> MakeChange(const ModelSetSpec& spec) const {
+    Change change;
+    std::vector<std::string> errors;
+    std::set<std::string> names;
+    CheckSpec(spec, &names, &errors);
+    const std::vector<Wanted> wanted = Diff(spec, names, &change, &errors);
+    if (!errors.empty()) return Refused(errors);
+    std::map<std::string, std::pair<cluster::ReplicaCost, uint64_t>> costs;
+    const std::vector<cluster::ReplicaRequest> requests = CostRequests(wanted, &costs, &errors);
+    if (!errors.empty()) return Refused(errors);
+    std::set<const Replica*> leaving;
+    for (const auto& r : change.unloads) leaving.insert(r.get());
     std::vector<cluster::DeviceCapacity> devices;
     {
       const cluster::DeviceInventory inventory = monitor_.Snapshot();
