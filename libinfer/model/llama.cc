@@ -175,6 +175,104 @@ absl::StatusOr<RunnerFootprint> LlamaModel::Footprint(const ModelConfig& config,
   return f;
 }
 
+LlamaModel::SliceBounds LlamaModel::BoundsOf(const ModelConfig& c, const RunnerLayout& lay) {
+  const int64_t group = c.num_heads / c.num_kv_heads;
+  const int tp = lay.tp_size;
+  const int r = lay.tp_rank;
+  const auto [kv_head_begin, kv_head_end] = ShareOf(c.num_kv_heads, r, tp);
+  SliceBounds b;
+  b.kv_begin = kv_head_begin * c.head_dim;
+  b.kv_end = kv_head_end * c.head_dim;
+  b.q_begin = b.kv_begin * group;
+  b.q_end = b.kv_end * group;
+  // The FFN in whole 32-element blocks when possible.
+  const int64_t ff_unit = c.intermediate_size % kQuantBlock == 0 ? kQuantBlock : 1;
+  const auto [ff_unit_begin, ff_unit_end] = ShareOf(c.intermediate_size / ff_unit, r, tp);
+  b.ff_begin = ff_unit_begin * ff_unit;
+  b.ff_end = ff_unit_end * ff_unit;
+  return b;
+}
+
+absl::StatusOr<WeightMatrix> LlamaModel::BindRecorded(const WeightSource& weights,
+                                                      const std::string& name, int64_t rows,
+                                                      int64_t cols, int64_t row_begin,
+                                                      int64_t row_end, int64_t col_begin,
+                                                      int64_t col_end) {
+  INFER_ASSIGN_OR_RETURN(WeightMatrix m, BindMatrix(weights, name, rows, cols, row_begin, row_end,
+                                                    col_begin, col_end));
+  const DTypeInfo& info = GetDTypeInfo(m.dtype);
+  weight_ranges_.push_back(
+      WeightRange{reinterpret_cast<const uint8_t*>(m.data), m.rows,
+                  static_cast<size_t>(m.cols / info.block_elems * info.block_bytes), m.row_bytes});
+  weight_bytes_per_token_ += weight_ranges_.back().bytes * m.rows;
+  return m;
+}
+
+absl::Status LlamaModel::BindEnds(const WeightSource& weights) {
+  const ModelConfig& c = config_;
+  const RunnerLayout& lay = slice_.layout;
+  const int64_t hidden = c.hidden_size;
+  if (lay.first_stage) {
+    // The embedding is read one row per token: counted once, not per token.
+    INFER_ASSIGN_OR_RETURN(embedding_,
+                           BindWhole(weights, "token_embd.weight", c.vocab_size, hidden));
+    weight_ranges_.push_back(WeightRange{reinterpret_cast<const uint8_t*>(embedding_.data),
+                                         embedding_.rows, embedding_.row_bytes,
+                                         embedding_.row_bytes});
+  }
+  if (lay.last_stage) {
+    INFER_ASSIGN_OR_RETURN(output_norm_,
+                           BindVector(weights, "output_norm.weight", hidden, 0, hidden));
+    // The head's vocabulary rows are split over the tensor-parallel ranks: it is a fifth of a
+    // small model's multiply-adds, too much to repeat on every rank.
+    const bool tied = weights.Find("output.weight") == nullptr;
+    const auto [vocab_begin, vocab_end] = ShareOf(c.vocab_size, lay.tp_rank, lay.tp_size);
+    vocab_begin_ = vocab_begin;
+    INFER_ASSIGN_OR_RETURN(
+        output_, BindRecorded(weights, tied ? "token_embd.weight" : "output.weight", c.vocab_size,
+                              hidden, vocab_begin, vocab_end, 0, hidden));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LlamaModel::BindLayer(const WeightSource& weights, int64_t l, const SliceBounds& b) {
+  const ModelConfig& c = config_;
+  const int64_t hidden = c.hidden_size;
+  const int64_t q_dim = c.num_heads * c.head_dim;
+  const int64_t kv_dim = c.num_kv_heads * c.head_dim;
+  const int64_t ff = c.intermediate_size;
+  const std::string p = absl::StrCat("blk.", l, ".");
+  LlamaLayer layer;
+  INFER_ASSIGN_OR_RETURN(layer.attn_norm,
+                         BindVector(weights, p + "attn_norm.weight", hidden, 0, hidden));
+  INFER_ASSIGN_OR_RETURN(layer.ffn_norm,
+                         BindVector(weights, p + "ffn_norm.weight", hidden, 0, hidden));
+  INFER_ASSIGN_OR_RETURN(layer.wq, BindRecorded(weights, p + "attn_q.weight", q_dim, hidden,
+                                                b.q_begin, b.q_end, 0, hidden));
+  INFER_ASSIGN_OR_RETURN(layer.wk, BindRecorded(weights, p + "attn_k.weight", kv_dim, hidden,
+                                                b.kv_begin, b.kv_end, 0, hidden));
+  INFER_ASSIGN_OR_RETURN(layer.wv, BindRecorded(weights, p + "attn_v.weight", kv_dim, hidden,
+                                                b.kv_begin, b.kv_end, 0, hidden));
+  INFER_ASSIGN_OR_RETURN(layer.wo, BindRecorded(weights, p + "attn_output.weight", hidden, q_dim, 0,
+                                                hidden, b.q_begin, b.q_end));
+  INFER_ASSIGN_OR_RETURN(layer.gate, BindRecorded(weights, p + "ffn_gate.weight", ff, hidden,
+                                                  b.ff_begin, b.ff_end, 0, hidden));
+  INFER_ASSIGN_OR_RETURN(layer.up, BindRecorded(weights, p + "ffn_up.weight", ff, hidden,
+                                                b.ff_begin, b.ff_end, 0, hidden));
+  INFER_ASSIGN_OR_RETURN(layer.down, BindRecorded(weights, p + "ffn_down.weight", hidden, ff, 0,
+                                                  hidden, b.ff_begin, b.ff_end));
+  if (c.attention_bias) {
+    INFER_ASSIGN_OR_RETURN(layer.bq,
+                           BindVector(weights, p + "attn_q.bias", q_dim, b.q_begin, b.q_end));
+    INFER_ASSIGN_OR_RETURN(layer.bk,
+                           BindVector(weights, p + "attn_k.bias", kv_dim, b.kv_begin, b.kv_end));
+    INFER_ASSIGN_OR_RETURN(layer.bv,
+                           BindVector(weights, p + "attn_v.bias", kv_dim, b.kv_begin, b.kv_end));
+  }
+  layers_.push_back(std::move(layer));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Bind(const ModelConfig& config,
                                                              const WeightSource& weights,
                                                              const RunnerLayout& lay) {
@@ -198,91 +296,15 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Bind(const ModelConfig& 
   }
   auto model = std::unique_ptr<LlamaModel>(new LlamaModel(config));
   model->slice_.layout = lay;
-  const int64_t hidden = c.hidden_size;
-  const int64_t q_dim = c.num_heads * c.head_dim;
-  const int64_t kv_dim = c.num_kv_heads * c.head_dim;
-  const int64_t group = c.num_heads / c.num_kv_heads;
-  // This rank's slice: whole KV-head groups of Q/K/V (rows) and O (columns); a share of the
-  // FFN's rows of gate/up and columns of down in whole 32-element blocks when possible.
-  const int tp = lay.tp_size;
-  const int r = lay.tp_rank;
-  const auto [kv_head_begin, kv_head_end] = ShareOf(c.num_kv_heads, r, tp);
-  const int64_t kv_begin = kv_head_begin * c.head_dim;
-  const int64_t kv_end = kv_head_end * c.head_dim;
-  const int64_t q_begin = kv_begin * group;
-  const int64_t q_end = kv_end * group;
-  const int64_t ff_unit = c.intermediate_size % kQuantBlock == 0 ? kQuantBlock : 1;
-  const auto [ff_unit_begin, ff_unit_end] = ShareOf(c.intermediate_size / ff_unit, r, tp);
-  const int64_t ff_begin = ff_unit_begin * ff_unit;
-  const int64_t ff_end = ff_unit_end * ff_unit;
-  model->q_dim_ = q_end - q_begin;
-  model->kv_dim_ = kv_end - kv_begin;
-  model->ff_dim_ = ff_end - ff_begin;
-  model->kv_shape_ = {lay.end_layer - lay.first_layer, kv_head_end - kv_head_begin, c.head_dim};
-
-  // Binds `name` and records what it reads.
-  auto bind = [&](const std::string& name, int64_t rows, int64_t cols, int64_t row_begin,
-                  int64_t row_end, int64_t col_begin,
-                  int64_t col_end) -> absl::StatusOr<WeightMatrix> {
-    INFER_ASSIGN_OR_RETURN(WeightMatrix m, BindMatrix(weights, name, rows, cols, row_begin, row_end,
-                                                      col_begin, col_end));
-    const DTypeInfo& info = GetDTypeInfo(m.dtype);
-    model->weight_ranges_.push_back(WeightRange{
-        reinterpret_cast<const uint8_t*>(m.data), m.rows,
-        static_cast<size_t>(m.cols / info.block_elems * info.block_bytes), m.row_bytes});
-    model->weight_bytes_per_token_ += model->weight_ranges_.back().bytes * m.rows;
-    return m;
-  };
-  if (lay.first_stage) {
-    // The embedding is read one row per token: counted once, not per token.
-    INFER_ASSIGN_OR_RETURN(model->embedding_,
-                           BindWhole(weights, "token_embd.weight", c.vocab_size, hidden));
-    model->weight_ranges_.push_back(WeightRange{
-        reinterpret_cast<const uint8_t*>(model->embedding_.data), model->embedding_.rows,
-        model->embedding_.row_bytes, model->embedding_.row_bytes});
-  }
-  if (lay.last_stage) {
-    INFER_ASSIGN_OR_RETURN(model->output_norm_,
-                           BindVector(weights, "output_norm.weight", hidden, 0, hidden));
-    // The head's vocabulary rows are split over the tensor-parallel ranks: it is a fifth of a
-    // small model's multiply-adds, too much to repeat on every rank.
-    const bool tied = weights.Find("output.weight") == nullptr;
-    const auto [vocab_begin, vocab_end] = ShareOf(c.vocab_size, r, tp);
-    model->vocab_begin_ = vocab_begin;
-    INFER_ASSIGN_OR_RETURN(model->output_,
-                           bind(tied ? "token_embd.weight" : "output.weight", c.vocab_size, hidden,
-                                vocab_begin, vocab_end, 0, hidden));
-  }
+  const SliceBounds b = BoundsOf(c, lay);
+  model->q_dim_ = b.q_end - b.q_begin;
+  model->kv_dim_ = b.kv_end - b.kv_begin;
+  model->ff_dim_ = b.ff_end - b.ff_begin;
+  model->kv_shape_ = {lay.end_layer - lay.first_layer, (b.kv_end - b.kv_begin) / c.head_dim,
+                      c.head_dim};
+  INFER_RETURN_IF_ERROR(model->BindEnds(weights));
   for (int64_t l = lay.first_layer; l < lay.end_layer; ++l) {
-    const std::string p = absl::StrCat("blk.", l, ".");
-    LlamaLayer layer;
-    INFER_ASSIGN_OR_RETURN(layer.attn_norm,
-                           BindVector(weights, p + "attn_norm.weight", hidden, 0, hidden));
-    INFER_ASSIGN_OR_RETURN(layer.ffn_norm,
-                           BindVector(weights, p + "ffn_norm.weight", hidden, 0, hidden));
-    INFER_ASSIGN_OR_RETURN(layer.wq,
-                           bind(p + "attn_q.weight", q_dim, hidden, q_begin, q_end, 0, hidden));
-    INFER_ASSIGN_OR_RETURN(layer.wk,
-                           bind(p + "attn_k.weight", kv_dim, hidden, kv_begin, kv_end, 0, hidden));
-    INFER_ASSIGN_OR_RETURN(layer.wv,
-                           bind(p + "attn_v.weight", kv_dim, hidden, kv_begin, kv_end, 0, hidden));
-    INFER_ASSIGN_OR_RETURN(
-        layer.wo, bind(p + "attn_output.weight", hidden, q_dim, 0, hidden, q_begin, q_end));
-    INFER_ASSIGN_OR_RETURN(layer.gate, bind(p + "ffn_gate.weight", c.intermediate_size, hidden,
-                                            ff_begin, ff_end, 0, hidden));
-    INFER_ASSIGN_OR_RETURN(layer.up, bind(p + "ffn_up.weight", c.intermediate_size, hidden,
-                                          ff_begin, ff_end, 0, hidden));
-    INFER_ASSIGN_OR_RETURN(layer.down, bind(p + "ffn_down.weight", hidden, c.intermediate_size, 0,
-                                            hidden, ff_begin, ff_end));
-    if (c.attention_bias) {
-      INFER_ASSIGN_OR_RETURN(layer.bq,
-                             BindVector(weights, p + "attn_q.bias", q_dim, q_begin, q_end));
-      INFER_ASSIGN_OR_RETURN(layer.bk,
-                             BindVector(weights, p + "attn_k.bias", kv_dim, kv_begin, kv_end));
-      INFER_ASSIGN_OR_RETURN(layer.bv,
-                             BindVector(weights, p + "attn_v.bias", kv_dim, kv_begin, kv_end));
-    }
-    model->layers_.push_back(std::move(layer));
+    INFER_RETURN_IF_ERROR(model->BindLayer(weights, l, b));
   }
   model->inv_freq_ = RopeFrequencies(c);
   if (weights.Find("rope_freqs.weight") != nullptr) {
@@ -357,6 +379,68 @@ absl::Status LlamaModel::AllReduce(float* data, int64_t count) {
                                       slice_.timeout);
 }
 
+absl::Status LlamaModel::AttentionBlock(const LlamaLayer& L, int64_t li, int64_t n,
+                                        const kernels::cpu::AttentionShape& shape,
+                                        HostKvCache& cache) {
+  namespace k = kernels::cpu;
+  const ModelConfig& c = config_;
+  const int64_t hidden = c.hidden_size;
+  const int64_t q_dim = q_dim_;
+  const int64_t kv_dim = kv_dim_;
+  const int64_t block_floats = shape.block_floats();
+  ThreadPool* pool = pool_.get();
+  for (int64_t t = 0; t < n; ++t) {
+    k::RmsNorm(&x_[t * hidden], L.attn_norm.data(), &xn_[t * hidden], hidden, c.rms_norm_eps);
+  }
+  k::MatMul(L.wq, xn_.data(), n, q_.data(), q_dim, pool, &matmul_scratch_);
+  k::MatMul(L.wk, xn_.data(), n, k_.data(), kv_dim, pool, &matmul_scratch_);
+  k::MatMul(L.wv, xn_.data(), n, v_.data(), kv_dim, pool, &matmul_scratch_);
+  float* k_cache = cache.k(li);
+  float* v_cache = cache.v(li);
+  for (int64_t t = 0; t < n; ++t) {
+    float* q = &q_[t * q_dim];
+    float* kk = &k_[t * kv_dim];
+    float* vv = &v_[t * kv_dim];
+    if (!L.bq.empty()) {
+      k::Add(q, L.bq.data(), q_dim);
+      k::Add(kk, L.bk.data(), kv_dim);
+      k::Add(vv, L.bv.data(), kv_dim);
+    }
+    const int64_t pos = queries_[t].position;
+    k::Rope(q, shape.num_heads, c.head_dim, c.rope_dim, pos, inv_freq_, c.rope_interleaved);
+    k::Rope(kk, shape.num_kv_heads, c.head_dim, c.rope_dim, pos, inv_freq_, c.rope_interleaved);
+    const int64_t block = queries_[t].block_table[pos / shape.block_size];
+    for (int64_t h = 0; h < shape.num_kv_heads; ++h) {
+      const int64_t dst = block * block_floats + shape.row_offset(h, pos);
+      std::copy_n(kk + h * c.head_dim, c.head_dim, k_cache + dst);
+      std::copy_n(vv + h * c.head_dim, c.head_dim, v_cache + dst);
+    }
+  }
+  k::PagedAttention(shape, q_.data(), k_cache, v_cache, queries_, att_.data(), pool);
+  k::MatMul(L.wo, att_.data(), n, proj_.data(), hidden, pool, &matmul_scratch_);
+  INFER_RETURN_IF_ERROR(AllReduce(proj_.data(), n * hidden));
+  k::Add(x_.data(), proj_.data(), n * hidden);
+  return absl::OkStatus();
+}
+
+absl::Status LlamaModel::FeedForwardBlock(const LlamaLayer& L, int64_t n) {
+  namespace k = kernels::cpu;
+  const ModelConfig& c = config_;
+  const int64_t hidden = c.hidden_size;
+  const int64_t ff = ff_dim_;
+  ThreadPool* pool = pool_.get();
+  for (int64_t t = 0; t < n; ++t) {
+    k::RmsNorm(&x_[t * hidden], L.ffn_norm.data(), &xn_[t * hidden], hidden, c.rms_norm_eps);
+  }
+  k::MatMul(L.gate, xn_.data(), n, gate_.data(), ff, pool, &matmul_scratch_);
+  k::MatMul(L.up, xn_.data(), n, up_.data(), ff, pool, &matmul_scratch_);
+  k::SiluMul(gate_.data(), up_.data(), gate_.data(), n * ff);
+  k::MatMul(L.down, gate_.data(), n, proj_.data(), hidden, pool, &matmul_scratch_);
+  INFER_RETURN_IF_ERROR(AllReduce(proj_.data(), n * hidden));
+  k::Add(x_.data(), proj_.data(), n * hidden);
+  return absl::OkStatus();
+}
+
 absl::Status LlamaModel::Forward(const ForwardBatch& batch, KvCache& kv_cache,
                                  std::span<const float> hidden_in, std::vector<float>& out) {
   namespace k = kernels::cpu;
@@ -375,12 +459,6 @@ absl::Status LlamaModel::Forward(const ForwardBatch& batch, KvCache& kv_cache,
                                                    " values for ", n, " tokens of width ", hidden));
   }
   EnsureScratch(n);
-  ThreadPool* pool = pool_.get();
-  const int64_t q_dim = q_dim_;
-  const int64_t kv_dim = kv_dim_;
-  const int64_t heads = q_dim / c.head_dim;
-  const int64_t kv_heads = kv_dim / c.head_dim;
-  const int64_t ff = ff_dim_;
 
   // Each token's position and block table, for RoPE, the cache writes and attention.
   queries_.clear();
@@ -396,59 +474,16 @@ absl::Status LlamaModel::Forward(const ForwardBatch& batch, KvCache& kv_cache,
   }
 
   k::AttentionShape shape;
-  shape.num_heads = heads;
-  shape.num_kv_heads = kv_heads;
+  shape.num_heads = q_dim_ / c.head_dim;
+  shape.num_kv_heads = kv_dim_ / c.head_dim;
   shape.head_dim = c.head_dim;
   shape.block_size = cache->block_size();
   shape.sliding_window = c.sliding_window;
   shape.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-  const int64_t block_floats = shape.block_floats();
-
   for (size_t li = 0; li < layers_.size(); ++li) {
-    const LlamaLayer& L = layers_[li];
-    for (int64_t t = 0; t < n; ++t) {
-      k::RmsNorm(&x_[t * hidden], L.attn_norm.data(), &xn_[t * hidden], hidden, c.rms_norm_eps);
-    }
-    k::MatMul(L.wq, xn_.data(), n, q_.data(), q_dim, pool, &matmul_scratch_);
-    k::MatMul(L.wk, xn_.data(), n, k_.data(), kv_dim, pool, &matmul_scratch_);
-    k::MatMul(L.wv, xn_.data(), n, v_.data(), kv_dim, pool, &matmul_scratch_);
-    float* k_cache = cache->k(static_cast<int64_t>(li));
-    float* v_cache = cache->v(static_cast<int64_t>(li));
-    for (int64_t t = 0; t < n; ++t) {
-      float* q = &q_[t * q_dim];
-      float* kk = &k_[t * kv_dim];
-      float* vv = &v_[t * kv_dim];
-      if (!L.bq.empty()) {
-        k::Add(q, L.bq.data(), q_dim);
-        k::Add(kk, L.bk.data(), kv_dim);
-        k::Add(vv, L.bv.data(), kv_dim);
-      }
-      const int64_t pos = queries_[t].position;
-      k::Rope(q, heads, c.head_dim, c.rope_dim, pos, inv_freq_, c.rope_interleaved);
-      k::Rope(kk, kv_heads, c.head_dim, c.rope_dim, pos, inv_freq_, c.rope_interleaved);
-      const int64_t block = queries_[t].block_table[pos / shape.block_size];
-      for (int64_t h = 0; h < kv_heads; ++h) {
-        const int64_t dst = block * block_floats + shape.row_offset(h, pos);
-        std::copy_n(kk + h * c.head_dim, c.head_dim, k_cache + dst);
-        std::copy_n(vv + h * c.head_dim, c.head_dim, v_cache + dst);
-      }
-    }
-    k::PagedAttention(shape, q_.data(), k_cache, v_cache, queries_, att_.data(), pool);
-    k::MatMul(L.wo, att_.data(), n, proj_.data(), hidden, pool, &matmul_scratch_);
-    INFER_RETURN_IF_ERROR(AllReduce(proj_.data(), n * hidden));
-    k::Add(x_.data(), proj_.data(), n * hidden);
-
-    for (int64_t t = 0; t < n; ++t) {
-      k::RmsNorm(&x_[t * hidden], L.ffn_norm.data(), &xn_[t * hidden], hidden, c.rms_norm_eps);
-    }
-    k::MatMul(L.gate, xn_.data(), n, gate_.data(), ff, pool, &matmul_scratch_);
-    k::MatMul(L.up, xn_.data(), n, up_.data(), ff, pool, &matmul_scratch_);
-    k::SiluMul(gate_.data(), up_.data(), gate_.data(), n * ff);
-    k::MatMul(L.down, gate_.data(), n, proj_.data(), hidden, pool, &matmul_scratch_);
-    INFER_RETURN_IF_ERROR(AllReduce(proj_.data(), n * hidden));
-    k::Add(x_.data(), proj_.data(), n * hidden);
+    INFER_RETURN_IF_ERROR(AttentionBlock(layers_[li], static_cast<int64_t>(li), n, shape, *cache));
+    INFER_RETURN_IF_ERROR(FeedForwardBlock(layers_[li], n));
   }
-
   if (!lay.last_stage) {
     out.assign(x_.begin(), x_.begin() + n * hidden);
     return absl::OkStatus();

@@ -93,6 +93,25 @@ class LlamaModel final : public ModelRunner {
   static absl::StatusOr<std::unique_ptr<LlamaModel>> Bind(const ModelConfig& config,
                                                           const WeightSource& weights,
                                                           const RunnerLayout& layout);
+  // This rank's rows and columns of the attention and FFN matrices: whole KV-head groups of
+  // Q/K/V (rows) and O (columns); a share of the FFN's rows of gate/up and columns of down.
+  struct SliceBounds {
+    int64_t q_begin, q_end, kv_begin, kv_end, ff_begin, ff_end;
+  };
+  static SliceBounds BoundsOf(const ModelConfig& c, const RunnerLayout& layout);
+  // Binds `name`'s [row_begin, row_end) x [col_begin, col_end) and records what it reads.
+  absl::StatusOr<kernels::cpu::WeightMatrix> BindRecorded(const WeightSource& weights,
+                                                          const std::string& name, int64_t rows,
+                                                          int64_t cols, int64_t row_begin,
+                                                          int64_t row_end, int64_t col_begin,
+                                                          int64_t col_end);
+  absl::Status BindEnds(const WeightSource& weights);  // embedding, final norm, output head
+  absl::Status BindLayer(const WeightSource& weights, int64_t layer, const SliceBounds& b);
+  // One layer's attention (norm, Q/K/V, RoPE, the cache writes, paged attention, O, the
+  // tensor-parallel sum and the residual) and feed-forward block, over x_'s `n` tokens.
+  absl::Status AttentionBlock(const LlamaLayer& layer, int64_t layer_index, int64_t n,
+                              const kernels::cpu::AttentionShape& shape, HostKvCache& cache);
+  absl::Status FeedForwardBlock(const LlamaLayer& layer, int64_t n);
   void EnsureScratch(int64_t n);
   absl::Status AllReduce(float* data, int64_t count);
   // The output head over `rows` normed rows of xn_: this rank's vocabulary rows, then (tensor
