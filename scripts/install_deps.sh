@@ -10,7 +10,7 @@ DEB_PACKAGES=(
   libsentencepiece-dev sentencepiece
   libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev libargon2-dev libyaml-cpp-dev libboost-dev
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev clang-tidy-14
   python3 python3-pip python3-venv
 )
 

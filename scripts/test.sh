@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: install dependencies, build with tests, fetch the real test model, run CTest
 # (C++ unit tests, the Python reference tests, tokenizer exactness), then the same tests under
-# AddressSanitizer + UndefinedBehaviorSanitizer, and the concurrent parts under ThreadSanitizer.
+# AddressSanitizer + UndefinedBehaviorSanitizer, and the concurrent parts under ThreadSanitizer;
+# clang-tidy over libinfer/ after the first build.
 # The libFuzzer targets are built and run first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,8 +38,11 @@ for target in fuzz_gguf fuzz_safetensors fuzz_hf_config fuzz_jwt fuzz_login_form
     "build-fuzz/corpus/$target" "$seeds" 2>&1 | tail -n 3
 done
 
-BUILD_DIR=build scripts/build.sh -DINFER_BUILD_TESTS=ON -DINFER_BUILD_BENCH=ON
+BUILD_DIR=build scripts/build.sh -DINFER_BUILD_TESTS=ON -DINFER_BUILD_BENCH=ON \
+  -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
 (cd build && ctest --output-on-failure -j "$JOBS" --timeout 900)
+# clang-tidy with the repository's .clang-tidy over libinfer/ (warnings are errors).
+BUILD_DIR=build scripts/tidy.sh
 # The Kubernetes manifests: lint, schemas, a real API server, and their commands run on loopback.
 # The API-server harness (kube-apiserver 1.20 + etcd + the LeaderWorkerSet CRD) is not part of
 # this repository; where the development environment provides it beside the checkout, it is used.
