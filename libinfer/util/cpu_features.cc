@@ -9,7 +9,7 @@
 namespace infer {
 namespace {
 
-CpuFeatures Detect() {
+CpuFeatures DetectHardware() {
   CpuFeatures f;
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
@@ -18,6 +18,11 @@ CpuFeatures Detect() {
              __builtin_cpu_supports("avx512vl");
   f.avx512_vnni = f.avx512 && __builtin_cpu_supports("avx512vnni");
 #endif
+  return f;
+}
+
+CpuFeatures Detect() {
+  CpuFeatures f = HardwareCpuFeatures();
   if (const char* cap = std::getenv("INFER_CPU_LEVEL")) {
     if (std::strcmp(cap, "portable") == 0) {
       f = CpuFeatures{};
@@ -36,10 +41,32 @@ const CpuFeatures& GetCpuFeatures() {
   return features;
 }
 
-std::string CpuLevelName() {
-  const CpuFeatures& f = GetCpuFeatures();
-  return f.avx512 && f.avx512_vnni ? "avx512" : f.avx2 ? "avx2" : "portable";
+const CpuFeatures& HardwareCpuFeatures() {
+  static const CpuFeatures features = DetectHardware();
+  return features;
 }
+
+const char* CpuLevelString(CpuLevel level) {
+  switch (level) {
+    case CpuLevel::kAvx512:
+      return "avx512";
+    case CpuLevel::kAvx2:
+      return "avx2";
+    case CpuLevel::kPortable:
+      break;
+  }
+  return "portable";
+}
+
+CpuLevel LevelOf(const CpuFeatures& f) {
+  if (f.avx512 && f.avx512_vnni) return CpuLevel::kAvx512;
+  if (f.avx2) return CpuLevel::kAvx2;
+  return CpuLevel::kPortable;
+}
+
+CpuLevel SelectedCpuLevel() { return LevelOf(GetCpuFeatures()); }
+
+std::string CpuLevelName() { return CpuLevelString(SelectedCpuLevel()); }
 
 std::string CpuModelName() {
 #if defined(__x86_64__) || defined(__i386__)

@@ -16,7 +16,23 @@ struct CpuFeatures {
 // INFER_CPU_LEVEL to "portable", "avx2" or "avx512" caps the level (for tests and comparisons).
 const CpuFeatures& GetCpuFeatures();
 
-// "avx512" (needs VNNI too), "avx2" or "portable": the kernel level GetCpuFeatures() selects.
+// What the CPU has, ignoring INFER_CPU_LEVEL.
+const CpuFeatures& HardwareCpuFeatures();
+
+// Kernel levels, lowest first (the CPU kernels compile one translation unit per level).
+enum class CpuLevel : int { kPortable = 0, kAvx2 = 1, kAvx512 = 2 };
+
+// "portable", "avx2", "avx512".
+const char* CpuLevelString(CpuLevel level);
+
+// The one rule from features to a kernel level: avx512 needs AVX-512 F, BW, VL and VNNI (without
+// VNNI, AVX-512 gains little over the AVX2 kernels); avx2 needs AVX2 and FMA.
+CpuLevel LevelOf(const CpuFeatures& features);
+
+// The level the kernels use here: LevelOf(GetCpuFeatures()), so INFER_CPU_LEVEL caps it.
+CpuLevel SelectedCpuLevel();
+
+// CpuLevelString(SelectedCpuLevel()).
 std::string CpuLevelName();
 
 // The processor's name as CPUID reports it ("AMD EPYC 7B13", "Intel(R) Xeon(R) Processor"),

@@ -45,5 +45,19 @@ TEST(CpuFeaturesTest, LevelNeverExceedsTheFlags) {
   }
 }
 
+// The one rule from features to a level, case by case.
+TEST(CpuFeaturesTest, LevelOfFollowsTheRule) {
+  EXPECT_EQ(LevelOf({}), CpuLevel::kPortable);
+  EXPECT_EQ(LevelOf({.avx2 = true}), CpuLevel::kAvx2);
+  // AVX-512 without VNNI stays on the AVX2 kernels.
+  EXPECT_EQ(LevelOf({.avx2 = true, .avx512 = true}), CpuLevel::kAvx2);
+  EXPECT_EQ(LevelOf({.avx2 = true, .avx512 = true, .avx512_vnni = true}), CpuLevel::kAvx512);
+  EXPECT_STREQ(CpuLevelString(CpuLevel::kAvx512), "avx512");
+  EXPECT_EQ(CpuLevelName(), CpuLevelString(SelectedCpuLevel()));
+  // INFER_CPU_LEVEL caps the selected level, never the hardware's.
+  EXPECT_LE(static_cast<int>(SelectedCpuLevel()),
+            static_cast<int>(LevelOf(HardwareCpuFeatures())));
+}
+
 }  // namespace
 }  // namespace infer

@@ -25,39 +25,21 @@ constexpr int64_t kMinParallelWork = 64 * 1024;
 
 }  // namespace
 
-const char* CpuLevelString(CpuLevel level) {
-  switch (level) {
-    case CpuLevel::kAvx512:
-      return "avx512";
-    case CpuLevel::kAvx2:
-      return "avx2";
-    case CpuLevel::kPortable:
-      break;
-  }
-  return "portable";
+CpuLevel DetectedCpuLevel() {
+#if defined(INFER_KERNELS_X86)
+  return SelectedCpuLevel();
+#else
+  return CpuLevel::kPortable;
+#endif
 }
 
 bool CpuLevelAvailable(CpuLevel level) {
   if (level == CpuLevel::kPortable) return true;
 #if defined(INFER_KERNELS_X86)
-  __builtin_cpu_init();
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (level == CpuLevel::kAvx2) return avx2;
-  return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  return static_cast<int>(level) <= static_cast<int>(LevelOf(HardwareCpuFeatures()));
 #else
-  return false;
+  return false;  // only the portable kernels are compiled in
 #endif
-}
-
-CpuLevel DetectedCpuLevel() {
-#if defined(INFER_KERNELS_X86)
-  const CpuFeatures& f = GetCpuFeatures();
-  // AVX-512 without VNNI (Skylake-X) gains little over the AVX2 kernels: use those.
-  if (f.avx512 && f.avx512_vnni) return CpuLevel::kAvx512;
-  if (f.avx2) return CpuLevel::kAvx2;
-#endif
-  return CpuLevel::kPortable;
 }
 
 const MatMulKernelTable& MatMulKernelsFor(CpuLevel level) {

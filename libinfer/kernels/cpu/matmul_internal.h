@@ -14,16 +14,15 @@
 
 #include "libinfer/kernels/cpu/matmul.h"
 #include "libinfer/tensor/dtype.h"
+#include "libinfer/util/cpu_features.h"
 
 namespace infer::kernels::cpu {
 
-// Kernel levels, lowest first.
-enum class CpuLevel : int { kPortable = 0, kAvx2 = 1, kAvx512 = 2 };
+// The levels and their rule are util/cpu_features.h's.
+using ::infer::CpuLevel;
+using ::infer::CpuLevelString;
 
-// "portable", "avx2", "avx512".
-const char* CpuLevelString(CpuLevel level);
-
-// The level MatMul uses on this machine (GetCpuFeatures(), so INFER_CPU_LEVEL caps it).
+// The level MatMul uses here: SelectedCpuLevel() where the x86 kernels are compiled in.
 CpuLevel DetectedCpuLevel();
 
 // Whether kernels of `level` can run here (compiled in and supported by the CPU, ignoring
