@@ -19,7 +19,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "libinfer/engine/block_manager.h"
+#include "libinfer/engine/histogram.h"
 #include "libinfer/engine/kv_budget.h"
+#include "libinfer/engine/request_handle.h"
 #include "libinfer/engine/sampler.h"
 #include "libinfer/engine/scheduling_policy.h"
 #include "libinfer/engine/stop_matcher.h"
@@ -38,89 +40,7 @@ using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-Histogram MakeHistogram(std::vector<double> bounds) {
-  Histogram h;
-  h.counts.assign(bounds.size() + 1, 0);
-  h.bounds = std::move(bounds);
-  return h;
-}
-
-void Observe(Histogram& h, double v) {
-  const size_t i = std::lower_bound(h.bounds.begin(), h.bounds.end(), v) - h.bounds.begin();
-  ++h.counts[i];
-  h.sum += v;
-  ++h.count;
-}
-
 }  // namespace
-
-// ---- Handles ---------------------------------------------------------------------------------
-
-// What the Scheduler's thread and other threads share: new requests and shutdown orders.
-struct Inbox {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<std::shared_ptr<struct SequenceSeed>> incoming;
-  bool accepting = true;
-  bool cancel_all = false;
-  bool drain = false;
-  Clock::time_point drain_deadline;
-  bool poke = false;  // a cancel arrived
-};
-
-struct RequestHandle::State {
-  std::string id;
-  std::weak_ptr<Inbox> inbox;
-  std::atomic<bool> cancel{false};
-  mutable std::mutex mu;
-  std::condition_variable cv;
-  std::deque<StreamEvent> events;
-  bool finished = false;
-  RequestResult result;
-};
-
-std::optional<StreamEvent> RequestHandle::NextFor(std::chrono::milliseconds timeout,
-                                                  bool* timed_out) {
-  std::unique_lock<std::mutex> lock(state_->mu);
-  const bool ready = state_->cv.wait_for(
-      lock, timeout, [&] { return !state_->events.empty() || state_->finished; });
-  if (timed_out != nullptr) *timed_out = !ready;
-  if (state_->events.empty()) return std::nullopt;
-  StreamEvent e = std::move(state_->events.front());
-  state_->events.pop_front();
-  return e;
-}
-
-std::optional<StreamEvent> RequestHandle::Next() {
-  std::unique_lock<std::mutex> lock(state_->mu);
-  state_->cv.wait(lock, [&] { return !state_->events.empty() || state_->finished; });
-  if (state_->events.empty()) return std::nullopt;
-  StreamEvent e = std::move(state_->events.front());
-  state_->events.pop_front();
-  return e;
-}
-
-void RequestHandle::Cancel() {
-  state_->cancel.store(true);
-  if (std::shared_ptr<Inbox> inbox = state_->inbox.lock()) {
-    std::lock_guard<std::mutex> lock(inbox->mu);
-    inbox->poke = true;
-    inbox->cv.notify_all();
-  }
-}
-
-const RequestResult& RequestHandle::Wait() {
-  std::unique_lock<std::mutex> lock(state_->mu);
-  state_->cv.wait(lock, [&] { return state_->finished; });
-  return state_->result;
-}
-
-bool RequestHandle::finished() const {
-  std::lock_guard<std::mutex> lock(state_->mu);
-  return state_->finished;
-}
-
-const std::string& RequestHandle::id() const { return state_->id; }
 
 // A request as Submit hands it to the step thread.
 struct SequenceSeed {
