@@ -54,6 +54,8 @@ struct SamplingDefaults {
   std::optional<float> presence_penalty;
   std::optional<float> frequency_penalty;
   std::optional<int32_t> max_tokens;
+
+  bool operator==(const SamplingDefaults&) const = default;
 };
 
 // Sets every field of `params` that `defaults` holds.
@@ -77,6 +79,8 @@ struct ModelSpec {
   SchedulerOptions scheduler;
   // Where the entry came from, for messages: "models[1] ('coder')"; may be empty.
   std::string origin;
+
+  bool operator==(const ModelSpec&) const = default;
 };
 
 struct ModelSetSpec {

@@ -69,6 +69,8 @@ struct SchedulerOptions {
   // FinishReason::kError and an Unavailable status naming the wait (the server: 503 with
   // Retry-After). A preempted request that already started is not cut. Zero: no limit.
   std::chrono::milliseconds queue_timeout{std::chrono::seconds(60)};
+
+  bool operator==(const SchedulerOptions&) const = default;
 };
 
 // One streamed token.

@@ -153,24 +153,12 @@ std::string Origin(const ModelSpec& m) {
   return m.origin.empty() ? absl::StrCat("model '", m.name, "'") : m.origin;
 }
 
-// Whether `a` and `b` load the same replicas (everything but the count matters).
-bool SameReplicas(const ModelSpec& a, const ModelSpec& b) {
-  const SchedulerOptions& x = a.scheduler;
-  const SchedulerOptions& y = b.scheduler;
-  const SamplingDefaults& s = a.sampling;
-  const SamplingDefaults& t = b.sampling;
-  return a.path == b.path && a.max_replicas == b.max_replicas && a.memory_bytes == b.memory_bytes &&
-         a.context_length == b.context_length && a.tensor_parallel == b.tensor_parallel &&
-         a.pipeline_parallel == b.pipeline_parallel && a.device == b.device &&
-         a.threads == b.threads && x.kv_cache_bytes == y.kv_cache_bytes &&
-         x.kv_cache_memory_fraction == y.kv_cache_memory_fraction && x.block_size == y.block_size &&
-         x.max_num_seqs == y.max_num_seqs && x.max_num_batched_tokens == y.max_num_batched_tokens &&
-         x.enable_chunked_prefill == y.enable_chunked_prefill &&
-         x.enable_prefix_caching == y.enable_prefix_caching && x.max_waiting == y.max_waiting &&
-         x.queue_timeout == y.queue_timeout && s.temperature == t.temperature &&
-         s.top_p == t.top_p && s.top_k == t.top_k && s.min_p == t.min_p &&
-         s.repetition_penalty == t.repetition_penalty && s.presence_penalty == t.presence_penalty &&
-         s.frequency_penalty == t.frequency_penalty && s.max_tokens == t.max_tokens;
+// Whether `a` and `b` load the same replicas: every field but the count (and where the entry
+// was written) matters.
+bool SameReplicas(ModelSpec a, ModelSpec b) {
+  a.replicas = b.replicas = 0;
+  a.origin = b.origin = "";
+  return a == b;
 }
 
 }  // namespace
