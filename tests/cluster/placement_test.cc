@@ -129,7 +129,15 @@ Case RandomCase(std::mt19937_64& rng) {
   };
   Case c;
   const int gpus = static_cast<int>(pick(0, 6));
+  // A third of the nodes have identical idle GPUs (as an 8 x H100 node does): placement's ties
+  // must break the same way every time.
+  const bool uniform = pick(0, 2) == 0;
+  const uint64_t uniform_total = pick(1, 80) * kGiB;
   for (int i = 0; i < gpus; ++i) {
+    if (uniform) {
+      c.devices.push_back(Gpu(i, uniform_total, 0, 0));
+      continue;
+    }
     const uint64_t total = pick(1, 80) * kGiB;
     c.devices.push_back(Gpu(i, total, pick(0, total / 2), pick(0, total / 4)));
   }
