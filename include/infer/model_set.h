@@ -198,10 +198,10 @@ class ReplicaLease {
   int replica_index() const;
   const SamplingDefaults& sampling_defaults() const;
 
+ private:
+  friend class ModelSet;  // the set hands leases out (ModelSet::Acquire)
   struct Replica;
   explicit ReplicaLease(std::shared_ptr<Replica> replica);
-
- private:
   std::shared_ptr<Replica> replica_;
 };
 

@@ -67,8 +67,6 @@ struct ReplicaLease::Replica {
   }
 };
 
-using Replica = ReplicaLease::Replica;
-
 // The model's chat template, parsed and tried on an ordinary conversation (model_set.cc).
 absl::Status CheckChatTemplate(const Model& model);
 // "model 'name'", or where the entry was written.
@@ -78,6 +76,8 @@ bool SameReplicas(ModelSpec a, ModelSpec b);
 
 class ModelSet::Impl {
  public:
+  using Replica = ReplicaLease::Replica;
+
   explicit Impl(const ModelSetOptions& options)
       : options_(options),
         monitor_(cluster::DeviceProbeOptions{options.system_root, options.nvml_library},
