@@ -499,9 +499,10 @@ def chat_and_stream_through_sigterm(pod, api_port, prestop):
     bob = login(api_port, "bob", EXAMPLE_PASSWORDS["bob"])
     assert get(api_port, "/v1/admin/users", {"Authorization": f"Bearer {bob}"})[0] == 403
 
-    # A long stream; the kubelet runs preStop, then sends SIGTERM; the stream ends cleanly.
+    # A long stream; the kubelet runs preStop (a 5 s pause), then sends SIGTERM; the stream,
+    # still running then (1200 tokens outlast the pause at any rate seen here), finishes.
     stream = client.chat.completions.create(
-        model=served, max_tokens=400, temperature=0, stream=True,
+        model=served, max_tokens=1200, temperature=0, stream=True,
         extra_body={"ignore_eos": True},
         messages=[{"role": "user", "content": "Tell me a long story."}])
     pieces, finish = [], None
