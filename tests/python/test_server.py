@@ -339,10 +339,12 @@ def test_metrics_names(server):
 
 
 def test_sigterm_finishes_in_flight_requests(cli_tool, smollm2_path):
-    s = ServerProcess(cli_tool, smollm2_path)
+    # A shutdown timeout no busy machine reaches: this is about finishing, not about speed (the
+    # streams cut at the timeout are the next test's).
+    s = ServerProcess(cli_tool, smollm2_path, "--shutdown-timeout", "300")
     times = [[] for _ in range(8)]
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        futures = [pool.submit(stream_chat, s, 60, f"Story {i}.", times=times[i])
+        futures = [pool.submit(stream_chat, s, 40, f"Story {i}.", times=times[i])
                    for i in range(8)]
         deadline = time.monotonic() + 60
         while not any(times) and time.monotonic() < deadline:
@@ -361,10 +363,15 @@ def test_sigterm_finishes_in_flight_requests(cli_tool, smollm2_path):
 
 def test_streams_still_running_at_the_shutdown_timeout_end_cleanly(cli_tool, smollm2_path):
     s = ServerProcess(cli_tool, smollm2_path, "--shutdown-timeout", "0.5")
+    times = [[] for _ in range(4)]
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        futures = [pool.submit(stream_chat, s, 4000, f"Write a very long essay {i}.")
-                   for i in range(4)]
-        time.sleep(1.0)
+        futures = [pool.submit(stream_chat, s, 4000, f"Write a very long essay {i}.",
+                               times=times[i]) for i in range(4)]
+        # Every stream is running (a busy machine may take seconds to start them all).
+        deadline = time.monotonic() + 60
+        while not all(times) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert all(times), "the four streams did not all start"
         s.proc.send_signal(signal.SIGTERM)
         for f in futures:
             events = f.result()
