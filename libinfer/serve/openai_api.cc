@@ -222,6 +222,44 @@ std::optional<ApiError> ParseStop(const json& body, CompletionRequest& r) {
   return std::nullopt;
 }
 
+// Fields of OpenAI's (and vLLM's) requests whose effect this server does not have yet: refused
+// with 400 naming the field, never accepted and ignored. Their neutral values pass (a
+// `response_format` of type text, empty `tools` or `logit_bias`, `tool_choice` none, `best_of` 1).
+std::optional<ApiError> RefuseUnsupported(const json& body) {
+  auto present = [&](const char* field) {
+    auto it = body.find(field);
+    return it != body.end() && !it->is_null() ? &*it : nullptr;
+  };
+  auto refuse = [](const char* field, const std::string& what) {
+    return Bad(field, absl::StrCat("'", field, "'", what.empty() ? "" : " ", what,
+                                   " is not supported by this server yet (structured output and "
+                                   "tool calls are coming); leave it out"));
+  };
+  if (const json* f = present("response_format")) {
+    const bool text = f->is_object() && f->value("type", "") == "text";
+    if (!text) return refuse("response_format", "other than {\"type\": \"text\"}");
+  }
+  for (const char* field : {"tools", "functions", "logit_bias"}) {
+    if (const json* f = present(field); f != nullptr && !f->empty()) {
+      return refuse(field, "with entries");
+    }
+  }
+  if (const json* f = present("tool_choice"); f != nullptr && *f != "none") {
+    return refuse("tool_choice", "other than \"none\"");
+  }
+  if (const json* f = present("function_call"); f != nullptr && *f != "none") {
+    return refuse("function_call", "other than \"none\"");
+  }
+  for (const char* field :
+       {"guided_json", "guided_regex", "guided_choice", "guided_grammar", "suffix"}) {
+    if (present(field) != nullptr) return refuse(field, "");
+  }
+  if (const json* f = present("best_of"); f != nullptr && *f != 1) {
+    return refuse("best_of", "other than 1");
+  }
+  return std::nullopt;
+}
+
 // `n`, `stream`, `stream_options` and the logprobs fields (chat's and completions' shapes).
 std::optional<ApiError> ParseChoicesAndOutput(const json& body, bool chat, int max_n,
                                               CompletionRequest& r) {
@@ -277,6 +315,7 @@ std::optional<ApiError> ParseCompletionRequest(const std::string& text, bool cha
   } else if (auto e = ParsePrompt(body, r)) {
     return e;
   }
+  if (auto e = RefuseUnsupported(body)) return e;
   if (auto e = ParseSampling(body, s)) return e;
   if (auto e = ParseStop(body, r)) return e;
   if (auto e = ParseChoicesAndOutput(body, chat, max_n, r)) return e;
