@@ -34,6 +34,22 @@ function(infer_module name)
   set_property(GLOBAL APPEND PROPERTY INFER_MODULE_LIBS ${M_LIBS})
 endfunction()
 
+# infer_module_sources(OUT name): the absolute paths of module `name`'s sources (for a build that
+# compiles them again, such as the fuzzers' instrumented copies), so the list is stated once.
+function(infer_module_sources out name)
+  get_target_property(sources infer_${name} SOURCES)
+  get_target_property(dir infer_${name} SOURCE_DIR)
+  set(paths)
+  foreach(source IN LISTS sources)
+    if(IS_ABSOLUTE "${source}")
+      list(APPEND paths "${source}")
+    else()
+      list(APPEND paths "${dir}/${source}")
+    endif()
+  endforeach()
+  set(${out} ${paths} PARENT_SCOPE)
+endfunction()
+
 # infer_link_modules(TARGET modules...): links the modules and every module below them. (An
 # OBJECT library's objects reach only targets that link it directly, so the closure is explicit.)
 function(infer_link_modules target)
