@@ -35,8 +35,7 @@ TEST(RunnerFactoryTest, KnownArchitectureReachesItsRunnersOwnChecks) {
   // The Llama runner's checks run (and refuse this empty config), not the factory's.
   auto runner = CreateModelRunner(c, weights, RunnerLayout{}, nullptr, comm::Timeout{}, 1);
   ASSERT_FALSE(runner.ok());
-  EXPECT_EQ(runner.status().message().find("has no runner"), std::string::npos)
-      << runner.status();
+  EXPECT_EQ(runner.status().message().find("has no runner"), std::string::npos) << runner.status();
 }
 
 }  // namespace

@@ -55,8 +55,7 @@ TEST(CpuFeaturesTest, LevelOfFollowsTheRule) {
   EXPECT_STREQ(CpuLevelString(CpuLevel::kAvx512), "avx512");
   EXPECT_EQ(CpuLevelName(), CpuLevelString(SelectedCpuLevel()));
   // INFER_CPU_LEVEL caps the selected level, never the hardware's.
-  EXPECT_LE(static_cast<int>(SelectedCpuLevel()),
-            static_cast<int>(LevelOf(HardwareCpuFeatures())));
+  EXPECT_LE(static_cast<int>(SelectedCpuLevel()), static_cast<int>(LevelOf(HardwareCpuFeatures())));
 }
 
 }  // namespace
