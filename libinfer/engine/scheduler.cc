@@ -651,7 +651,10 @@ bool Scheduler::Impl::Advance(Sequence& s, std::span<float> logits) {
 void Scheduler::Impl::Deliver(Sequence& s, StreamEvent event) {
   if (s.request.on_event) {
     const absl::Status thrown = RunGuarded(
-        absl::StrCat("scheduler: request '", s.request.id, "': its on_event callback threw"),
+        [&] {
+          return absl::StrCat("scheduler: request '", s.request.id,
+                              "': its on_event callback threw");
+        },
         [&] { s.request.on_event(event); });
     if (!thrown.ok()) Finish(s, FinishReason::kError, thrown);
     return;
@@ -685,7 +688,10 @@ void Scheduler::Impl::Finish(Sequence& s, FinishReason reason, absl::Status stat
   if (s.request.on_finish) {
     // Nothing is left to fail: the request is over either way. The guard logs it.
     (void)RunGuarded(
-        absl::StrCat("scheduler: request '", s.request.id, "': its on_finish callback threw"),
+        [&] {
+          return absl::StrCat("scheduler: request '", s.request.id,
+                              "': its on_finish callback threw");
+        },
         [&] { s.request.on_finish(r); });
   }
   {

@@ -33,7 +33,12 @@ void Server::Impl::Login(const HttpRequest& req, const std::shared_ptr<Responder
   }
   // What the log line needs travels with the job (not the body: it holds the password).
   HttpRequest http = serve::ForLogLine(req);
-  auto job = [this, out, start, form = std::move(*form), http = std::move(http)] {
+  // The answer when the login fails inside (an error of the store, or the job throwing).
+  auto failed = [this, out, start, http](const absl::Status&) {
+    Answer(http, *out, ErrorResponse(Error(500, "login failed: internal error", "server_error")),
+           start);
+  };
+  auto job = [this, out, start, form = std::move(*form), http = std::move(http), failed] {
     auto token = options_.auth->Login(form.username, form.password, ClientIp(http.client_address));
     if (token.ok()) {
       HttpResponse r = JsonResponse(200, {{"access_token", token->access_token},
@@ -57,12 +62,7 @@ void Server::Impl::Login(const HttpRequest& req, const std::shared_ptr<Responder
                     Unauthorized(std::string(st.message()), "invalid_credentials", false), start);
     }
     INFER_LOG(kError, "POST /token: %s", st.message());
-    Answer(http, *out, ErrorResponse(Error(500, "login failed: internal error", "server_error")),
-           start);
-  };
-  auto failed = [this, out, start, http = serve::ForLogLine(req)](const absl::Status&) {
-    Answer(http, *out, ErrorResponse(Error(500, "login failed: internal error", "server_error")),
-           start);
+    failed(st);
   };
   if (!logins_->TryPost(std::move(job), std::move(failed))) {
     Answer(req, *out, ErrorResponse(Error(503, "too many logins in progress", "server_error")),

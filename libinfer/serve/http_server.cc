@@ -275,9 +275,9 @@ class Session : public std::enable_shared_from_this<Session>, public Responder {
     stream_.expires_never();
     WatchForDisconnect(++request_seq_);
     // A handler that throws answers 500 (or ends its stream) and fails only this request.
-    const absl::Status thrown =
-        RunGuarded(absl::StrCat("HTTP handler for ", request.method, " ", request.path),
-                   [&] { server_.handler_(request, shared_from_this()); });
+    const absl::Status thrown = RunGuarded(
+        [&] { return absl::StrCat("HTTP handler for ", request.method, " ", request.path); },
+        [&] { server_.handler_(request, shared_from_this()); });
     if (!thrown.ok()) {
       HttpResponse r;
       r.status = 500;

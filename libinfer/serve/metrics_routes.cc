@@ -44,10 +44,6 @@ void AppendHistogram(std::string* out, const std::string& name, const std::strin
                   labels, "} ", h.sum, "\n", name, "_count{", labels, "} ", h.count, "\n");
 }
 
-}  // namespace
-
-namespace {
-
 using R = const ReplicaState&;
 
 // A value of each replica's state, one line a replica.

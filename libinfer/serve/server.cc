@@ -170,8 +170,9 @@ void Server::Impl::Record(const HttpRequest& req, const std::string& id, int sta
                           Clock::time_point start, int64_t prompt_tokens,
                           int64_t completion_tokens) {
   CountStatus(status);
+  if (!options_.log_requests) return;
   const std::optional<serve::RouteMatch> route = serve::MatchRoute(req.path);
-  if (options_.log_requests && !(route && route->route->quiet)) {
+  if (!(route && route->route->quiet)) {
     INFER_LOG(kInfo, "%s %s %s %s -> %d%s, %d+%d tokens, %.3f s", req.client_address, id,
               req.method, req.path, status, stream ? " (stream)" : "", prompt_tokens,
               completion_tokens, std::chrono::duration<double>(Clock::now() - start).count());
@@ -199,7 +200,7 @@ void Server::Impl::Handle(const HttpRequest& req, std::shared_ptr<Responder> out
   if (options_.auth != nullptr) {
     if (id == RouteId::kToken && req.method == "POST") return Login(req, out, start);
     if (IsApiPath(p) || (id == RouteId::kMetrics && options_.metrics_require_auth)) {
-      if (std::optional<HttpResponse> refused = Authorize(req)) {
+      if (std::optional<HttpResponse> refused = Authorize(req, id)) {
         return Answer(req, *out, std::move(*refused), start);
       }
     }
@@ -245,7 +246,8 @@ void Server::Impl::Probe(const HttpRequest& req, Responder& out, RouteId id,
   Answer(req, out, JsonResponse(ok ? 200 : 503, {{"status", ok ? "ready" : "not ready"}}), start);
 }
 
-std::optional<HttpResponse> Server::Impl::Authorize(const HttpRequest& req) {
+std::optional<HttpResponse> Server::Impl::Authorize(const HttpRequest& req,
+                                                    std::optional<RouteId> id) {
   const std::string& p = req.path;
   const std::string credential = BearerCredential(req);
   if (credential.empty()) {
@@ -262,7 +264,7 @@ std::optional<HttpResponse> Server::Impl::Authorize(const HttpRequest& req) {
   // Built-in routes by the role policy; host routes under /v1/admin/ for admins only.
   const bool host_route = HasHostRoute(req.method, p);
   const bool allowed =
-      p == "/metrics" || IsRouteAllowed(claims->role, p) || (!IsAdminPath(p) && host_route);
+      id == RouteId::kMetrics || IsRouteAllowed(claims->role, p) || (!IsAdminPath(p) && host_route);
   if (!allowed && (IsAdminPath(p) || host_route)) {
     return ErrorResponse(
         Error(403, absl::StrCat("role '", std::string(RoleName(claims->role)), "' may not use ", p),

@@ -109,7 +109,8 @@ class Server::Impl {
   void Probe(const HttpRequest& req, serve::Responder& out, serve::RouteId id,
              serve::Clock::time_point start);
   // With an AuthStore: the answer refusing `req` (401, 403), or nullopt when it may go on.
-  std::optional<HttpResponse> Authorize(const HttpRequest& req);
+  // `id`: the built-in route `req` matched, if any.
+  std::optional<HttpResponse> Authorize(const HttpRequest& req, std::optional<serve::RouteId> id);
   // A built-in route that answers `req.method`.
   void Dispatch(const serve::RouteMatch& route, const HttpRequest& req,
                 std::shared_ptr<serve::Responder> out, serve::Clock::time_point start);

@@ -49,9 +49,10 @@ void WorkQueue::Loop() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    const absl::Status thrown = RunGuarded(absl::StrCat(name_, ": a job threw"), job.run);
+    const absl::Status thrown =
+        RunGuarded([&] { return absl::StrCat(name_, ": a job threw"); }, job.run);
     if (!thrown.ok() && job.on_failure) {
-      (void)RunGuarded(absl::StrCat(name_, ": a job's failure handler threw"),
+      (void)RunGuarded([&] { return absl::StrCat(name_, ": a job's failure handler threw"); },
                        [&] { job.on_failure(thrown); });
     }
   }

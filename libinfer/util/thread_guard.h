@@ -5,6 +5,7 @@
 #define INFER_UTIL_THREAD_GUARD_H_
 
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -15,14 +16,20 @@ namespace infer {
 // "unknown exception"), logged once as an error.
 absl::Status CurrentExceptionStatus(std::string_view where);
 
-// Runs `body()`; OK when it returns, CurrentExceptionStatus(where) when it throws.
-template <typename Body>
-absl::Status RunGuarded(std::string_view where, Body&& body) {
+// Runs `body()`; OK when it returns, CurrentExceptionStatus(where) when it throws. `where` is
+// text, or a callable that makes the text only when it is needed (a guard on a hot path, such as
+// a per-token callback, then costs no string when nothing throws).
+template <typename Where, typename Body>
+absl::Status RunGuarded(Where&& where, Body&& body) {
   try {
     std::forward<Body>(body)();
     return absl::OkStatus();
   } catch (...) {
-    return CurrentExceptionStatus(where);
+    if constexpr (std::is_invocable_v<Where>) {
+      return CurrentExceptionStatus(where());
+    } else {
+      return CurrentExceptionStatus(where);
+    }
   }
 }
 
