@@ -123,7 +123,8 @@ class Cluster {
   // once when it waits for the leader, or after the operation in flight, and returns OK. The
   // leader sees a clean leave ("rank N ... left the group"): the step of that moment fails, its
   // health() names the rank. Waits at most 1.5 s for the leader to close the connection. No
-  // effect on the leader.
+  // effect on the leader. RunWorker may return before Leave() does: the caller keeps the
+  // Cluster alive until both have returned.
   void Leave();
 
   // OK while every rank is alive; otherwise Unavailable naming the first rank that was lost.

@@ -328,15 +328,18 @@ TEST(ClusterFaultTest, ARankThatLeavesMidStepFailsTheStepAndNamesItself) {
   ClusterOptions w = o;
   w.rank = 1;
   w.address = "127.0.0.1:" + std::to_string((*leader)->port());
-  // The worker joins while the leader loads (as the pods start); the test keeps a pointer to
-  // it for Leave().
+  // The worker joins while the leader loads (as the pods start). Its Cluster outlives both
+  // threads, as in `infer-cli worker`: Leave() from another thread may still be running when
+  // RunWorker returns, and the cluster must not be destroyed underneath it.
+  std::unique_ptr<Cluster> worker_cluster;
   std::atomic<Cluster*> worker{nullptr};
   absl::Status worker_done = absl::UnknownError("RunWorker did not return");
   std::thread worker_thread([&] {
     auto created = Cluster::Create(w);
     ASSERT_TRUE(created.ok()) << created.status();
-    worker.store(created->get());
-    worker_done = (*created)->RunWorker();
+    worker_cluster = *std::move(created);
+    worker.store(worker_cluster.get());
+    worker_done = worker_cluster->RunWorker();
   });
   ModelOptions mo;
   mo.path = path;
@@ -370,6 +373,7 @@ TEST(ClusterFaultTest, ARankThatLeavesMidStepFailsTheStepAndNamesItself) {
   leader->reset();
   worker_thread.join();
   EXPECT_TRUE(worker_done.ok()) << worker_done;
+  worker_cluster.reset();
   std::filesystem::remove(path);
 }
 
