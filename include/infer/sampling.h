@@ -3,9 +3,11 @@
 #define INFER_SAMPLING_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
+#include "infer/grammar.h"
 #include "infer/tokenizer.h"
 
 namespace infer {
@@ -28,6 +30,11 @@ struct SamplingParams {
   std::vector<TokenId> stop_token_ids;  // extra tokens that end the generation
   int32_t logprobs = -1;                // -1: none; >= 0: log-probability of the chosen token plus
                                         // this many top alternatives (at most 20)
+  // Constrained decoding: only tokens that keep the output inside the grammar are sampled
+  // (the mask applies after penalties, before temperature and the filters; log-probabilities
+  // stay the model's own). End-of-generation tokens are allowed where the grammar may end, and
+  // the request ends (kStop) as soon as nothing may follow. Null: unconstrained.
+  std::shared_ptr<const Grammar> grammar;
 };
 
 // One candidate and its log-probability: natural log of the model's own distribution

@@ -20,8 +20,9 @@ double LogSumExp(std::span<const float> logits) {
 
 }  // namespace
 
-Sampler::Sampler(const SamplingParams& params, int64_t vocab_size, std::span<const int32_t> prompt)
-    : params_(params), vocab_size_(vocab_size) {
+Sampler::Sampler(const SamplingParams& params, int64_t vocab_size, std::span<const int32_t> prompt,
+                 std::unique_ptr<grammar::GrammarMatcher> grammar)
+    : params_(params), vocab_size_(vocab_size), grammar_(std::move(grammar)) {
   if (params.seed.has_value()) {
     rng_.seed(*params.seed);
   } else {
@@ -119,6 +120,10 @@ int32_t Sampler::SampleFiltered(std::span<const float> logits) {
     cumulative += c.first;
     if (r < cumulative) return c.second;
   }
+  // Rounding left r at the top: the last candidate that has weight (a masked token has none).
+  for (auto it = candidates_.rbegin(); it != candidates_.rend(); ++it) {
+    if (it->first > 0) return it->second;
+  }
   return candidates_.back().second;
 }
 
@@ -128,7 +133,18 @@ SampledToken Sampler::Sample(std::span<float> logits) {
   std::vector<float> raw;
   if (params_.logprobs >= 0) raw.assign(logits.begin(), logits.end());
   ApplyPenalties(logits);
+  if (grammar_ != nullptr) {
+    status_ = grammar_->ApplyMask(logits);
+    if (!status_.ok()) return result;
+  }
   result.id = params_.temperature == 0.0f ? ArgMax(logits) : SampleFiltered(logits);
+  if (grammar_ != nullptr) {
+    status_ = grammar_->Accept(result.id);
+    if (!status_.ok()) {
+      result.id = -1;
+      return result;
+    }
+  }
   if (params_.logprobs >= 0)
     result.logprob = TopLogprobs(raw, result.id, params_.logprobs, &result.top);
   ++output_counts_[result.id];

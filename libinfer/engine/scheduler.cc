@@ -25,6 +25,7 @@
 #include "libinfer/engine/sampler.h"
 #include "libinfer/engine/scheduling_policy.h"
 #include "libinfer/engine/stop_matcher.h"
+#include "libinfer/grammar/grammar_impl.h"
 #include "libinfer/model/batch.h"
 #include "libinfer/model/kv_cache.h"
 #include "libinfer/model/model_impl.h"
@@ -45,6 +46,7 @@ double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 // A request as Submit hands it to the step thread.
 struct SequenceSeed {
   Request request;
+  std::unique_ptr<grammar::GrammarMatcher> grammar;  // of request.sampling.grammar
   std::shared_ptr<RequestHandle::State> state;
   Clock::time_point submitted;
   uint64_t arrival = 0;
@@ -62,7 +64,7 @@ struct Sequence {
         arrival(seed.arrival),
         prompt_len(static_cast<int64_t>(request.prompt.size())),
         tokens(request.prompt),
-        sampler(request.sampling, vocab, request.prompt),
+        sampler(request.sampling, vocab, request.prompt, std::move(seed.grammar)),
         decoder(tokenizer),
         stops(request.stop) {}
 
@@ -292,6 +294,12 @@ absl::StatusOr<RequestHandle> Scheduler::Impl::Submit(Request request) {
   state->inbox = inbox_;
   auto seed = std::make_shared<SequenceSeed>();
   seed->state = state;
+  if (request.sampling.grammar != nullptr) {
+    // On the caller's thread: the vocabulary trie on first use, and the first mask of a new
+    // grammar, are computed here rather than in the step.
+    seed->grammar = MakeMatcher(*request.sampling.grammar, mi_->token_trie());
+    seed->grammar->Prime();
+  }
   seed->submitted = Clock::now();
   if (max_tokens == 0) {
     // Nothing to generate: finished at once, as the OpenAI API answers.
@@ -595,6 +603,10 @@ void Scheduler::Impl::UpdateGauges() {
 
 bool Scheduler::Impl::Advance(Sequence& s, std::span<float> logits) {
   SampledToken token = s.sampler.Sample(logits);
+  if (!s.sampler.status().ok()) {
+    Finish(s, FinishReason::kError, s.sampler.status());
+    return true;
+  }
   const TokenId id = token.id;
   const SamplingParams& p = s.request.sampling;
   const Clock::time_point now = Clock::now();
@@ -626,7 +638,7 @@ bool Scheduler::Impl::Advance(Sequence& s, std::span<float> logits) {
   if (match.stop_at != std::string::npos) {
     s.text.resize(match.stop_at);
     finish = FinishReason::kStop;
-  } else if (stop_token) {
+  } else if (stop_token || s.sampler.grammar_finished()) {
     finish = FinishReason::kStop;
   } else if (usage.completion_tokens >= p.max_tokens ||
              static_cast<int64_t>(s.tokens.size()) >= context_length_) {

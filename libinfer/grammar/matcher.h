@@ -108,6 +108,8 @@ class GrammarMatcher {
   explicit GrammarMatcher(std::shared_ptr<GrammarIndex> index)
       : index_(std::move(index)), state_(index_->initial()) {}
 
+  // Computes (and caches) the mask of the current state ahead of ApplyMask.
+  void Prime() { index_->Mask(state_, &mask_); }
   // Sets the logits of the tokens the grammar does not allow to -infinity. FailedPrecondition
   // when it allows none (or outgrew its limits).
   absl::Status ApplyMask(std::span<float> logits);

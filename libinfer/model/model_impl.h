@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "infer/model.h"
+#include "libinfer/grammar/matcher.h"
 #include "libinfer/model/model_runner.h"
 #include "libinfer/model/weight_source.h"
 #include "libinfer/tokenizer/chat_template.h"
@@ -30,6 +31,16 @@ class ModelImpl final : public Model {
   std::unique_ptr<ModelRunner> runner;
   // The runner serves one caller at a time.
   std::mutex forward_mu;
+
+  // The vocabulary as a byte trie, for grammars; built on first use (thread-safe).
+  const std::shared_ptr<const grammar::TokenTrie>& token_trie() const {
+    std::call_once(trie_once_, [this] { trie_ = grammar::TokenTrie::Build(*tokenizer); });
+    return trie_;
+  }
+
+ private:
+  mutable std::once_flag trie_once_;
+  mutable std::shared_ptr<const grammar::TokenTrie> trie_;
 };
 
 // The library's way in to a Model's internals (every Model is a ModelImpl: Load makes them).

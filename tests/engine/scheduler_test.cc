@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <stdexcept>
 #include <thread>
 
@@ -19,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "infer/model.h"
 #include "libinfer/model/model_impl.h"
+#include "nlohmann/json.hpp"
 #include "tests/engine/tiny_model.h"
 
 namespace infer {
@@ -162,6 +164,63 @@ TEST_F(TinySchedulerTest, BatchInvariance) {
     if (v.expect_preemption) {
       EXPECT_GT(stats.preempted_total, 0) << "the small KV budget should force preemption";
     }
+  }
+}
+
+// Grammars on a random model at temperature 1 (the worst writer): every output lies inside its
+// grammar, checked with independent readers (std::regex, nlohmann::json), and ends with kStop as
+// soon as the grammar is complete; a request without a grammar in the same batches keeps the
+// tokens it has alone.
+TEST_F(TinySchedulerTest, GrammarsConstrainEveryOutputAndLeaveOthersAlone) {
+  const std::string pattern = "[a-z]{3,8}@example\\.(com|org)";
+  const std::vector<std::string> colours = {"red", "green", "blue"};
+  const std::string schema = R"({"type": "object", "properties": {
+      "name": {"type": "string", "maxLength": 6},
+      "age": {"type": "integer", "minimum": 0, "maximum": 120},
+      "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "maxItems": 3},
+      "ok": {"type": "boolean"}}, "required": ["name", "age", "tags"]})";
+  auto regex = Grammar::FromRegex(pattern);
+  auto choice = Grammar::FromChoices(colours);
+  auto json = Grammar::FromJsonSchema(schema);
+  ASSERT_TRUE(regex.ok() && choice.ok() && json.ok());
+  const std::vector<TokenId> plain_prompt = Prompt(40, 9);
+  const std::vector<TokenId> plain_alone = Alone(plain_prompt, 24);
+  auto scheduler = Scheduler::Create(*model_, {});
+  ASSERT_TRUE(scheduler.ok()) << scheduler.status();
+  for (uint64_t seed = 0; seed < 6; ++seed) {
+    std::vector<RequestHandle> handles;
+    for (const auto& g : {*regex, *choice, *json}) {
+      Request r;
+      r.prompt = Prompt(5 + static_cast<int64_t>(seed), static_cast<uint32_t>(seed));
+      r.sampling.temperature = 1.0f;
+      r.sampling.seed = seed;
+      r.sampling.max_tokens = 200;
+      r.sampling.grammar = g;
+      auto h = (*scheduler)->Submit(std::move(r));
+      ASSERT_TRUE(h.ok()) << h.status();
+      handles.push_back(*h);
+    }
+    Request plain;
+    plain.prompt = plain_prompt;
+    plain.sampling = Greedy(24);
+    auto p = (*scheduler)->Submit(std::move(plain));
+    ASSERT_TRUE(p.ok());
+    const RequestResult& email = handles[0].Wait();
+    ASSERT_EQ(email.finish_reason, FinishReason::kStop) << email.status << " " << email.text;
+    EXPECT_TRUE(std::regex_match(email.text, std::regex(pattern))) << email.text;
+    const RequestResult& colour = handles[1].Wait();
+    ASSERT_EQ(colour.finish_reason, FinishReason::kStop) << colour.status;
+    EXPECT_THAT(colours, ::testing::Contains(colour.text));
+    const RequestResult& object = handles[2].Wait();
+    ASSERT_EQ(object.finish_reason, FinishReason::kStop) << object.status << " " << object.text;
+    const nlohmann::json v = nlohmann::json::parse(object.text, nullptr, false);
+    ASSERT_TRUE(v.is_object()) << object.text;
+    EXPECT_TRUE(v["name"].is_string() && v["name"].get<std::string>().size() <= 6 * 4);
+    EXPECT_TRUE(v["age"].is_number_integer() && v["age"] >= 0 && v["age"] <= 120) << object.text;
+    EXPECT_TRUE(v["tags"].is_array() && v["tags"].size() <= 3) << object.text;
+    for (const auto& t : v["tags"]) EXPECT_TRUE(t == "a" || t == "b") << object.text;
+    EXPECT_TRUE(!v.contains("ok") || v["ok"].is_boolean());
+    EXPECT_EQ(Ids(p->Wait().tokens), plain_alone);
   }
 }
 
