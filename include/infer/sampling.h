@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "infer/grammar.h"
@@ -30,6 +31,9 @@ struct SamplingParams {
   std::vector<TokenId> stop_token_ids;  // extra tokens that end the generation
   int32_t logprobs = -1;                // -1: none; >= 0: log-probability of the chosen token plus
                                         // this many top alternatives (at most 20)
+  // Added to the logits of these tokens before anything else (OpenAI's logit_bias; -100 bans
+  // a token, 100 all but forces it). Log-probabilities stay the model's own.
+  std::vector<std::pair<TokenId, float>> logit_bias;
   // Constrained decoding: only tokens that keep the output inside the grammar are sampled
   // (the mask applies after penalties, before temperature and the filters; log-probabilities
   // stay the model's own). End-of-generation tokens are allowed where the grammar may end, and

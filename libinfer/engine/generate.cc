@@ -50,6 +50,16 @@ absl::Status ValidateSamplingParams(const SamplingParams& p, int64_t vocab_size)
     return FieldError("logprobs",
                       absl::StrCat("must be in [0, 20] (or -1 for none), got ", p.logprobs));
   }
+  for (const auto& [id, bias] : p.logit_bias) {
+    if (id < 0 || id >= vocab_size) {
+      return FieldError("logit_bias", absl::StrCat("token ", id, " is outside the vocabulary [0, ",
+                                                   vocab_size, ")"));
+    }
+    if (!(bias >= -100.0f && bias <= 100.0f)) {
+      return FieldError("logit_bias", absl::StrCat("the bias of token ", id,
+                                                   " must be in [-100, 100], got ", bias));
+    }
+  }
   for (TokenId id : p.stop_token_ids) {
     if (id < 0 || id >= vocab_size) {
       return FieldError("stop_token_ids", absl::StrCat("id ", id, " is outside the vocabulary [0, ",

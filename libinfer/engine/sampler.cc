@@ -132,6 +132,7 @@ SampledToken Sampler::Sample(std::span<float> logits) {
   // Log-probabilities describe the model's own distribution, so take them before penalties.
   std::vector<float> raw;
   if (params_.logprobs >= 0) raw.assign(logits.begin(), logits.end());
+  for (const auto& [id, bias] : params_.logit_bias) logits[static_cast<size_t>(id)] += bias;
   ApplyPenalties(logits);
   if (grammar_ != nullptr) {
     status_ = grammar_->ApplyMask(logits);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "libinfer/serve/structured_output.h"
 
 namespace infer::serve {
 namespace {
@@ -230,32 +231,49 @@ std::optional<ApiError> RefuseUnsupported(const json& body) {
     auto it = body.find(field);
     return it != body.end() && !it->is_null() ? &*it : nullptr;
   };
-  auto refuse = [](const char* field, const std::string& what) {
+  auto refuse = [](const char* field, const std::string& what, const char* why) {
     return Bad(field, absl::StrCat("'", field, "'", what.empty() ? "" : " ", what,
-                                   " is not supported by this server yet (structured output and "
-                                   "tool calls are coming); leave it out"));
+                                   " is not supported by this server", why, "; leave it out"));
   };
-  if (const json* f = present("response_format")) {
-    const bool text = f->is_object() && f->value("type", "") == "text";
-    if (!text) return refuse("response_format", "other than {\"type\": \"text\"}");
-  }
-  for (const char* field : {"tools", "functions", "logit_bias"}) {
+  constexpr const char* kToolsLater = " yet (tool calls are coming)";
+  for (const char* field : {"tools", "functions"}) {
     if (const json* f = present(field); f != nullptr && !f->empty()) {
-      return refuse(field, "with entries");
+      return refuse(field, "with entries", kToolsLater);
     }
   }
   if (const json* f = present("tool_choice"); f != nullptr && *f != "none") {
-    return refuse("tool_choice", "other than \"none\"");
+    return refuse("tool_choice", "other than \"none\"", kToolsLater);
   }
   if (const json* f = present("function_call"); f != nullptr && *f != "none") {
-    return refuse("function_call", "other than \"none\"");
+    return refuse("function_call", "other than \"none\"", kToolsLater);
   }
-  for (const char* field :
-       {"guided_json", "guided_regex", "guided_choice", "guided_grammar", "suffix"}) {
-    if (present(field) != nullptr) return refuse(field, "");
-  }
+  if (present("suffix") != nullptr) return refuse("suffix", "", " (no fill-in-the-middle)");
   if (const json* f = present("best_of"); f != nullptr && *f != 1) {
-    return refuse("best_of", "other than 1");
+    return refuse("best_of", "other than 1", "");
+  }
+  return std::nullopt;
+}
+
+// `logit_bias`: {"token id": bias in [-100, 100]}, at most 300 entries (as OpenAI's limits).
+std::optional<ApiError> ParseLogitBias(const json& body, SamplingParams& s) {
+  auto it = body.find("logit_bias");
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (!it->is_object()) return WrongType("logit_bias", "an object", *it);
+  if (it->size() > 300) return Bad("logit_bias", "'logit_bias' holds at most 300 tokens");
+  s.logit_bias.clear();
+  for (const auto& [key, v] : it->items()) {
+    int64_t id = -1;
+    const bool digits = !key.empty() && key.size() <= 10 &&
+                        key.find_first_not_of("0123456789") == std::string::npos;
+    if (digits) id = std::stoll(key);
+    if (!digits || id > INT32_MAX) {
+      return Bad("logit_bias", absl::StrCat("'logit_bias' keys must be token ids, got '", key, "'"));
+    }
+    if (!v.is_number() || !(v.get<double>() >= -100 && v.get<double>() <= 100)) {
+      return Bad("logit_bias",
+                 absl::StrCat("'logit_bias' values must be numbers in [-100, 100] (token ", key, ")"));
+    }
+    s.logit_bias.emplace_back(static_cast<TokenId>(id), v.get<float>());
   }
   return std::nullopt;
 }
@@ -317,6 +335,8 @@ std::optional<ApiError> ParseCompletionRequest(const std::string& text, bool cha
   }
   if (auto e = RefuseUnsupported(body)) return e;
   if (auto e = ParseSampling(body, s)) return e;
+  if (auto e = ParseLogitBias(body, s)) return e;
+  if (auto e = ParseStructuredOutput(text, body, &s.grammar)) return e;
   if (auto e = ParseStop(body, r)) return e;
   if (auto e = ParseChoicesAndOutput(body, chat, max_n, r)) return e;
   if (auto it = body.find("user"); it != body.end() && !it->is_null()) {
