@@ -34,7 +34,7 @@ int32_t AddCodePoints(Builder& b, std::string_view name, CodePointRanges ranges)
 absl::StatusOr<int32_t> AddRegex(Builder& b, std::string_view pattern, TextMode mode, bool search);
 
 // A regex matching the integers in [lo, hi] written in JSON (no leading zeros, no "-0"); an
-// absent bound is unbounded. Requires lo <= hi when both are set.
+// absent bound stops at 16 digits. Requires lo <= hi when both are set.
 std::string IntegerRangeRegex(const int64_t* lo, const int64_t* hi);
 
 // The rules of a JSON Schema (the document's text). Separators are fixed: ", " between items

@@ -43,8 +43,6 @@ const absl::flat_hash_set<std::string>& Unsupported() {
                                                                 "dependencies",
                                                                 "patternProperties",
                                                                 "propertyNames",
-                                                                "minProperties",
-                                                                "maxProperties",
                                                                 "unevaluatedProperties",
                                                                 "unevaluatedItems",
                                                                 "contains",
@@ -73,8 +71,10 @@ std::optional<std::string> FormatRegex(std::string_view format) {
   if (format == "uuid") {
     return "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
   }
+  // Lengths stay within what real addresses and names use, so that an output always ends.
   if (format == "email") {
-    return "[a-zA-Z0-9_+-]+(\\.[a-zA-Z0-9_+-]+)*@[a-zA-Z0-9-]+(\\.[a-zA-Z0-9-]+)*\\.[a-zA-Z]{2,}";
+    return "[a-zA-Z0-9_+-]{1,32}(\\.[a-zA-Z0-9_+-]{1,32}){0,2}@([a-zA-Z0-9-]{1,32}\\.){1,3}"
+           "[a-zA-Z]{2,10}";
   }
   if (format == "ipv4") {
     static const std::string kOctet = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
@@ -82,13 +82,17 @@ std::optional<std::string> FormatRegex(std::string_view format) {
   }
   if (format == "hostname") {
     return "[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}"
-           "[a-zA-Z0-9])?)*";
+           "[a-zA-Z0-9])?){0,4}";
   }
   if (format == "uri") {
-    return "https?://[a-zA-Z0-9-]+(\\.[a-zA-Z0-9-]+)*(/[a-zA-Z0-9._~-]*)*";
+    return "https?://[a-zA-Z0-9-]{1,32}(\\.[a-zA-Z0-9-]{1,32}){0,4}(/[a-zA-Z0-9._~-]{0,32}){0,6}";
   }
   return std::nullopt;
 }
+
+// Numbers carry at most 16 digits before the point and 16 after: what a double holds, and a
+// bound that keeps a sampling model from writing digits forever.
+constexpr const char* kIntegerRegex = "-?(0|[1-9][0-9]{0,15})";
 
 class SchemaCompiler {
  public:
@@ -165,13 +169,23 @@ class SchemaCompiler {
 
   int32_t Number() {
     if (number_ >= 0) return number_;
-    number_ =
-        *AddRegex(b_, "-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?", TextMode::kRaw, false);
+    number_ = *AddRegex(b_, absl::StrCat(kIntegerRegex, "(\\.[0-9]{1,16})?([eE][+-]?[0-9]{1,3})?"),
+                        TextMode::kRaw, false);
     return number_;
   }
 
   absl::StatusOr<int32_t> Literal(const Json& value, const std::string& where) {
     return b_.Rule(absl::StrCat("literal at ", where), {b_.Literal(Dump(value))});
+  }
+
+  // A count keyword (minItems, maxLength, ...): an integer in [0, 10000], `fallback` when absent.
+  absl::StatusOr<int64_t> Count(const Json& s, const char* key, int64_t fallback,
+                                const std::string& where) const {
+    if (!s.contains(key)) return fallback;
+    if (!s[key].is_number_unsigned() || s[key].get<uint64_t>() > 10000) {
+      return Error(where, absl::StrCat("'", key, "' must be an integer in [0, 10000]"));
+    }
+    return static_cast<int64_t>(s[key].get<uint64_t>());
   }
 
   absl::StatusOr<int32_t> Ref(const std::string& ref, const std::string& where);
@@ -350,7 +364,18 @@ absl::StatusOr<int32_t> SchemaCompiler::Object(const Json& s, const std::string&
                            Compile(extra, absl::StrCat(where, "/additionalProperties")));
     const int32_t member = b_.Rule(
         "member", {{Builder::Ref(String()), b_.Byte(':'), b_.Byte(' '), Builder::Ref(value)}});
-    return Container(absl::StrCat(where, " object"), '{', '}', Builder::Ref(member), 0, -1);
+    // Keys are not kept apart: a map of two members may repeat a key (JSON readers keep the
+    // last), so minProperties above 1 is refused.
+    INFER_ASSIGN_OR_RETURN(int64_t min, Count(s, "minProperties", 0, where));
+    INFER_ASSIGN_OR_RETURN(int64_t max, Count(s, "maxProperties", -1, where));
+    if (min > 1) return Error(where, "'minProperties' above 1 is not supported");
+    if (max >= 0 && max < min) return Error(where, "'maxProperties' below 'minProperties'");
+    return Container(absl::StrCat(where, " object"), '{', '}', Builder::Ref(member), min, max);
+  }
+  for (const char* key : {"minProperties", "maxProperties"}) {
+    if (s.contains(key)) {
+      return Error(where, absl::StrCat("'", key, "' beside 'properties' is not supported"));
+    }
   }
   // Members in order; optional ones may be left out. after[k][first]: the members from k on,
   // `first` when none was written yet (no comma before the next).
@@ -384,15 +409,8 @@ absl::StatusOr<int32_t> SchemaCompiler::Object(const Json& s, const std::string&
 }
 
 absl::StatusOr<int32_t> SchemaCompiler::Array(const Json& s, const std::string& where) {
-  auto count = [&](const char* key, int64_t fallback) -> absl::StatusOr<int64_t> {
-    if (!s.contains(key)) return fallback;
-    if (!s[key].is_number_unsigned() || s[key].get<uint64_t>() > 10000) {
-      return Error(where, absl::StrCat("'", key, "' must be an integer in [0, 10000]"));
-    }
-    return static_cast<int64_t>(s[key].get<uint64_t>());
-  };
-  INFER_ASSIGN_OR_RETURN(int64_t min, count("minItems", 0));
-  INFER_ASSIGN_OR_RETURN(int64_t max, count("maxItems", -1));
+  INFER_ASSIGN_OR_RETURN(int64_t min, Count(s, "minItems", 0, where));
+  INFER_ASSIGN_OR_RETURN(int64_t max, Count(s, "maxItems", -1, where));
   if (max >= 0 && max < min) return Error(where, "'maxItems' below 'minItems'");
   if (s.contains("prefixItems")) {
     const Json& prefix = s["prefixItems"];
@@ -427,15 +445,8 @@ absl::StatusOr<int32_t> SchemaCompiler::Array(const Json& s, const std::string& 
 }
 
 absl::StatusOr<int32_t> SchemaCompiler::StringSchema(const Json& s, const std::string& where) {
-  auto count = [&](const char* key, int64_t fallback) -> absl::StatusOr<int64_t> {
-    if (!s.contains(key)) return fallback;
-    if (!s[key].is_number_unsigned() || s[key].get<uint64_t>() > 10000) {
-      return Error(where, absl::StrCat("'", key, "' must be an integer in [0, 10000]"));
-    }
-    return static_cast<int64_t>(s[key].get<uint64_t>());
-  };
-  INFER_ASSIGN_OR_RETURN(int64_t min, count("minLength", 0));
-  INFER_ASSIGN_OR_RETURN(int64_t max, count("maxLength", -1));
+  INFER_ASSIGN_OR_RETURN(int64_t min, Count(s, "minLength", 0, where));
+  INFER_ASSIGN_OR_RETURN(int64_t max, Count(s, "maxLength", -1, where));
   if (max >= 0 && max < min) return Error(where, "'maxLength' below 'minLength'");
   const bool lengths = s.contains("minLength") || s.contains("maxLength");
   std::optional<std::string> pattern;
@@ -496,7 +507,7 @@ absl::StatusOr<int32_t> SchemaCompiler::NumberSchema(const Json& s, bool integer
   INFER_RETURN_IF_ERROR(bound("exclusiveMinimum", true, true));
   INFER_RETURN_IF_ERROR(bound("exclusiveMaximum", true, false));
   if (!lo && !hi) {
-    if (integer) return *AddRegex(b_, "-?(0|[1-9][0-9]*)", TextMode::kRaw, false);
+    if (integer) return *AddRegex(b_, kIntegerRegex, TextMode::kRaw, false);
     return Number();
   }
   constexpr double kLimit = 1e18;

@@ -624,7 +624,11 @@ uint64_t Pow10(int d) {
   return v;
 }
 
-// Non-negative integers in [lo, hi]; hi < 0: unbounded.
+// An unbounded side stops at 16 digits (what a double holds exactly, and an end for a sampling
+// model that would write digits forever).
+constexpr int kMaxDigits = 16;
+
+// Non-negative integers in [lo, hi]; hi < 0: unbounded (up to kMaxDigits digits).
 std::string NonNegative(uint64_t lo, int64_t hi) {
   std::vector<std::string> parts;
   const int top = hi < 0 ? Digits(lo) : Digits(static_cast<uint64_t>(hi));
@@ -636,7 +640,9 @@ std::string NonNegative(uint64_t lo, int64_t hi) {
     parts.push_back(
         absl::StrCat("(", SameLength(std::to_string(first), std::to_string(last)), ")"));
   }
-  if (hi < 0) parts.push_back(absl::StrCat("[1-9][0-9]{", Digits(lo), ",}"));
+  if (hi < 0 && Digits(lo) < kMaxDigits) {
+    parts.push_back(absl::StrCat("[1-9][0-9]{", Digits(lo), ",", kMaxDigits - 1, "}"));
+  }
   std::string out;
   for (const std::string& p : parts) absl::StrAppend(&out, out.empty() ? "" : "|", p);
   return out;
