@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <random>
 #include <thread>
@@ -12,6 +14,7 @@
 
 #include "cli/cluster_command.h"
 #include "cli/commands.h"
+#include "infer/grammar.h"
 #include "infer/log.h"
 #include "infer/scheduler.h"
 #include "nlohmann/json.hpp"
@@ -29,6 +32,8 @@ struct BenchFlags {
   std::vector<int> concurrency;  // empty: single-stream only
   int shared_prefix = 0;         // leading prompt tokens all requests share
   int max_num_batched_tokens = 512;
+  std::string json_schema_file;  // constrain every request to this JSON Schema
+  std::shared_ptr<const Grammar> grammar;
   // One model over several local processes (--tensor-parallel-size, --pipeline-parallel-size).
   ClusterFlags cluster;
 };
@@ -135,6 +140,7 @@ absl::StatusOr<nlohmann::json> RunConcurrency(Model& model, const BenchFlags& f)
   params.temperature = 0;
   params.ignore_eos = true;
   params.max_tokens = f.gen_tokens;
+  params.grammar = f.grammar;
   std::mt19937 rng(99);
   const Tokenizer& tok = model.tokenizer();
   const std::vector<TokenId> prefix = RandomTokens(tok, f.shared_prefix, rng);
@@ -210,8 +216,22 @@ double MeasureReadBandwidth(int threads) {
   return best;
 }
 
-int RunBench(const BenchFlags& f) {
+int RunBench(BenchFlags f) {
   SetMinLogSeverity(LogSeverity::kWarning);
+  if (!f.json_schema_file.empty()) {
+    std::ifstream in(f.json_schema_file);
+    if (!in) return Fail(absl::StrCat("--json-schema: cannot read ", f.json_schema_file));
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto start = Clock::now();
+    absl::StatusOr<std::shared_ptr<const Grammar>> grammar = Grammar::FromJsonSchema(text);
+    if (!grammar.ok()) {
+      return Fail(
+          absl::StrCat("--json-schema ", f.json_schema_file, ": ", grammar.status().message()));
+    }
+    std::fprintf(stderr, "infer-cli: %s compiled in %.2f ms\n", f.json_schema_file.c_str(),
+                 1e3 * std::chrono::duration<double>(Clock::now() - start).count());
+    f.grammar = *std::move(grammar);
+  }
   auto group = LeaderCluster::Start(f.cluster, f.threads);
   if (!group.ok()) return Fail(absl::StrCat("cluster: ", group.status().message()));
   absl::StatusOr<std::string> path = ResolveModelPath(f.model);
@@ -239,6 +259,7 @@ int RunBench(const BenchFlags& f) {
   params.temperature = 0;
   params.ignore_eos = true;
   params.max_tokens = f.gen_tokens;
+  params.grammar = f.grammar;
   double best_prefill = 0, best_decode = 0;
   for (int rep = 0; rep <= f.repetitions; ++rep) {  // the first run warms caches and pages
     auto done = model.GenerateFromTokens(prompt, params);
@@ -262,6 +283,7 @@ int RunBench(const BenchFlags& f) {
       {"weight_bytes_per_token", info.weight_bytes_per_token},
       {"memory_bandwidth_bytes_per_second", bandwidth},
       {"decode_roofline_fraction", roofline},
+      {"json_schema", f.json_schema_file},
   };
   if (!f.concurrency.empty()) {
     auto batched = RunConcurrency(model, f);
@@ -279,7 +301,8 @@ int RunBench(const BenchFlags& f) {
     std::printf("cpu      %s, %s kernels, %d threads\n", info.cpu_model.c_str(),
                 info.cpu_kernels.c_str(), info.num_threads);
     std::printf("prefill  %8.1f tokens/s  (%d-token prompt)\n", best_prefill, f.prompt_tokens);
-    std::printf("decode   %8.1f tokens/s  (%d tokens)\n", best_decode, f.gen_tokens);
+    std::printf("decode   %8.1f tokens/s  (%d tokens%s%s)\n", best_decode, f.gen_tokens,
+                f.grammar != nullptr ? ", constrained by " : "", f.json_schema_file.c_str());
     std::printf("memory   %8.2f GB/s read, decode reads %.1f MB/token = %.0f%% of the roofline\n",
                 bandwidth / 1e9, info.weight_bytes_per_token / 1e6, 100 * roofline);
     if (out.contains("scheduler")) {
@@ -327,6 +350,9 @@ Action RegisterBench(CLI::App& app) {
       ->check(CLI::Range(1, 4096));
   app.add_option("--shared-prefix", f->shared_prefix,
                  "Leading prompt tokens every concurrent request shares (prefix cache)");
+  app.add_option("--json-schema", f->json_schema_file,
+                 "Constrain every request to the JSON Schema in this file (structured output's "
+                 "cost: compare with a run without it)");
   app.add_option("--max-num-batched-tokens", f->max_num_batched_tokens,
                  "Scheduler: tokens per step")
       ->check(CLI::PositiveNumber);

@@ -21,18 +21,22 @@ else
 fi
 JOBS=${JOBS:-$(nproc)}
 
-# libFuzzer targets for the model-file readers, the auth parsers and the communicator's wire
-# format and the configuration documents (users file, model set): built with clang, each run briefly from the committed seed files (a crash fails the run).
+# libFuzzer targets for the model-file readers, the auth parsers, the communicator's wire format,
+# the configuration documents (users file, model set), the grammar engine (JSON Schema, regex) and
+# the OpenAI request parser: built with clang, each run briefly from the committed seed files (a
+# crash fails the run).
 CC=clang-14 CXX=clang++-14 BUILD_DIR=build-fuzz \
-  TARGETS="fuzz_gguf fuzz_safetensors fuzz_hf_config fuzz_jwt fuzz_login_form fuzz_config_document fuzz_comm_frame" \
+  TARGETS="fuzz_gguf fuzz_safetensors fuzz_hf_config fuzz_jwt fuzz_login_form fuzz_config_document fuzz_comm_frame fuzz_json_schema fuzz_regex fuzz_openai_request" \
   scripts/build.sh -DINFER_BUILD_FUZZERS=ON \
   -DINFER_BUILD_TESTS=OFF -DINFER_BUILD_BENCH=OFF -DINFER_BUILD_CLI=OFF \
   -DINFER_BUILD_EXAMPLES=OFF -DINFER_CUDA=OFF
-for target in fuzz_gguf fuzz_safetensors fuzz_hf_config fuzz_jwt fuzz_login_form fuzz_config_document fuzz_comm_frame; do
+for target in fuzz_gguf fuzz_safetensors fuzz_hf_config fuzz_jwt fuzz_login_form fuzz_config_document fuzz_comm_frame fuzz_json_schema fuzz_regex fuzz_openai_request; do
   seeds=tests/data/format
   [ -d "tests/data/auth/$target" ] && seeds=tests/data/auth/$target
   [ -d "tests/data/comm/$target" ] && seeds=tests/data/comm/$target
   [ -d "tests/data/config/$target" ] && seeds=tests/data/config/$target
+  [ -d "tests/data/grammar/$target" ] && seeds=tests/data/grammar/$target
+  [ -d "tests/data/serve/$target" ] && seeds=tests/data/serve/$target
   mkdir -p "build-fuzz/corpus/$target"
   build-fuzz/fuzz/$target -max_total_time="${INFER_FUZZ_SECONDS:-20}" -print_final_stats=1 \
     "build-fuzz/corpus/$target" "$seeds" 2>&1 | tail -n 3

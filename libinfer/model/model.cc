@@ -15,11 +15,6 @@
 
 namespace infer {
 
-const char* FinishReasonName(FinishReason reason) {
-  static constexpr const char* kNames[kFinishReasonCount] = {"stop", "length", "abort", "error"};
-  const int i = static_cast<int>(reason);
-  return i >= 0 && i < kFinishReasonCount ? kNames[i] : "error";
-}
 namespace {
 
 absl::Status CheckConfig(const ModelConfig& c) {
