@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Structured output's cost on decode: `infer-cli bench` with and without `--json-schema`,
 rounds alternated, single stream and batched (default 16 requests), best and median of each and
-their ratio. Run it alone on the machine (no build or test beside it).
+their ratio. Run it alone on the machine (no build or test beside it). The schema must not end
+before --gen-tokens (records.json asks for at least 40 records), or the constrained requests
+stop early and the batched figure measures a smaller batch.
 
   bench/grammar/grammar_overhead.py --cli build/cli/infer-cli --model SmolLM2.gguf \\
       --schema bench/grammar/records.json --rounds 3
