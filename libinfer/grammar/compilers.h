@@ -45,6 +45,26 @@ absl::StatusOr<Rules> CompileJsonSchema(std::string_view schema);
 // Any JSON value (object_only: any JSON object), in the same layout.
 Rules CompileAnyJson(bool object_only);
 
+// Tool calls in the Hermes format (Qwen2.5, Hermes, and the fallback prompt for templates that
+// know no tools): each call is
+//   <tool_call>\n{"name": "<name>", "arguments": <JSON valid for its parameters>}\n</tool_call>
+// and parallel calls follow one another separated by "\n".
+inline constexpr std::string_view kToolCallOpen = "<tool_call>";
+inline constexpr std::string_view kToolCallClose = "</tool_call>";
+
+struct ToolSchema {
+  std::string name;
+  std::string parameters;  // a JSON Schema's text; "" for any object
+};
+
+enum class ToolCallMode {
+  kRequired,  // one call or more, nothing else
+  kAuto,      // free text, or free text and then calls once "<tool_call>" is written
+};
+
+absl::StatusOr<Rules> CompileToolCalls(std::span<const ToolSchema> tools, ToolCallMode mode,
+                                       bool parallel);
+
 // Exactly one of `choices`.
 absl::StatusOr<Rules> CompileChoices(std::span<const std::string> choices);
 

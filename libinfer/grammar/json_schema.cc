@@ -96,7 +96,8 @@ constexpr const char* kIntegerRegex = "-?(0|[1-9][0-9]{0,15})";
 
 class SchemaCompiler {
  public:
-  explicit SchemaCompiler(const Json& root) : root_(root) {}
+  // Adds rules to `b`; $refs resolve in `root`.
+  SchemaCompiler(Builder& b, const Json& root) : root_(root), b_(b) {}
 
   absl::StatusOr<int32_t> Compile(const Json& schema, const std::string& where);
 
@@ -117,8 +118,6 @@ class SchemaCompiler {
     AnyValue();
     return object_;
   }
-
-  Builder& builder() { return b_; }
 
  private:
   absl::Status Error(const std::string& where, const std::string& what) const {
@@ -217,7 +216,7 @@ class SchemaCompiler {
 
  private:
   const Json& root_;
-  Builder b_;
+  Builder& b_;
   absl::flat_hash_map<std::string, int32_t> refs_;
   int32_t value_ = -1;
   int32_t object_ = -1;
@@ -553,16 +552,100 @@ absl::StatusOr<int32_t> SchemaCompiler::NumberSchema(const Json& s, bool integer
 absl::StatusOr<Rules> CompileJsonSchema(std::string_view text) {
   Json schema = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (schema.is_discarded()) return absl::InvalidArgumentError("json_schema: not valid JSON");
-  SchemaCompiler compiler(schema);
+  Builder b;
+  SchemaCompiler compiler(b, schema);
   INFER_ASSIGN_OR_RETURN(int32_t root, compiler.Compile(schema, "#"));
-  return compiler.builder().Build(root);
+  return b.Build(root);
 }
 
 Rules CompileAnyJson(bool object_only) {
   const Json empty = Json::object();
-  SchemaCompiler compiler(empty);
+  Builder b;
+  SchemaCompiler compiler(b, empty);
   const int32_t root = object_only ? compiler.AnyObject() : compiler.AnyValue();
-  return *compiler.builder().Build(root);
+  return *b.Build(root);
+}
+
+namespace {
+
+// Free text that never contains `word`, then (once `word` is written) `after`: a rule per state
+// of the Knuth-Morris-Pratt automaton of `word`, each choosing its next state by the byte read.
+// Every state may end the text. `word` must have no border (no proper prefix equal to a suffix),
+// so that its first occurrence is the one that hands over to `after`.
+int32_t TextUntil(Builder& b, std::string_view word, int32_t after) {
+  const size_t k = word.size();
+  std::vector<int32_t> states(k);
+  for (size_t i = 0; i < k; ++i) states[i] = b.Declare(absl::StrCat("text ", i));
+  for (size_t i = 0; i < k; ++i) {
+    std::vector<ByteSet> to(k + 1);  // bytes by the state they lead to
+    for (int c = 0; c < 256; ++c) {
+      // Without a border, a mismatch falls back to state 0 (or 1 when the byte starts `word`).
+      size_t next = 0;
+      if (static_cast<unsigned char>(word[i]) == c) {
+        next = i + 1;
+      } else if (static_cast<unsigned char>(word[0]) == c) {
+        next = 1;
+      }
+      to[next].Add(static_cast<uint8_t>(c));
+    }
+    b.AddAlternative(states[i], {});
+    for (size_t j = 0; j <= k; ++j) {
+      if (to[j].Empty()) continue;
+      b.AddAlternative(states[i], {b.Bytes(to[j]), Builder::Ref(j == k ? after : states[j])});
+    }
+  }
+  return states[0];
+}
+
+}  // namespace
+
+absl::StatusOr<Rules> CompileToolCalls(std::span<const ToolSchema> tools, ToolCallMode mode,
+                                       bool parallel) {
+  if (tools.empty()) return absl::InvalidArgumentError("tools: the list is empty");
+  Builder b;
+  // One call: {"name": "<name>", "arguments": <its parameters>}, for any of the tools.
+  const int32_t call = b.Declare("tool call");
+  std::vector<Json> roots;
+  roots.reserve(tools.size());
+  for (const ToolSchema& tool : tools) {
+    roots.push_back(tool.parameters.empty()
+                        ? Json::object()
+                        : Json::parse(tool.parameters, nullptr, /*allow_exceptions=*/false));
+    if (roots.back().is_discarded()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tools: the parameters of '", tool.name, "' are not valid JSON"));
+    }
+    SchemaCompiler compiler(b, roots.back());
+    absl::StatusOr<int32_t> args =
+        tool.parameters.empty() ? compiler.AnyObject() : compiler.Compile(roots.back(), "#");
+    if (!args.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tools: the parameters of '", tool.name, "': ", args.status().message()));
+    }
+    Sequence s =
+        b.Literal(absl::StrCat("{\"name\": ", Json(tool.name).dump(), ", \"arguments\": "));
+    s.push_back(Builder::Ref(*args));
+    s.push_back(b.Byte('}'));
+    b.AddAlternative(call, std::move(s));
+  }
+  // After the opening tag: the call, the closing tag, and (parallel) more blocks.
+  const std::string open(kToolCallOpen);
+  const int32_t more = b.Declare("more tool calls");
+  Sequence rest = b.Literal("\n");
+  rest.push_back(Builder::Ref(call));
+  for (const Item& it : b.Literal("\n</tool_call>")) rest.push_back(it);
+  rest.push_back(Builder::Ref(more));
+  const int32_t after_open = b.Rule("tool call block", {std::move(rest)});
+  b.AddAlternative(more, {});
+  if (parallel) {
+    Sequence again = b.Literal(absl::StrCat("\n", open));
+    again.push_back(Builder::Ref(after_open));
+    b.AddAlternative(more, std::move(again));
+  }
+  if (mode == ToolCallMode::kAuto) return b.Build(TextUntil(b, open, after_open));
+  Sequence first = b.Literal(open);
+  first.push_back(Builder::Ref(after_open));
+  return b.Build(b.Rule("tool calls", {std::move(first)}));
 }
 
 }  // namespace infer::grammar

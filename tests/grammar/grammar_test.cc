@@ -266,6 +266,40 @@ TEST(AnyJsonTest, AcceptsJsonInTheFixedLayout) {
   EXPECT_FALSE(Matches(index, R"({"a":1})"));
 }
 
+TEST(ToolCallsTest, RequiredAutoAndParallel) {
+  const std::vector<ToolSchema> tools = {
+      {"get_weather", R"({"type": "object", "properties": {"city": {"type": "string"}},
+                          "required": ["city"]})"},
+      {"now", ""}};
+  const std::string weather =
+      "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": "
+      "\"Paris\"}}\n</tool_call>";
+  const std::string now = "<tool_call>\n{\"name\": \"now\", \"arguments\": {}}\n</tool_call>";
+  GrammarIndex required = IndexOf(CompileToolCalls(tools, ToolCallMode::kRequired, true));
+  EXPECT_TRUE(Matches(required, weather));
+  EXPECT_TRUE(Matches(required, weather + "\n" + now));
+  EXPECT_FALSE(Matches(required, "Sure. " + weather));
+  EXPECT_FALSE(
+      Matches(required, "<tool_call>\n{\"name\": \"other\", \"arguments\": {}}\n</tool_call>"));
+  EXPECT_FALSE(Matches(
+      required, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {}}\n</tool_call>"));
+  GrammarIndex single = IndexOf(CompileToolCalls(tools, ToolCallMode::kRequired, false));
+  EXPECT_TRUE(Matches(single, now));
+  EXPECT_FALSE(Matches(single, now + "\n" + now));
+  GrammarIndex automatic = IndexOf(CompileToolCalls(tools, ToolCallMode::kAuto, true));
+  EXPECT_TRUE(Matches(automatic, "Just text, <tool_ or <tool_cal without a call."));
+  EXPECT_TRUE(Matches(automatic, ""));
+  EXPECT_TRUE(Matches(automatic, "Let me check. <<" + weather));
+  EXPECT_TRUE(Matches(automatic, weather + "\n" + now));
+  EXPECT_FALSE(Matches(automatic, "text <tool_call> and more text"));
+  EXPECT_FALSE(Matches(automatic, weather + " trailing text"));
+  EXPECT_FALSE(CompileToolCalls({}, ToolCallMode::kAuto, true).ok());
+  const std::vector<ToolSchema> bad = {{"f", R"({"type": "object", "not": {}})"}};
+  absl::StatusOr<Rules> refused = CompileToolCalls(bad, ToolCallMode::kRequired, true);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("'f'"));
+}
+
 // The mask from the trie walk equals trying every token's bytes from the state.
 TEST(MaskTest, EqualsBruteForceOverEveryToken) {
   std::vector<std::string> pieces = {"{",        "}",    "{\"", "\"",     "\":",   ": ",   " ",
