@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "libinfer/model/model_impl.h"
 #include "libinfer/serve/server_impl.h"
+#include "libinfer/serve/tool_calls.h"
 #include "libinfer/util/logging.h"
 
 namespace infer {
@@ -72,6 +73,10 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
   call->created = UnixSeconds();
   call->start = start;
   call->choices.resize(static_cast<size_t>(call->api.n));
+  call->tool_text.resize(static_cast<size_t>(call->api.n));
+  call->tool_sent.resize(static_cast<size_t>(call->api.n), 0);
+  call->tool_text.resize(static_cast<size_t>(call->api.n));
+  call->tool_sent.resize(static_cast<size_t>(call->api.n), 0);
   call->usage.prompt_tokens = static_cast<int64_t>(prompt.size());
   if (call->api.stream) PrepareDeltaEvents(*call);  // the headers wait for the first event
   SubmitChoices(call, prompt);
@@ -126,7 +131,11 @@ std::optional<ApiError> Server::Impl::PromptTokens(Call& call, std::vector<Token
                    "invalid_request_error", param);
     }
     ChatTemplateInputs inputs = BaseChatInputs(tok);
-    inputs.messages = api.messages;
+    // A template that renders tools gets them; for one that does not, they are described in
+    // the conversation itself.
+    const bool knows_tools = call.lease.model().chat_template().find("tools") != std::string::npos;
+    inputs.messages = serve::MessagesForTemplate(api.messages, api.tools, knows_tools);
+    if (knows_tools && !api.tools.tools.is_null()) inputs.tools = api.tools.tools;
     auto text = (*chat_template)->RenderChat(inputs);
     if (!text.ok()) return bad(text.status(), "the chat template rejected the messages: ");
     EncodeOptions eo;
@@ -188,7 +197,22 @@ Request Server::Impl::ChoiceRequest(const std::shared_ptr<Call>& call, int i,
   r.id = absl::StrCat(call->id, "-", i);
   r.user = api.user;
   std::weak_ptr<Call> weak = call;
-  if (api.stream) {
+  if (api.stream && api.tools.active()) {
+    // Content streams up to where a tool call may begin; calls go out whole at the end.
+    r.on_event = [this, weak, i](const StreamEvent& e) {
+      auto c = weak.lock();
+      if (!c || e.text.empty()) return;
+      std::string& text = c->tool_text[static_cast<size_t>(i)];
+      size_t& sent = c->tool_sent[static_cast<size_t>(i)];
+      text += e.text;
+      const size_t ready = serve::StreamableContent(text);
+      if (ready <= sent || !StartStreamOnce(*c)) return;
+      c->out->WriteChunk(Sse(serve::ChunkJson(c->api, c->id, c->created, c->lease.model_name(), i,
+                                              nullptr, text.substr(sent, ready - sent), &e.token,
+                                              nullptr, c->lease.model().tokenizer())));
+      sent = ready;
+    };
+  } else if (api.stream) {
     r.on_event = [this, weak, i](const StreamEvent& e) {
       auto c = weak.lock();
       if (!c || e.text.empty() || !StartStreamOnce(*c)) return;
@@ -212,6 +236,11 @@ Request Server::Impl::ChoiceRequest(const std::shared_ptr<Call>& call, int i,
     choice.text = result.text;
     choice.tokens = result.tokens;
     choice.finish_reason = result.finish_reason;
+    if (c->api.tools.active() && result.finish_reason == FinishReason::kStop) {
+      serve::ExtractedCalls extracted = serve::ExtractToolCalls(result.text);
+      choice.text = std::move(extracted.content);
+      choice.tool_calls = std::move(extracted.calls);
+    }
     c->usage.completion_tokens += result.usage.completion_tokens;
     if (i == 0) c->usage.cached_tokens = result.usage.cached_prompt_tokens;
     if (result.finish_reason == FinishReason::kError) {
@@ -220,9 +249,28 @@ Request Server::Impl::ChoiceRequest(const std::shared_ptr<Call>& call, int i,
       c->error_message = std::string(result.status.message());
     }
     if (c->api.stream && result.finish_reason != FinishReason::kError && StartStreamOnce(*c)) {
+      if (c->api.tools.active()) {
+        // The content held back (no call after all), or the calls, whole.
+        const std::string& text = c->tool_text[static_cast<size_t>(i)];
+        const size_t sent = c->tool_sent[static_cast<size_t>(i)];
+        const std::string rest =
+            choice.tool_calls.empty()
+                ? (sent < text.size() ? text.substr(sent) : std::string())
+                : (sent < choice.text.size() ? choice.text.substr(sent) : std::string());
+        if (!rest.empty()) {
+          c->out->WriteChunk(
+              Sse(serve::ChunkJson(c->api, c->id, c->created, c->lease.model_name(), i, nullptr,
+                                   rest, nullptr, nullptr, c->lease.model().tokenizer())));
+        }
+        if (!choice.tool_calls.empty()) {
+          c->out->WriteChunk(Sse(serve::ToolCallsChunkJson(
+              c->api, c->id, c->created, c->lease.model_name(), i, choice.tool_calls)));
+        }
+      }
       c->out->WriteChunk(Sse(serve::ChunkJson(
           c->api, c->id, c->created, c->lease.model_name(), i, nullptr, "", nullptr,
-          FinishReasonName(result.finish_reason), c->lease.model().tokenizer())));
+          serve::ApiFinishReason(result.finish_reason, !choice.tool_calls.empty()),
+          c->lease.model().tokenizer())));
     }
     if (++c->finished == static_cast<int>(c->choices.size())) CallDone(*c);
   };

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libinfer/serve/structured_output.h"
+#include "libinfer/serve/tool_calls.h"
 
 namespace infer::serve {
 namespace {
@@ -101,6 +102,28 @@ std::optional<ApiError> ParseMessages(const json& body, json* out) {
     }
     json msg = m;
     msg["role"] = r == "developer" ? "system" : r;
+    if (auto calls = m.find("tool_calls"); calls != m.end() && !calls->is_null()) {
+      if (r != "assistant" || !calls->is_array()) {
+        return Bad(where + ".tool_calls",
+                   absl::StrCat("'", where,
+                                ".tool_calls' must be an array on an assistant "
+                                "message"));
+      }
+      for (size_t k = 0; k < calls->size(); ++k) {
+        const json& c = (*calls)[k];
+        const bool ok =
+            c.is_object() && c.contains("function") && c["function"].is_object() &&
+            c["function"].contains("name") && c["function"]["name"].is_string() &&
+            (!c["function"].contains("arguments") || c["function"]["arguments"].is_string() ||
+             c["function"]["arguments"].is_object());
+        if (!ok) {
+          const std::string cw = absl::StrCat(where, ".tool_calls[", k, "]");
+          return Bad(cw, absl::StrCat("'", cw,
+                                      "' must be {\"id\", \"type\": \"function\", "
+                                      "\"function\": {\"name\", \"arguments\"}}"));
+        }
+      }
+    }
     auto content = m.find("content");
     if (content == m.end() || content->is_null()) {
       if (r != "assistant")
@@ -235,18 +258,6 @@ std::optional<ApiError> RefuseUnsupported(const json& body) {
     return Bad(field, absl::StrCat("'", field, "'", what.empty() ? "" : " ", what,
                                    " is not supported by this server", why, "; leave it out"));
   };
-  constexpr const char* kToolsLater = " yet (tool calls are coming)";
-  for (const char* field : {"tools", "functions"}) {
-    if (const json* f = present(field); f != nullptr && !f->empty()) {
-      return refuse(field, "with entries", kToolsLater);
-    }
-  }
-  if (const json* f = present("tool_choice"); f != nullptr && *f != "none") {
-    return refuse("tool_choice", "other than \"none\"", kToolsLater);
-  }
-  if (const json* f = present("function_call"); f != nullptr && *f != "none") {
-    return refuse("function_call", "other than \"none\"", kToolsLater);
-  }
   if (present("suffix") != nullptr) return refuse("suffix", "", " (no fill-in-the-middle)");
   if (const json* f = present("best_of"); f != nullptr && *f != 1) {
     return refuse("best_of", "other than 1", "");
@@ -267,11 +278,13 @@ std::optional<ApiError> ParseLogitBias(const json& body, SamplingParams& s) {
                         key.find_first_not_of("0123456789") == std::string::npos;
     if (digits) id = std::stoll(key);
     if (!digits || id > INT32_MAX) {
-      return Bad("logit_bias", absl::StrCat("'logit_bias' keys must be token ids, got '", key, "'"));
+      return Bad("logit_bias",
+                 absl::StrCat("'logit_bias' keys must be token ids, got '", key, "'"));
     }
     if (!v.is_number() || !(v.get<double>() >= -100 && v.get<double>() <= 100)) {
-      return Bad("logit_bias",
-                 absl::StrCat("'logit_bias' values must be numbers in [-100, 100] (token ", key, ")"));
+      return Bad(
+          "logit_bias",
+          absl::StrCat("'logit_bias' values must be numbers in [-100, 100] (token ", key, ")"));
     }
     s.logit_bias.emplace_back(static_cast<TokenId>(id), v.get<float>());
   }
@@ -337,6 +350,7 @@ std::optional<ApiError> ParseCompletionRequest(const std::string& text, bool cha
   if (auto e = ParseSampling(body, s)) return e;
   if (auto e = ParseLogitBias(body, s)) return e;
   if (auto e = ParseStructuredOutput(text, body, &s.grammar)) return e;
+  if (auto e = ParseTools(text, body, chat, &r.tools, &s.grammar)) return e;
   if (auto e = ParseStop(body, r)) return e;
   if (auto e = ParseChoicesAndOutput(body, chat, max_n, r)) return e;
   if (auto it = body.find("user"); it != body.end() && !it->is_null()) {
@@ -404,6 +418,40 @@ json LogprobsJson(const Tokenizer& tok, const std::vector<SampledToken>& tokens,
       {"tokens", toks}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
 }
 
+namespace {
+
+json ToolCallsJson(const std::vector<ToolCall>& calls, bool indexed) {
+  json out = json::array();
+  for (size_t k = 0; k < calls.size(); ++k) {
+    json call = {{"id", calls[k].id},
+                 {"type", "function"},
+                 {"function", {{"name", calls[k].name}, {"arguments", calls[k].arguments}}}};
+    if (indexed) call["index"] = k;
+    out.push_back(std::move(call));
+  }
+  return out;
+}
+
+}  // namespace
+
+const char* ApiFinishReason(FinishReason reason, bool made_tool_calls) {
+  return made_tool_calls && reason == FinishReason::kStop ? "tool_calls" : FinishReasonName(reason);
+}
+
+json ToolCallsChunkJson(const CompletionRequest& req, const std::string& id, int64_t created,
+                        const std::string& model, int index, const std::vector<ToolCall>& calls) {
+  json chunk = {{"id", id},
+                {"object", "chat.completion.chunk"},
+                {"created", created},
+                {"model", model},
+                {"choices", json::array({{{"index", index},
+                                          {"delta", {{"tool_calls", ToolCallsJson(calls, true)}}},
+                                          {"logprobs", nullptr},
+                                          {"finish_reason", nullptr}}})}};
+  if (req.include_usage) chunk["usage"] = nullptr;
+  return chunk;
+}
+
 json CompletionJson(const CompletionRequest& req, const std::string& id, int64_t created,
                     const std::string& model, const std::vector<ChoiceResult>& choices,
                     const Usage& usage, const Tokenizer& tok) {
@@ -412,10 +460,16 @@ json CompletionJson(const CompletionRequest& req, const std::string& id, int64_t
     const ChoiceResult& c = choices[i];
     json lp = req.logprobs ? LogprobsJson(tok, c.tokens, req.chat) : json(nullptr);
     if (req.chat) {
-      out_choices.push_back({{"index", i},
-                             {"message", {{"role", "assistant"}, {"content", c.text}}},
-                             {"logprobs", lp},
-                             {"finish_reason", FinishReasonName(c.finish_reason)}});
+      json message = {{"role", "assistant"}, {"content", c.text}};
+      if (!c.tool_calls.empty()) {
+        if (c.text.empty()) message["content"] = nullptr;
+        message["tool_calls"] = ToolCallsJson(c.tool_calls, /*indexed=*/false);
+      }
+      out_choices.push_back(
+          {{"index", i},
+           {"message", std::move(message)},
+           {"logprobs", lp},
+           {"finish_reason", ApiFinishReason(c.finish_reason, !c.tool_calls.empty())}});
     } else {
       out_choices.push_back({{"index", i},
                              {"text", req.echo ? req.prompt_text + c.text : c.text},
@@ -442,6 +496,8 @@ json ChunkJson(const CompletionRequest& req, const std::string& id, int64_t crea
     json delta = json::object();
     if (role != nullptr) delta["role"] = *role;
     if (role != nullptr || finish_reason == nullptr) delta["content"] = text;
+    // With tools the answer may be calls alone: its content starts null, as OpenAI's does.
+    if (role != nullptr && req.tools.active()) delta["content"] = nullptr;
     choice = {{"index", index}, {"delta", std::move(delta)}, {"logprobs", lp}};
   } else {
     choice = {{"index", index}, {"text", text}, {"logprobs", lp}};

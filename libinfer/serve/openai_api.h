@@ -29,6 +29,26 @@ std::string ErrorBody(const ApiError& e);
 // The same object as JSON (for an SSE error event).
 nlohmann::json ErrorJson(const ApiError& e);
 
+// The tools of a chat request and how the model may call them.
+struct ToolRequest {
+  enum class Choice { kNone, kAuto, kRequired, kNamed };
+  Choice choice = Choice::kNone;
+  // The `tools` array as given (members in document order, for the chat template); null when
+  // the request has none.
+  nlohmann::ordered_json tools;
+  std::string named;     // kNamed: the function
+  bool parallel = true;  // parallel_tool_calls
+  // Calls are constrained and read back from the output.
+  bool active() const { return !tools.is_null() && choice != Choice::kNone; }
+};
+
+// One call the model made, as the answer carries it.
+struct ToolCall {
+  std::string id;  // "call_" and 24 hex digits
+  std::string name;
+  std::string arguments;  // a JSON object's text
+};
+
 // What a completion request asks for, before its prompt is tokenized.
 // NOLINTNEXTLINE(bugprone-exception-escape): its JSON members allocate; a bad_alloc ends the call
 struct CompletionRequest {
@@ -47,6 +67,7 @@ struct CompletionRequest {
   int top_logprobs = 0;
   bool echo = false;
   std::string user;
+  ToolRequest tools;  // chat only
 };
 
 // Called with the request's `model` ("" when absent) once it is read, before the sampling
@@ -63,7 +84,8 @@ std::optional<ApiError> ParseCompletionRequest(const std::string& body, bool cha
 
 // One finished choice, for the non-streamed answer.
 struct ChoiceResult {
-  std::string text;
+  std::string text;  // with tool calls: the content before them
+  std::vector<ToolCall> tool_calls;
   std::vector<SampledToken> tokens;
   FinishReason finish_reason = FinishReason::kStop;
 };
@@ -92,6 +114,15 @@ nlohmann::json ChunkJson(const CompletionRequest& req, const std::string& id, in
                          const std::string& model, int index, const std::string* role,
                          const std::string& text, const SampledToken* token,
                          const char* finish_reason, const Tokenizer& tok);
+
+// The chunk that carries choice `index`'s tool calls, whole (the openai client assembles them
+// by their index).
+nlohmann::json ToolCallsChunkJson(const CompletionRequest& req, const std::string& id,
+                                  int64_t created, const std::string& model, int index,
+                                  const std::vector<ToolCall>& calls);
+
+// The finish reason as the API names it: "tool_calls" when a stopped choice made calls.
+const char* ApiFinishReason(FinishReason reason, bool made_tool_calls);
 
 // The usage chunk (stream_options.include_usage): no choices.
 nlohmann::json UsageChunkJson(const CompletionRequest& req, const std::string& id, int64_t created,

@@ -157,6 +157,10 @@ struct Server::Impl::Call {
   // Per choice, the SSE event of a text delta before and after the quoted text (streaming
   // without logprobs).
   std::vector<std::pair<std::string, std::string>> delta_sse;
+  // Per choice, with tools: the text so far and how much of it went out as content (a tool
+  // call is held back until it is whole).
+  std::vector<std::string> tool_text;
+  std::vector<size_t> tool_sent;
   serve::Usage usage;
   int finished = 0;
   bool failed = false;

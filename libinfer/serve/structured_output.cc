@@ -15,11 +15,11 @@ using Ordered = nlohmann::ordered_json;
 
 // What one field asks for.
 struct Spec {
-  std::string field;                      // where it was given, for errors
-  std::string kind;                       // json_schema, json_object, regex, choice
-  std::vector<std::string> schema_path;   // json_schema: where its text lies in the body
-  std::string source;                     // regex: the pattern; json_schema given as a string
-  std::vector<std::string> choices;       // choice
+  std::string field;                     // where it was given, for errors
+  std::string kind;                      // json_schema, json_object, regex, choice
+  std::vector<std::string> schema_path;  // json_schema: where its text lies in the body
+  std::string source;                    // regex: the pattern; json_schema given as a string
+  std::vector<std::string> choices;      // choice
 };
 
 ApiError Bad(const std::string& param, const std::string& message) {
@@ -27,39 +27,6 @@ ApiError Bad(const std::string& param, const std::string& message) {
   e.message = message;
   e.param = param;
   return e;
-}
-
-// Compiled grammars by source, most recently used first.
-class GrammarCache {
- public:
-  template <typename Make>
-  absl::StatusOr<std::shared_ptr<const Grammar>> Get(const std::string& key, Make make) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-        if (it->first == key) {
-          entries_.splice(entries_.begin(), entries_, it);
-          return entries_.front().second;
-        }
-      }
-    }
-    absl::StatusOr<std::shared_ptr<const Grammar>> made = make();  // outside the lock: it may take a while
-    if (!made.ok()) return made;
-    std::lock_guard<std::mutex> lock(mu_);
-    entries_.emplace_front(key, *made);
-    if (entries_.size() > kCapacity) entries_.pop_back();
-    return made;
-  }
-
- private:
-  static constexpr size_t kCapacity = 32;
-  std::mutex mu_;
-  std::list<std::pair<std::string, std::shared_ptr<const Grammar>>> entries_;
-};
-
-GrammarCache& Cache() {
-  static auto* cache = new GrammarCache();
-  return *cache;
 }
 
 // A JSON Schema given as an object (its path in the body) or as a string of JSON.
@@ -116,8 +83,8 @@ std::optional<ApiError> ResponseFormat(const json& rf, std::vector<Spec>* specs)
   }
   if (type != "json_schema") {
     return Bad("response_format.type", absl::StrCat("'response_format.type' must be text, "
-                                                     "json_object or json_schema, got '",
-                                                     type, "'"));
+                                                    "json_object or json_schema, got '",
+                                                    type, "'"));
   }
   const auto js = rf.find("json_schema");
   if (js == rf.end() || !js->is_object()) {
@@ -177,12 +144,12 @@ absl::StatusOr<std::shared_ptr<const Grammar>> Compile(const std::string& text, 
     return any;
   }
   if (spec.kind == "choice") {
-    return Cache().Get(absl::StrCat("choice\n", json(spec.choices).dump()),
-                       [&] { return Grammar::FromChoices(spec.choices); });
+    return CachedGrammar(absl::StrCat("choice\n", json(spec.choices).dump()),
+                         [&] { return Grammar::FromChoices(spec.choices); });
   }
   if (spec.kind == "regex") {
-    return Cache().Get(absl::StrCat("regex\n", spec.source),
-                       [&] { return Grammar::FromRegex(spec.source); });
+    return CachedGrammar(absl::StrCat("regex\n", spec.source),
+                         [&] { return Grammar::FromRegex(spec.source); });
   }
   std::string schema = spec.source;
   if (!spec.schema_path.empty()) {
@@ -196,11 +163,35 @@ absl::StatusOr<std::shared_ptr<const Grammar>> Compile(const std::string& text, 
     }
     schema = at->dump();
   }
-  return Cache().Get(absl::StrCat("json_schema\n", schema),
-                     [&] { return Grammar::FromJsonSchema(schema); });
+  return CachedGrammar(absl::StrCat("json_schema\n", schema),
+                       [&] { return Grammar::FromJsonSchema(schema); });
 }
 
 }  // namespace
+
+absl::StatusOr<std::shared_ptr<const Grammar>> CachedGrammar(
+    const std::string& key,
+    const std::function<absl::StatusOr<std::shared_ptr<const Grammar>>()>& make) {
+  // Most recently used first; small: a server sees few distinct schemas at a time.
+  constexpr size_t kCapacity = 32;
+  static auto* mu = new std::mutex();
+  static auto* entries = new std::list<std::pair<std::string, std::shared_ptr<const Grammar>>>();
+  {
+    std::lock_guard<std::mutex> lock(*mu);
+    for (auto it = entries->begin(); it != entries->end(); ++it) {
+      if (it->first == key) {
+        entries->splice(entries->begin(), *entries, it);
+        return entries->front().second;
+      }
+    }
+  }
+  absl::StatusOr<std::shared_ptr<const Grammar>> made = make();  // outside the lock
+  if (!made.ok()) return made;
+  std::lock_guard<std::mutex> lock(*mu);
+  entries->emplace_front(key, *made);
+  if (entries->size() > kCapacity) entries->pop_back();
+  return made;
+}
 
 std::optional<ApiError> ParseStructuredOutput(const std::string& text, const json& body,
                                               std::shared_ptr<const Grammar>* grammar) {
@@ -209,8 +200,8 @@ std::optional<ApiError> ParseStructuredOutput(const std::string& text, const jso
     auto it = body.find(field);
     return it != body.end() && !it->is_null() ? &*it : nullptr;
   };
-  for (const char* field : {"guided_grammar", "guided_whitespace_pattern",
-                            "guided_decoding_backend"}) {
+  for (const char* field :
+       {"guided_grammar", "guided_whitespace_pattern", "guided_decoding_backend"}) {
     if (present(field) != nullptr) {
       return Bad(field, absl::StrCat("'", field,
                                      "' is not supported (this server has one grammar engine "
@@ -247,7 +238,8 @@ std::optional<ApiError> ParseStructuredOutput(const std::string& text, const jso
   }
   absl::StatusOr<std::shared_ptr<const Grammar>> compiled = Compile(text, specs[0]);
   if (!compiled.ok()) {
-    return Bad(specs[0].field, absl::StrCat("'", specs[0].field, "': ", compiled.status().message()));
+    return Bad(specs[0].field,
+               absl::StrCat("'", specs[0].field, "': ", compiled.status().message()));
   }
   *grammar = *std::move(compiled);
   return std::nullopt;

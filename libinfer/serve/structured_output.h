@@ -4,6 +4,7 @@
 #ifndef INFER_SERVE_STRUCTURED_OUTPUT_H_
 #define INFER_SERVE_STRUCTURED_OUTPUT_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +22,13 @@ namespace infer::serve {
 // requests with the same source (a small LRU), so their token masks are computed once.
 std::optional<ApiError> ParseStructuredOutput(const std::string& text, const nlohmann::json& body,
                                               std::shared_ptr<const Grammar>* grammar);
+
+// The compiled grammar for `key` (the kind and source of a grammar), made by `make` when not in
+// the LRU, so that requests with the same source share one grammar and its mask cache. A failure
+// is not kept.
+absl::StatusOr<std::shared_ptr<const Grammar>> CachedGrammar(
+    const std::string& key,
+    const std::function<absl::StatusOr<std::shared_ptr<const Grammar>>()>& make);
 
 }  // namespace infer::serve
 
