@@ -196,6 +196,7 @@ Request Server::Impl::ChoiceRequest(const std::shared_ptr<Call>& call, int i,
   r.stop = api.stop;
   r.id = absl::StrCat(call->id, "-", i);
   r.user = api.user;
+  r.priority = api.priority;
   std::weak_ptr<Call> weak = call;
   if (api.stream && api.tools.active()) {
     // Content streams up to where a tool call may begin; calls go out whole at the end.

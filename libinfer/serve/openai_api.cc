@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "libinfer/serve/request_fields.h"
 #include "libinfer/serve/structured_output.h"
 #include "libinfer/serve/tool_calls.h"
 
@@ -215,6 +216,18 @@ std::optional<ApiError> ParseSampling(const json& body, SamplingParams& s) {
   if (auto e = Number(body, "repetition_penalty", 1e-6, 100, &s.repetition_penalty)) return e;
   if (auto e = Number(body, "presence_penalty", -2, 2, &s.presence_penalty)) return e;
   if (auto e = Number(body, "frequency_penalty", -2, 2, &s.frequency_penalty)) return e;
+  if (auto it = body.find("stop_token_ids"); it != body.end() && !it->is_null()) {
+    if (!it->is_array() || it->size() > 64) {
+      return Bad("stop_token_ids", "'stop_token_ids' must be a list of at most 64 token ids");
+    }
+    s.stop_token_ids.clear();
+    for (const json& v : *it) {
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > INT32_MAX) {
+        return Bad("stop_token_ids", "'stop_token_ids' must hold token ids");
+      }
+      s.stop_token_ids.push_back(static_cast<TokenId>(v.get<int64_t>()));
+    }
+  }
   if (auto it = body.find("seed"); it != body.end() && !it->is_null()) {
     if (!it->is_number_integer()) return WrongType("seed", "an integer", *it);
     s.seed =
@@ -246,21 +259,11 @@ std::optional<ApiError> ParseStop(const json& body, CompletionRequest& r) {
   return std::nullopt;
 }
 
-// Fields of OpenAI's (and vLLM's) requests whose effect this server does not have yet: refused
-// with 400 naming the field, never accepted and ignored. Their neutral values pass (a
-// `response_format` of type text, empty `tools` or `logit_bias`, `tool_choice` none, `best_of` 1).
-std::optional<ApiError> RefuseUnsupported(const json& body) {
-  auto present = [&](const char* field) {
-    auto it = body.find(field);
-    return it != body.end() && !it->is_null() ? &*it : nullptr;
-  };
-  auto refuse = [](const char* field, const std::string& what, const char* why) {
-    return Bad(field, absl::StrCat("'", field, "'", what.empty() ? "" : " ", what,
-                                   " is not supported by this server", why, "; leave it out"));
-  };
-  if (present("suffix") != nullptr) return refuse("suffix", "", " (no fill-in-the-middle)");
-  if (const json* f = present("best_of"); f != nullptr && *f != 1) {
-    return refuse("best_of", "other than 1", "");
+// `suffix` (fill-in-the-middle) is refused by name.
+std::optional<ApiError> RefuseSuffix(const json& body) {
+  if (auto it = body.find("suffix"); it != body.end() && !it->is_null()) {
+    return Bad("suffix",
+               "'suffix' is not supported by this server (no fill-in-the-middle); leave it out");
   }
   return std::nullopt;
 }
@@ -330,6 +333,7 @@ std::optional<ApiError> ParseCompletionRequest(const std::string& text, bool cha
   json body = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) return Bad("", "the request body is not valid JSON");
   if (!body.is_object()) return Bad("", "the request body must be a JSON object");
+  if (auto e = CheckRequestFields(body, chat)) return e;
   CompletionRequest& r = *out;
   r.chat = chat;
   if (auto it = body.find("model"); it != body.end() && !it->is_null()) {
@@ -346,17 +350,22 @@ std::optional<ApiError> ParseCompletionRequest(const std::string& text, bool cha
   } else if (auto e = ParsePrompt(body, r)) {
     return e;
   }
-  if (auto e = RefuseUnsupported(body)) return e;
+  if (auto e = RefuseSuffix(body)) return e;
   if (auto e = ParseSampling(body, s)) return e;
   if (auto e = ParseLogitBias(body, s)) return e;
   if (auto e = ParseStructuredOutput(text, body, &s.grammar)) return e;
   if (auto e = ParseTools(text, body, chat, &r.tools, &s.grammar)) return e;
   if (auto e = ParseStop(body, r)) return e;
   if (auto e = ParseChoicesAndOutput(body, chat, max_n, r)) return e;
-  if (auto it = body.find("user"); it != body.end() && !it->is_null()) {
-    if (!it->is_string()) return WrongType("user", "a string", *it);
-    r.user = it->get<std::string>();
+  for (const char* field : {"safety_identifier", "user"}) {
+    if (auto it = body.find(field); it != body.end() && !it->is_null()) {
+      if (!it->is_string()) return WrongType(field, "a string", *it);
+      r.user = it->get<std::string>();
+    }
   }
+  int64_t priority = 0;
+  if (auto e = Integer(body, "priority", INT32_MIN, INT32_MAX, &priority)) return e;
+  r.priority = static_cast<int32_t>(priority);
   return std::nullopt;
 }
 

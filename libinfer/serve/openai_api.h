@@ -66,8 +66,9 @@ struct CompletionRequest {
   bool logprobs = false;
   int top_logprobs = 0;
   bool echo = false;
-  std::string user;
-  ToolRequest tools;  // chat only
+  std::string user;      // `user`, else `safety_identifier`: logs and fairness
+  int32_t priority = 0;  // vLLM's `priority`: lower runs first
+  ToolRequest tools;     // chat only
 };
 
 // Called with the request's `model` ("" when absent) once it is read, before the sampling
@@ -76,8 +77,8 @@ struct CompletionRequest {
 using SamplingDefaultsHook =
     std::function<std::optional<ApiError>(const std::string& model, SamplingParams* sampling)>;
 
-// Parses and checks a body. Unknown fields are ignored (as OpenAI does); a wrong type or an
-// out-of-range value is a 400 naming the field.
+// Parses and checks a body. Every field either works or is a 400 naming it, unknown fields
+// included (request_fields.h); a wrong type or an out-of-range value is a 400 naming the field.
 std::optional<ApiError> ParseCompletionRequest(const std::string& body, bool chat, int max_n,
                                                CompletionRequest* out,
                                                const SamplingDefaultsHook& defaults = {});

@@ -247,6 +247,18 @@ MALFORMED = [
      {"messages": CHAT, "response_format": {"type": "json_schema", "json_schema": {}}}, 400,
      "response_format.json_schema.schema"),
     ("suffix", "/v1/completions", {"prompt": "a", "suffix": "b"}, 400, "suffix"),
+    # One rule for every other field: it works, or it is refused by name (unknown ones too).
+    ("unknown field", "/v1/chat/completions", {"messages": CHAT, "frobnicate": 1}, 400,
+     "frobnicate"),
+    ("field of the other route", "/v1/chat/completions", {"messages": CHAT, "prompt": "x"}, 400,
+     "prompt"),
+    ("store true", "/v1/chat/completions", {"messages": CHAT, "store": True}, 400, "store"),
+    ("audio", "/v1/chat/completions", {"messages": CHAT, "audio": {"voice": "x"}}, 400, "audio"),
+    ("min_tokens", "/v1/completions", {"prompt": "a", "min_tokens": 3}, 400, "min_tokens"),
+    ("modalities audio", "/v1/chat/completions",
+     {"messages": CHAT, "modalities": ["text", "audio"]}, 400, "modalities"),
+    ("stop_token_ids", "/v1/completions", {"prompt": "a", "stop_token_ids": ["x"]}, 400,
+     "stop_token_ids"),
     ("best_of", "/v1/completions", {"prompt": "a", "best_of": 3}, 400, "best_of"),
 ]
 
@@ -268,8 +280,22 @@ def test_neutral_values_of_unsupported_fields_pass(client):
     # What clients send by default: text output, no tools, no bias.
     r = client.chat.completions.create(model="smollm2", messages=CHAT, max_tokens=2,
                                        response_format={"type": "text"}, tool_choice="none",
-                                       logit_bias={})
+                                       logit_bias={}, store=False, metadata={"team": "a"},
+                                       service_tier="auto", modalities=["text"],
+                                       prompt_cache_key="k", safety_identifier="u1",
+                                       extra_body={"skip_special_tokens": True, "priority": 3})
     assert r.choices[0].message.content is not None
+
+
+def test_stop_token_ids_end_the_generation(client):
+    plain = client.completions.create(model="smollm2", prompt="The capital of France is",
+                                      max_tokens=3, temperature=0)
+    assert plain.choices[0].finish_reason == "length"
+    # Token 997 forced by logit_bias, and named as a stop token: the answer ends with it.
+    r = client.completions.create(model="smollm2", prompt="The capital of France is",
+                                  max_tokens=3, temperature=0, logit_bias={"997": 100},
+                                  extra_body={"stop_token_ids": [997]})
+    assert r.choices[0].finish_reason == "stop" and r.usage.completion_tokens == 1, r
 
 
 def test_transport_limits_and_the_server_keeps_serving(server, client):
