@@ -146,6 +146,13 @@ Ordered ArgumentsOf(const Ordered& function) {
   return parsed.is_discarded() ? a : parsed;
 }
 
+// A message's text content ("" when it has none, or parts).
+template <typename Json>
+std::string ContentOf(const Json& m) {
+  auto it = m.find("content");
+  return it != m.end() && it->is_string() ? it->template get<std::string>() : std::string();
+}
+
 std::string ToolsSystemText(const Ordered& tools) {
   std::string text =
       "# Tools\n\nYou can call the functions described below to help with the answer. Their "
@@ -259,7 +266,7 @@ nlohmann::ordered_json MessagesForTemplate(const json& messages, const ToolReque
     const std::string described = ToolsSystemText(tools.tools);
     if (!messages.empty() && messages[0].value("role", "") == "system") {
       Ordered first = messages[0];
-      first["content"] = absl::StrCat(messages[0].value("content", ""), "\n\n", described);
+      first["content"] = absl::StrCat(ContentOf(messages[0]), "\n\n", described);
       out.push_back(std::move(first));
     } else {
       out.push_back({{"role", "system"}, {"content", described}});
@@ -277,7 +284,7 @@ nlohmann::ordered_json MessagesForTemplate(const json& messages, const ToolReque
         }
       }
     } else if (role == "assistant" && has_calls) {
-      std::string text = m.value("content", "");
+      std::string text = ContentOf(m);
       for (const Ordered& c : m["tool_calls"]) {
         if (!c.contains("function")) continue;
         absl::StrAppend(&text, text.empty() ? "" : "\n",
@@ -286,8 +293,7 @@ nlohmann::ordered_json MessagesForTemplate(const json& messages, const ToolReque
       m = {{"role", "assistant"}, {"content", text}};
     } else if (role == "tool") {
       m = {{"role", "user"},
-           {"content",
-            absl::StrCat("<tool_response>\n", m.value("content", ""), "\n</tool_response>")}};
+           {"content", absl::StrCat("<tool_response>\n", ContentOf(m), "\n</tool_response>")}};
     }
     out.push_back(std::move(m));
   }
