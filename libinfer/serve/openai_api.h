@@ -30,6 +30,7 @@ std::string ErrorBody(const ApiError& e);
 nlohmann::json ErrorJson(const ApiError& e);
 
 // The tools of a chat request and how the model may call them.
+// NOLINTNEXTLINE(bugprone-exception-escape): its JSON member allocates; a bad_alloc ends the call
 struct ToolRequest {
   enum class Choice { kNone, kAuto, kRequired, kNamed };
   Choice choice = Choice::kNone;
