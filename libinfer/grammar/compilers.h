@@ -33,6 +33,9 @@ int32_t AddCodePoints(Builder& b, std::string_view name, CodePointRanges ranges)
 // (backreferences, lookaround, word boundaries) for what it does not support.
 absl::StatusOr<int32_t> AddRegex(Builder& b, std::string_view pattern, TextMode mode, bool search);
 
+// "(a)|(b)|...": a regex matching any of `parts` (regexes).
+std::string RegexAnyOf(const std::vector<std::string>& parts);
+
 // A regex matching the integers in [lo, hi] written in JSON (no leading zeros, no "-0"); an
 // absent bound stops at 16 digits. Requires lo <= hi when both are set.
 std::string IntegerRangeRegex(const int64_t* lo, const int64_t* hi);

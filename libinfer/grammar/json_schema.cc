@@ -542,9 +542,7 @@ absl::StatusOr<int32_t> SchemaCompiler::NumberSchema(const Json& s, bool integer
     }
   }
   if (parts.empty()) return Error(where, "bounds that no number satisfies");
-  std::string regex;
-  for (const std::string& p : parts) absl::StrAppend(&regex, regex.empty() ? "" : "|", "(", p, ")");
-  return AddRegex(b_, regex, TextMode::kRaw, false);
+  return AddRegex(b_, RegexAnyOf(parts), TextMode::kRaw, false);
 }
 
 }  // namespace

@@ -580,6 +580,12 @@ absl::StatusOr<Rules> CompileChoices(std::span<const std::string> choices) {
 
 // ---- Integer ranges ------------------------------------------------------------------------
 
+std::string RegexAnyOf(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const std::string& p : parts) absl::StrAppend(&out, out.empty() ? "(" : "|(", p, ")");
+  return out;
+}
+
 namespace {
 
 // The same-length decimal strings from lo to hi (lo <= hi), as a regex.
@@ -604,9 +610,7 @@ std::string SameLength(const std::string& lo, const std::string& hi) {
                                  std::string(1, static_cast<char>(hi[0] - 1)), "]", any));
   }
   parts.push_back(absl::StrCat(std::string(1, hi[0]), "(", SameLength(zeros, rest_hi), ")"));
-  std::string out;
-  for (const std::string& p : parts) absl::StrAppend(&out, out.empty() ? "" : "|", p);
-  return out;
+  return RegexAnyOf(parts);
 }
 
 int Digits(uint64_t v) {
@@ -643,9 +647,7 @@ std::string NonNegative(uint64_t lo, int64_t hi) {
   if (hi < 0 && Digits(lo) < kMaxDigits) {
     parts.push_back(absl::StrCat("[1-9][0-9]{", Digits(lo), ",", kMaxDigits - 1, "}"));
   }
-  std::string out;
-  for (const std::string& p : parts) absl::StrAppend(&out, out.empty() ? "" : "|", p);
-  return out;
+  return RegexAnyOf(parts);
 }
 
 }  // namespace
@@ -663,9 +665,7 @@ std::string IntegerRangeRegex(const int64_t* lo, const int64_t* hi) {
     const int64_t to = lo == nullptr ? -1 : static_cast<int64_t>(-(*lo + 1)) + 1;
     parts.push_back(absl::StrCat("-(", NonNegative(from, to), ")"));
   }
-  std::string out;
-  for (const std::string& p : parts) absl::StrAppend(&out, out.empty() ? "" : "|", "(", p, ")");
-  return out;
+  return RegexAnyOf(parts);
 }
 
 }  // namespace infer::grammar

@@ -119,3 +119,21 @@ def run_generate(cli, model_path, prompt, max_tokens):
                 "decode_tokens_per_second"):
         assert key in out, f"generate --json output lacks {key!r}: {sorted(out)}"
     return out
+
+
+@pytest.fixture(scope="module")
+def server(cli_tool, smollm2_path):
+    """`infer-cli serve` with SmolLM2 as "smollm2", one per test module (a module may define
+    its own `server` to serve something else)."""
+    from served import ServerProcess  # pylint: disable=import-outside-toplevel
+    s = ServerProcess(cli_tool, smollm2_path, "--served-model-name", "smollm2")
+    yield s
+    assert s.stop() == 0, "".join(s.lines[-20:])
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    """The official openai client for `server`."""
+    import openai  # pylint: disable=import-outside-toplevel
+    return openai.OpenAI(base_url=server.url() + "/v1", api_key="unused", max_retries=0,
+                         timeout=300)

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from test_server import ServerProcess
+from served import ServerProcess
 
 MODEL_NAME = "smollm2"
 PROMPTS = [

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from test_server import ServerProcess  # noqa: E402  pylint: disable=wrong-import-position
+from served import ServerProcess  # noqa: E402  pylint: disable=wrong-import-position
 
 openai = pytest.importorskip("openai")
 

@@ -15,7 +15,7 @@ import pytest
 
 openai = pytest.importorskip("openai")
 
-from test_server import ServerProcess, request  # noqa: E402  pylint: disable=wrong-import-position
+from served import ServerProcess, request  # noqa: E402  pylint: disable=wrong-import-position
 
 API_ROUTES = [("GET", "/v1/models"), ("GET", "/v1/models/smollm2"),
               ("POST", "/v1/chat/completions"), ("POST", "/v1/completions"),

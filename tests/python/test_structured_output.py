@@ -20,27 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import List, Literal, Optional
 
 import jsonschema
-import openai
 import pydantic
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import grammar_corpus  # noqa: E402  pylint: disable=wrong-import-position
-from test_server import ServerProcess, request  # noqa: E402  pylint: disable=wrong-import-position
-
-
-@pytest.fixture(scope="module")
-def server(cli_tool, smollm2_path):
-    s = ServerProcess(cli_tool, smollm2_path, "--served-model-name", "smollm2")
-    yield s
-    assert s.stop() == 0, "".join(s.lines[-20:])
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    return openai.OpenAI(base_url=server.url() + "/v1", api_key="unused", max_retries=0,
-                         timeout=300)
+from served import request  # noqa: E402  pylint: disable=wrong-import-position
 
 
 # ---- Pydantic models through the client's parse() ------------------------------------------

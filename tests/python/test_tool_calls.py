@@ -11,13 +11,12 @@ import os
 import sys
 
 import jsonschema
-import openai
 import pytest
 from openai.lib.streaming.chat import ChatCompletionStreamState
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from test_server import ServerProcess, request  # noqa: E402  pylint: disable=wrong-import-position
+from served import request  # noqa: E402  pylint: disable=wrong-import-position
 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "The current weather in a city",
@@ -39,19 +38,6 @@ ASK_AUTO = [
     [{"role": "system", "content": "You answer only by calling a tool."},
      {"role": "user", "content": "Call get_time for Oslo."}],
 ]
-
-
-@pytest.fixture(scope="module")
-def server(cli_tool, smollm2_path):
-    s = ServerProcess(cli_tool, smollm2_path, "--served-model-name", "smollm2")
-    yield s
-    assert s.stop() == 0, "".join(s.lines[-20:])
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    return openai.OpenAI(base_url=server.url() + "/v1", api_key="unused", max_retries=0,
-                         timeout=300)
 
 
 def _check_calls(calls, allowed):
