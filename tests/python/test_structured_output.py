@@ -157,6 +157,10 @@ def _run_all(server, bodies):
 def test_every_corpus_schema_output_validates(server):
     schemas = grammar_corpus.schemas()
     assert len(schemas) >= 100
+    if os.environ.get("INFER_SANITIZED"):
+        # Under the sanitizers (several times slower) a quarter of the corpus checks memory
+        # safety; the whole corpus runs in the plain build.
+        schemas = schemas[::4]
     rng = random.Random(1234)
     bodies = []
     for name, schema in schemas:
