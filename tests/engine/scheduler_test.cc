@@ -222,6 +222,14 @@ TEST_F(TinySchedulerTest, GrammarsConstrainEveryOutputAndLeaveOthersAlone) {
     EXPECT_TRUE(!v.contains("ok") || v["ok"].is_boolean());
     EXPECT_EQ(Ids(p->Wait().tokens), plain_alone);
   }
+  // Model::Generate takes the grammar the same way.
+  SamplingParams pick;
+  pick.seed = 5;
+  pick.grammar = *choice;
+  auto generated = model_->GenerateFromTokens(Prompt(7, 1), pick);
+  ASSERT_TRUE(generated.ok()) << generated.status();
+  EXPECT_THAT(colours, ::testing::Contains(generated->text));
+  EXPECT_EQ(generated->finish_reason, FinishReason::kStop);
 }
 
 TEST_F(TinySchedulerTest, CancelRunningAndWaitingFreesBlocks) {
