@@ -58,13 +58,15 @@ std::vector<uint8_t> MakeWeights(DType dtype, int64_t rows, int64_t k) {
       break;
     case DType::kQ8_0:
     case DType::kQ4_0:
-    case DType::kQ4_1: {
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1: {
       const int64_t block_bytes = GetDTypeInfo(dtype).block_bytes;
       for (int64_t b = 0; b < n / 32; ++b) {
         uint8_t* blk = bytes.data() + b * block_bytes;
         blk[0] = 0x66;
         blk[1] = 0x2e;  // d ~ 0.1
-        if (dtype == DType::kQ4_1) {
+        if (dtype == DType::kQ4_1 || dtype == DType::kQ5_1) {
           blk[2] = 0x66;
           blk[3] = 0xae;  // m ~ -0.1
         }
@@ -112,8 +114,8 @@ void BM_MatMul(benchmark::State& state) {
 }
 
 void MatMulArgs(benchmark::internal::Benchmark* b) {
-  const DType dtypes[] = {DType::kF32,  DType::kF16,  DType::kBF16,
-                          DType::kQ8_0, DType::kQ4_0, DType::kQ4_1};
+  const DType dtypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,
+                          DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1};
   // SmolLM2-135M: q/o (576x576), gate/up (1536x576), down (576x1536), lm_head (49152x576).
   const int64_t shapes[][2] = {{576, 576}, {1536, 576}, {576, 1536}, {49152, 576}};
   for (DType dtype : dtypes) {
@@ -122,7 +124,7 @@ void MatMulArgs(benchmark::internal::Benchmark* b) {
         for (int threads : {1, 2}) {
           b->Args({static_cast<int64_t>(dtype), s[0], s[1], m, threads, 16});
           const bool quantized =
-              dtype == DType::kQ8_0 || dtype == DType::kQ4_0 || dtype == DType::kQ4_1;
+              dtype != DType::kF32 && dtype != DType::kF16 && dtype != DType::kBF16;
           if (quantized) b->Args({static_cast<int64_t>(dtype), s[0], s[1], m, threads, 8});
         }
       }

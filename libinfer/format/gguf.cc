@@ -92,6 +92,10 @@ std::optional<DType> DTypeFromGgml(uint32_t ggml_type) {
       return DType::kQ4_0;
     case 3:
       return DType::kQ4_1;
+    case 6:
+      return DType::kQ5_0;
+    case 7:
+      return DType::kQ5_1;
     case 8:
       return DType::kQ8_0;
     case 30:

@@ -12,6 +12,8 @@ const DTypeInfo& GetDTypeInfo(DType dtype) {
       {"Q8_0", kQuantBlock, sizeof(BlockQ8_0)},
       {"Q4_0", kQuantBlock, sizeof(BlockQ4_0)},
       {"Q4_1", kQuantBlock, sizeof(BlockQ4_1)},
+      {"Q5_0", kQuantBlock, sizeof(BlockQ5_0)},
+      {"Q5_1", kQuantBlock, sizeof(BlockQ5_1)},
   };
   return kInfos[static_cast<int>(dtype)];
 }

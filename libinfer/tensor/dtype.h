@@ -18,6 +18,8 @@ enum class DType : uint8_t {
   kQ8_0,  // blocks of 32: fp16 scale d, 32 x int8; x = d * q
   kQ4_0,  // blocks of 32: fp16 scale d, 16 bytes of nibbles; x = d * (q - 8)
   kQ4_1,  // blocks of 32: fp16 scale d, fp16 min m, 16 bytes of nibbles; x = d * q + m
+  kQ5_0,  // blocks of 32: fp16 scale d, 32 high bits, 16 bytes of nibbles; x = d * (q - 16)
+  kQ5_1,  // blocks of 32: fp16 d, fp16 min m, 32 high bits, 16 bytes of nibbles; x = d * q + m
 };
 
 struct DTypeInfo {
@@ -55,6 +57,23 @@ struct BlockQ4_1 {
   uint8_t qs[kQuantBlock / 2];
 };
 static_assert(sizeof(BlockQ4_1) == 20);
+
+// 5-bit codes: the low four bits as in Q4_x, the fifth of element i in bit i of qh (a
+// little-endian uint32).
+struct BlockQ5_0 {
+  uint16_t d;  // fp16 scale
+  uint8_t qh[4];
+  uint8_t qs[kQuantBlock / 2];
+};
+static_assert(sizeof(BlockQ5_0) == 22);
+
+struct BlockQ5_1 {
+  uint16_t d;  // fp16 scale
+  uint16_t m;  // fp16 minimum
+  uint8_t qh[4];
+  uint8_t qs[kQuantBlock / 2];
+};
+static_assert(sizeof(BlockQ5_1) == 24);
 
 }  // namespace infer
 

@@ -161,7 +161,9 @@ GgufBuilder TensorBuilder() {
       .Tensor({"bf16", 30, {2, 2}, Pattern(8, 3)})
       .Tensor({"q8_0", 8, {32, 2}, Pattern(68, 4)})
       .Tensor({"q4_0", 2, {32}, Pattern(18, 5)})
-      .Tensor({"q4_1", 3, {64, 1, 1, 1}, Pattern(40, 6)});
+      .Tensor({"q4_1", 3, {64, 1, 1, 1}, Pattern(40, 6)})
+      .Tensor({"q5_0", 6, {64}, Pattern(44, 7)})
+      .Tensor({"q5_1", 7, {32, 3}, Pattern(72, 8)});
   return b;
 }
 
@@ -170,7 +172,7 @@ TEST(GgufTest, TensorsShapesAndData) {
   auto f = ParseBytes(bytes);
   ASSERT_TRUE(f.ok()) << f.status();
   const GgufFile& g = **f;
-  ASSERT_EQ(g.tensors().size(), 6u);
+  ASSERT_EQ(g.tensors().size(), 8u);
   EXPECT_EQ(g.data_offset() % 32, 0u);
   struct Want {
     const char* name;
@@ -183,6 +185,7 @@ TEST(GgufTest, TensorsShapesAndData) {
       {"f32", DType::kF32, {2, 3}, 24, 1},  {"f16", DType::kF16, {4}, 8, 2},
       {"bf16", DType::kBF16, {2, 2}, 8, 3}, {"q8_0", DType::kQ8_0, {2, 32}, 68, 4},
       {"q4_0", DType::kQ4_0, {32}, 18, 5},  {"q4_1", DType::kQ4_1, {1, 1, 1, 64}, 40, 6},
+      {"q5_0", DType::kQ5_0, {64}, 44, 7},  {"q5_1", DType::kQ5_1, {3, 32}, 72, 8},
   };
   for (const Want& w : wants) {
     SCOPED_TRACE(w.name);

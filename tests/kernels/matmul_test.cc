@@ -97,6 +97,26 @@ void ReferenceRow(DType dtype, const uint8_t* row, int64_t k, std::vector<double
         }
       }
       return;
+    case DType::kQ5_0:
+    case DType::kQ5_1: {
+      // d, [m,] qh (bit i: the fifth bit of element i), nibbles; Q5_0's offset is -16 d.
+      const bool has_min = dtype == DType::kQ5_1;
+      const int64_t bytes = has_min ? 24 : 22;
+      for (int64_t b = 0; b < k / 32; ++b) {
+        const uint8_t* blk = row + bytes * b;
+        const double d = HalfToDouble(Read16(blk));
+        const double m = has_min ? HalfToDouble(Read16(blk + 2)) : -16.0 * d;
+        const uint8_t* qh = blk + (has_min ? 4 : 2);
+        const uint8_t* qs = qh + 4;
+        for (int j = 0; j < 32; ++j) {
+          const int nibble = j < 16 ? (qs[j] & 15) : (qs[j - 16] >> 4);
+          const int code = nibble + 16 * ((qh[j / 8] >> (j % 8)) & 1);
+          (*w)[32 * b + j] = d * code + m;
+          (*mag)[32 * b + j] = std::fabs(d) * code + std::fabs(m);
+        }
+      }
+      return;
+    }
   }
   for (int64_t i = 0; i < k; ++i) (*mag)[i] = std::fabs((*w)[i]);
 }
@@ -116,6 +136,10 @@ int64_t RowBytes(DType dtype, int64_t k) {
       return k / 32 * 18;
     case DType::kQ4_1:
       return k / 32 * 20;
+    case DType::kQ5_0:
+      return k / 32 * 22;
+    case DType::kQ5_1:
+      return k / 32 * 24;
   }
   return 0;
 }
@@ -177,11 +201,24 @@ void RandomRow(DType dtype, int64_t k, std::mt19937& rng, uint8_t* row) {
         for (int j = 0; j < 16; ++j) blk[4 + j] = static_cast<uint8_t>(byte(rng));
       }
       return;
+    case DType::kQ5_0:
+    case DType::kQ5_1: {
+      const bool has_min = dtype == DType::kQ5_1;
+      const int64_t bytes = has_min ? 24 : 22;
+      for (int64_t b = 0; b < k / 32; ++b) {
+        uint8_t* blk = row + bytes * b;
+        Write16(blk, RandomHalf(rng, 5, 12, true));
+        if (has_min) Write16(blk + 2, RandomHalf(rng, 5, 14, true));
+        for (int j = has_min ? 4 : 2; j < bytes; ++j) blk[j] = static_cast<uint8_t>(byte(rng));
+      }
+      return;
+    }
   }
 }
 
 bool IsQuantized(DType dtype) {
-  return dtype == DType::kQ8_0 || dtype == DType::kQ4_0 || dtype == DType::kQ4_1;
+  return dtype == DType::kQ8_0 || dtype == DType::kQ4_0 || dtype == DType::kQ4_1 ||
+         dtype == DType::kQ5_0 || dtype == DType::kQ5_1;
 }
 
 // A weight matrix with rows padded by kPad bytes, so the kernels must honour row_bytes.
@@ -293,7 +330,7 @@ INSTANTIATE_TEST_SUITE_P(
     AllLevels, MatMulTest,
     ::testing::Combine(::testing::Values(CpuLevel::kPortable, CpuLevel::kAvx2, CpuLevel::kAvx512),
                        ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0,
-                                         DType::kQ4_0, DType::kQ4_1),
+                                         DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1),
                        ::testing::Values<int64_t>(32, 64, 576, 1536),
                        ::testing::Values<int64_t>(1, 3, 7, 16), ::testing::Values(1, 2, 3)),
     ParamName);
@@ -360,8 +397,8 @@ TEST(MatMulBatchInvariance, RowResultDoesNotDependOnTheOtherRows) {
   std::mt19937 rng(11);
   for (CpuLevel level : {CpuLevel::kPortable, CpuLevel::kAvx2, CpuLevel::kAvx512}) {
     if (!CpuLevelAvailable(level)) continue;
-    for (DType dtype :
-         {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1}) {
+    for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
+                        DType::kQ4_1, DType::kQ5_0, DType::kQ5_1}) {
       for (ActPrecision precision : {ActPrecision::kInt16, ActPrecision::kInt8}) {
         SCOPED_TRACE(std::string(CpuLevelString(level)) + " " + DTypeName(dtype));
         const int64_t k = 576;
@@ -378,8 +415,8 @@ TEST(MatMulBatchInvariance, RowResultDoesNotDependOnTheOtherRows) {
         for (int64_t i = 0; i < m; ++i) {
           std::vector<float> alone(static_cast<size_t>(rows));
           MatMulWithLevel(level, t.w, x.data() + i * k, 1, alone.data(), rows, nullptr, &scratch);
-          EXPECT_EQ(0, std::memcmp(alone.data(), batched.data() + i * rows,
-                                   alone.size() * sizeof(float)))
+          EXPECT_EQ(
+              0, std::memcmp(alone.data(), batched.data() + i * rows, alone.size() * sizeof(float)))
               << "row " << i;
         }
       }
@@ -487,7 +524,7 @@ TEST_P(DequantizeRowTest, BitExactAgainstReference) {
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, DequantizeRowTest,
                          ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0,
-                                           DType::kQ4_0, DType::kQ4_1),
+                                           DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1),
                          [](const ::testing::TestParamInfo<DType>& info) {
                            return std::string(DTypeName(info.param));
                          });

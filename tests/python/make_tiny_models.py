@@ -63,7 +63,8 @@ GROUPS = {
     "gguf_llama3": "exact", "hf_f32": "exact", "hf_sharded": "exact",
     "hf_llama3": "exact",
     "gguf_f16": "approx", "gguf_bf16": "approx", "gguf_q8_0": "approx",
-    "gguf_q4_0": "approx", "gguf_q4_1": "approx", "hf_f16": "approx",
+    "gguf_q4_0": "approx", "gguf_q4_1": "approx", "gguf_q5_0": "approx",
+    "gguf_q5_1": "approx", "hf_f16": "approx",
     "hf_bf16": "approx",
 }
 
@@ -216,7 +217,7 @@ def write_gguf(path, arch, tensors, sp, qtype_name="F32", rope_freqs=None):
     writer.add_vocab_size(sp.get_piece_size())
     if qtype_name != "F32":
         writer.add_file_type({"F16": 1, "BF16": 32, "Q8_0": 7, "Q4_0": 2,
-                              "Q4_1": 3}[qtype_name])
+                              "Q4_1": 3, "Q5_0": 8, "Q5_1": 9}[qtype_name])
     tokens, scores, types = vocab_arrays(sp)
     writer.add_tokenizer_model("llama")
     writer.add_token_list(tokens)
@@ -346,7 +347,7 @@ def make_all(out_dir, seed=1234):
     p = lambda name: os.path.join(out_dir, name)  # noqa: E731
     write_gguf(p("gguf_f32.gguf"), "llama", to_gguf_names(base, True), sp)
     write_gguf(p("gguf_f32_tied.gguf"), "llama", to_gguf_names(tied, True), sp)
-    for q in ("F16", "BF16", "Q8_0", "Q4_0", "Q4_1"):
+    for q in ("F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"):
         write_gguf(p(f"gguf_{q.lower()}.gguf"), "llama", to_gguf_names(base, True), sp, q)
     sc = LLAMA3_SCALING
     divisors = reference_llama.llama3_freq_divisors(

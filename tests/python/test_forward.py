@@ -7,7 +7,7 @@ Metrics (per position = per row of the [T, vocab] logits):
 Tolerances:
   * F32 weights: the C++ computes in float32, the reference in float64 on the
     same weights, so only float32 rounding differs: relative error < 1e-4.
-  * F16/BF16/Q8_0/Q4_0/Q4_1 weights: the reference uses the file's exact
+  * F16/BF16/Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 weights: the reference uses the file's exact
     (dequantized) weight values, but the C++ may round activations to the weight
     type or, for quantized weights, to 16-bit integer blocks before the integer
     dot products (int8 blocks, an opt-in, err ~0.4% per activation). Cosine >= 0.999 at every

@@ -1,4 +1,5 @@
-// Matrix products with weights in their stored type (F32, F16, BF16, Q8_0, Q4_0, Q4_1).
+// Matrix products with weights in their stored type (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0,
+// Q5_1).
 //
 // Quantized weights are used in place: activations are quantized once per row to 16-bit integer
 // blocks (or, on request, 8-bit ones as GGML does) and dotted against the weight blocks with
@@ -27,7 +28,7 @@ struct WeightMatrix {
 };
 
 // How MatMul rounds activations before the integer dot products with quantized weights
-// (Q8_0/Q4_0/Q4_1; float weights always take float activations). Per block of 32 values the
+// (Q8_0/Q4_x/Q5_x; float weights always take float activations). Per block of 32 values the
 // codes are q = round(x / d) with d = max|x| / qmax.
 enum class ActPrecision : uint8_t {
   // int16 codes, qmax = 32767: relative rounding error <= 1.5e-5 of the block maximum, which is
@@ -55,7 +56,7 @@ struct MatMulScratch {
 // y[i][0, w.rows) is written.
 // Work is split over the pool's threads by output columns (rows of W); pool may be null (runs
 // on the calling thread; small products do so anyway). `scratch` holds the quantized activations
-// for Q8_0/Q4_0/Q4_1 weights and selects their precision; it may be null (then a buffer is
+// for Q8_0/Q4_x/Q5_x weights and selects their precision; it may be null (then a buffer is
 // allocated per call and activations are int16).
 // Precision: float weights accumulate in float (FMA). Quantized weights see x rounded to integer
 // codes per block of 32 (scale d = max|x_block| / qmax, qmax = 32767 for kInt16, 127 for kInt8),

@@ -14,6 +14,7 @@
 #include <cmath>
 
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "libinfer/kernels/cpu/matmul_internal.h"

@@ -60,7 +60,7 @@ using QuantizeAct16Fn = void (*)(const float* x, int64_t n, ActBlockQ16* out);
 using GemmFn = void (*)(const WeightMatrix& w, const void* x, int64_t m, float* y, int64_t ldy,
                         int64_t row_begin, int64_t row_end);
 
-inline constexpr int kNumDTypes = static_cast<int>(DType::kQ4_1) + 1;
+inline constexpr int kNumDTypes = static_cast<int>(DType::kQ5_1) + 1;
 
 // An aggregate without default member initializers on purpose: value-initialize it
 // (`MatMulKernelTable t{};`) so that no constructor function is emitted by the ISA files.

@@ -124,6 +124,37 @@ struct QQ4_1 {
   }
 };
 
+// Q5_x: the nibbles plus the fifth bit of element i from bit i of qh.
+template <class Block>
+void Codes5(const Block& b, int32_t* q) {
+  const uint32_t qh = static_cast<uint32_t>(b.qh[0]) | static_cast<uint32_t>(b.qh[1]) << 8 |
+                      static_cast<uint32_t>(b.qh[2]) << 16 | static_cast<uint32_t>(b.qh[3]) << 24;
+  for (int i = 0; i < kQuantBlock / 2; ++i) {
+    q[i] = (b.qs[i] & 0x0f) | static_cast<int32_t>(((qh >> i) & 1) << 4);
+    q[i + 16] = (b.qs[i] >> 4) | static_cast<int32_t>(((qh >> (i + 16)) & 1) << 4);
+  }
+}
+struct QQ5_0 {
+  static constexpr int64_t kBytes = sizeof(BlockQ5_0);
+  static void Codes(const uint8_t* blk, int32_t* q, float* dw, float* off) {
+    BlockQ5_0 b;
+    std::memcpy(&b, blk, sizeof(b));
+    Codes5(b, q);
+    *dw = Fp16ToFp32(b.d);
+    *off = -16.0f * *dw;
+  }
+};
+struct QQ5_1 {
+  static constexpr int64_t kBytes = sizeof(BlockQ5_1);
+  static void Codes(const uint8_t* blk, int32_t* q, float* dw, float* off) {
+    BlockQ5_1 b;
+    std::memcpy(&b, blk, sizeof(b));
+    Codes5(b, q);
+    *dw = Fp16ToFp32(b.d);
+    *off = Fp16ToFp32(b.m);
+  }
+};
+
 template <class Q, class A, int R>
 void QuantTile(const uint8_t* wrow, const A* x, int64_t nb, float* y, int64_t ldy) {
   float acc[R] = {};
@@ -171,6 +202,10 @@ MatMulKernelTable MakeTable() {
   t.gemm16[static_cast<int>(DType::kQ8_0)] = &GemmQuant<QQ8_0, ActBlockQ16>;
   t.gemm16[static_cast<int>(DType::kQ4_0)] = &GemmQuant<QQ4_0, ActBlockQ16>;
   t.gemm16[static_cast<int>(DType::kQ4_1)] = &GemmQuant<QQ4_1, ActBlockQ16>;
+  t.gemm[static_cast<int>(DType::kQ5_0)] = &GemmQuant<QQ5_0, ActBlockQ8>;
+  t.gemm[static_cast<int>(DType::kQ5_1)] = &GemmQuant<QQ5_1, ActBlockQ8>;
+  t.gemm16[static_cast<int>(DType::kQ5_0)] = &GemmQuant<QQ5_0, ActBlockQ16>;
+  t.gemm16[static_cast<int>(DType::kQ5_1)] = &GemmQuant<QQ5_1, ActBlockQ16>;
   return t;
 }
 
