@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -150,17 +151,74 @@ void ReloadUsersOnSighup(AuthStore* auth) {
   }
 }
 
+// SIGTERM, SIGINT and SIGHUP, taken by one thread of their own from the start (the signals stay
+// blocked in every other thread). While the server is starting (a model loading, ranks joining)
+// SIGTERM or SIGINT ends the process at once: nothing is served yet, and a pod being deleted must
+// not wait for a join timeout. Once serving, Next() hands each signal to the main thread; once
+// draining, a second SIGTERM or SIGINT ends the process at once.
+class SignalTaker {
+ public:
+  SignalTaker() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    std::thread([this] { Loop(); }).detach();  // lives as long as the process
+  }
+
+  void MarkServing() { SetPhase(Phase::kServing); }
+  void MarkDraining() { SetPhase(Phase::kDraining); }
+
+  // The next signal taken while serving.
+  int Next() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !taken_.empty(); });
+    const int sig = taken_.front();
+    taken_.pop_front();
+    return sig;
+  }
+
+ private:
+  enum class Phase { kStarting, kServing, kDraining };
+
+  void SetPhase(Phase p) {
+    std::lock_guard<std::mutex> lock(mu_);
+    phase_ = p;
+  }
+
+  void Loop() {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&set_, &sig) != 0) continue;
+      const char* name = sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "SIGHUP";
+      std::lock_guard<std::mutex> lock(mu_);
+      if (sig != SIGHUP && phase_ == Phase::kStarting) {
+        std::fprintf(stderr, "infer-cli: %s while starting: exiting\n", name);
+        std::_Exit(0);
+      }
+      if (sig != SIGHUP && phase_ == Phase::kDraining) {
+        std::fprintf(stderr, "infer-cli: second signal, exiting now\n");
+        std::_Exit(1);
+      }
+      taken_.push_back(sig);
+      cv_.notify_all();
+    }
+  }
+
+  sigset_t set_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  Phase phase_ = Phase::kStarting;  // guarded by mu_
+  std::deque<int> taken_;           // guarded by mu_
+};
+
 // After SIGTERM or SIGINT: says so, makes a second signal end the process at once, and returns
 // how long in-flight requests may take.
-std::chrono::milliseconds StartDraining(const ServeFlags& f, int sig, sigset_t signals) {
+std::chrono::milliseconds StartDraining(const ServeFlags& f, int sig, SignalTaker& signals) {
   std::fprintf(stderr, "infer-cli: %s: finishing in-flight requests (up to %.0f s)\n",
                sig == SIGTERM ? "SIGTERM" : "SIGINT", f.shutdown_timeout);
-  std::thread([signals]() mutable {
-    int again = 0;
-    sigwait(&signals, &again);
-    std::fprintf(stderr, "infer-cli: second signal, exiting now\n");
-    std::_Exit(1);
-  }).detach();
+  signals.MarkDraining();
   return std::chrono::milliseconds(static_cast<int64_t>(f.shutdown_timeout * 1000));
 }
 
@@ -231,7 +289,7 @@ void ReloadModelSet(ModelSet& set, const std::string& file, const char* why) {
 
 // `infer-cli serve --models FILE`: every model of the file, each with its replicas, behind one
 // server. The file reloads on SIGHUP and when it changes.
-int ServeModelSet(const ServeFlags& f, AuthStore* auth, sigset_t signals) {
+int ServeModelSet(const ServeFlags& f, AuthStore* auth, SignalTaker& signals) {
   if (!f.model.empty() || !f.served_model_name.empty() || f.max_model_len != 0 ||
       !f.kv_cache_memory.empty() || f.cluster.tensor_parallel_size > 1 ||
       f.cluster.pipeline_parallel_size != 1) {
@@ -295,9 +353,10 @@ int ServeModelSet(const ServeFlags& f, AuthStore* auth, sigset_t signals) {
                          ReloadModelSet(**set, f.models_file, (f.models_file + " changed").c_str());
                        });
   }
+  signals.MarkServing();
   int sig = 0;
   for (;;) {
-    sigwait(&signals, &sig);
+    sig = signals.Next();
     if (sig != SIGHUP) break;
     ReloadUsersOnSighup(auth);
     ReloadModelSet(**set, f.models_file, "SIGHUP");
@@ -312,13 +371,8 @@ int ServeModelSet(const ServeFlags& f, AuthStore* auth, sigset_t signals) {
 }
 
 int RunServe(const ServeFlags& f) {
-  // Signals are taken by sigwait below, so every thread started from here on blocks them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Signals are taken by one thread from here on (every thread started later blocks them).
+  static auto* signals = new SignalTaker();
   // vLLM's --dtype (the seed's DTYPE) names the compute type. The CPU backend uses each weight
   // in its stored type and computes in float32; a request for float16 or bfloat16 compute is
   // refused rather than ignored.
@@ -345,7 +399,7 @@ int RunServe(const ServeFlags& f) {
                                          : "; only a loopback address may be bound");
   }
 
-  if (!f.models_file.empty()) return ServeModelSet(f, auth->get(), signals);
+  if (!f.models_file.empty()) return ServeModelSet(f, auth->get(), *signals);
   if (!f.host_memory_limit.empty()) {
     return Fail(
         "--host-memory-limit (INFER_HOST_MEMORY_LIMIT) bounds a model set: use it with "
@@ -426,9 +480,10 @@ int RunServe(const ServeFlags& f) {
     });
   }
 
+  signals->MarkServing();
   int sig = 0;
   for (;;) {
-    sigwait(&signals, &sig);
+    sig = signals->Next();
     if (sig != SIGHUP) break;
     ReloadUsersOnSighup(auth->get());
   }
@@ -445,7 +500,7 @@ int RunServe(const ServeFlags& f) {
     std::fprintf(stderr, "infer-cli: stopped: a rank of the cluster was lost\n");
     return 3;
   }
-  (*server)->Shutdown(StartDraining(f, sig, signals));
+  (*server)->Shutdown(StartDraining(f, sig, *signals));
   (*scheduler)->Shutdown(Scheduler::ShutdownMode::kCancel);
   std::fprintf(stderr, "infer-cli: stopped\n");
   return 0;

@@ -183,6 +183,37 @@ def test_strangers_on_the_cluster_port_are_dropped(cli_tool, smollm2_path, tmp_p
             leader.kill()
 
 
+def test_a_leader_waiting_for_its_ranks_stops_at_once_on_sigterm(cli_tool, smollm2_path,
+                                                                  tmp_path):
+    # A pod deleted while its group forms: the leader must not wait out the join timeout.
+    port = free_port()
+    secret = tmp_path / "secret"
+    secret.write_text("the-cluster-secret-of-this-test\n")
+    leader = subprocess.Popen(
+        [cli_tool, "serve", smollm2_path, "--port", "0", "--kv-cache-memory", "256M",
+         "--threads", "1", "--tensor-parallel-size", "2", "--no-spawn-workers",
+         "--cluster-address", f"127.0.0.1:{port}", "--cluster-secret-file", str(secret),
+         "--cluster-join-timeout", "600"],
+        stderr=subprocess.PIPE, text=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(leader.stderr), daemon=True)
+    reader.start()
+    try:
+        deadline = time.time() + 30
+        while "listening on" not in "".join(lines):
+            assert time.time() < deadline, "".join(lines)
+            time.sleep(0.1)
+        start = time.time()
+        leader.send_signal(signal.SIGTERM)
+        assert leader.wait(timeout=20) == 0, "".join(lines)
+        assert time.time() - start < 10
+        reader.join(timeout=10)  # the rest of stderr
+        assert "SIGTERM while starting: exiting" in "".join(lines)
+    finally:
+        if leader.poll() is None:
+            leader.kill()
+
+
 def test_a_worker_started_first_waits_then_leaves_cleanly_on_sigterm(cli_tool, smollm2_path,
                                                                      tmp_path):
     """A LeaderWorkerSet may start a worker pod before its leader: the worker keeps retrying
