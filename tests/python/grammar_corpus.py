@@ -3,8 +3,11 @@ engine refuses.
 
 `schemas()` returns over 100 (name, schema) pairs: the base schemas below as written, and (for
 those without $defs of their own) each one nested as an object member and as the items of a
-bounded array through $defs/$ref. Free strings mostly carry a maxLength so that a sample at
-temperature 1 ends well within the token limit.
+bounded array through $defs/$ref. Every sample at temperature 1 must end within the token
+limit on any CPU (the tokens drawn differ with each machine's kernel numerics), so nothing here
+is unbounded where SmolLM2 is known to ramble: free strings carry a maxLength, and free JSON and
+maps (whose keys no keyword bounds) are left to their own tests; measured here, 10-17% of free-JSON
+samples at temperature 1 run past 800 tokens.
 """
 
 S = {"type": "string", "maxLength": 24}
@@ -43,8 +46,6 @@ BASE = [
     ("all optional", {"type": "object", "properties": {"a": S, "b": {"type": "boolean"},
                                                          "c": {"type": "integer"}}}),
     ("empty object", {"type": "object", "additionalProperties": False}),
-    ("string map", {"type": "object", "additionalProperties": {"type": "integer"},
-                    "maxProperties": 4}),
     ("list of names", {"type": "array", "items": S, "maxItems": 4}),
     ("exact list", {"type": "array", "items": {"type": "integer"}, "minItems": 2,
                     "maxItems": 2}),
@@ -67,7 +68,6 @@ BASE = [
         "title": S, "when": {"type": "string", "format": "date"},
         "attendees": {"type": "array", "items": {"type": "string", "format": "email"},
                       "maxItems": 3}}, "required": ["title", "when", "attendees"]}),
-    ("any value", {}),
     ("annotated", {"title": "Thing", "description": "A described thing", "type": "object",
                    "properties": {"v": {"type": "integer", "description": "the value",
                                         "default": 3}}, "required": ["v"]}),
@@ -118,7 +118,7 @@ REGEXES = [
     r"-?\d{1,6}(\.\d{1,4})?",
     r"\(\d{3}\) \d{3}-\d{4}",
     r"[^\n]{1,20}",
-    r"(ab|cd)+e?",
+    r"(ab|cd){1,6}e?",
     r"[α-ω]{2,5}",
     r"\w{4}",
     r"[01]{8}",
@@ -127,7 +127,7 @@ REGEXES = [
     r"[+-]?[1-9][0-9]{0,2}",
     r"(?:https?://)?[a-z]{3,10}\.com",
     r"[a-c]{1,3}[x-z]{1,3}",
-    r"\$\d+\.\d{2}",
+    r"\$\d{1,6}\.\d{2}",
 ]
 
 CHOICES = [
