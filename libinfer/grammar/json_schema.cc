@@ -90,6 +90,25 @@ std::optional<std::string> FormatRegex(std::string_view format) {
   return std::nullopt;
 }
 
+// The value as the grammar writes it: ", " and ": " separators.
+std::string Dump(const Json& v) {
+  if (v.is_object()) {
+    std::string out = "{";
+    bool first = true;
+    for (const auto& [k, x] : v.items()) {
+      absl::StrAppend(&out, first ? "" : ", ", Json(k).dump(), ": ", Dump(x));
+      first = false;
+    }
+    return out + "}";
+  }
+  if (v.is_array()) {
+    std::string out = "[";
+    for (size_t i = 0; i < v.size(); ++i) absl::StrAppend(&out, i ? ", " : "", Dump(v[i]));
+    return out + "]";
+  }
+  return v.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
 // Numbers carry at most 16 digits before the point and 16 after: what a double holds, and a
 // bound that keeps a sampling model from writing digits forever.
 constexpr const char* kIntegerRegex = "-?(0|[1-9][0-9]{0,15})";
@@ -194,27 +213,6 @@ class SchemaCompiler {
   absl::StatusOr<int32_t> StringSchema(const Json& s, const std::string& where);
   absl::StatusOr<int32_t> NumberSchema(const Json& s, bool integer, const std::string& where);
 
- public:
-  // The value as the grammar writes it: ", " and ": " separators.
-  static std::string Dump(const Json& v) {
-    if (v.is_object()) {
-      std::string out = "{";
-      bool first = true;
-      for (const auto& [k, x] : v.items()) {
-        absl::StrAppend(&out, first ? "" : ", ", Json(k).dump(), ": ", Dump(x));
-        first = false;
-      }
-      return out + "}";
-    }
-    if (v.is_array()) {
-      std::string out = "[";
-      for (size_t i = 0; i < v.size(); ++i) absl::StrAppend(&out, i ? ", " : "", Dump(v[i]));
-      return out + "]";
-    }
-    return v.dump(-1, ' ', false, Json::error_handler_t::replace);
-  }
-
- private:
   const Json& root_;
   Builder& b_;
   absl::flat_hash_map<std::string, int32_t> refs_;

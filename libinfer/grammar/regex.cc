@@ -363,52 +363,29 @@ class RegexParser {
   absl::Status Escape(bool in_class, CodePointRanges* ranges, bool* is_class, uint32_t* cp) {
     if (i_ >= p_.size()) return Error("a pattern that ends with '\\'");
     const char c = p_[i_++];
-    *is_class = true;
     static const CodePointRanges kDigit = {{'0', '9'}};
     static const CodePointRanges kWord = {{'0', '9'}, {'A', 'Z'}, {'_', '_'}, {'a', 'z'}};
     static const CodePointRanges kSpace = {{'\t', '\r'}, {' ', ' '}};
-    switch (c) {
-      case 'd':
-        *ranges = kDigit;
+    // Class escapes; the upper-case letter is the complement.
+    static const std::pair<char, const CodePointRanges*> kClasses[] = {
+        {'d', &kDigit}, {'w', &kWord}, {'s', &kSpace}};
+    for (const auto& [letter, set] : kClasses) {
+      if (c == letter || c == letter - 'a' + 'A') {
+        *is_class = true;
+        *ranges = c == letter ? *set : Complement(*set);
         return absl::OkStatus();
-      case 'D':
-        *ranges = Complement(kDigit);
-        return absl::OkStatus();
-      case 'w':
-        *ranges = kWord;
-        return absl::OkStatus();
-      case 'W':
-        *ranges = Complement(kWord);
-        return absl::OkStatus();
-      case 's':
-        *ranges = kSpace;
-        return absl::OkStatus();
-      case 'S':
-        *ranges = Complement(kSpace);
-        return absl::OkStatus();
-      default:
-        break;
+      }
     }
     *is_class = false;
+    static constexpr std::pair<char, uint32_t> kControls[] = {{'n', '\n'}, {'t', '\t'}, {'r', '\r'},
+                                                              {'f', '\f'}, {'v', '\v'}, {'0', 0}};
+    for (const auto& [letter, code] : kControls) {
+      if (c == letter) {
+        *cp = code;
+        return absl::OkStatus();
+      }
+    }
     switch (c) {
-      case 'n':
-        *cp = '\n';
-        return absl::OkStatus();
-      case 't':
-        *cp = '\t';
-        return absl::OkStatus();
-      case 'r':
-        *cp = '\r';
-        return absl::OkStatus();
-      case 'f':
-        *cp = '\f';
-        return absl::OkStatus();
-      case 'v':
-        *cp = '\v';
-        return absl::OkStatus();
-      case '0':
-        *cp = 0;
-        return absl::OkStatus();
       case 'x':
         return Hex(2, cp);
       case 'u':

@@ -75,8 +75,6 @@ void Server::Impl::Completion(const HttpRequest& req, std::shared_ptr<Responder>
   call->choices.resize(static_cast<size_t>(call->api.n));
   call->tool_text.resize(static_cast<size_t>(call->api.n));
   call->tool_sent.resize(static_cast<size_t>(call->api.n), 0);
-  call->tool_text.resize(static_cast<size_t>(call->api.n));
-  call->tool_sent.resize(static_cast<size_t>(call->api.n), 0);
   call->usage.prompt_tokens = static_cast<int64_t>(prompt.size());
   if (call->api.stream) PrepareDeltaEvents(*call);  // the headers wait for the first event
   SubmitChoices(call, prompt);
@@ -251,13 +249,11 @@ Request Server::Impl::ChoiceRequest(const std::shared_ptr<Call>& call, int i,
     }
     if (c->api.stream && result.finish_reason != FinishReason::kError && StartStreamOnce(*c)) {
       if (c->api.tools.active()) {
-        // The content held back (no call after all), or the calls, whole.
-        const std::string& text = c->tool_text[static_cast<size_t>(i)];
+        // The content held back (all the text when no call came), then the calls, whole.
+        const std::string& content =
+            choice.tool_calls.empty() ? c->tool_text[static_cast<size_t>(i)] : choice.text;
         const size_t sent = c->tool_sent[static_cast<size_t>(i)];
-        const std::string rest =
-            choice.tool_calls.empty()
-                ? (sent < text.size() ? text.substr(sent) : std::string())
-                : (sent < choice.text.size() ? choice.text.substr(sent) : std::string());
+        const std::string rest = sent < content.size() ? content.substr(sent) : std::string();
         if (!rest.empty()) {
           c->out->WriteChunk(
               Sse(serve::ChunkJson(c->api, c->id, c->created, c->lease.model_name(), i, nullptr,

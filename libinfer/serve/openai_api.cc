@@ -13,10 +13,7 @@ namespace {
 using nlohmann::json;
 
 ApiError Bad(const std::string& param, const std::string& message) {
-  ApiError e;
-  e.message = message;
-  e.param = param;
-  return e;
+  return BadRequest(param, message);
 }
 
 const char* TypeName(const json& v) {
@@ -157,6 +154,30 @@ std::optional<ApiError> ParseMessages(const json& body, json* out) {
 
 }  // namespace
 
+ApiError BadRequest(const std::string& param, const std::string& message) {
+  ApiError e;
+  e.message = message;
+  e.param = param;
+  return e;
+}
+
+const json* PresentField(const json& body, const char* name) {
+  auto it = body.find(name);
+  return it != body.end() && !it->is_null() ? &*it : nullptr;
+}
+
+const nlohmann::ordered_json* OrderedBody::Find(const std::vector<const char*>& path) {
+  if (!doc_) doc_ = nlohmann::ordered_json::parse(text_, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::ordered_json* at = &*doc_;
+  for (const char* key : path) {
+    if (!at->is_object()) return nullptr;
+    auto it = at->find(key);
+    if (it == at->end()) return nullptr;
+    at = &*it;
+  }
+  return at;
+}
+
 json ErrorJson(const ApiError& e) {
   json err = {{"message", e.message},
               {"type", e.type},
@@ -259,15 +280,6 @@ std::optional<ApiError> ParseStop(const json& body, CompletionRequest& r) {
   return std::nullopt;
 }
 
-// `suffix` (fill-in-the-middle) is refused by name.
-std::optional<ApiError> RefuseSuffix(const json& body) {
-  if (auto it = body.find("suffix"); it != body.end() && !it->is_null()) {
-    return Bad("suffix",
-               "'suffix' is not supported by this server (no fill-in-the-middle); leave it out");
-  }
-  return std::nullopt;
-}
-
 // `logit_bias`: {"token id": bias in [-100, 100]}, at most 300 entries (as OpenAI's limits).
 std::optional<ApiError> ParseLogitBias(const json& body, SamplingParams& s) {
   auto it = body.find("logit_bias");
@@ -350,11 +362,11 @@ std::optional<ApiError> ParseCompletionRequest(const std::string& text, bool cha
   } else if (auto e = ParsePrompt(body, r)) {
     return e;
   }
-  if (auto e = RefuseSuffix(body)) return e;
   if (auto e = ParseSampling(body, s)) return e;
   if (auto e = ParseLogitBias(body, s)) return e;
-  if (auto e = ParseStructuredOutput(text, body, &s.grammar)) return e;
-  if (auto e = ParseTools(text, body, chat, &r.tools, &s.grammar)) return e;
+  OrderedBody ordered(text);
+  if (auto e = ParseStructuredOutput(ordered, body, &s.grammar)) return e;
+  if (auto e = ParseTools(ordered, body, chat, &r.tools, &s.grammar)) return e;
   if (auto e = ParseStop(body, r)) return e;
   if (auto e = ParseChoicesAndOutput(body, chat, max_n, r)) return e;
   for (const char* field : {"safety_identifier", "user"}) {

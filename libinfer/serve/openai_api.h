@@ -26,6 +26,27 @@ struct ApiError {
 };
 
 std::string ErrorBody(const ApiError& e);
+
+// A 400 naming the offending field `param` ("" for the body as a whole).
+ApiError BadRequest(const std::string& param, const std::string& message);
+
+// The field `name` of the object `body`, or null when it is absent or JSON null (the API treats
+// both alike).
+const nlohmann::json* PresentField(const nlohmann::json& body, const char* name);
+
+// The request body read again in document order, parsed on first use: the members of a schema
+// and of the tools are shown to the model (and generated) in the order the client wrote them,
+// which nlohmann::json's sorted objects lose.
+class OrderedBody {
+ public:
+  explicit OrderedBody(const std::string& text) : text_(text) {}
+  // The member at `path` (keys from the top), or null when the text does not hold it.
+  const nlohmann::ordered_json* Find(const std::vector<const char*>& path);
+
+ private:
+  const std::string& text_;
+  std::optional<nlohmann::ordered_json> doc_;
+};
 // The same object as JSON (for an SSE error event).
 nlohmann::json ErrorJson(const ApiError& e);
 

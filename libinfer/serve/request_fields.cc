@@ -22,6 +22,8 @@ bool IsOne(const json& v) { return v == 1; }
 bool IsString(const json& v) { return v.is_string(); }  // a hint with no effect here
 bool IsTier(const json& v) { return v == "auto" || v == "default"; }
 bool IsTextOnly(const json& v) { return v == json::array({"text"}); }
+bool IsEmptyArray(const json& v) { return v.is_array() && v.empty(); }
+bool IsNone(const json& v) { return v == "none"; }
 bool IsStringMap(const json& v) {
   if (!v.is_object() || v.size() > 16) return false;
   for (const auto& [k, x] : v.items()) {
@@ -70,16 +72,12 @@ constexpr Field kFields[] = {
     {"guided_json", kBoth, Use::kTaken},
     {"guided_regex", kBoth, Use::kTaken},
     {"guided_choice", kBoth, Use::kTaken},
-    {"guided_grammar", kBoth, Use::kTaken},
-    {"guided_whitespace_pattern", kBoth, Use::kTaken},
-    {"guided_decoding_backend", kBoth, Use::kTaken},
     {"structured_outputs", kBoth, Use::kTaken},
     {"tools", kBoth, Use::kTaken},
     {"tool_choice", kChat, Use::kTaken},
     {"parallel_tool_calls", kChat, Use::kTaken},
-    {"functions", kChat, Use::kTaken},
-    {"function_call", kChat, Use::kTaken},
-    {"suffix", kCompletions, Use::kTaken},
+    {"functions", kChat, Use::kNeutral, IsEmptyArray, "[] (deprecated: use 'tools')"},
+    {"function_call", kChat, Use::kNeutral, IsNone, "\"none\" (deprecated: use 'tool_choice')"},
     {"best_of", kCompletions, Use::kNeutral, IsOne, "1"},
     {"store", kBoth, Use::kNeutral, IsFalse, "false (completions are not stored)"},
     {"metadata", kBoth, Use::kNeutral, IsStringMap, "up to 16 string values (kept with nothing)"},
@@ -107,14 +105,13 @@ constexpr Field kFields[] = {
     {"truncate_prompt_tokens", kBoth, Use::kRefused, nullptr, "prompts are never truncated"},
     {"length_penalty", kBoth, Use::kRefused, nullptr, "no beam search"},
     {"request_id", kBoth, Use::kRefused, nullptr, "the server names each request itself"},
+    {"suffix", kCompletions, Use::kRefused, nullptr, "no fill-in-the-middle"},
+    {"guided_grammar", kBoth, Use::kRefused, nullptr,
+     "no EBNF front end; use guided_json, guided_regex, guided_choice or response_format"},
+    {"guided_whitespace_pattern", kBoth, Use::kRefused, nullptr,
+     "the JSON layout is fixed: \", \" and \": \""},
+    {"guided_decoding_backend", kBoth, Use::kRefused, nullptr, "the server has one grammar engine"},
 };
-
-ApiError Bad(const std::string& param, const std::string& message) {
-  ApiError e;
-  e.message = message;
-  e.param = param;
-  return e;
-}
 
 }  // namespace
 
@@ -132,19 +129,20 @@ std::optional<ApiError> CheckRequestFields(const json& body, bool chat) {
       other_route = true;
     }
     if (known == nullptr) {
-      return Bad(key, absl::StrCat("'", key, "' is not a field of ",
-                                   chat ? "/v1/chat/completions" : "/v1/completions",
-                                   other_route ? " (it belongs to the other route)"
-                                               : " (unknown fields are refused, as OpenAI does)"));
+      return BadRequest(
+          key, absl::StrCat("'", key, "' is not a field of ",
+                            chat ? "/v1/chat/completions" : "/v1/completions",
+                            other_route ? " (it belongs to the other route)"
+                                        : " (unknown fields are refused, as OpenAI does)"));
     }
     if (value.is_null() || known->use == Use::kTaken) continue;
     if (known->use == Use::kRefused) {
-      return Bad(key, absl::StrCat("'", key, "' is not supported by this server (",
-                                   std::string(known->what), "); leave it out"));
+      return BadRequest(key, absl::StrCat("'", key, "' is not supported by this server (",
+                                          std::string(known->what), "); leave it out"));
     }
     if (!known->neutral(value)) {
-      return Bad(key, absl::StrCat("'", key, "' is accepted only as ", std::string(known->what),
-                                   " by this server"));
+      return BadRequest(key, absl::StrCat("'", key, "' is accepted only as ",
+                                          std::string(known->what), " by this server"));
     }
   }
   return std::nullopt;

@@ -17,21 +17,14 @@ using Ordered = nlohmann::ordered_json;
 struct Spec {
   std::string field;                     // where it was given, for errors
   std::string kind;                      // json_schema, json_object, regex, choice
-  std::vector<std::string> schema_path;  // json_schema: where its text lies in the body
+  std::vector<const char*> schema_path;  // json_schema: where it lies in the body
   std::string source;                    // regex: the pattern; json_schema given as a string
   std::vector<std::string> choices;      // choice
 };
 
-ApiError Bad(const std::string& param, const std::string& message) {
-  ApiError e;
-  e.message = message;
-  e.param = param;
-  return e;
-}
-
 // A JSON Schema given as an object (its path in the body) or as a string of JSON.
 std::optional<ApiError> SchemaSpec(const json& v, const std::string& field,
-                                   std::vector<std::string> path, Spec* spec) {
+                                   std::vector<const char*> path, Spec* spec) {
   spec->field = field;
   spec->kind = "json_schema";
   if (v.is_string()) {
@@ -39,7 +32,7 @@ std::optional<ApiError> SchemaSpec(const json& v, const std::string& field,
   } else if (v.is_object() || v.is_boolean()) {
     spec->schema_path = std::move(path);
   } else {
-    return Bad(field, absl::StrCat("'", field, "' must be a JSON Schema (an object)"));
+    return BadRequest(field, absl::StrCat("'", field, "' must be a JSON Schema (an object)"));
   }
   return std::nullopt;
 }
@@ -48,11 +41,11 @@ std::optional<ApiError> ChoiceSpec(const json& v, const std::string& field, Spec
   spec->field = field;
   spec->kind = "choice";
   if (!v.is_array() || v.empty()) {
-    return Bad(field, absl::StrCat("'", field, "' must be a non-empty list of strings"));
+    return BadRequest(field, absl::StrCat("'", field, "' must be a non-empty list of strings"));
   }
   for (const json& c : v) {
     if (!c.is_string() || c.get<std::string>().empty()) {
-      return Bad(field, absl::StrCat("'", field, "' must hold non-empty strings only"));
+      return BadRequest(field, absl::StrCat("'", field, "' must hold non-empty strings only"));
     }
     spec->choices.push_back(c.get<std::string>());
   }
@@ -62,7 +55,7 @@ std::optional<ApiError> ChoiceSpec(const json& v, const std::string& field, Spec
 std::optional<ApiError> RegexSpec(const json& v, const std::string& field, Spec* spec) {
   spec->field = field;
   spec->kind = "regex";
-  if (!v.is_string()) return Bad(field, absl::StrCat("'", field, "' must be a string"));
+  if (!v.is_string()) return BadRequest(field, absl::StrCat("'", field, "' must be a string"));
   spec->source = v.get<std::string>();
   return std::nullopt;
 }
@@ -70,7 +63,7 @@ std::optional<ApiError> RegexSpec(const json& v, const std::string& field, Spec*
 std::optional<ApiError> ResponseFormat(const json& rf, std::vector<Spec>* specs) {
   const std::string field = "response_format";
   if (!rf.is_object() || !rf.contains("type") || !rf["type"].is_string()) {
-    return Bad(field, "'response_format' must be an object with a string 'type'");
+    return BadRequest(field, "'response_format' must be an object with a string 'type'");
   }
   const std::string type = rf["type"].get<std::string>();
   if (type == "text") return std::nullopt;
@@ -82,22 +75,22 @@ std::optional<ApiError> ResponseFormat(const json& rf, std::vector<Spec>* specs)
     return std::nullopt;
   }
   if (type != "json_schema") {
-    return Bad("response_format.type", absl::StrCat("'response_format.type' must be text, "
-                                                    "json_object or json_schema, got '",
-                                                    type, "'"));
+    return BadRequest("response_format.type", absl::StrCat("'response_format.type' must be text, "
+                                                           "json_object or json_schema, got '",
+                                                           type, "'"));
   }
   const auto js = rf.find("json_schema");
   if (js == rf.end() || !js->is_object()) {
-    return Bad("response_format.json_schema",
-               "'response_format' of type json_schema needs a 'json_schema' object");
+    return BadRequest("response_format.json_schema",
+                      "'response_format' of type json_schema needs a 'json_schema' object");
   }
   if (auto s = js->find("strict"); s != js->end() && !s->is_null() && !s->is_boolean()) {
-    return Bad("response_format.json_schema.strict", "'strict' must be a boolean");
+    return BadRequest("response_format.json_schema.strict", "'strict' must be a boolean");
   }
   const auto schema = js->find("schema");
   if (schema == js->end() || schema->is_null()) {
-    return Bad("response_format.json_schema.schema",
-               "'response_format.json_schema' needs a 'schema'");
+    return BadRequest("response_format.json_schema.schema",
+                      "'response_format.json_schema' needs a 'schema'");
   }
   // The output always follows the schema: strict or not, the grammar is the schema's.
   if (auto e = SchemaSpec(*schema, "response_format.json_schema.schema",
@@ -110,7 +103,8 @@ std::optional<ApiError> ResponseFormat(const json& rf, std::vector<Spec>* specs)
 
 // vLLM's `structured_outputs` object: one of json, regex, choice, json_object.
 std::optional<ApiError> StructuredOutputs(const json& so, std::vector<Spec>* specs) {
-  if (!so.is_object()) return Bad("structured_outputs", "'structured_outputs' must be an object");
+  if (!so.is_object())
+    return BadRequest("structured_outputs", "'structured_outputs' must be an object");
   for (const auto& [key, v] : so.items()) {
     if (v.is_null()) continue;
     const std::string field = absl::StrCat("structured_outputs.", key);
@@ -123,12 +117,14 @@ std::optional<ApiError> StructuredOutputs(const json& so, std::vector<Spec>* spe
     } else if (key == "choice") {
       e = ChoiceSpec(v, field, &spec);
     } else if (key == "json_object") {
-      if (!v.is_boolean()) return Bad(field, absl::StrCat("'", field, "' must be a boolean"));
+      if (!v.is_boolean())
+        return BadRequest(field, absl::StrCat("'", field, "' must be a boolean"));
       if (!v.get<bool>()) continue;
       spec.field = field;
       spec.kind = "json_object";
     } else {
-      return Bad(field, absl::StrCat("'", field,
+      return BadRequest(field,
+                        absl::StrCat("'", field,
                                      "' is not supported (json, regex, choice and json_object "
                                      "are)"));
     }
@@ -138,7 +134,7 @@ std::optional<ApiError> StructuredOutputs(const json& so, std::vector<Spec>* spe
   return std::nullopt;
 }
 
-absl::StatusOr<std::shared_ptr<const Grammar>> Compile(const std::string& text, const Spec& spec) {
+absl::StatusOr<std::shared_ptr<const Grammar>> Compile(OrderedBody& ordered, const Spec& spec) {
   if (spec.kind == "json_object") {
     static const std::shared_ptr<const Grammar> any = Grammar::AnyJson(/*object_only=*/true);
     return any;
@@ -153,14 +149,9 @@ absl::StatusOr<std::shared_ptr<const Grammar>> Compile(const std::string& text, 
   }
   std::string schema = spec.source;
   if (!spec.schema_path.empty()) {
-    // Read again in document order: the members of the output follow the schema's order.
-    const Ordered doc = Ordered::parse(text, nullptr, /*allow_exceptions=*/false);
-    const Ordered* at = &doc;
-    for (const std::string& key : spec.schema_path) {
-      auto it = at->is_object() ? at->find(key) : at->end();
-      if (it == at->end()) return absl::InvalidArgumentError("the schema is given twice");
-      at = &*it;
-    }
+    // In document order: the members of the output follow the schema's order.
+    const Ordered* at = ordered.Find(spec.schema_path);
+    if (at == nullptr) return absl::InvalidArgumentError("the schema is given twice");
     schema = at->dump();
   }
   return CachedGrammar(absl::StrCat("json_schema\n", schema),
@@ -193,22 +184,10 @@ absl::StatusOr<std::shared_ptr<const Grammar>> CachedGrammar(
   return made;
 }
 
-std::optional<ApiError> ParseStructuredOutput(const std::string& text, const json& body,
+std::optional<ApiError> ParseStructuredOutput(OrderedBody& ordered, const json& body,
                                               std::shared_ptr<const Grammar>* grammar) {
   grammar->reset();
-  auto present = [&](const char* field) {
-    auto it = body.find(field);
-    return it != body.end() && !it->is_null() ? &*it : nullptr;
-  };
-  for (const char* field :
-       {"guided_grammar", "guided_whitespace_pattern", "guided_decoding_backend"}) {
-    if (present(field) != nullptr) {
-      return Bad(field, absl::StrCat("'", field,
-                                     "' is not supported (this server has one grammar engine "
-                                     "and no EBNF front end); use guided_json, guided_regex, "
-                                     "guided_choice or response_format"));
-    }
-  }
+  auto present = [&](const char* field) { return PresentField(body, field); };
   std::vector<Spec> specs;
   if (const json* rf = present("response_format")) {
     if (auto e = ResponseFormat(*rf, &specs)) return e;
@@ -233,13 +212,13 @@ std::optional<ApiError> ParseStructuredOutput(const std::string& text, const jso
   }
   if (specs.empty()) return std::nullopt;
   if (specs.size() > 1) {
-    return Bad(specs[1].field, absl::StrCat("'", specs[0].field, "' and '", specs[1].field,
-                                            "' both constrain the output; give one"));
+    return BadRequest(specs[1].field, absl::StrCat("'", specs[0].field, "' and '", specs[1].field,
+                                                   "' both constrain the output; give one"));
   }
-  absl::StatusOr<std::shared_ptr<const Grammar>> compiled = Compile(text, specs[0]);
+  absl::StatusOr<std::shared_ptr<const Grammar>> compiled = Compile(ordered, specs[0]);
   if (!compiled.ok()) {
-    return Bad(specs[0].field,
-               absl::StrCat("'", specs[0].field, "': ", compiled.status().message()));
+    return BadRequest(specs[0].field,
+                      absl::StrCat("'", specs[0].field, "': ", compiled.status().message()));
   }
   *grammar = *std::move(compiled);
   return std::nullopt;

@@ -15,12 +15,12 @@
 
 namespace infer::serve {
 
-// Reads the structured-output fields of `body` (whose text is `text`: schemas are read from it
-// again so that their members keep the document's order) into `*grammar` (null when the request
-// asks for none). At most one of them may be given; a schema or pattern the grammar engine
+// Reads the structured-output fields of `body` into `*grammar` (null when the request asks for
+// none); schemas are taken from `ordered`, the same body in document order, so that their
+// members keep it. At most one of them may be given; a schema or pattern the grammar engine
 // cannot honour is a 400 naming the field and the keyword. Compiled grammars are shared by
 // requests with the same source (a small LRU), so their token masks are computed once.
-std::optional<ApiError> ParseStructuredOutput(const std::string& text, const nlohmann::json& body,
+std::optional<ApiError> ParseStructuredOutput(OrderedBody& ordered, const nlohmann::json& body,
                                               std::shared_ptr<const Grammar>* grammar);
 
 // The compiled grammar for `key` (the kind and source of a grammar), made by `make` when not in

@@ -15,13 +15,6 @@ namespace {
 using nlohmann::json;
 using Ordered = nlohmann::ordered_json;
 
-ApiError Bad(const std::string& param, const std::string& message) {
-  ApiError e;
-  e.message = message;
-  e.param = param;
-  return e;
-}
-
 bool ValidName(const std::string& name) {
   if (name.empty() || name.size() > 64) return false;
   for (char c : name) {
@@ -40,22 +33,24 @@ std::optional<ApiError> CheckTools(const Ordered& tools) {
     const std::string where = absl::StrCat("tools[", k, "]");
     if (!t.is_object() || t.value("type", "") != "function" || !t.contains("function") ||
         !t["function"].is_object()) {
-      return Bad(where, absl::StrCat("'", where,
-                                     "' must be {\"type\": \"function\", \"function\": {...}}"));
+      return BadRequest(
+          where,
+          absl::StrCat("'", where, "' must be {\"type\": \"function\", \"function\": {...}}"));
     }
     const Ordered& f = t["function"];
     if (!f.contains("name") || !f["name"].is_string() || !ValidName(f["name"].get<std::string>())) {
-      return Bad(
+      return BadRequest(
           where + ".function.name",
           absl::StrCat("'", where, ".function.name' must be 1 to 64 letters, digits, '_' or '-'"));
     }
     if (!names.insert(f["name"].get<std::string>()).second) {
-      return Bad(where + ".function.name",
-                 absl::StrCat("two tools are named '", f["name"].get<std::string>(), "'"));
+      return BadRequest(where + ".function.name",
+                        absl::StrCat("two tools are named '", f["name"].get<std::string>(), "'"));
     }
     if (f.contains("parameters") && !f["parameters"].is_null() && !f["parameters"].is_object()) {
-      return Bad(where + ".function.parameters",
-                 absl::StrCat("'", where, ".function.parameters' must be a JSON Schema object"));
+      return BadRequest(
+          where + ".function.parameters",
+          absl::StrCat("'", where, ".function.parameters' must be a JSON Schema object"));
     }
   }
   return std::nullopt;
@@ -74,7 +69,7 @@ std::optional<ApiError> ParseChoice(const json& body, ToolRequest* tools) {
     } else if (c == "required") {
       tools->choice = ToolRequest::Choice::kRequired;
     } else {
-      return Bad(
+      return BadRequest(
           "tool_choice",
           absl::StrCat("'tool_choice' must be none, auto, required or a function, got '", c, "'"));
     }
@@ -84,19 +79,19 @@ std::optional<ApiError> ParseChoice(const json& body, ToolRequest* tools) {
     tools->choice = ToolRequest::Choice::kNamed;
     tools->named = (*it)["function"]["name"].get<std::string>();
   } else {
-    return Bad("tool_choice",
-               "'tool_choice' must be none, auto, required or {\"type\": \"function\", "
-               "\"function\": {\"name\": ...}}");
+    return BadRequest("tool_choice",
+                      "'tool_choice' must be none, auto, required or {\"type\": \"function\", "
+                      "\"function\": {\"name\": ...}}");
   }
   if (tools->choice != ToolRequest::Choice::kNone && tools->tools.is_null()) {
-    return Bad("tool_choice", "'tool_choice' needs 'tools'");
+    return BadRequest("tool_choice", "'tool_choice' needs 'tools'");
   }
   if (tools->choice == ToolRequest::Choice::kNamed) {
     bool found = false;
     for (const Ordered& t : tools->tools) found = found || t["function"]["name"] == tools->named;
     if (!found) {
-      return Bad("tool_choice",
-                 absl::StrCat("'tool_choice' names '", tools->named, "', which is not in 'tools'"));
+      return BadRequest("tool_choice", absl::StrCat("'tool_choice' names '", tools->named,
+                                                    "', which is not in 'tools'"));
     }
   }
   return std::nullopt;
@@ -167,44 +162,37 @@ std::string ToolsSystemText(const Ordered& tools) {
 
 }  // namespace
 
-std::optional<ApiError> ParseTools(const std::string& text, const json& body, bool chat,
+std::optional<ApiError> ParseTools(OrderedBody& ordered, const json& body, bool chat,
                                    ToolRequest* tools, std::shared_ptr<const Grammar>* grammar) {
-  auto present = [&](const char* field) {
-    auto it = body.find(field);
-    return it != body.end() && !it->is_null() ? &*it : nullptr;
-  };
-  if (const json* f = present("functions"); f != nullptr && !f->empty()) {
-    return Bad("functions", "'functions' is deprecated and not supported; use 'tools'");
-  }
-  if (const json* f = present("function_call"); f != nullptr && *f != "none") {
-    return Bad("function_call",
-               "'function_call' is deprecated and not supported; use 'tool_choice'");
-  }
   *tools = ToolRequest();
-  if (const json* t = present("tools")) {
-    if (!t->is_array()) return Bad("tools", "'tools' must be an array");
+  if (const json* t = PresentField(body, "tools")) {
+    if (!t->is_array()) return BadRequest("tools", "'tools' must be an array");
     if (!t->empty()) {
-      if (!chat) return Bad("tools", "'tools' applies to /v1/chat/completions only");
-      // Read again in document order: the template prints the tools as given.
-      const Ordered doc = Ordered::parse(text, nullptr, /*allow_exceptions=*/false);
-      tools->tools = doc.at("tools");
+      if (!chat) return BadRequest("tools", "'tools' applies to /v1/chat/completions only");
+      // In document order: the template prints the tools as given.
+      const Ordered* in_order = ordered.Find({"tools"});
+      if (in_order == nullptr || !in_order->is_array()) {
+        return BadRequest("tools", "'tools' is given twice");
+      }
+      tools->tools = *in_order;
       if (auto e = CheckTools(tools->tools)) return e;
     }
   }
   if (auto it = body.find("parallel_tool_calls"); it != body.end() && !it->is_null()) {
     if (!it->is_boolean())
-      return Bad("parallel_tool_calls", "'parallel_tool_calls' must be a boolean");
+      return BadRequest("parallel_tool_calls", "'parallel_tool_calls' must be a boolean");
     tools->parallel = it->get<bool>();
   }
   if (auto e = ParseChoice(body, tools)) return e;
   if (!tools->active()) return std::nullopt;
   if (*grammar != nullptr) {
-    return Bad("tools",
-               "'tools' (with tool_choice other than none) and a structured-output field both "
-               "constrain the output; give one");
+    return BadRequest(
+        "tools",
+        "'tools' (with tool_choice other than none) and a structured-output field both "
+        "constrain the output; give one");
   }
   absl::StatusOr<std::shared_ptr<const Grammar>> calls = CallsGrammar(*tools);
-  if (!calls.ok()) return Bad("tools", std::string(calls.status().message()));
+  if (!calls.ok()) return BadRequest("tools", std::string(calls.status().message()));
   *grammar = *std::move(calls);
   return std::nullopt;
 }

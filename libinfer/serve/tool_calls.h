@@ -21,11 +21,11 @@
 
 namespace infer::serve {
 
-// Reads `tools`, `tool_choice`, `parallel_tool_calls` (and refuses the deprecated `functions`
-// and `function_call`) from a chat body whose text is `text`. With tool_choice auto, required or
-// a named function, sets `*grammar` to the grammar of the calls (a request that also asks for
-// structured output is refused: give one). 400s name the field.
-std::optional<ApiError> ParseTools(const std::string& text, const nlohmann::json& body, bool chat,
+// Reads `tools`, `tool_choice` and `parallel_tool_calls` from `body` (the tools themselves from
+// `ordered`, the body in document order). With tool_choice auto, required or a named function,
+// sets `*grammar` to the grammar of the calls (a request that also asks for structured output is
+// refused: give one). 400s name the field.
+std::optional<ApiError> ParseTools(OrderedBody& ordered, const nlohmann::json& body, bool chat,
                                    ToolRequest* tools, std::shared_ptr<const Grammar>* grammar);
 
 // The calls at the end of `text` and the content before them. No calls: the whole text is
