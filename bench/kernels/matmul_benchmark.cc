@@ -8,6 +8,7 @@
 // bytes_per_second counts the weight bytes read per call (rows * row_bytes): for decode (m = 1)
 // compare it with BM_MemoryRead, the machine's streaming read bandwidth. items_per_second counts
 // multiply-adds (m * rows * cols).
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -73,6 +74,37 @@ std::vector<uint8_t> MakeWeights(DType dtype, int64_t rows, int64_t k) {
       }
       break;
     }
+    default: {
+      // K-quants and IQ4: random codes and sub-block scales, the fp16 scales (d, dmin) sane.
+      const DTypeInfo& info = GetDTypeInfo(dtype);
+      std::vector<int> halves;  // byte offsets of the block's fp16 fields
+      switch (dtype) {
+        case DType::kQ2_K:
+          halves = {80, 82};
+          break;
+        case DType::kQ3_K:
+          halves = {108};
+          break;
+        case DType::kQ6_K:
+          halves = {208};
+          break;
+        case DType::kQ4_K:
+        case DType::kQ5_K:
+          halves = {0, 2};
+          break;
+        default:  // IQ4_NL, IQ4_XS
+          halves = {0};
+          break;
+      }
+      for (int64_t b = 0; b < n / info.block_elems; ++b) {
+        uint8_t* blk = bytes.data() + b * info.block_bytes;
+        for (int at : halves) {
+          blk[at] = 0x66;
+          blk[at + 1] = 0x1e;  // ~ 0.006
+        }
+      }
+      break;
+    }
   }
   return bytes;
 }
@@ -114,12 +146,17 @@ void BM_MatMul(benchmark::State& state) {
 }
 
 void MatMulArgs(benchmark::internal::Benchmark* b) {
-  const DType dtypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,
-                          DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1};
-  // SmolLM2-135M: q/o (576x576), gate/up (1536x576), down (576x1536), lm_head (49152x576).
-  const int64_t shapes[][2] = {{576, 576}, {1536, 576}, {576, 1536}, {49152, 576}};
+  const DType dtypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,   DType::kQ4_0,
+                          DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ2_K,   DType::kQ3_K,
+                          DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS};
+  // SmolLM2-135M: q/o (576x576), gate/up (1536x576), down (576x1536), lm_head (49152x576). The
+  // superblock types need widths that are multiples of 256: down, and a 1536x1536 square.
+  using Shapes = std::vector<std::array<int64_t, 2>>;
+  const Shapes shapes = {{576, 576}, {1536, 576}, {576, 1536}, {49152, 576}};
+  const Shapes super_shapes = {{576, 1536}, {1536, 1536}};
   for (DType dtype : dtypes) {
-    for (const auto& s : shapes) {
+    const bool super = GetDTypeInfo(dtype).block_elems > kQuantBlock;
+    for (const auto& s : super ? super_shapes : shapes) {
       for (int64_t m : {1, 64, 512}) {
         for (int threads : {1, 2}) {
           b->Args({static_cast<int64_t>(dtype), s[0], s[1], m, threads, 16});

@@ -1,5 +1,6 @@
 #include "libinfer/tensor/dtype.h"
 
+#include <iterator>
 #include <limits>
 
 namespace infer {
@@ -14,7 +15,15 @@ const DTypeInfo& GetDTypeInfo(DType dtype) {
       {"Q4_1", kQuantBlock, sizeof(BlockQ4_1)},
       {"Q5_0", kQuantBlock, sizeof(BlockQ5_0)},
       {"Q5_1", kQuantBlock, sizeof(BlockQ5_1)},
+      {"Q2_K", kSuperBlock, sizeof(BlockQ2_K)},
+      {"Q3_K", kSuperBlock, sizeof(BlockQ3_K)},
+      {"Q4_K", kSuperBlock, sizeof(BlockQ4_K)},
+      {"Q5_K", kSuperBlock, sizeof(BlockQ5_K)},
+      {"Q6_K", kSuperBlock, sizeof(BlockQ6_K)},
+      {"IQ4_NL", kQuantBlock, sizeof(BlockIQ4_NL)},
+      {"IQ4_XS", kSuperBlock, sizeof(BlockIQ4_XS)},
   };
+  static_assert(std::size(kInfos) == kNumDTypes);
   return kInfos[static_cast<int>(dtype)];
 }
 

@@ -163,7 +163,14 @@ GgufBuilder TensorBuilder() {
       .Tensor({"q4_0", 2, {32}, Pattern(18, 5)})
       .Tensor({"q4_1", 3, {64, 1, 1, 1}, Pattern(40, 6)})
       .Tensor({"q5_0", 6, {64}, Pattern(44, 7)})
-      .Tensor({"q5_1", 7, {32, 3}, Pattern(72, 8)});
+      .Tensor({"q5_1", 7, {32, 3}, Pattern(72, 8)})
+      .Tensor({"q2_k", 10, {256}, Pattern(84, 9)})
+      .Tensor({"q3_k", 11, {256, 2}, Pattern(220, 10)})
+      .Tensor({"q4_k", 12, {512}, Pattern(288, 11)})
+      .Tensor({"q5_k", 13, {256}, Pattern(176, 12)})
+      .Tensor({"q6_k", 14, {256}, Pattern(210, 13)})
+      .Tensor({"iq4_nl", 20, {64}, Pattern(36, 14)})
+      .Tensor({"iq4_xs", 23, {256}, Pattern(136, 15)});
   return b;
 }
 
@@ -172,7 +179,7 @@ TEST(GgufTest, TensorsShapesAndData) {
   auto f = ParseBytes(bytes);
   ASSERT_TRUE(f.ok()) << f.status();
   const GgufFile& g = **f;
-  ASSERT_EQ(g.tensors().size(), 8u);
+  ASSERT_EQ(g.tensors().size(), 15u);
   EXPECT_EQ(g.data_offset() % 32, 0u);
   struct Want {
     const char* name;
@@ -182,10 +189,14 @@ TEST(GgufTest, TensorsShapesAndData) {
     uint8_t seed;
   };
   const Want wants[] = {
-      {"f32", DType::kF32, {2, 3}, 24, 1},  {"f16", DType::kF16, {4}, 8, 2},
-      {"bf16", DType::kBF16, {2, 2}, 8, 3}, {"q8_0", DType::kQ8_0, {2, 32}, 68, 4},
-      {"q4_0", DType::kQ4_0, {32}, 18, 5},  {"q4_1", DType::kQ4_1, {1, 1, 1, 64}, 40, 6},
-      {"q5_0", DType::kQ5_0, {64}, 44, 7},  {"q5_1", DType::kQ5_1, {3, 32}, 72, 8},
+      {"f32", DType::kF32, {2, 3}, 24, 1},        {"f16", DType::kF16, {4}, 8, 2},
+      {"bf16", DType::kBF16, {2, 2}, 8, 3},       {"q8_0", DType::kQ8_0, {2, 32}, 68, 4},
+      {"q4_0", DType::kQ4_0, {32}, 18, 5},        {"q4_1", DType::kQ4_1, {1, 1, 1, 64}, 40, 6},
+      {"q5_0", DType::kQ5_0, {64}, 44, 7},        {"q5_1", DType::kQ5_1, {3, 32}, 72, 8},
+      {"q2_k", DType::kQ2_K, {256}, 84, 9},       {"q3_k", DType::kQ3_K, {2, 256}, 220, 10},
+      {"q4_k", DType::kQ4_K, {512}, 288, 11},     {"q5_k", DType::kQ5_K, {256}, 176, 12},
+      {"q6_k", DType::kQ6_K, {256}, 210, 13},     {"iq4_nl", DType::kIQ4_NL, {64}, 36, 14},
+      {"iq4_xs", DType::kIQ4_XS, {256}, 136, 15},
   };
   for (const Want& w : wants) {
     SCOPED_TRACE(w.name);
@@ -351,12 +362,15 @@ TEST(GgufTest, BadTensorInfos) {
               HasSubstr("tensor 'w': n_dims is 5 (expected 1..4)"));
   EXPECT_THAT(ParseError(one({"w", 0, {}, Pattern(4)})), HasSubstr("n_dims is 0"));
   EXPECT_THAT(ParseError(one({"w", 0, {4, 0}, {}})), HasSubstr("tensor 'w': dimension ne[1] = 0"));
-  EXPECT_THAT(ParseError(one({"blk.0.ffn_down.weight", 12, {256}, Pattern(144)})),
-              HasSubstr("tensor 'blk.0.ffn_down.weight': unsupported tensor type Q4_K (12)"));
+  EXPECT_THAT(ParseError(one({"blk.0.ffn_down.weight", 16, {256}, Pattern(66)})),
+              HasSubstr("tensor 'blk.0.ffn_down.weight': unsupported tensor type IQ2_XXS (16)"));
   EXPECT_THAT(ParseError(one({"w", 77, {4}, Pattern(16)})),
               HasSubstr("tensor 'w': unsupported tensor type 77"));
   EXPECT_THAT(ParseError(one({"w", 8, {48}, Pattern(51)})),
               HasSubstr("row length ne[0] = 48 is not a multiple of the Q8_0 block size 32"));
+  EXPECT_THAT(ParseError(one({"w", 12, {576}, Pattern(324)})),
+              HasSubstr("row length ne[0] = 576 is not a multiple of the Q4_K block size 256"));
+  EXPECT_THAT(ParseError(one({"w", 14, {256}, Pattern(200)})), HasSubstr("'w'"));
   EXPECT_THAT(ParseError(one({"", 0, {4}, Pattern(16)})), HasSubstr("empty name"));
 
   GgufBuilder dup;

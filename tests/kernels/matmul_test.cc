@@ -39,6 +39,106 @@ double Bf16ToDouble(uint16_t b) {
 
 uint16_t Read16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 
+// IQ4_NL / IQ4_XS values, as GGML defines them.
+constexpr int kIq4Table[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                               1,    13,   25,  38,  53,  69,  89,  113};
+
+int64_t SuperBytes(DType dtype) {
+  switch (dtype) {
+    case DType::kQ2_K:
+      return 84;
+    case DType::kQ3_K:
+      return 110;
+    case DType::kQ4_K:
+      return 144;
+    case DType::kQ5_K:
+      return 176;
+    case DType::kQ6_K:
+      return 210;
+    case DType::kIQ4_XS:
+      return 136;
+    default:
+      return 0;
+  }
+}
+
+// Element i (0..255) of a K-quant / IQ4_XS superblock as scale * code + offset, decoded from
+// GGML's layouts element by element (the library decodes whole sub-blocks).
+void ReferenceSuperElement(DType dtype, const uint8_t* blk, int i, double* scale, double* code,
+                           double* offset) {
+  const int l = i % 32;              // place in its run of 32
+  const int half = i / 128;          // which 128 elements
+  const int quarter = (i / 32) % 4;  // which 32 within them
+  const int sub = i / 32;            // sub-block of 32
+  const int group = i / 16;          // group of 16
+  switch (dtype) {
+    case DType::kQ2_K: {  // scales[16], qs[64], d, dmin
+      const double d = HalfToDouble(Read16(blk + 80));
+      const double dmin = HalfToDouble(Read16(blk + 82));
+      const int sc = blk[group];
+      *code = (blk[16 + 32 * half + l] >> (2 * quarter)) & 3;
+      *scale = d * (sc & 15);
+      *offset = -dmin * (sc >> 4);
+      return;
+    }
+    case DType::kQ3_K: {  // hmask[32], qs[64], scales[12], d
+      const uint8_t* sc = blk + 96;
+      const int low = group < 8 ? (sc[group] & 15) : (sc[group - 8] >> 4);
+      const int high = (sc[8 + group % 4] >> (2 * (group / 4))) & 3;
+      const int q2 = (blk[32 + 32 * half + l] >> (2 * quarter)) & 3;
+      const bool hbit = (blk[l] >> sub) & 1;
+      *code = q2 - (hbit ? 0 : 4);
+      *scale = HalfToDouble(Read16(blk + 108)) * ((low | (high << 4)) - 32);
+      *offset = 0.0;
+      return;
+    }
+    case DType::kQ4_K:
+    case DType::kQ5_K: {  // d, dmin, scales[12], [qh[32],] qs[128]
+      const double d = HalfToDouble(Read16(blk));
+      const double dmin = HalfToDouble(Read16(blk + 2));
+      const uint8_t* s = blk + 4;
+      int sc;
+      int mn;
+      if (sub < 4) {
+        sc = s[sub] & 63;
+        mn = s[4 + sub] & 63;
+      } else {
+        sc = (s[8 + sub - 4] & 15) | ((s[sub - 4] >> 2) & 0x30);
+        mn = (s[8 + sub - 4] >> 4) | ((s[4 + sub - 4] >> 2) & 0x30);
+      }
+      const bool five = dtype == DType::kQ5_K;
+      const uint8_t* qs = blk + (five ? 48 : 16);
+      int q = (qs[32 * (i / 64) + l] >> (4 * ((i % 64) / 32))) & 15;
+      if (five) q += 16 * ((blk[16 + l] >> sub) & 1);
+      *code = q;
+      *scale = d * sc;
+      *offset = -dmin * mn;
+      return;
+    }
+    case DType::kQ6_K: {  // ql[128], qh[64], scales[16] (int8), d
+      const int p = i % 128;
+      const int lo = (blk[64 * half + p % 64] >> (4 * (p / 64))) & 15;
+      const int hi = (blk[128 + 32 * half + p % 32] >> (2 * (p / 32))) & 3;
+      *code = (lo | (hi << 4)) - 32;
+      *scale = HalfToDouble(Read16(blk + 208)) * static_cast<int8_t>(blk[192 + group]);
+      *offset = 0.0;
+      return;
+    }
+    case DType::kIQ4_XS: {  // d, scales_h (u16), scales_l[4], qs[128]
+      const int sh = Read16(blk + 2);
+      const int ls = ((blk[4 + sub / 2] >> (4 * (sub % 2))) & 15) | (((sh >> (2 * sub)) & 3) << 4);
+      const uint8_t* qs = blk + 8 + 16 * sub;
+      const int nibble = l < 16 ? (qs[l] & 15) : (qs[l - 16] >> 4);
+      *code = kIq4Table[nibble];
+      *scale = HalfToDouble(Read16(blk)) * (ls - 32);
+      *offset = 0.0;
+      return;
+    }
+    default:
+      return;
+  }
+}
+
 // One weight row decoded per the GGML definitions, plus for each element the magnitude of the
 // terms the kernels add up (|d * code| + |offset|), which bounds their float rounding error.
 void ReferenceRow(DType dtype, const uint8_t* row, int64_t k, std::vector<double>* w,
@@ -117,6 +217,33 @@ void ReferenceRow(DType dtype, const uint8_t* row, int64_t k, std::vector<double
       }
       return;
     }
+    case DType::kIQ4_NL:
+      for (int64_t b = 0; b < k / 32; ++b) {
+        const uint8_t* blk = row + 18 * b;
+        const double d = HalfToDouble(Read16(blk));
+        for (int i = 0; i < 32; ++i) {
+          const int nibble = i < 16 ? (blk[2 + i] & 15) : (blk[2 + i - 16] >> 4);
+          (*w)[32 * b + i] = d * kIq4Table[nibble];
+        }
+      }
+      break;
+    case DType::kQ2_K:
+    case DType::kQ3_K:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+    case DType::kIQ4_XS:
+      for (int64_t b = 0; b < k / 256; ++b) {
+        for (int i = 0; i < 256; ++i) {
+          double scale = 0.0;
+          double offset = 0.0;
+          double code = 0.0;
+          ReferenceSuperElement(dtype, row + b * SuperBytes(dtype), i, &scale, &code, &offset);
+          (*w)[256 * b + i] = scale * code + offset;
+          (*mag)[256 * b + i] = std::fabs(scale * code) + std::fabs(offset);
+        }
+      }
+      return;
   }
   for (int64_t i = 0; i < k; ++i) (*mag)[i] = std::fabs((*w)[i]);
 }
@@ -140,8 +267,11 @@ int64_t RowBytes(DType dtype, int64_t k) {
       return k / 32 * 22;
     case DType::kQ5_1:
       return k / 32 * 24;
+    case DType::kIQ4_NL:
+      return k / 32 * 18;
+    default:
+      return k / 256 * SuperBytes(dtype);
   }
-  return 0;
 }
 
 // A random fp16 with exponent field in [emin, emax] (normal numbers) and a random sign.
@@ -213,13 +343,52 @@ void RandomRow(DType dtype, int64_t k, std::mt19937& rng, uint8_t* row) {
       }
       return;
     }
+    case DType::kIQ4_NL:
+      for (int64_t b = 0; b < k / 32; ++b) {
+        uint8_t* blk = row + 18 * b;
+        Write16(blk, RandomHalf(rng, 5, 10, true));
+        for (int j = 2; j < 18; ++j) blk[j] = static_cast<uint8_t>(byte(rng));
+      }
+      return;
+    default: {
+      // Superblocks: random bytes, then the fp16 scales (d, and dmin where the type has one)
+      // set to typical magnitudes.
+      const int64_t bytes = SuperBytes(dtype);
+      for (int64_t b = 0; b < k / 256; ++b) {
+        uint8_t* blk = row + bytes * b;
+        for (int64_t j = 0; j < bytes; ++j) blk[j] = static_cast<uint8_t>(byte(rng));
+        switch (dtype) {
+          case DType::kQ2_K:
+            Write16(blk + 80, RandomHalf(rng, 5, 10, true));
+            Write16(blk + 82, RandomHalf(rng, 5, 10, true));
+            break;
+          case DType::kQ3_K:
+            Write16(blk + 108, RandomHalf(rng, 5, 10, true));
+            break;
+          case DType::kQ4_K:
+          case DType::kQ5_K:
+            Write16(blk, RandomHalf(rng, 3, 8, true));
+            Write16(blk + 2, RandomHalf(rng, 3, 8, true));
+            break;
+          case DType::kQ6_K:
+            Write16(blk + 208, RandomHalf(rng, 3, 8, true));
+            break;
+          default:  // IQ4_XS
+            Write16(blk, RandomHalf(rng, 3, 8, true));
+            break;
+        }
+      }
+      return;
+    }
   }
 }
 
 bool IsQuantized(DType dtype) {
-  return dtype == DType::kQ8_0 || dtype == DType::kQ4_0 || dtype == DType::kQ4_1 ||
-         dtype == DType::kQ5_0 || dtype == DType::kQ5_1;
+  return dtype != DType::kF32 && dtype != DType::kF16 && dtype != DType::kBF16;
 }
+
+// Types whose 32-element blocks carry two scales or offsets (more float terms per block).
+bool HasHalfBlocks(DType dtype) { return SuperBytes(dtype) > 0 || dtype == DType::kIQ4_NL; }
 
 // A weight matrix with rows padded by kPad bytes, so the kernels must honour row_bytes.
 struct TestMatrix {
@@ -306,7 +475,9 @@ TEST_P(MatMulTest, MatchesDoubleReference) {
             if (IsQuantized(dtype)) quant_err += amax / qmax * half_step * wabs;
           }
           // Float summation of k (or k/32 block) terms, each a product of <= 3 rounded factors.
-          const double terms = IsQuantized(dtype) ? k / 32 + 8 : k + 8;
+          const double terms = HasHalfBlocks(dtype) ? k / 8 + 8
+                               : IsQuantized(dtype) ? k / 32 + 8
+                                                    : k + 8;
           const double tol = quant_err + 2.0 * terms * kFloatEps * abs_sum + 1e-30;
           EXPECT_NEAR(y[i * ldy + j], ref, tol) << "i=" << i << " j=" << j;
         }
@@ -332,6 +503,16 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0,
                                          DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1),
                        ::testing::Values<int64_t>(32, 64, 576, 1536),
+                       ::testing::Values<int64_t>(1, 3, 7, 16), ::testing::Values(1, 2, 3)),
+    ParamName);
+
+// The K-quants and IQ4 (superblocks of 256; IQ4_NL has blocks of 32).
+INSTANTIATE_TEST_SUITE_P(
+    SuperBlocks, MatMulTest,
+    ::testing::Combine(::testing::Values(CpuLevel::kPortable, CpuLevel::kAvx2, CpuLevel::kAvx512),
+                       ::testing::Values(DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K,
+                                         DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS),
+                       ::testing::Values<int64_t>(256, 1536),
                        ::testing::Values<int64_t>(1, 3, 7, 16), ::testing::Values(1, 2, 3)),
     ParamName);
 
@@ -398,10 +579,11 @@ TEST(MatMulBatchInvariance, RowResultDoesNotDependOnTheOtherRows) {
   for (CpuLevel level : {CpuLevel::kPortable, CpuLevel::kAvx2, CpuLevel::kAvx512}) {
     if (!CpuLevelAvailable(level)) continue;
     for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
-                        DType::kQ4_1, DType::kQ5_0, DType::kQ5_1}) {
+                        DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ2_K, DType::kQ3_K,
+                        DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS}) {
       for (ActPrecision precision : {ActPrecision::kInt16, ActPrecision::kInt8}) {
         SCOPED_TRACE(std::string(CpuLevelString(level)) + " " + DTypeName(dtype));
-        const int64_t k = 576;
+        const int64_t k = SuperBytes(dtype) > 0 ? 512 : 576;
         const int64_t rows = 37;
         TestMatrix t = MakeMatrix(dtype, rows, k, rng);
         const int64_t m = 11;
@@ -504,10 +686,12 @@ TEST(MatMulPrecision, DefaultIsInt16AndMoreAccurateThanInt8) {
 
 class DequantizeRowTest : public ::testing::TestWithParam<DType> {};
 
-TEST_P(DequantizeRowTest, BitExactAgainstReference) {
+// Exact for the types with one scale per block; the K-quants and IQ4 compute the sub-block scale
+// (d * sc) in float first, so they are held to the float rounding of that product and the sum.
+TEST_P(DequantizeRowTest, MatchesReference) {
   const DType dtype = GetParam();
   std::mt19937 rng(5);
-  const int64_t k = 576;
+  const int64_t k = SuperBytes(dtype) > 0 ? 512 : 576;
   TestMatrix t = MakeMatrix(dtype, 9, k, rng);
   std::vector<double> w;
   std::vector<double> mag;
@@ -516,7 +700,11 @@ TEST_P(DequantizeRowTest, BitExactAgainstReference) {
     DequantizeRow(t.w, row, out.data());
     ReferenceRow(dtype, t.bytes.data() + row * t.w.row_bytes, k, &w, &mag);
     for (int64_t i = 0; i < k; ++i) {
-      ASSERT_EQ(out[i], static_cast<float>(w[i])) << "row " << row << " elem " << i;
+      if (HasHalfBlocks(dtype)) {
+        ASSERT_NEAR(out[i], w[i], 3.0 * kFloatEps * mag[i]) << "row " << row << " elem " << i;
+      } else {
+        ASSERT_EQ(out[i], static_cast<float>(w[i])) << "row " << row << " elem " << i;
+      }
     }
     ASSERT_EQ(out[k], -7.0f) << "wrote past the row";
   }
@@ -524,7 +712,9 @@ TEST_P(DequantizeRowTest, BitExactAgainstReference) {
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, DequantizeRowTest,
                          ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0,
-                                           DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1),
+                                           DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,
+                                           DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K,
+                                           DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS),
                          [](const ::testing::TestParamInfo<DType>& info) {
                            return std::string(DTypeName(info.param));
                          });

@@ -12,11 +12,6 @@
 namespace infer::kernels::cpu {
 namespace {
 
-bool IsQuantized(DType dtype) {
-  return dtype == DType::kQ8_0 || dtype == DType::kQ4_0 || dtype == DType::kQ4_1 ||
-         dtype == DType::kQ5_0 || dtype == DType::kQ5_1;
-}
-
 // Rows of W per scheduling grain: keeps each thread's range a multiple of the kernels' row
 // tiles, and small matrices on one thread (a region start costs a few microseconds).
 constexpr int64_t kRowGrain = 16;
@@ -25,6 +20,10 @@ constexpr int64_t kRowGrain = 16;
 constexpr int64_t kMinParallelWork = 64 * 1024;
 
 }  // namespace
+
+bool IsQuantized(DType dtype) {
+  return dtype != DType::kF32 && dtype != DType::kF16 && dtype != DType::kBF16;
+}
 
 CpuLevel DetectedCpuLevel() {
 #if defined(INFER_KERNELS_X86)
@@ -125,45 +124,16 @@ void DequantizeRow(const WeightMatrix& w, int64_t row, float* out) {
       }
       return;
     }
-    case DType::kQ8_0: {
-      const auto* blocks = reinterpret_cast<const BlockQ8_0*>(src);
+    default: {
+      // Quantized: the portable block decoder, x = scale * code + offset per half block.
+      int32_t q[kQuantBlock];
+      float scale[2];
+      float offset[2];
       for (int64_t b = 0; b < n / kQuantBlock; ++b) {
-        const float d = Fp16ToFp32(blocks[b].d);
-        for (int i = 0; i < kQuantBlock; ++i) out[b * kQuantBlock + i] = d * blocks[b].qs[i];
-      }
-      return;
-    }
-    case DType::kQ4_0:
-    case DType::kQ4_1:
-    case DType::kQ5_0:
-    case DType::kQ5_1: {
-      // One layout family: fp16 d, then (x_1) an fp16 min m, then (Q5) 32 high bits, then 16
-      // nibble bytes. The code is the nibble plus 16 times the high bit; x = d * code + m, where
-      // the types without a min have the implicit m = -8 d (Q4_0) or -16 d (Q5_0).
-      const bool has_min = w.dtype == DType::kQ4_1 || w.dtype == DType::kQ5_1;
-      const bool five = w.dtype == DType::kQ5_0 || w.dtype == DType::kQ5_1;
-      const int64_t block_bytes = GetDTypeInfo(w.dtype).block_bytes;
-      for (int64_t b = 0; b < n / kQuantBlock; ++b) {
-        const uint8_t* blk = src + b * block_bytes;
-        uint16_t dh;
-        uint16_t mh = 0;
-        uint32_t qh = 0;
-        std::memcpy(&dh, blk, sizeof(dh));
-        if (has_min) std::memcpy(&mh, blk + 2, sizeof(mh));
-        const uint8_t* rest = blk + (has_min ? 4 : 2);
-        if (five) {
-          qh = static_cast<uint32_t>(rest[0]) | static_cast<uint32_t>(rest[1]) << 8 |
-               static_cast<uint32_t>(rest[2]) << 16 | static_cast<uint32_t>(rest[3]) << 24;
-          rest += 4;
-        }
-        const float d = Fp16ToFp32(dh);
-        const float mn = has_min ? Fp16ToFp32(mh) : (five ? -16.0f : -8.0f) * d;
+        DecodeQuantBlock(w.dtype, src, b, q, scale, offset);
         float* o = out + b * kQuantBlock;
-        for (int i = 0; i < kQuantBlock / 2; ++i) {
-          const int lo = (rest[i] & 0x0f) | static_cast<int>(((qh >> i) & 1) << 4);
-          const int hi = (rest[i] >> 4) | static_cast<int>(((qh >> (i + 16)) & 1) << 4);
-          o[i] = d * static_cast<float>(lo) + mn;
-          o[i + 16] = d * static_cast<float>(hi) + mn;
+        for (int i = 0; i < kQuantBlock; ++i) {
+          o[i] = scale[i / 16] * static_cast<float>(q[i]) + offset[i / 16];
         }
       }
       return;

@@ -60,8 +60,6 @@ using QuantizeAct16Fn = void (*)(const float* x, int64_t n, ActBlockQ16* out);
 using GemmFn = void (*)(const WeightMatrix& w, const void* x, int64_t m, float* y, int64_t ldy,
                         int64_t row_begin, int64_t row_end);
 
-inline constexpr int kNumDTypes = static_cast<int>(DType::kQ5_1) + 1;
-
 // An aggregate without default member initializers on purpose: value-initialize it
 // (`MatMulKernelTable t{};`) so that no constructor function is emitted by the ISA files.
 struct MatMulKernelTable {
@@ -79,6 +77,16 @@ const MatMulKernelTable& Avx2MatMulKernels();
 // Only valid where the CPU has AVX-512 F/BW/VL and VNNI.
 const MatMulKernelTable& Avx512VnniMatMulKernels();
 #endif
+
+// Whether `dtype` is stored in blocks of integer codes (every type but F32, F16 and BF16).
+bool IsQuantized(DType dtype);
+
+// Activation block `b` (elements 32 b ... 32 b + 31) of a row of quantized weights: its 32
+// integer codes and, for its first and second 16 elements, the scale and offset with
+// x = scale[h] * q + offset[h]. The portable decoding, one place for DequantizeRow and the
+// portable kernels. False for float types.
+bool DecodeQuantBlock(DType dtype, const uint8_t* row, int64_t b, int32_t* q, float* scale,
+                      float* offset);
 
 // The table MatMul uses at `level` (which must be available).
 const MatMulKernelTable& MatMulKernelsFor(CpuLevel level);

@@ -12,6 +12,10 @@
 namespace infer::kernels::cpu {
 namespace {
 
+#define INFER_HALF_TO_FLOAT(h) Fp16ToFp32(h)
+#include "libinfer/kernels/cpu/quant_scales.inc"
+#undef INFER_HALF_TO_FLOAT
+
 constexpr int kMr = 4;  // activation rows per pass over a weight row
 
 // Block quantization for both activation formats: qmax = 127 (ActBlockQ8) or 32767
@@ -84,43 +88,51 @@ void GemmFloat(const WeightMatrix& w, const void* xv, int64_t m, float* y, int64
   }
 }
 
-// Quantized weights: per block, the integer dot product of the 32 weight codes with the
-// activation codes, then y += dw * dx * dot + offset * s (offset: 0, -8 * dw, or min).
+// Quantized weights, one activation block (32 elements) at a time: Q::Codes(wrow, b, q, dw, off)
+// gives block b's 32 integer codes and, for its two halves of 16, the scale dw[h] and offset
+// off[h] (x = dw[h] * q + off[h]). Types with one scale per 32 (kSplit false) give dw[0] ==
+// dw[1] and off[0] == off[1] and are summed as y += dw * dx * dot + off * s; the others per half.
+template <class Block>
+const Block& BlockAt(const uint8_t* wrow, int64_t index) {
+  return reinterpret_cast<const Block*>(wrow)[index];
+}
+
+void SetOne(float v, float* pair) { pair[0] = pair[1] = v; }
+
+// The nibble order of Q4_0 and its kin: byte i holds element i low and element 16 + i high.
+void Nibbles(const uint8_t* qs, int32_t* q) {
+  for (int i = 0; i < kQuantBlock / 2; ++i) {
+    q[i] = qs[i] & 0x0f;
+    q[i + 16] = qs[i] >> 4;
+  }
+}
+
 struct QQ8_0 {
-  static constexpr int64_t kBytes = sizeof(BlockQ8_0);
-  static void Codes(const uint8_t* blk, int32_t* q, float* dw, float* off) {
-    BlockQ8_0 b;
-    std::memcpy(&b, blk, sizeof(b));
+  static constexpr bool kSplit = false;
+  static void Codes(const uint8_t* wrow, int64_t b, int32_t* q, float* dw, float* off) {
+    const auto& blk = BlockAt<BlockQ8_0>(wrow, b);
     // Q8_0 quants are signed: the sign extension is the point.
-    for (int i = 0; i < kQuantBlock; ++i) q[i] = b.qs[i];  // NOLINT(bugprone-signed-char-misuse)
-    *dw = Fp16ToFp32(b.d);
-    *off = 0.0f;
+    for (int i = 0; i < kQuantBlock; ++i) q[i] = blk.qs[i];  // NOLINT(bugprone-signed-char-misuse)
+    SetOne(Fp16ToFp32(blk.d), dw);
+    SetOne(0.0f, off);
   }
 };
 struct QQ4_0 {
-  static constexpr int64_t kBytes = sizeof(BlockQ4_0);
-  static void Codes(const uint8_t* blk, int32_t* q, float* dw, float* off) {
-    BlockQ4_0 b;
-    std::memcpy(&b, blk, sizeof(b));
-    for (int i = 0; i < kQuantBlock / 2; ++i) {
-      q[i] = b.qs[i] & 0x0f;
-      q[i + 16] = b.qs[i] >> 4;
-    }
-    *dw = Fp16ToFp32(b.d);
-    *off = -8.0f * *dw;
+  static constexpr bool kSplit = false;
+  static void Codes(const uint8_t* wrow, int64_t b, int32_t* q, float* dw, float* off) {
+    const auto& blk = BlockAt<BlockQ4_0>(wrow, b);
+    Nibbles(blk.qs, q);
+    SetOne(Fp16ToFp32(blk.d), dw);
+    SetOne(-8.0f * dw[0], off);
   }
 };
 struct QQ4_1 {
-  static constexpr int64_t kBytes = sizeof(BlockQ4_1);
-  static void Codes(const uint8_t* blk, int32_t* q, float* dw, float* off) {
-    BlockQ4_1 b;
-    std::memcpy(&b, blk, sizeof(b));
-    for (int i = 0; i < kQuantBlock / 2; ++i) {
-      q[i] = b.qs[i] & 0x0f;
-      q[i + 16] = b.qs[i] >> 4;
-    }
-    *dw = Fp16ToFp32(b.d);
-    *off = Fp16ToFp32(b.m);
+  static constexpr bool kSplit = false;
+  static void Codes(const uint8_t* wrow, int64_t b, int32_t* q, float* dw, float* off) {
+    const auto& blk = BlockAt<BlockQ4_1>(wrow, b);
+    Nibbles(blk.qs, q);
+    SetOne(Fp16ToFp32(blk.d), dw);
+    SetOne(Fp16ToFp32(blk.m), off);
   }
 };
 
@@ -135,39 +147,119 @@ void Codes5(const Block& b, int32_t* q) {
   }
 }
 struct QQ5_0 {
-  static constexpr int64_t kBytes = sizeof(BlockQ5_0);
-  static void Codes(const uint8_t* blk, int32_t* q, float* dw, float* off) {
-    BlockQ5_0 b;
-    std::memcpy(&b, blk, sizeof(b));
-    Codes5(b, q);
-    *dw = Fp16ToFp32(b.d);
-    *off = -16.0f * *dw;
+  static constexpr bool kSplit = false;
+  static void Codes(const uint8_t* wrow, int64_t b, int32_t* q, float* dw, float* off) {
+    const auto& blk = BlockAt<BlockQ5_0>(wrow, b);
+    Codes5(blk, q);
+    SetOne(Fp16ToFp32(blk.d), dw);
+    SetOne(-16.0f * dw[0], off);
   }
 };
 struct QQ5_1 {
-  static constexpr int64_t kBytes = sizeof(BlockQ5_1);
-  static void Codes(const uint8_t* blk, int32_t* q, float* dw, float* off) {
-    BlockQ5_1 b;
-    std::memcpy(&b, blk, sizeof(b));
-    Codes5(b, q);
-    *dw = Fp16ToFp32(b.d);
-    *off = Fp16ToFp32(b.m);
+  static constexpr bool kSplit = false;
+  static void Codes(const uint8_t* wrow, int64_t b, int32_t* q, float* dw, float* off) {
+    const auto& blk = BlockAt<BlockQ5_1>(wrow, b);
+    Codes5(blk, q);
+    SetOne(Fp16ToFp32(blk.d), dw);
+    SetOne(Fp16ToFp32(blk.m), off);
   }
 };
+
+// K-quants and IQ4: activation block b is sub-block j = b % kSubs of superblock b / kSubs (kSubs
+// 8 for superblocks of 256; 1 for IQ4_NL's blocks of 32). SubCodes(block, j, q) decodes the codes;
+// the scales come from quant_scales.inc.
+template <class Block, int kSubs, void (*SubCodes)(const Block&, int, int32_t*)>
+struct QSuper {
+  static constexpr bool kSplit = true;
+  static void Codes(const uint8_t* wrow, int64_t b, int32_t* q, float* dw, float* off) {
+    const Block& blk = BlockAt<Block>(wrow, b / kSubs);
+    const int j = static_cast<int>(b % kSubs);
+    SubCodes(blk, j, q);
+    const SuperScales s = ScalesOf(blk);
+    for (int h = 0; h < 2; ++h) {
+      dw[h] = s.d[2 * j + h];
+      off[h] = s.m[2 * j + h];
+    }
+  }
+};
+
+// Sub-block j of a superblock covers elements 32 j ... 32 j + 31; with c = j / 4 the 128-element
+// half and t = j % 4 the quarter in it:
+//   Q2_K: 2 bits of qs[32 c + l] at bit 2 t;
+//   Q3_K: those 2 bits minus 4 where bit j of hmask[l] is clear;
+//   Q4_K: the nibble of qs[32 (j / 2) + l], the high one for odd j; Q5_K adds bit j of qh[l] as 16;
+//   Q6_K: the nibble of ql[64 c + 32 (t % 2) + l] (high for t >= 2) plus 16 times the 2 bits of
+//         qh[32 c + l] at bit 2 t, minus 32.
+void CodesQ2_K(const BlockQ2_K& b, int j, int32_t* q) {
+  for (int l = 0; l < 32; ++l) q[l] = (b.qs[32 * (j / 4) + l] >> (2 * (j % 4))) & 3;
+}
+void CodesQ3_K(const BlockQ3_K& b, int j, int32_t* q) {
+  for (int l = 0; l < 32; ++l) {
+    const int low = (b.qs[32 * (j / 4) + l] >> (2 * (j % 4))) & 3;
+    q[l] = low - (((b.hmask[l] >> j) & 1) != 0 ? 0 : 4);
+  }
+}
+void CodesQ4_K(const BlockQ4_K& b, int j, int32_t* q) {
+  for (int l = 0; l < 32; ++l) q[l] = (b.qs[32 * (j / 2) + l] >> (4 * (j % 2))) & 0x0f;
+}
+void CodesQ5_K(const BlockQ5_K& b, int j, int32_t* q) {
+  for (int l = 0; l < 32; ++l) {
+    q[l] = ((b.qs[32 * (j / 2) + l] >> (4 * (j % 2))) & 0x0f) | (((b.qh[l] >> j) & 1) << 4);
+  }
+}
+void CodesQ6_K(const BlockQ6_K& b, int j, int32_t* q) {
+  const int c = j / 4;
+  const int t = j % 4;
+  for (int l = 0; l < 32; ++l) {
+    const int low = (b.ql[64 * c + 32 * (t % 2) + l] >> (4 * (t / 2))) & 0x0f;
+    const int high = (b.qh[32 * c + l] >> (2 * t)) & 3;
+    q[l] = (low | high << 4) - 32;
+  }
+}
+void CodesIQ4_NL(const BlockIQ4_NL& b, int, int32_t* q) {
+  Nibbles(b.qs, q);
+  for (int l = 0; l < 32; ++l) q[l] = kIq4Values[q[l]];
+}
+void CodesIQ4_XS(const BlockIQ4_XS& b, int j, int32_t* q) {
+  Nibbles(b.qs + 16 * j, q);
+  for (int l = 0; l < 32; ++l) q[l] = kIq4Values[q[l]];
+}
+
+using QQ2_K = QSuper<BlockQ2_K, 8, &CodesQ2_K>;
+using QQ3_K = QSuper<BlockQ3_K, 8, &CodesQ3_K>;
+using QQ4_K = QSuper<BlockQ4_K, 8, &CodesQ4_K>;
+using QQ5_K = QSuper<BlockQ5_K, 8, &CodesQ5_K>;
+using QQ6_K = QSuper<BlockQ6_K, 8, &CodesQ6_K>;
+using QIQ4_NL = QSuper<BlockIQ4_NL, 1, &CodesIQ4_NL>;
+using QIQ4_XS = QSuper<BlockIQ4_XS, 8, &CodesIQ4_XS>;
 
 template <class Q, class A, int R>
 void QuantTile(const uint8_t* wrow, const A* x, int64_t nb, float* y, int64_t ldy) {
   float acc[R] = {};
   int32_t q[kQuantBlock];
   for (int64_t b = 0; b < nb; ++b) {
-    float dw;
-    float off;
-    Q::Codes(wrow + b * Q::kBytes, q, &dw, &off);
+    float dw[2];
+    float off[2];
+    Q::Codes(wrow, b, q, dw, off);
     for (int r = 0; r < R; ++r) {
       const A& a = x[r * nb + b];
-      int32_t dot = 0;
-      for (int i = 0; i < kQuantBlock; ++i) dot += q[i] * a.qs[i];
-      acc[r] += dw * a.d * static_cast<float>(dot) + off * a.s;
+      if constexpr (Q::kSplit) {
+        float half_sum = 0.0f;
+        for (int h = 0; h < 2; ++h) {
+          int32_t dot = 0;
+          int32_t codes = 0;
+          for (int i = 16 * h; i < 16 * h + 16; ++i) {
+            dot += q[i] * a.qs[i];
+            codes += a.qs[i];
+          }
+          half_sum += dw[h] * static_cast<float>(dot) + off[h] * static_cast<float>(codes);
+        }
+        acc[r] += a.d * half_sum;
+      } else {
+        int32_t dot = 0;
+        for (int i = 0; i < kQuantBlock; ++i) dot += q[i] * a.qs[i];
+        acc[r] += dw[0] * a.d * static_cast<float>(dot) + off[0] * a.s;
+      }
     }
   }
   for (int r = 0; r < R; ++r) y[r * ldy] = acc[r];
@@ -189,6 +281,12 @@ void GemmQuant(const WeightMatrix& w, const void* xv, int64_t m, float* y, int64
   }
 }
 
+template <class Q>
+void SetQuant(MatMulKernelTable* t, DType dtype) {
+  t->gemm[static_cast<int>(dtype)] = &GemmQuant<Q, ActBlockQ8>;
+  t->gemm16[static_cast<int>(dtype)] = &GemmQuant<Q, ActBlockQ16>;
+}
+
 MatMulKernelTable MakeTable() {
   MatMulKernelTable t{};
   t.quantize_act = &QuantizeAct<ActBlockQ8, 127>;
@@ -196,20 +294,69 @@ MatMulKernelTable MakeTable() {
   t.gemm[static_cast<int>(DType::kF32)] = &GemmFloat<LoadF32>;
   t.gemm[static_cast<int>(DType::kF16)] = &GemmFloat<LoadF16>;
   t.gemm[static_cast<int>(DType::kBF16)] = &GemmFloat<LoadBF16>;
-  t.gemm[static_cast<int>(DType::kQ8_0)] = &GemmQuant<QQ8_0, ActBlockQ8>;
-  t.gemm[static_cast<int>(DType::kQ4_0)] = &GemmQuant<QQ4_0, ActBlockQ8>;
-  t.gemm[static_cast<int>(DType::kQ4_1)] = &GemmQuant<QQ4_1, ActBlockQ8>;
-  t.gemm16[static_cast<int>(DType::kQ8_0)] = &GemmQuant<QQ8_0, ActBlockQ16>;
-  t.gemm16[static_cast<int>(DType::kQ4_0)] = &GemmQuant<QQ4_0, ActBlockQ16>;
-  t.gemm16[static_cast<int>(DType::kQ4_1)] = &GemmQuant<QQ4_1, ActBlockQ16>;
-  t.gemm[static_cast<int>(DType::kQ5_0)] = &GemmQuant<QQ5_0, ActBlockQ8>;
-  t.gemm[static_cast<int>(DType::kQ5_1)] = &GemmQuant<QQ5_1, ActBlockQ8>;
-  t.gemm16[static_cast<int>(DType::kQ5_0)] = &GemmQuant<QQ5_0, ActBlockQ16>;
-  t.gemm16[static_cast<int>(DType::kQ5_1)] = &GemmQuant<QQ5_1, ActBlockQ16>;
+  SetQuant<QQ8_0>(&t, DType::kQ8_0);
+  SetQuant<QQ4_0>(&t, DType::kQ4_0);
+  SetQuant<QQ4_1>(&t, DType::kQ4_1);
+  SetQuant<QQ5_0>(&t, DType::kQ5_0);
+  SetQuant<QQ5_1>(&t, DType::kQ5_1);
+  SetQuant<QQ2_K>(&t, DType::kQ2_K);
+  SetQuant<QQ3_K>(&t, DType::kQ3_K);
+  SetQuant<QQ4_K>(&t, DType::kQ4_K);
+  SetQuant<QQ5_K>(&t, DType::kQ5_K);
+  SetQuant<QQ6_K>(&t, DType::kQ6_K);
+  SetQuant<QIQ4_NL>(&t, DType::kIQ4_NL);
+  SetQuant<QIQ4_XS>(&t, DType::kIQ4_XS);
   return t;
 }
 
 }  // namespace
+
+bool DecodeQuantBlock(DType dtype, const uint8_t* row, int64_t b, int32_t* q, float* scale,
+                      float* offset) {
+  switch (dtype) {
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kBF16:
+      return false;
+    case DType::kQ8_0:
+      QQ8_0::Codes(row, b, q, scale, offset);
+      return true;
+    case DType::kQ4_0:
+      QQ4_0::Codes(row, b, q, scale, offset);
+      return true;
+    case DType::kQ4_1:
+      QQ4_1::Codes(row, b, q, scale, offset);
+      return true;
+    case DType::kQ5_0:
+      QQ5_0::Codes(row, b, q, scale, offset);
+      return true;
+    case DType::kQ5_1:
+      QQ5_1::Codes(row, b, q, scale, offset);
+      return true;
+    case DType::kQ2_K:
+      QQ2_K::Codes(row, b, q, scale, offset);
+      return true;
+    case DType::kQ3_K:
+      QQ3_K::Codes(row, b, q, scale, offset);
+      return true;
+    case DType::kQ4_K:
+      QQ4_K::Codes(row, b, q, scale, offset);
+      return true;
+    case DType::kQ5_K:
+      QQ5_K::Codes(row, b, q, scale, offset);
+      return true;
+    case DType::kQ6_K:
+      QQ6_K::Codes(row, b, q, scale, offset);
+      return true;
+    case DType::kIQ4_NL:
+      QIQ4_NL::Codes(row, b, q, scale, offset);
+      return true;
+    case DType::kIQ4_XS:
+      QIQ4_XS::Codes(row, b, q, scale, offset);
+      return true;
+  }
+  return false;
+}
 
 const MatMulKernelTable& PortableMatMulKernels() {
   static const MatMulKernelTable table = MakeTable();
