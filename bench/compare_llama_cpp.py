@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Times libinfer and llama.cpp on the same GGUF file, thread count and lengths, in one run.
 
-llama.cpp comes from the PyPI package llama-cpp-python, built from source here with the
-machine's native CPU flags (GGML_NATIVE) into a virtual environment of its own. Both engines
-get the same prompt length and the same number of generated tokens; each is timed over several
+llama.cpp comes from the PyPI package llama-cpp-python, built from source with the machine's
+native CPU flags (GGML_NATIVE) by scripts/llama_cpp_venv.sh into a cached virtual environment.
+Both engines get the same prompt length and the same number of generated tokens (so both decode
+at the same context depth, the prompt's); each is timed over several
 repetitions and the best run is kept. llama.cpp is timed by wall clock around its eval() calls
 (this build's llama_perf_context counters read zero); each call's Python overhead (tens of
 microseconds, a logits-row copy) is charged to it, under 1% of a decode step here.
@@ -19,25 +20,14 @@ import sys
 import time
 from pathlib import Path
 
-LLAMA_CPP_PYTHON = "llama-cpp-python==0.3.36"
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def ensure_llama_cpp(venv: Path) -> Path:
-    python = venv / "bin" / "python"
-    if python.exists():
-        probe = subprocess.run([python, "-c", "import llama_cpp"], capture_output=True)
-        if probe.returncode == 0:
-            return python
-    print(f"building {LLAMA_CPP_PYTHON} from source into {venv} (several minutes)...",
-          file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    env = dict(os.environ)
-    env["CMAKE_ARGS"] = "-DGGML_NATIVE=ON -DLLAMA_CURL=OFF"
-    env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
-    subprocess.run([python, "-m", "pip", "install", "-q", "--no-binary", "llama-cpp-python",
-                    LLAMA_CPP_PYTHON], check=True, env=env)
-    return python
+def ensure_llama_cpp() -> Path:
+    """The interpreter of scripts/llama_cpp_venv.sh (built there once, then cached)."""
+    out = subprocess.run([str(ROOT / "scripts" / "llama_cpp_venv.sh")], check=True,
+                         capture_output=True, text=True).stdout
+    return Path(out.strip().splitlines()[-1])
 
 
 LLAMA_TIMER = r"""
@@ -77,11 +67,10 @@ def main() -> int:
     ap.add_argument("--gen-tokens", type=int, default=128)
     ap.add_argument("--repetitions", type=int, default=3)
     ap.add_argument("--cli", default=str(ROOT / "build" / "cli" / "infer-cli"))
-    ap.add_argument("--venv", default=str(ROOT / "build" / "llama-cpp-venv"))
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    python = ensure_llama_cpp(Path(args.venv))
+    python = ensure_llama_cpp()
     rows = []
     for threads in [int(t) for t in args.threads.split(",")]:
         ours = json.loads(subprocess.run(

@@ -20,6 +20,18 @@ else
   exit 1
 fi
 JOBS=${JOBS:-$(nproc)}
+# llama.cpp (llama-cpp-python built from source once, then cached) is the second independent
+# reference of the K-quant and model-family tests; like the model, its absence fails the run
+# unless INFER_ALLOW_NO_LLAMA_CPP=1.
+if LLAMA_CPP_PYTHON=$(scripts/llama_cpp_venv.sh); then
+  export INFER_LLAMA_CPP_PYTHON=$LLAMA_CPP_PYTHON
+elif [ "${INFER_ALLOW_NO_LLAMA_CPP:-0}" = 1 ]; then
+  echo "test.sh: no llama.cpp reference; INFER_ALLOW_NO_LLAMA_CPP=1: its tests skip" >&2
+else
+  echo "test.sh: could not build the llama.cpp reference (scripts/llama_cpp_venv.sh failed" \
+    "above). Fix it, or set INFER_ALLOW_NO_LLAMA_CPP=1 to run without those tests." >&2
+  exit 1
+fi
 
 # libFuzzer targets for the model-file readers, the auth parsers, the communicator's wire format,
 # the configuration documents (users file, model set), the grammar engine (JSON Schema, regex) and

@@ -40,6 +40,37 @@ def logits_tool():
 
 
 @pytest.fixture(scope="session")
+def dequantize_tool():
+    return _tool("INFER_DEQUANTIZE_TOOL")
+
+
+class LlamaCpp:
+    """llama.cpp through llama-cpp-python's interpreter (tests/python/llama_cpp_ref.py)."""
+
+    SCRIPT = os.path.join(HERE, "llama_cpp_ref.py")
+
+    def __init__(self, python):
+        self.python = python
+
+    def _run(self, *args):
+        proc = subprocess.run([self.python, self.SCRIPT, *map(str, args)], capture_output=True,
+                              text=True, timeout=TOOL_TIMEOUT_S, check=False)
+        assert proc.returncode == 0, f"llama_cpp_ref.py {args[0]} failed:\n{proc.stderr[-3000:]}"
+
+    def quantize(self, src, dst, ftype):
+        self._run("quantize", src, dst, ftype)
+
+    def logits(self, model, tokens, out_path):
+        self._run("logits", model, ",".join(str(int(t)) for t in tokens), out_path)
+        return np.load(out_path).astype(np.float64)
+
+
+@pytest.fixture(scope="session")
+def llama_cpp():
+    return LlamaCpp(_tool("INFER_LLAMA_CPP_PYTHON"))
+
+
+@pytest.fixture(scope="session")
 def cli_tool():
     return _tool("INFER_CLI")
 

@@ -41,12 +41,18 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import reference_llama  # noqa: E402  pylint: disable=wrong-import-position
 
-HIDDEN = 64
-HEADS = 4
-KV_HEADS = 2
-HEAD_DIM = 16
-FFN = 160
-LAYERS = 2
+class Dims:
+    """A tiny model's shape."""
+
+    def __init__(self, hidden, heads, kv_heads, head_dim, ffn, layers):
+        self.hidden, self.heads, self.kv_heads = hidden, heads, kv_heads
+        self.head_dim, self.ffn, self.layers = head_dim, ffn, layers
+
+
+# Every model here; WIDE: rows that are whole 256-element superblocks, for the K-quants
+# (llama.cpp's quantizer gives other widths a fallback type).
+TINY = Dims(hidden=64, heads=4, kv_heads=2, head_dim=16, ffn=160, layers=2)
+WIDE = Dims(hidden=256, heads=4, kv_heads=2, head_dim=64, ffn=512, layers=2)
 CONTEXT = 128
 EPS = 1e-5
 THETA = 10000.0
@@ -122,32 +128,33 @@ def vocab_arrays(sp):
 # Weights (HF naming and layout)
 
 
-def random_weights(rng, vocab, tied=False, bias=False):
+def random_weights(rng, vocab, tied=False, bias=False, dims=TINY):
     def mat(out_dim, in_dim):
         return (rng.standard_normal((out_dim, in_dim)) / np.sqrt(in_dim)).astype(np.float32)
 
     def norm(n):
         return (1.0 + 0.1 * rng.standard_normal(n)).astype(np.float32)
 
-    w = {"model.embed_tokens.weight": rng.standard_normal((vocab, HIDDEN)).astype(np.float32)}
-    for i in range(LAYERS):
+    d = dims
+    w = {"model.embed_tokens.weight": rng.standard_normal((vocab, d.hidden)).astype(np.float32)}
+    for i in range(d.layers):
         p = f"model.layers.{i}."
-        w[p + "input_layernorm.weight"] = norm(HIDDEN)
-        w[p + "self_attn.q_proj.weight"] = mat(HEADS * HEAD_DIM, HIDDEN)
-        w[p + "self_attn.k_proj.weight"] = mat(KV_HEADS * HEAD_DIM, HIDDEN)
-        w[p + "self_attn.v_proj.weight"] = mat(KV_HEADS * HEAD_DIM, HIDDEN)
-        w[p + "self_attn.o_proj.weight"] = mat(HIDDEN, HEADS * HEAD_DIM)
+        w[p + "input_layernorm.weight"] = norm(d.hidden)
+        w[p + "self_attn.q_proj.weight"] = mat(d.heads * d.head_dim, d.hidden)
+        w[p + "self_attn.k_proj.weight"] = mat(d.kv_heads * d.head_dim, d.hidden)
+        w[p + "self_attn.v_proj.weight"] = mat(d.kv_heads * d.head_dim, d.hidden)
+        w[p + "self_attn.o_proj.weight"] = mat(d.hidden, d.heads * d.head_dim)
         if bias:
-            for n, d in (("q", HEADS), ("k", KV_HEADS), ("v", KV_HEADS)):
+            for n, h in (("q", d.heads), ("k", d.kv_heads), ("v", d.kv_heads)):
                 w[p + f"self_attn.{n}_proj.bias"] = (
-                    0.5 * rng.standard_normal(d * HEAD_DIM)).astype(np.float32)
-        w[p + "post_attention_layernorm.weight"] = norm(HIDDEN)
-        w[p + "mlp.gate_proj.weight"] = mat(FFN, HIDDEN)
-        w[p + "mlp.up_proj.weight"] = mat(FFN, HIDDEN)
-        w[p + "mlp.down_proj.weight"] = mat(HIDDEN, FFN)
-    w["model.norm.weight"] = norm(HIDDEN)
+                    0.5 * rng.standard_normal(h * d.head_dim)).astype(np.float32)
+        w[p + "post_attention_layernorm.weight"] = norm(d.hidden)
+        w[p + "mlp.gate_proj.weight"] = mat(d.ffn, d.hidden)
+        w[p + "mlp.up_proj.weight"] = mat(d.ffn, d.hidden)
+        w[p + "mlp.down_proj.weight"] = mat(d.hidden, d.ffn)
+    w["model.norm.weight"] = norm(d.hidden)
     if not tied:
-        w["lm_head.weight"] = (2.0 * mat(vocab, HIDDEN))
+        w["lm_head.weight"] = (2.0 * mat(vocab, d.hidden))
     return w
 
 
@@ -175,7 +182,7 @@ HF_TO_GGUF = {
 }
 
 
-def to_gguf_names(w, pair_rope):
+def to_gguf_names(w, pair_rope, dims=TINY):
     out = {}
     for name, arr in w.items():
         if name == "model.embed_tokens.weight":
@@ -188,9 +195,9 @@ def to_gguf_names(w, pair_rope):
             parts = name.split(".")
             layer, rest = parts[2], ".".join(parts[3:])
             if pair_rope and rest == "self_attn.q_proj.weight":
-                arr = permute_for_pairs(arr, HEADS)
+                arr = permute_for_pairs(arr, dims.heads)
             elif pair_rope and rest == "self_attn.k_proj.weight":
-                arr = permute_for_pairs(arr, KV_HEADS)
+                arr = permute_for_pairs(arr, dims.kv_heads)
             out[f"blk.{layer}.{HF_TO_GGUF[rest]}"] = arr
     return out
 
@@ -199,21 +206,21 @@ def to_gguf_names(w, pair_rope):
 # Writers
 
 
-def write_gguf(path, arch, tensors, sp, qtype_name="F32", rope_freqs=None):
+def write_gguf(path, arch, tensors, sp, qtype_name="F32", rope_freqs=None, dims=TINY):
     import gguf  # pylint: disable=import-outside-toplevel
 
     qtype = gguf.GGMLQuantizationType[qtype_name]
     writer = gguf.GGUFWriter(path, arch)
     writer.add_name(os.path.splitext(os.path.basename(path))[0])
     writer.add_context_length(CONTEXT)
-    writer.add_embedding_length(HIDDEN)
-    writer.add_feed_forward_length(FFN)
-    writer.add_block_count(LAYERS)
-    writer.add_head_count(HEADS)
-    writer.add_head_count_kv(KV_HEADS)
+    writer.add_embedding_length(dims.hidden)
+    writer.add_feed_forward_length(dims.ffn)
+    writer.add_block_count(dims.layers)
+    writer.add_head_count(dims.heads)
+    writer.add_head_count_kv(dims.kv_heads)
     writer.add_layer_norm_rms_eps(EPS)
     writer.add_rope_freq_base(THETA)
-    writer.add_rope_dimension_count(HEAD_DIM)
+    writer.add_rope_dimension_count(dims.head_dim)
     writer.add_vocab_size(sp.get_piece_size())
     if qtype_name != "F32":
         writer.add_file_type({"F16": 1, "BF16": 32, "Q8_0": 7, "Q4_0": 2,
@@ -285,10 +292,10 @@ def write_hf(folder, weights, sp_path, sp, dtype="F32", shards=1, rope_scaling=N
     torch_dtype = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}[dtype]
     config = {
         "architectures": ["LlamaForCausalLM"], "model_type": "llama",
-        "vocab_size": sp.get_piece_size(), "hidden_size": HIDDEN,
-        "intermediate_size": FFN, "num_hidden_layers": LAYERS,
-        "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS,
-        "head_dim": HEAD_DIM, "max_position_embeddings": CONTEXT,
+        "vocab_size": sp.get_piece_size(), "hidden_size": TINY.hidden,
+        "intermediate_size": TINY.ffn, "num_hidden_layers": TINY.layers,
+        "num_attention_heads": TINY.heads, "num_key_value_heads": TINY.kv_heads,
+        "head_dim": TINY.head_dim, "max_position_embeddings": CONTEXT,
         "rms_norm_eps": EPS, "rope_theta": THETA, "hidden_act": "silu",
         "tie_word_embeddings": "lm_head.weight" not in weights,
         "bos_token_id": sp.bos_id(), "eos_token_id": sp.eos_id(),
@@ -351,7 +358,7 @@ def make_all(out_dir, seed=1234):
         write_gguf(p(f"gguf_{q.lower()}.gguf"), "llama", to_gguf_names(base, True), sp, q)
     sc = LLAMA3_SCALING
     divisors = reference_llama.llama3_freq_divisors(
-        HEAD_DIM, HEAD_DIM, THETA, sc["factor"], sc["low_freq_factor"],
+        TINY.head_dim, TINY.head_dim, THETA, sc["factor"], sc["low_freq_factor"],
         sc["high_freq_factor"], sc["original_max_position_embeddings"])
     write_gguf(p("gguf_llama3.gguf"), "llama", to_gguf_names(base, True), sp,
                rope_freqs=divisors)
@@ -373,6 +380,22 @@ def make_all(out_dir, seed=1234):
     with open(p("manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)
     return manifest
+
+
+def make_wide(out_dir, seed=4321):
+    """Writes wide_f32.gguf (llama, WIDE dims, F32), the source of the K-quant test files.
+
+    Returns {"path", "tokens", "vocab_size"}.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    sp = train_tokenizer(os.path.join(out_dir, "tokenizer.model"))
+    rng = np.random.default_rng(seed)
+    weights = random_weights(rng, sp.get_piece_size(), dims=WIDE)
+    path = os.path.join(out_dir, "wide_f32.gguf")
+    write_gguf(path, "llama", to_gguf_names(weights, True, WIDE), sp, dims=WIDE)
+    with open(os.path.join(HERE, "data", "english.txt")) as f:
+        tokens = ([sp.bos_id()] + sp.encode(f.read()))[:NUM_TEST_TOKENS]
+    return {"path": path, "tokens": tokens, "vocab_size": sp.get_piece_size()}
 
 
 def main(argv):
