@@ -273,6 +273,7 @@ int RunBench(BenchFlags f) {
       static_cast<double>(info.weight_bytes_per_token) * best_decode / bandwidth;
   nlohmann::json out = {
       {"model", info.path},
+      {"file_type", info.file_type},
       {"threads", info.num_threads},
       {"cpu_kernels", info.cpu_kernels},
       {"cpu_model", info.cpu_model},
@@ -298,6 +299,7 @@ int RunBench(BenchFlags f) {
   if (f.json) {
     std::printf("%s\n", out.dump(2).c_str());
   } else {
+    std::printf("model    %s (%s)\n", info.path.c_str(), info.file_type.c_str());
     std::printf("cpu      %s, %s kernels, %d threads\n", info.cpu_model.c_str(),
                 info.cpu_kernels.c_str(), info.num_threads);
     std::printf("prefill  %8.1f tokens/s  (%d-token prompt)\n", best_prefill, f.prompt_tokens);

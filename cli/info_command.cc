@@ -34,6 +34,7 @@ int RunInfo(const InfoFlags& f) {
       {"context_length", i.native_context_length},
       {"rope_theta", i.rope_theta},
       {"tied_embeddings", i.tied_embeddings},
+      {"file_type", i.file_type},
       {"weight_types", i.weight_types},
       {"parameter_count", i.parameter_count},
       {"weight_bytes", i.weight_bytes},

@@ -66,6 +66,9 @@ struct ModelInfo {
   int64_t native_context_length = 0;
   float rope_theta = 0;
   bool tied_embeddings = false;
+  // The file's type as llama.cpp names its mixes ("Q4_K_M"): GGUF's general.file_type, else the
+  // type of most weight matrices ("BF16" for a safetensors checkpoint).
+  std::string file_type;
   std::string weight_types;  // e.g. "Q4_1 x210, F32 x61, Q8_0 x1"
   uint64_t parameter_count = 0;
   uint64_t weight_bytes = 0;            // bytes of all weight tensors as stored

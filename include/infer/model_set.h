@@ -140,6 +140,7 @@ struct ReplicaState {
 struct ModelState {
   std::string name;
   std::string path;
+  std::string file_type;  // ModelInfo::file_type of its replicas ("Q4_K_M"); empty until loaded
   int64_t context_length = 0;
   bool max_replicas = false;
   std::vector<ReplicaState> replicas;

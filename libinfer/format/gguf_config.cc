@@ -2,6 +2,8 @@
 
 #include <limits>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -31,6 +33,28 @@ absl::StatusOr<float> FloatOr(const GgufFile& f, const std::string& key, float f
   return static_cast<float>(v);
 }
 
+// general.file_type: llama.h's llama_ftype (gaps are retired codes).
+constexpr std::pair<int64_t, std::string_view> kFileTypes[] = {
+    {0, "F32"},      {1, "F16"},      {2, "Q4_0"},    {3, "Q4_1"},    {7, "Q8_0"},
+    {8, "Q5_0"},     {9, "Q5_1"},     {10, "Q2_K"},   {11, "Q3_K_S"}, {12, "Q3_K_M"},
+    {13, "Q3_K_L"},  {14, "Q4_K_S"},  {15, "Q4_K_M"}, {16, "Q5_K_S"}, {17, "Q5_K_M"},
+    {18, "Q6_K"},    {19, "IQ2_XXS"}, {20, "IQ2_XS"}, {21, "Q2_K_S"}, {22, "IQ3_XS"},
+    {23, "IQ3_XXS"}, {24, "IQ1_S"},   {25, "IQ4_NL"}, {26, "IQ3_S"},  {27, "IQ3_M"},
+    {28, "IQ2_S"},   {29, "IQ2_M"},   {30, "IQ4_XS"}, {31, "IQ1_M"},  {32, "BF16"},
+    {36, "TQ1_0"},   {37, "TQ2_0"},
+};
+
+// The name of general.file_type, "ftype N" for a code this table does not know, or empty when
+// the key is absent. Only descriptive: the tensors' own types decide how they are read.
+absl::StatusOr<std::string> FileTypeName(const GgufFile& f) {
+  if (!f.Has("general.file_type")) return std::string();
+  INFER_ASSIGN_OR_RETURN(int64_t code, f.GetInt64("general.file_type"));
+  for (const auto& [value, name] : kFileTypes) {
+    if (value == code) return std::string(name);
+  }
+  return absl::StrCat("ftype ", code);
+}
+
 }  // namespace
 
 absl::StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& f) {
@@ -45,6 +69,7 @@ absl::StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& f) {
   if (f.Has("general.name")) {
     INFER_ASSIGN_OR_RETURN(c.name, f.GetString("general.name"));
   }
+  INFER_ASSIGN_OR_RETURN(c.file_type, FileTypeName(f));
   const std::string p = arch + ".";
   INFER_ASSIGN_OR_RETURN(c.context_length, PositiveInt(f, p + "context_length"));
   INFER_ASSIGN_OR_RETURN(c.hidden_size, PositiveInt(f, p + "embedding_length"));

@@ -13,6 +13,9 @@ struct ModelConfig {
   std::string
       architecture;  // an entry of Architectures() (GGUF general.architecture / HF model_type)
   std::string name;  // general.name or the folder name
+  // The file's type as llama.cpp names its quantization mixes ("Q4_K_M", "Q8_0"), from GGUF's
+  // general.file_type; empty when the file does not say (safetensors, older GGUF files).
+  std::string file_type;
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;        // n_embd
   int64_t intermediate_size = 0;  // n_ff

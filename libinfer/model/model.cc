@@ -62,10 +62,19 @@ ModelInfo DescribeModel(const ModelOptions& options, const LoadedModelFiles& fil
   info.context_length = options.max_context > 0 ? options.max_context : config.context_length;
   info.kv_bytes_per_token = WholeModelKvShape(config).BytesPerBlock(1);
   std::map<std::string, int> type_counts;
+  std::map<std::string, int> matrix_types;  // tensors of two or more dimensions
   for (const TensorView* t : files.weights->All()) {
     info.parameter_count += static_cast<uint64_t>(t->numel());
     info.weight_bytes += t->nbytes;
     ++type_counts[std::string(DTypeName(t->dtype))];
+    if (t->shape.size() >= 2) ++matrix_types[std::string(DTypeName(t->dtype))];
+  }
+  info.file_type = config.file_type;
+  if (info.file_type.empty() && !matrix_types.empty()) {
+    info.file_type =
+        std::max_element(matrix_types.begin(), matrix_types.end(),
+                         [](const auto& a, const auto& b) { return a.second < b.second; })
+            ->first;
   }
   std::vector<std::pair<std::string, int>> by_count(type_counts.begin(), type_counts.end());
   std::sort(by_count.begin(), by_count.end(),

@@ -236,6 +236,7 @@ ModelSetState ModelSet::Impl::State() const {
     m.max_replicas = e.spec.max_replicas;
     for (const auto& r : e.replicas) {
       if (r->scheduler != nullptr) m.context_length = r->scheduler->context_length();
+      if (!r->loading && r->model != nullptr) m.file_type = r->model->info().file_type;
       ReplicaState& rs = m.replicas.emplace_back();
       rs.index = r->index;
       rs.devices = r->devices;

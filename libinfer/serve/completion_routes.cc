@@ -33,6 +33,7 @@ json ModelJson(const ModelState& m) {
           {"created", UnixSeconds()},
           {"owned_by", "libinfer"},
           {"root", m.path},
+          {"file_type", m.file_type},
           {"max_model_len", m.context_length},
           {"replicas", m.replicas.size()}};
 }

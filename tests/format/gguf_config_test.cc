@@ -64,6 +64,20 @@ TEST(GgufConfigTest, TinyLlama) {
   EXPECT_FALSE(c->attention_bias);
   EXPECT_EQ(c->rope_scaling, RopeScalingType::kNone);
   EXPECT_TRUE(c->rope_freq_factors_tensor.empty());
+  EXPECT_EQ(c->file_type, "");  // no general.file_type
+}
+
+TEST(GgufConfigTest, FileTypeNamesTheMix) {
+  for (const auto& [code, name] : std::vector<std::pair<uint32_t, std::string>>{
+           {15, "Q4_K_M"}, {18, "Q6_K"}, {30, "IQ4_XS"}, {7, "Q8_0"}, {99, "ftype 99"}}) {
+    std::vector<uint8_t> storage;
+    GgufBuilder b = TinyLlama();
+    b.Kv<uint32_t>("general.file_type", testing::kTU32, code);
+    b.Tensor({"token_embd.weight", 0, {64, 3}, Pattern(64 * 3 * 4)});
+    auto c = ConfigOf(b, &storage);
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->file_type, name);
+  }
 }
 
 TEST(GgufConfigTest, Qwen2BiasOutputAndScaling) {
@@ -197,6 +211,7 @@ TEST(GgufConfigTest, SmolLM2) {
   EXPECT_TRUE(c->tie_word_embeddings);
   EXPECT_FALSE(c->attention_bias);
   EXPECT_TRUE(c->rope_interleaved);
+  EXPECT_EQ(c->file_type, "Q4_1");
 
   EXPECT_EQ(g.tensors().size(), 272u);  // 30 layers x 9 + token_embd + output_norm
   const TensorView* embd = g.FindTensor("token_embd.weight");

@@ -52,6 +52,8 @@ def test_info_json(cli_tool, smollm2_path):
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)
     assert info["architecture"] == "llama" and info["num_layers"] == 30
+    assert info["file_type"] == "Q4_1"
+    assert info["weight_types"] == "Q4_1 x210, F32 x61, Q8_0 x1"
     assert "<|im_start|>" in info["chat_template"]
 
 
@@ -60,6 +62,7 @@ def test_bench_concurrency_json(cli_tool, smollm2_path):
             "--gen-tokens", "6", "--repetitions", "1", "--concurrency", "1,3",
             "--shared-prefix", "16", "--json")
     assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["file_type"] == "Q4_1"
     out = json.loads(r.stdout)["scheduler"]
     assert [row["concurrency"] for row in out["levels"]] == [1, 3]
     for row in out["levels"]:

@@ -43,6 +43,7 @@ def test_models_health_ready(server, client):
     models = client.models.list()
     assert [m.id for m in models.data] == ["smollm2"]
     assert models.data[0].model_extra["max_model_len"] == 8192
+    assert models.data[0].model_extra["file_type"] == "Q4_1"  # the file's general.file_type
     assert request(server, "GET", "/health")[0] == 200
     assert request(server, "GET", "/ready")[0] == 200
     assert client.models.retrieve("smollm2").id == "smollm2"
