@@ -2,7 +2,7 @@
 transformers configures it for apply_chat_template.
 
 Every real chat template in tests/data/chat_templates (SmolLM2, ChatML, Llama 3.1/3.2, Mistral
-v0.3/v7, Qwen2.5, Gemma 2/3; SmolLM2's is also read from the GGUF when INFER_SMOLLM2_GGUF is set)
+v0.3/v7, Qwen2.5, Qwen3, Phi-3.5, Gemma 2/3; SmolLM2's is also read from the GGUF when INFER_SMOLLM2_GGUF is set)
 is rendered over a table of conversations, with and without the generation prompt, by jinja2
 and by `infer_render_template`: the outputs must be byte-identical, and a conversation the
 template rejects (raise_exception, a type error) must fail in both, with raise_exception's
@@ -185,6 +185,8 @@ TOKENS = {
     "qwen2.5": ("", "<|im_end|>"),
     "gemma2": ("<bos>", "<eos>"),
     "gemma3": ("<bos>", "<eos>"),
+    "qwen3": ("", "<|im_end|>"),
+    "phi3.5": ("<s>", "<|endoftext|>"),
 }
 
 
