@@ -12,6 +12,8 @@ constexpr Architecture kArchitectures[] = {
      /*always_attention_bias=*/false, HfSlidingWindow::kSlidingWindow},
     {"qwen2", RunnerKind::kLlama, /*gguf_rope_interleaved=*/false,
      /*always_attention_bias=*/true, HfSlidingWindow::kWhenUseSlidingWindow},
+    {"qwen3", RunnerKind::kQwen3, /*gguf_rope_interleaved=*/false,
+     /*always_attention_bias=*/false, HfSlidingWindow::kWhenUseSlidingWindow},
 };
 
 }  // namespace

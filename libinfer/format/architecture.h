@@ -14,6 +14,7 @@ namespace infer {
 // The forward-pass implementations (libinfer/model): several families may share one.
 enum class RunnerKind {
   kLlama,  // pre-norm decoder, RMSNorm, RoPE, GQA, SiLU-gated MLP (libinfer/model/llama.cc)
+  kQwen3,  // kLlama's runner with per-head Q/K norms (libinfer/model/qwen3.cc)
 };
 
 // How a family's Hugging Face config.json states a sliding attention window.

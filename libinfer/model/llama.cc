@@ -118,7 +118,13 @@ std::vector<float> RopeFrequencies(const ModelConfig& c) {
 
 }  // namespace
 
+const DecoderFamily& LlamaFamily() {
+  static constexpr DecoderFamily kFamily{.name = "llama"};
+  return kFamily;
+}
+
 absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(const ModelConfig& config,
+                                                               const DecoderFamily& family,
                                                                const WeightSource& weights,
                                                                const LlamaSlice& slice,
                                                                int num_threads) {
@@ -131,17 +137,18 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(const ModelConfig
   if (num_threads < 1) {
     return absl::InvalidArgumentError(absl::StrCat("num_threads must be >= 1, got ", num_threads));
   }
-  INFER_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model, Bind(config, weights, lay));
+  INFER_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model, Bind(config, family, weights, lay));
   model->slice_ = slice;
   model->pool_ = std::make_unique<ThreadPool>(num_threads);
   return model;
 }
 
 absl::StatusOr<RunnerFootprint> LlamaModel::Footprint(const ModelConfig& config,
+                                                      const DecoderFamily& family,
                                                       const WeightSource& weights,
                                                       const RunnerLayout& layout, int64_t tokens,
                                                       int64_t logit_rows) {
-  INFER_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> m, Bind(config, weights, layout));
+  INFER_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> m, Bind(config, family, weights, layout));
   RunnerFootprint f;
   // A tied head reads rows of the embedding: the same pages, counted once.
   const std::vector<WeightRange>& ranges = m->weight_ranges_;
@@ -159,7 +166,8 @@ absl::StatusOr<RunnerFootprint> LlamaModel::Footprint(const ModelConfig& config,
   }
   uint64_t floats = m->output_norm_.size() + m->inv_freq_.size();
   for (const LlamaLayer& l : m->layers_) {
-    floats += l.attn_norm.size() + l.ffn_norm.size() + l.bq.size() + l.bk.size() + l.bv.size();
+    floats += l.attn_norm.size() + l.ffn_norm.size() + l.bq.size() + l.bk.size() + l.bv.size() +
+              l.q_norm.size() + l.k_norm.size();
   }
   f.copied_bytes = floats * sizeof(float);
   // EnsureScratch's buffers for `tokens`, the rows of logits wanted (the output head runs only
@@ -269,11 +277,18 @@ absl::Status LlamaModel::BindLayer(const WeightSource& weights, int64_t l, const
     INFER_ASSIGN_OR_RETURN(layer.bv,
                            BindVector(weights, p + "attn_v.bias", kv_dim, b.kv_begin, b.kv_end));
   }
+  if (family_.qk_norm) {
+    INFER_ASSIGN_OR_RETURN(
+        layer.q_norm, BindVector(weights, p + "attn_q_norm.weight", c.head_dim, 0, c.head_dim));
+    INFER_ASSIGN_OR_RETURN(
+        layer.k_norm, BindVector(weights, p + "attn_k_norm.weight", c.head_dim, 0, c.head_dim));
+  }
   layers_.push_back(std::move(layer));
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Bind(const ModelConfig& config,
+                                                             const DecoderFamily& family,
                                                              const WeightSource& weights,
                                                              const RunnerLayout& lay) {
   const ModelConfig& c = config;
@@ -294,7 +309,7 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Bind(const ModelConfig& 
     return absl::InvalidArgumentError(absl::StrCat("layers [", lay.first_layer, ", ", lay.end_layer,
                                                    ") are outside the model's ", c.num_layers));
   }
-  auto model = std::unique_ptr<LlamaModel>(new LlamaModel(config));
+  auto model = std::unique_ptr<LlamaModel>(new LlamaModel(config, family));
   model->slice_.layout = lay;
   const SliceBounds b = BoundsOf(c, lay);
   model->q_dim_ = b.q_end - b.q_begin;
@@ -405,6 +420,16 @@ absl::Status LlamaModel::AttentionBlock(const LlamaLayer& L, int64_t li, int64_t
       k::Add(q, L.bq.data(), q_dim);
       k::Add(kk, L.bk.data(), kv_dim);
       k::Add(vv, L.bv.data(), kv_dim);
+    }
+    if (!L.q_norm.empty()) {
+      for (int64_t h = 0; h < shape.num_heads; ++h) {
+        float* qh = q + h * c.head_dim;
+        k::RmsNorm(qh, L.q_norm.data(), qh, c.head_dim, c.rms_norm_eps);
+      }
+      for (int64_t h = 0; h < shape.num_kv_heads; ++h) {
+        float* kh = kk + h * c.head_dim;
+        k::RmsNorm(kh, L.k_norm.data(), kh, c.head_dim, c.rms_norm_eps);
+      }
     }
     const int64_t pos = queries_[t].position;
     k::Rope(q, shape.num_heads, c.head_dim, c.rope_dim, pos, inv_freq_, c.rope_interleaved);

@@ -1,7 +1,8 @@
 // The Llama family's forward pass on the CPU (Llama 2/3, Mistral, SmolLM2, Qwen2 share it):
 // embedding, per layer RMSNorm -> GQA attention with RoPE -> residual -> RMSNorm -> SwiGLU MLP
 // -> residual, then the final norm and the output head. A ModelRunner for one tensor-parallel
-// slice of one pipeline stage (or the whole model).
+// slice of one pipeline stage (or the whole model). Other families run on it with the
+// differences their DecoderFamily states (decoder_family.h).
 //
 // Tensor parallelism (Megatron-style): a rank keeps whole KV-head groups of Q/K/V (as rows) and
 // the matching columns of O, and a share of the FFN's rows of gate/up and columns of down, in
@@ -23,6 +24,7 @@
 #include "libinfer/kernels/cpu/attention.h"
 #include "libinfer/kernels/cpu/matmul.h"
 #include "libinfer/model/batch.h"
+#include "libinfer/model/decoder_family.h"
 #include "libinfer/model/kv_cache.h"
 #include "libinfer/model/model_runner.h"
 #include "libinfer/model/weight_source.h"
@@ -33,7 +35,8 @@ namespace infer {
 struct LlamaLayer {
   std::vector<float> attn_norm;
   kernels::cpu::WeightMatrix wq, wk, wv, wo;
-  std::vector<float> bq, bk, bv;  // empty unless the model has attention biases
+  std::vector<float> bq, bk, bv;      // empty unless the model has attention biases
+  std::vector<float> q_norm, k_norm;  // [head_dim], DecoderFamily::qk_norm only
   std::vector<float> ffn_norm;
   kernels::cpu::WeightMatrix gate, up, down;
 };
@@ -61,6 +64,7 @@ class LlamaModel final : public ModelRunner {
   // checking every tensor's presence, type and shape against `config`. Errors name the tensor.
   // The runner uses `num_threads` threads of its own (the calling thread counts).
   static absl::StatusOr<std::unique_ptr<LlamaModel>> Create(const ModelConfig& config,
+                                                            const DecoderFamily& family,
                                                             const WeightSource& weights,
                                                             const LlamaSlice& slice,
                                                             int num_threads);
@@ -68,6 +72,7 @@ class LlamaModel final : public ModelRunner {
   // The memory a runner for `layout` holds (see RunnerFootprint), binding the same tensors as
   // Create does but building nothing: errors are Create's for the same layout.
   static absl::StatusOr<RunnerFootprint> Footprint(const ModelConfig& config,
+                                                   const DecoderFamily& family,
                                                    const WeightSource& weights,
                                                    const RunnerLayout& layout, int64_t tokens,
                                                    int64_t logit_rows);
@@ -87,10 +92,12 @@ class LlamaModel final : public ModelRunner {
   int num_threads() const { return pool_->num_threads(); }
 
  private:
-  explicit LlamaModel(const ModelConfig& config) : config_(config) {}
+  LlamaModel(const ModelConfig& config, const DecoderFamily& family)
+      : config_(config), family_(family) {}
   // Checks `layout` against `config` and binds its slice of `weights` (no threads, no
   // communicator): the part of Create that Footprint shares.
   static absl::StatusOr<std::unique_ptr<LlamaModel>> Bind(const ModelConfig& config,
+                                                          const DecoderFamily& family,
                                                           const WeightSource& weights,
                                                           const RunnerLayout& layout);
   // This rank's rows and columns of the attention and FFN matrices: whole KV-head groups of
@@ -119,6 +126,7 @@ class LlamaModel final : public ModelRunner {
   absl::Status OutputHead(int64_t rows, std::vector<float>& out);
 
   ModelConfig config_;
+  const DecoderFamily& family_;
   LlamaSlice slice_;
   KvCacheShape kv_shape_;
   int64_t q_dim_ = 0, kv_dim_ = 0, ff_dim_ = 0;  // this rank's widths

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "libinfer/format/architecture.h"
+#include "libinfer/model/decoder_family.h"
 #include "libinfer/model/llama.h"
 #include "libinfer/model/parallelism.h"
 #include "libinfer/util/status_macros.h"
@@ -22,6 +23,17 @@ absl::StatusOr<RunnerKind> RunnerKindOf(const ModelConfig& config) {
                                                    ArchitectureNames(), ")"));
   }
   return family->runner;
+}
+
+// Every family runs on LlamaModel so far, each with its recipe.
+const DecoderFamily& FamilyOf(RunnerKind kind) {
+  switch (kind) {
+    case RunnerKind::kLlama:
+      return LlamaFamily();
+    case RunnerKind::kQwen3:
+      return Qwen3Family();
+  }
+  return LlamaFamily();
 }
 
 }  // namespace
@@ -55,18 +67,13 @@ absl::StatusOr<std::unique_ptr<ModelRunner>> CreateModelRunner(
     const ModelConfig& config, const WeightSource& weights, const RunnerLayout& layout,
     comm::Communicator* tp_comm, comm::Timeout timeout, int num_threads) {
   INFER_ASSIGN_OR_RETURN(const RunnerKind kind, RunnerKindOf(config));
-  switch (kind) {
-    case RunnerKind::kLlama: {
-      LlamaSlice slice;
-      slice.layout = layout;
-      slice.tp_comm = tp_comm;
-      slice.timeout = timeout;
-      INFER_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> llama,
-                             LlamaModel::Create(config, weights, slice, num_threads));
-      return std::unique_ptr<ModelRunner>(std::move(llama));
-    }
-  }
-  return absl::InternalError("unknown runner kind");
+  LlamaSlice slice;
+  slice.layout = layout;
+  slice.tp_comm = tp_comm;
+  slice.timeout = timeout;
+  INFER_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> llama,
+                         LlamaModel::Create(config, FamilyOf(kind), weights, slice, num_threads));
+  return std::unique_ptr<ModelRunner>(std::move(llama));
 }
 
 absl::StatusOr<RunnerFootprint> EstimateRunnerFootprint(const ModelConfig& config,
@@ -74,11 +81,7 @@ absl::StatusOr<RunnerFootprint> EstimateRunnerFootprint(const ModelConfig& confi
                                                         const RunnerLayout& layout, int64_t tokens,
                                                         int64_t logit_rows) {
   INFER_ASSIGN_OR_RETURN(const RunnerKind kind, RunnerKindOf(config));
-  switch (kind) {
-    case RunnerKind::kLlama:
-      return LlamaModel::Footprint(config, weights, layout, tokens, logit_rows);
-  }
-  return absl::InternalError("unknown runner kind");
+  return LlamaModel::Footprint(config, FamilyOf(kind), weights, layout, tokens, logit_rows);
 }
 
 }  // namespace infer

@@ -155,7 +155,7 @@ TEST(GgufConfigTest, ErrorsNameTheKey) {
     b.KvString("general.architecture", "gpt2");
     EXPECT_THAT(std::string(ConfigOf(b, &storage).status().message()),
                 HasSubstr("key 'general.architecture': unsupported value 'gpt2' (expected "
-                          "llama, mistral or qwen2)"));
+                          "llama, mistral, qwen2 or qwen3)"));
   }
   {
     GgufBuilder b = TinyLlama();

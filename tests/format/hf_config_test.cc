@@ -104,7 +104,7 @@ TEST(HfConfigTest, ErrorsNameTheField) {
   EXPECT_THAT(Error("{"), HasSubstr("config.json: invalid JSON"));
   EXPECT_THAT(Error("[]"), HasSubstr("expected a JSON object"));
   EXPECT_THAT(Error(R"({"model_type": "gpt2"})"),
-              HasSubstr("model_type: unsupported value 'gpt2' (expected llama, mistral or qwen2)"));
+              HasSubstr("model_type: unsupported value 'gpt2' (expected llama, mistral, qwen2 or qwen3)"));
   EXPECT_THAT(Error(R"({"vocab_size": 3})"), HasSubstr("model_type: missing"));
   EXPECT_THAT(Error(R"({"model_type": "llama", "vocab_size": 3})"),
               HasSubstr("config.json: hidden_size: missing"));

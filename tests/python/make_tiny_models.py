@@ -206,7 +206,8 @@ def to_gguf_names(w, pair_rope, dims=TINY):
 # Writers
 
 
-def write_gguf(path, arch, tensors, sp, qtype_name="F32", rope_freqs=None, dims=TINY):
+def write_gguf(path, arch, tensors, sp, qtype_name="F32", rope_freqs=None, dims=TINY,
+               extra_kv=None):
     import gguf  # pylint: disable=import-outside-toplevel
 
     qtype = gguf.GGMLQuantizationType[qtype_name]
@@ -221,6 +222,10 @@ def write_gguf(path, arch, tensors, sp, qtype_name="F32", rope_freqs=None, dims=
     writer.add_layer_norm_rms_eps(EPS)
     writer.add_rope_freq_base(THETA)
     writer.add_rope_dimension_count(dims.head_dim)
+    writer.add_key_length(dims.head_dim)
+    writer.add_value_length(dims.head_dim)
+    if extra_kv is not None:
+        extra_kv(writer)
     writer.add_vocab_size(sp.get_piece_size())
     if qtype_name != "F32":
         writer.add_file_type({"F16": 1, "BF16": 32, "Q8_0": 7, "Q4_0": 2,
@@ -393,6 +398,34 @@ def make_wide(out_dir, seed=4321):
     weights = random_weights(rng, sp.get_piece_size(), dims=WIDE)
     path = os.path.join(out_dir, "wide_f32.gguf")
     write_gguf(path, "llama", to_gguf_names(weights, True, WIDE), sp, dims=WIDE)
+    with open(os.path.join(HERE, "data", "english.txt")) as f:
+        tokens = ([sp.bos_id()] + sp.encode(f.read()))[:NUM_TEST_TOKENS]
+    return {"path": path, "tokens": tokens, "vocab_size": sp.get_piece_size()}
+
+
+# The families beyond Llama that libinfer runs, as tiny WIDE models (F32) for the llama.cpp
+# comparisons of test_llama_cpp.py.
+FAMILIES = ("qwen3",)
+
+
+def make_family(out_dir, arch, seed=777):
+    """Writes family_<arch>.gguf; returns {"path", "tokens", "vocab_size"}."""
+    os.makedirs(out_dir, exist_ok=True)
+    sp_path = os.path.join(out_dir, "tokenizer.model")
+    sp = train_tokenizer(sp_path)
+    rng = np.random.default_rng(seed)
+    d = WIDE
+    weights = random_weights(rng, sp.get_piece_size(), dims=d)
+    tensors = to_gguf_names(weights, False, d)  # Qwen keeps RoPE over halves
+    if arch == "qwen3":
+        for i in range(d.layers):
+            for n in ("q", "k"):
+                tensors[f"blk.{i}.attn_{n}_norm.weight"] = (
+                    1.0 + 0.3 * rng.standard_normal(d.head_dim)).astype(np.float32)
+    else:
+        raise ValueError(f"no tiny model for family {arch}")
+    path = os.path.join(out_dir, f"family_{arch}.gguf")
+    write_gguf(path, arch, tensors, sp, dims=d)
     with open(os.path.join(HERE, "data", "english.txt")) as f:
         tokens = ([sp.bos_id()] + sp.encode(f.read()))[:NUM_TEST_TOKENS]
     return {"path": path, "tokens": tokens, "vocab_size": sp.get_piece_size()}

@@ -104,12 +104,13 @@ def near_tie(row, chosen):
 
 
 def greedy_against_llama_cpp(cli_tool, llama_cpp, ref_cache, path, prompt, max_tokens,
-                             tmp_path):
+                             tmp_path, judge=True):
     """Generates greedily with libinfer, then checks each token against llama.cpp's logits for
     the same prefix. Where they differ beyond a near-tie, the NumPy reference (the file's exact
     weights in float64) judges: libinfer's token must be its argmax or a near-tie of it (then it
     is llama.cpp's 8-bit activation rounding that moved). Returns the differences as
-    (index, ours, llama.cpp's, llama.cpp's gap, the reference's gap or None)."""
+    (index, ours, llama.cpp's, llama.cpp's gap, the reference's gap or None). Without `judge`
+    (a family the NumPy reference does not run) every difference must be a near-tie."""
     out = run_generate(cli_tool, path, prompt, max_tokens)
     prompt_ids = [int(t) for t in out["prompt_token_ids"]]
     ids = [int(t) for t in out["token_ids"]]
@@ -124,6 +125,8 @@ def greedy_against_llama_cpp(cli_tool, llama_cpp, ref_cache, path, prompt, max_t
         gap, tie = near_tie(rows[i], tok)
         ref_gap = None
         if not tie:
+            assert judge, (f"token {i}: libinfer chose {tok}, llama.cpp {theirs} with a logit gap "
+                           f"of {gap:.4f} (not a near-tie); tokens {ids}")
             if exact is None:
                 exact = ref.forward(ref_cache.model(path), prompt_ids + ids)[len(prompt_ids) - 1:]
             ref_gap, ref_tie = near_tie(exact[i], tok)
@@ -174,3 +177,45 @@ def test_smollm2_greedy_tokens_are_llama_cpps(mix, smollm2_mixes, llama_cpp, ref
                                          tmp_path)
         print(f"SmolLM2 {mix} {prompt[:40]!r}: differences (index, ours, llama.cpp's, gap, "
               f"reference gap) {diffs}")
+
+
+# ---------------------------------------------------------------------------
+# Model families beyond Llama: tiny generated models against llama.cpp (the NumPy reference runs
+# only the Llama family), in F32 and quantized by llama.cpp to Q4_K_M.
+
+@pytest.fixture(scope="session")
+def family_models(tmp_path_factory, llama_cpp):
+    out = tmp_path_factory.mktemp("family_models")
+    files = {}
+    for arch in make_tiny_models.FAMILIES:
+        made = make_tiny_models.make_family(str(out), arch)
+        q4 = str(out / f"family_{arch}_q4_k_m.gguf")
+        llama_cpp.quantize(made["path"], q4, MIXES["Q4_K_M"])
+        files[arch] = dict(made, q4_k_m=q4)
+    return files
+
+
+# F32 weights: only float rounding differs (measured above 0.99999); Q4_K_M: both engines'
+# activation rounding, as for the Llama mixes.
+@pytest.mark.parametrize("weights", ["f32", "q4_k_m"])
+@pytest.mark.parametrize("arch", make_tiny_models.FAMILIES)
+def test_family_logits_match_llama_cpp(arch, weights, family_models, llama_cpp, logits_tool,
+                                       tmp_path):
+    made = family_models[arch]
+    path = made["path"] if weights == "f32" else made["q4_k_m"]
+    ours = run_logits_tool(logits_tool, path, made["tokens"], tmp_path / "ours.bin",
+                           made["vocab_size"]).astype(np.float64)
+    theirs = llama_cpp.logits(path, made["tokens"], tmp_path / "theirs.npy")
+    cos = ref.cosine_per_position(ours, theirs)
+    floor = 0.99999 if weights == "f32" else COS_VS_LLAMA_CPP
+    assert cos.min() >= floor, f"{arch} {weights}: cosine {cos.min():.7f} at {int(np.argmin(cos))}"
+    assert np.mean(ours.argmax(-1) == theirs.argmax(-1)) >= 0.95
+
+
+@pytest.mark.parametrize("arch", make_tiny_models.FAMILIES)
+def test_family_greedy_tokens_are_llama_cpps(arch, family_models, llama_cpp, ref_cache, cli_tool,
+                                             tmp_path):
+    diffs = greedy_against_llama_cpp(cli_tool, llama_cpp, ref_cache, family_models[arch]["path"],
+                                     "The old lighthouse stood at the edge", 24, tmp_path,
+                                     judge=False)
+    print(f"{arch}: differences (index, ours, llama.cpp's, gap) {diffs}")
