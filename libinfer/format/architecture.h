@@ -13,8 +13,20 @@ namespace infer {
 
 // The forward-pass implementations (libinfer/model): several families may share one.
 enum class RunnerKind {
-  kLlama,  // pre-norm decoder, RMSNorm, RoPE, GQA, SiLU-gated MLP (libinfer/model/llama.cc)
-  kQwen3,  // kLlama's runner with per-head Q/K norms (libinfer/model/qwen3.cc)
+  kLlama,   // pre-norm decoder, RMSNorm, RoPE, GQA, SiLU-gated MLP (libinfer/model/llama.cc)
+  kQwen3,   // kLlama's runner with per-head Q/K norms (libinfer/model/qwen3.cc)
+  kGemma2,  // kLlama's runner, Gemma's recipe (libinfer/model/gemma.cc)
+  kGemma3,  // Gemma 2's recipe with per-head Q/K norms (libinfer/model/gemma.cc)
+};
+
+// Sliding-window attention interleaved with global layers, as a family's GGUF files state it
+// (or leave to the family's defaults).
+struct SlidingLayers {
+  // Layer l attends within the window when l % pattern < pattern - 1 (the last layer of each
+  // group of `pattern` is global); 0: the family has no interleaved windows.
+  int64_t pattern = 0;
+  int64_t default_window = 0;    // when <arch>.attention.sliding_window is absent
+  float default_rope_theta = 0;  // RoPE base of the windowed layers; 0: the global one
 };
 
 // How a family's Hugging Face config.json states a sliding attention window.
@@ -34,6 +46,12 @@ struct Architecture {
   // The Q/K/V projections always have biases (HF configs of the family do not say so).
   bool always_attention_bias;
   HfSlidingWindow hf_sliding_window;
+  // Whether libinfer reads this family's Hugging Face checkpoints (else its GGUF files only).
+  bool hf_checkpoints = true;
+  SlidingLayers sliding_layers = {};
+  // Soft caps (cap * tanh(x / cap)) when the file does not state them; 0: none.
+  float default_attn_softcap = 0;
+  float default_final_softcap = 0;
 };
 
 // Every family, in the order error messages list them.

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "libinfer/format/architecture.h"
@@ -77,6 +78,18 @@ absl::Status ValidateModelConfig(const ModelConfig& c, std::string_view display_
   if (c.sliding_window < 0) {
     return Bad(display_name,
                absl::StrCat("sliding_window is ", c.sliding_window, " (expected >= 0)"));
+  }
+  if (c.sliding_window_pattern < 0 || c.sliding_window_pattern > kMaxConfigDim) {
+    return Bad(display_name, absl::StrCat("sliding_window_pattern is ", c.sliding_window_pattern,
+                                          " (expected 0..", kMaxConfigDim, ")"));
+  }
+  for (const auto& [field, value] :
+       {std::pair<const char*, float>{"attn_logit_softcapping", c.attn_logit_softcap},
+        {"final_logit_softcapping", c.final_logit_softcap},
+        {"rope.freq_base_swa", c.rope_theta_swa}}) {
+    if (!std::isfinite(value) || value < 0) {
+      return Bad(display_name, absl::StrCat(field, " is ", value, " (expected >= 0)"));
+    }
   }
   return absl::OkStatus();
 }

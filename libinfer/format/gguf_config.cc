@@ -135,6 +135,22 @@ absl::StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& f) {
         f.display_name(), ": tensor 'token_embd.weight': shape [", shape, "] (expected [",
         c.vocab_size, ", ", c.hidden_size, "] = [vocab_size, embedding_length])"));
   }
+  const SlidingLayers& sliding = family->sliding_layers;
+  if (sliding.pattern > 0) {
+    INFER_ASSIGN_OR_RETURN(c.sliding_window,
+                           PositiveInt(f, p + "attention.sliding_window", sliding.default_window));
+    INFER_ASSIGN_OR_RETURN(c.sliding_window_pattern,
+                           PositiveInt(f, p + "attention.sliding_window_pattern", sliding.pattern));
+    const float global_theta = c.rope_theta;
+    INFER_ASSIGN_OR_RETURN(
+        c.rope_theta_swa,
+        FloatOr(f, p + "rope.freq_base_swa",
+                sliding.default_rope_theta > 0 ? sliding.default_rope_theta : global_theta));
+  }
+  INFER_ASSIGN_OR_RETURN(c.attn_logit_softcap,
+                         FloatOr(f, p + "attn_logit_softcapping", family->default_attn_softcap));
+  INFER_ASSIGN_OR_RETURN(c.final_logit_softcap,
+                         FloatOr(f, p + "final_logit_softcapping", family->default_final_softcap));
   c.tie_word_embeddings = f.FindTensor("output.weight") == nullptr;
   c.attention_bias = f.FindTensor("blk.0.attn_q.bias") != nullptr;
   c.rope_interleaved = family->gguf_rope_interleaved;

@@ -145,6 +145,12 @@ absl::StatusOr<ModelConfig> ModelConfigFromHfConfigJson(std::string_view json_te
     return r.Error("model_type", absl::StrCat("unsupported value '", *model_type, "' (expected ",
                                               ArchitectureNames(), ")"));
   }
+  if (!family->hf_checkpoints) {
+    return r.Error("model_type",
+                   absl::StrCat("'", *model_type,
+                                "': Hugging Face checkpoints of this family are not supported "
+                                "yet; use the model's GGUF file"));
+  }
   c.architecture = *model_type;
   INFER_ASSIGN_OR_RETURN(c.vocab_size, r.Int("vocab_size"));
   INFER_ASSIGN_OR_RETURN(c.hidden_size, r.Int("hidden_size"));

@@ -42,6 +42,12 @@ struct ModelConfig {
   bool tie_word_embeddings = false;  // output head reuses the token embedding
   bool attention_bias = false;       // Q/K/V projections have biases (Qwen2)
   int64_t sliding_window = 0;        // 0 = none (Mistral v0.1 uses 4096)
+  // With a window: 0 = every layer slides (Mistral); N = layer l slides when l % N < N - 1 and
+  // the others attend globally (Gemma 2: 2, Gemma 3: 6).
+  int64_t sliding_window_pattern = 0;
+  float rope_theta_swa = 0;       // RoPE base of the sliding layers when patterned; 0 = rope_theta
+  float attn_logit_softcap = 0;   // scores -> cap * tanh(scores / cap) before softmax; 0 = off
+  float final_logit_softcap = 0;  // the same on the output logits
 };
 
 }  // namespace infer

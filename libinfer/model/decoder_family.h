@@ -7,19 +7,38 @@
 
 #include <string_view>
 
+#include "libinfer/format/model_config.h"
+
 namespace infer {
+
+// The gated feed-forward's activation: out = act(gate) * up.
+enum class FfnActivation {
+  kSilu,      // Llama, Qwen
+  kGeluTanh,  // Gemma: GELU in its tanh form
+};
 
 struct DecoderFamily {
   std::string_view name;
   // Per-head RMSNorm of the queries and keys (blk.N.attn_q_norm / attn_k_norm, [head_dim]
   // weights shared by every head), after the projections and before RoPE.
   bool qk_norm = false;
+  FfnActivation activation = FfnActivation::kSilu;
+  // The hidden states start as the token embedding times sqrt(hidden_size).
+  bool scale_embeddings = false;
+  // Each block's output is RMS-normed (blk.N.post_attention_norm / post_ffw_norm) before it
+  // joins the residual stream; ffn_norm is then the norm before the feed-forward, as always.
+  bool post_norms = false;
+  // The attention score scale for a config; null: 1 / sqrt(head_dim).
+  float (*attention_scale)(const ModelConfig& config) = nullptr;
 };
 
 // Llama 2/3, Mistral, SmolLM2, Qwen2: pre-norm, RoPE, GQA, SwiGLU (llama.cc).
 const DecoderFamily& LlamaFamily();
 // Qwen3: Llama's layers with per-head Q/K RMSNorm (qwen3.cc).
 const DecoderFamily& Qwen3Family();
+// Gemma 2 and Gemma 3 (gemma.cc).
+const DecoderFamily& Gemma2Family();
+const DecoderFamily& Gemma3Family();
 
 }  // namespace infer
 

@@ -89,13 +89,17 @@ absl::StatusOr<std::vector<float>> BindVector(const WeightSource& weights, const
   return out;
 }
 
-std::vector<float> RopeFrequencies(const ModelConfig& c) {
+// The rotation frequencies of base `theta`; `scaled` folds the config's RoPE scaling in (the
+// sliding layers of a patterned model rotate unscaled, with their own base).
+std::vector<float> RopeFrequencies(const ModelConfig& c, float theta, bool scaled) {
   const int64_t half = c.rope_dim / 2;
   std::vector<float> inv(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i) {
-    double f = std::pow(static_cast<double>(c.rope_theta),
+    double f = std::pow(static_cast<double>(theta),
                         -2.0 * static_cast<double>(i) / static_cast<double>(c.rope_dim));
-    if (c.rope_scaling == RopeScalingType::kLinear) {
+    if (!scaled) {
+      // as is
+    } else if (c.rope_scaling == RopeScalingType::kLinear) {
       f /= c.rope_scaling_factor;
     } else if (c.rope_scaling == RopeScalingType::kLlama3) {
       // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, and the band in
@@ -164,10 +168,10 @@ absl::StatusOr<RunnerFootprint> LlamaModel::Footprint(const ModelConfig& config,
     }
     if (!inside) f.weight_bytes += r.bytes * static_cast<uint64_t>(r.rows);
   }
-  uint64_t floats = m->output_norm_.size() + m->inv_freq_.size();
+  uint64_t floats = m->output_norm_.size() + m->inv_freq_.size() + m->inv_freq_swa_.size();
   for (const LlamaLayer& l : m->layers_) {
     floats += l.attn_norm.size() + l.ffn_norm.size() + l.bq.size() + l.bk.size() + l.bv.size() +
-              l.q_norm.size() + l.k_norm.size();
+              l.q_norm.size() + l.k_norm.size() + l.post_attn_norm.size() + l.post_ffn_norm.size();
   }
   f.copied_bytes = floats * sizeof(float);
   // EnsureScratch's buffers for `tokens`, the rows of logits wanted (the output head runs only
@@ -283,6 +287,15 @@ absl::Status LlamaModel::BindLayer(const WeightSource& weights, int64_t l, const
     INFER_ASSIGN_OR_RETURN(
         layer.k_norm, BindVector(weights, p + "attn_k_norm.weight", c.head_dim, 0, c.head_dim));
   }
+  if (family_.post_norms) {
+    INFER_ASSIGN_OR_RETURN(
+        layer.post_attn_norm,
+        BindVector(weights, p + "post_attention_norm.weight", hidden, 0, hidden));
+    INFER_ASSIGN_OR_RETURN(layer.post_ffn_norm,
+                           BindVector(weights, p + "post_ffw_norm.weight", hidden, 0, hidden));
+  }
+  const int64_t pattern = c.sliding_window_pattern;
+  layer.sliding = c.sliding_window > 0 && (pattern == 0 || l % pattern < pattern - 1);
   layers_.push_back(std::move(layer));
   return absl::OkStatus();
 }
@@ -321,7 +334,11 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Bind(const ModelConfig& 
   for (int64_t l = lay.first_layer; l < lay.end_layer; ++l) {
     INFER_RETURN_IF_ERROR(model->BindLayer(weights, l, b));
   }
-  model->inv_freq_ = RopeFrequencies(c);
+  model->inv_freq_ = RopeFrequencies(c, c.rope_theta, /*scaled=*/true);
+  if (c.sliding_window > 0 && c.sliding_window_pattern > 0) {
+    model->inv_freq_swa_ = RopeFrequencies(
+        c, c.rope_theta_swa > 0 ? c.rope_theta_swa : c.rope_theta, /*scaled=*/false);
+  }
   if (weights.Find("rope_freqs.weight") != nullptr) {
     // GGUF Llama 3.1 files carry their per-frequency scaling factors as a tensor.
     INFER_ASSIGN_OR_RETURN(std::vector<float> f, BindVector(weights, "rope_freqs.weight",
@@ -395,10 +412,12 @@ absl::Status LlamaModel::AllReduce(float* data, int64_t count) {
 }
 
 absl::Status LlamaModel::AttentionBlock(const LlamaLayer& L, int64_t li, int64_t n,
-                                        const kernels::cpu::AttentionShape& shape,
-                                        HostKvCache& cache) {
+                                        kernels::cpu::AttentionShape shape, HostKvCache& cache) {
   namespace k = kernels::cpu;
   const ModelConfig& c = config_;
+  shape.sliding_window = L.sliding ? c.sliding_window : 0;
+  const std::vector<float>& inv_freq =
+      L.sliding && !inv_freq_swa_.empty() ? inv_freq_swa_ : inv_freq_;
   const int64_t hidden = c.hidden_size;
   const int64_t q_dim = q_dim_;
   const int64_t kv_dim = kv_dim_;
@@ -432,8 +451,8 @@ absl::Status LlamaModel::AttentionBlock(const LlamaLayer& L, int64_t li, int64_t
       }
     }
     const int64_t pos = queries_[t].position;
-    k::Rope(q, shape.num_heads, c.head_dim, c.rope_dim, pos, inv_freq_, c.rope_interleaved);
-    k::Rope(kk, shape.num_kv_heads, c.head_dim, c.rope_dim, pos, inv_freq_, c.rope_interleaved);
+    k::Rope(q, shape.num_heads, c.head_dim, c.rope_dim, pos, inv_freq, c.rope_interleaved);
+    k::Rope(kk, shape.num_kv_heads, c.head_dim, c.rope_dim, pos, inv_freq, c.rope_interleaved);
     const int64_t block = queries_[t].block_table[pos / shape.block_size];
     for (int64_t h = 0; h < shape.num_kv_heads; ++h) {
       const int64_t dst = block * block_floats + shape.row_offset(h, pos);
@@ -444,8 +463,20 @@ absl::Status LlamaModel::AttentionBlock(const LlamaLayer& L, int64_t li, int64_t
   k::PagedAttention(shape, q_.data(), k_cache, v_cache, queries_, att_.data(), pool);
   k::MatMul(L.wo, att_.data(), n, proj_.data(), hidden, pool, &matmul_scratch_);
   INFER_RETURN_IF_ERROR(AllReduce(proj_.data(), n * hidden));
-  k::Add(x_.data(), proj_.data(), n * hidden);
+  AddResidual(L.post_attn_norm, n);
   return absl::OkStatus();
+}
+
+void LlamaModel::AddResidual(const std::vector<float>& post_norm, int64_t n) {
+  namespace k = kernels::cpu;
+  const int64_t hidden = config_.hidden_size;
+  if (!post_norm.empty()) {
+    for (int64_t t = 0; t < n; ++t) {
+      float* row = &proj_[t * hidden];
+      k::RmsNorm(row, post_norm.data(), row, hidden, config_.rms_norm_eps);
+    }
+  }
+  k::Add(x_.data(), proj_.data(), n * hidden);
 }
 
 absl::Status LlamaModel::FeedForwardBlock(const LlamaLayer& L, int64_t n) {
@@ -459,10 +490,14 @@ absl::Status LlamaModel::FeedForwardBlock(const LlamaLayer& L, int64_t n) {
   }
   k::MatMul(L.gate, xn_.data(), n, gate_.data(), ff, pool, &matmul_scratch_);
   k::MatMul(L.up, xn_.data(), n, up_.data(), ff, pool, &matmul_scratch_);
-  k::SiluMul(gate_.data(), up_.data(), gate_.data(), n * ff);
+  if (family_.activation == FfnActivation::kGeluTanh) {
+    k::GeluTanhMul(gate_.data(), up_.data(), gate_.data(), n * ff);
+  } else {
+    k::SiluMul(gate_.data(), up_.data(), gate_.data(), n * ff);
+  }
   k::MatMul(L.down, gate_.data(), n, proj_.data(), hidden, pool, &matmul_scratch_);
   INFER_RETURN_IF_ERROR(AllReduce(proj_.data(), n * hidden));
-  k::Add(x_.data(), proj_.data(), n * hidden);
+  AddResidual(L.post_ffn_norm, n);
   return absl::OkStatus();
 }
 
@@ -494,6 +529,9 @@ absl::Status LlamaModel::Forward(const ForwardBatch& batch, KvCache& kv_cache,
   }
   if (lay.first_stage) {
     for (int64_t t = 0; t < n; ++t) k::DequantizeRow(embedding_, batch.tokens[t], &x_[t * hidden]);
+    if (family_.scale_embeddings) {
+      k::Scale(x_.data(), n * hidden, std::sqrt(static_cast<float>(hidden)));
+    }
   } else {
     std::copy(hidden_in.begin(), hidden_in.end(), x_.begin());
   }
@@ -503,8 +541,10 @@ absl::Status LlamaModel::Forward(const ForwardBatch& batch, KvCache& kv_cache,
   shape.num_kv_heads = kv_dim_ / c.head_dim;
   shape.head_dim = c.head_dim;
   shape.block_size = cache->block_size();
-  shape.sliding_window = c.sliding_window;
-  shape.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  shape.scale = family_.attention_scale != nullptr
+                    ? family_.attention_scale(c)
+                    : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  shape.softcap = c.attn_logit_softcap;
   for (size_t li = 0; li < layers_.size(); ++li) {
     INFER_RETURN_IF_ERROR(AttentionBlock(layers_[li], static_cast<int64_t>(li), n, shape, *cache));
     INFER_RETURN_IF_ERROR(FeedForwardBlock(layers_[li], n));
@@ -526,7 +566,11 @@ absl::Status LlamaModel::Forward(const ForwardBatch& batch, KvCache& kv_cache,
     }
     first_token += s.num_tokens;
   }
-  return OutputHead(rows, out);
+  INFER_RETURN_IF_ERROR(OutputHead(rows, out));
+  if (c.final_logit_softcap > 0 && lay.tp_rank == 0) {
+    k::SoftCap(out.data(), rows * c.vocab_size, c.final_logit_softcap);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status LlamaModel::OutputHead(int64_t rows, std::vector<float>& out) {

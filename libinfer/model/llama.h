@@ -35,8 +35,10 @@ namespace infer {
 struct LlamaLayer {
   std::vector<float> attn_norm;
   kernels::cpu::WeightMatrix wq, wk, wv, wo;
-  std::vector<float> bq, bk, bv;      // empty unless the model has attention biases
-  std::vector<float> q_norm, k_norm;  // [head_dim], DecoderFamily::qk_norm only
+  std::vector<float> bq, bk, bv;                     // empty unless the model has attention biases
+  std::vector<float> q_norm, k_norm;                 // [head_dim], DecoderFamily::qk_norm only
+  std::vector<float> post_attn_norm, post_ffn_norm;  // DecoderFamily::post_norms only
+  bool sliding = false;  // attends within config.sliding_window (see ModelConfig)
   std::vector<float> ffn_norm;
   kernels::cpu::WeightMatrix gate, up, down;
 };
@@ -117,8 +119,10 @@ class LlamaModel final : public ModelRunner {
   // One layer's attention (norm, Q/K/V, RoPE, the cache writes, paged attention, O, the
   // tensor-parallel sum and the residual) and feed-forward block, over x_'s `n` tokens.
   absl::Status AttentionBlock(const LlamaLayer& layer, int64_t layer_index, int64_t n,
-                              const kernels::cpu::AttentionShape& shape, HostKvCache& cache);
+                              kernels::cpu::AttentionShape shape, HostKvCache& cache);
   absl::Status FeedForwardBlock(const LlamaLayer& layer, int64_t n);
+  // x_ += proj_ over `n` tokens, each row of proj_ RMS-normed by `post_norm` first unless empty.
+  void AddResidual(const std::vector<float>& post_norm, int64_t n);
   void EnsureScratch(int64_t n);
   absl::Status AllReduce(float* data, int64_t count);
   // The output head over `rows` normed rows of xn_: this rank's vocabulary rows, then (tensor
@@ -135,7 +139,8 @@ class LlamaModel final : public ModelRunner {
   int64_t vocab_begin_ = 0;
   std::vector<float> output_norm_;
   std::vector<LlamaLayer> layers_;
-  std::vector<float> inv_freq_;  // rope_dim / 2 rotation frequencies, scaling folded in
+  std::vector<float> inv_freq_;      // rope_dim / 2 rotation frequencies, scaling folded in
+  std::vector<float> inv_freq_swa_;  // those of the sliding layers when their base differs
   uint64_t weight_bytes_per_token_ = 0;
   std::vector<WeightRange> weight_ranges_;
   std::unique_ptr<ThreadPool> pool_;

@@ -32,6 +32,10 @@ const DecoderFamily& FamilyOf(RunnerKind kind) {
       return LlamaFamily();
     case RunnerKind::kQwen3:
       return Qwen3Family();
+    case RunnerKind::kGemma2:
+      return Gemma2Family();
+    case RunnerKind::kGemma3:
+      return Gemma3Family();
   }
   return LlamaFamily();
 }

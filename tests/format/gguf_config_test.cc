@@ -67,6 +67,59 @@ TEST(GgufConfigTest, TinyLlama) {
   EXPECT_EQ(c->file_type, "");  // no general.file_type
 }
 
+// Gemma's interleaved windows and soft caps: the family's defaults where the file is silent,
+// the file's values where it states them.
+TEST(GgufConfigTest, GemmaWindowsAndCaps) {
+  {
+    std::vector<uint8_t> storage;
+    GgufBuilder b = TinyLlama("gemma2");
+    b.Tensor({"token_embd.weight", 0, {64, 3}, Pattern(64 * 3 * 4)});
+    auto c = ConfigOf(b, &storage);
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->sliding_window, 4096);
+    EXPECT_EQ(c->sliding_window_pattern, 2);
+    EXPECT_FLOAT_EQ(c->rope_theta_swa, 500000.0f);  // the global base
+    EXPECT_FLOAT_EQ(c->attn_logit_softcap, 50.0f);
+    EXPECT_FLOAT_EQ(c->final_logit_softcap, 30.0f);
+    EXPECT_FALSE(c->rope_interleaved);
+  }
+  {
+    std::vector<uint8_t> storage;
+    GgufBuilder b = TinyLlama("gemma3");
+    b.Kv<uint32_t>("gemma3.attention.sliding_window", testing::kTU32, 512)
+        .Kv<float>("gemma3.rope.freq_base_swa", testing::kTF32, 20000.0f)
+        .Kv<float>("gemma3.final_logit_softcapping", testing::kTF32, 12.5f);
+    b.Tensor({"token_embd.weight", 0, {64, 3}, Pattern(64 * 3 * 4)});
+    auto c = ConfigOf(b, &storage);
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->sliding_window, 512);
+    EXPECT_EQ(c->sliding_window_pattern, 6);
+    EXPECT_FLOAT_EQ(c->rope_theta_swa, 20000.0f);
+    EXPECT_FLOAT_EQ(c->attn_logit_softcap, 0.0f);
+    EXPECT_FLOAT_EQ(c->final_logit_softcap, 12.5f);
+  }
+  {
+    // A Llama file's window-like keys are not read.
+    std::vector<uint8_t> storage;
+    GgufBuilder b = TinyLlama();
+    b.Kv<uint32_t>("llama.attention.sliding_window", testing::kTU32, 512);
+    b.Tensor({"token_embd.weight", 0, {64, 3}, Pattern(64 * 3 * 4)});
+    auto c = ConfigOf(b, &storage);
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->sliding_window, 0);
+    EXPECT_FLOAT_EQ(c->final_logit_softcap, 0.0f);
+  }
+  {
+    std::vector<uint8_t> storage;
+    GgufBuilder b = TinyLlama("gemma2");
+    b.Kv<float>("gemma2.attn_logit_softcapping", testing::kTF32, -1.0f);
+    b.Tensor({"token_embd.weight", 0, {64, 3}, Pattern(64 * 3 * 4)});
+    auto c = ConfigOf(b, &storage);
+    ASSERT_FALSE(c.ok());
+    EXPECT_THAT(std::string(c.status().message()), HasSubstr("attn_logit_softcapping is -1"));
+  }
+}
+
 TEST(GgufConfigTest, FileTypeNamesTheMix) {
   for (const auto& [code, name] : std::vector<std::pair<uint32_t, std::string>>{
            {15, "Q4_K_M"}, {18, "Q6_K"}, {30, "IQ4_XS"}, {7, "Q8_0"}, {99, "ftype 99"}}) {
@@ -155,7 +208,7 @@ TEST(GgufConfigTest, ErrorsNameTheKey) {
     b.KvString("general.architecture", "gpt2");
     EXPECT_THAT(std::string(ConfigOf(b, &storage).status().message()),
                 HasSubstr("key 'general.architecture': unsupported value 'gpt2' (expected "
-                          "llama, mistral, qwen2 or qwen3)"));
+                          "llama, mistral, qwen2, qwen3, gemma2 or gemma3)"));
   }
   {
     GgufBuilder b = TinyLlama();

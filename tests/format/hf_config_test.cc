@@ -104,7 +104,12 @@ TEST(HfConfigTest, ErrorsNameTheField) {
   EXPECT_THAT(Error("{"), HasSubstr("config.json: invalid JSON"));
   EXPECT_THAT(Error("[]"), HasSubstr("expected a JSON object"));
   EXPECT_THAT(Error(R"({"model_type": "gpt2"})"),
-              HasSubstr("model_type: unsupported value 'gpt2' (expected llama, mistral, qwen2 or qwen3)"));
+              HasSubstr("model_type: unsupported value 'gpt2' (expected llama, mistral, qwen2, "
+                        "qwen3, gemma2 or gemma3)"));
+  EXPECT_THAT(
+      std::string(
+          ModelConfigFromHfConfigJson(R"({"model_type": "gemma2"})", "m").status().message()),
+      HasSubstr("'gemma2': Hugging Face checkpoints of this family are not supported"));
   EXPECT_THAT(Error(R"({"vocab_size": 3})"), HasSubstr("model_type: missing"));
   EXPECT_THAT(Error(R"({"model_type": "llama", "vocab_size": 3})"),
               HasSubstr("config.json: hidden_size: missing"));

@@ -16,6 +16,7 @@ namespace {
 
 struct Case {
   int64_t heads, kv_heads, head_dim, tokens, start, window, block_size;
+  float softcap = 0;
 };
 
 // A paged cache holding one or more sequences' K/V, positions placed in shuffled blocks.
@@ -79,7 +80,9 @@ std::vector<double> Reference(const PagedCache& c, size_t seq, int64_t pos, cons
       for (int64_t i = 0; i < s.head_dim; ++i) {
         dot += double(qh[i]) * c.dense_k[seq][(kv * len + j) * s.head_dim + i];
       }
-      w.push_back(dot * s.scale);
+      double score = dot * s.scale;
+      if (s.softcap > 0) score = s.softcap * std::tanh(score / s.softcap);
+      w.push_back(score);
       max = std::max(max, w.back());
     }
     double sum = 0;
@@ -103,6 +106,7 @@ AttentionShape ShapeOf(const Case& c) {
   s.block_size = c.block_size;
   s.sliding_window = c.window;
   s.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  s.softcap = c.softcap;
   return s;
 }
 
@@ -144,7 +148,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{8, 8, 128, 3, 100, 0, 16}, Case{4, 1, 64, 9, 20, 6, 16},
                       Case{2, 2, 12, 4, 3, 0, 16}, Case{6, 2, 80, 1, 513, 0, 16},
                       Case{9, 3, 64, 11, 40, 0, 5}, Case{4, 2, 16, 3, 9, 0, 1},
-                      Case{4, 2, 32, 6, 50, 17, 7}));
+                      Case{4, 2, 32, 6, 50, 17, 7},
+                      // Gemma 2's soft-capped scores (a cap of 1.5 bends most of them)
+                      Case{4, 2, 64, 5, 40, 0, 16, 1.5f}, Case{8, 4, 256, 3, 20, 9, 16, 1.5f}));
 
 // A row's output is the same bits alone or in a batch, and wherever its blocks lie.
 TEST(PagedAttentionTest, RowIsIndependentOfBatchAndBlockPlacement) {
@@ -204,14 +210,16 @@ TEST(AttendRowTest, Avx2MatchesPortable) {
         rows.block_size = block_size;
         rows.head_dim = dim;
         rows.count = count;
-        std::vector<float> s1(count), s2(count), o1(dim), o2(dim);
-        AttendRowPortable(q.data(), rows, 0.125f, s1.data(), o1.data());
-        AttendRowAvx2(q.data(), rows, 0.125f, s2.data(), o2.data());
-        for (int64_t i = 0; i < dim; ++i) {
-          // Both sum in float in different orders: a score's rounding error grows with
-          // head_dim * |q||k| (~1e-4 here at dim 256) and moves the softmax weights by as much.
-          ASSERT_NEAR(o1[i], o2[i], 1e-4 * (1 + std::fabs(o1[i])))
-              << count << "x" << dim << " block " << block_size;
+        for (float softcap : {0.0f, 2.0f}) {
+          std::vector<float> s1(count), s2(count), o1(dim), o2(dim);
+          AttendRowPortable(q.data(), rows, 0.125f, softcap, s1.data(), o1.data());
+          AttendRowAvx2(q.data(), rows, 0.125f, softcap, s2.data(), o2.data());
+          for (int64_t i = 0; i < dim; ++i) {
+            // Both sum in float in different orders: a score's rounding error grows with
+            // head_dim * |q||k| (~1e-4 here at dim 256) and moves the softmax weights by as much.
+            ASSERT_NEAR(o1[i], o2[i], 1e-4 * (1 + std::fabs(o1[i])))
+                << count << "x" << dim << " block " << block_size << " softcap " << softcap;
+          }
         }
       }
     }

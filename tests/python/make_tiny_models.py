@@ -405,7 +405,7 @@ def make_wide(out_dir, seed=4321):
 
 # The families beyond Llama that libinfer runs, as tiny WIDE models (F32) for the llama.cpp
 # comparisons of test_llama_cpp.py.
-FAMILIES = ("qwen3",)
+FAMILIES = ("qwen3", "gemma2", "gemma3")
 
 
 def make_family(out_dir, arch, seed=777):
@@ -415,17 +415,38 @@ def make_family(out_dir, arch, seed=777):
     sp = train_tokenizer(sp_path)
     rng = np.random.default_rng(seed)
     d = WIDE
-    weights = random_weights(rng, sp.get_piece_size(), dims=d)
-    tensors = to_gguf_names(weights, False, d)  # Qwen keeps RoPE over halves
-    if arch == "qwen3":
+    gemma = arch.startswith("gemma")
+    weights = random_weights(rng, sp.get_piece_size(), tied=gemma, dims=d)
+    tensors = to_gguf_names(weights, False, d)  # these families rotate halves, unpermuted
+
+    def norm(n, spread=0.3):
+        return (1.0 + spread * rng.standard_normal(n)).astype(np.float32)
+
+    extra_kv = None
+    if arch in ("qwen3", "gemma3"):
         for i in range(d.layers):
             for n in ("q", "k"):
-                tensors[f"blk.{i}.attn_{n}_norm.weight"] = (
-                    1.0 + 0.3 * rng.standard_normal(d.head_dim)).astype(np.float32)
-    else:
+                tensors[f"blk.{i}.attn_{n}_norm.weight"] = norm(d.head_dim)
+    if gemma:
+        # Post-block norms (stored with Gemma's +1 folded in, as the converter writes them), a
+        # window short enough for the test's 100 tokens, and caps low enough to bend the
+        # tiny model's scores and logits.
+        for i in range(d.layers):
+            tensors[f"blk.{i}.post_attention_norm.weight"] = norm(d.hidden)
+            tensors[f"blk.{i}.post_ffw_norm.weight"] = norm(d.hidden)
+
+        def extra_kv(writer):
+            writer.add_sliding_window(8)
+            if arch == "gemma2":
+                writer.add_attn_logit_softcapping(1.5)
+                writer.add_final_logit_softcapping(3.0)
+            else:
+                writer.add_sliding_window_pattern(2)  # layer 0 slides, layer 1 is global
+                writer.add_rope_freq_base_swa(100.0)
+    elif arch != "qwen3":
         raise ValueError(f"no tiny model for family {arch}")
     path = os.path.join(out_dir, f"family_{arch}.gguf")
-    write_gguf(path, arch, tensors, sp, dims=d)
+    write_gguf(path, arch, tensors, sp, dims=d, extra_kv=extra_kv)
     with open(os.path.join(HERE, "data", "english.txt")) as f:
         tokens = ([sp.bos_id()] + sp.encode(f.read()))[:NUM_TEST_TOKENS]
     return {"path": path, "tokens": tokens, "vocab_size": sp.get_piece_size()}

@@ -16,7 +16,8 @@
 
 namespace infer::kernels::cpu {
 
-void AttendRowPortable(const float* q, const KvRows& rows, float scale, float* scores, float* out) {
+void AttendRowPortable(const float* q, const KvRows& rows, float scale, float softcap,
+                       float* scores, float* out) {
   const int64_t head_dim = rows.head_dim;
   float max = -INFINITY;
   ForEachKvRun(rows, [&](const float* k, const float*, int64_t j0, int64_t n) {
@@ -28,6 +29,7 @@ void AttendRowPortable(const float* q, const KvRows& rows, float scale, float* s
       max = std::max(max, scores[j0 + j]);
     }
   });
+  if (softcap > 0) max = SoftCapScores(scores, rows.count, softcap);
   float sum = 0;
   for (int64_t j = 0; j < rows.count; ++j) {
     scores[j] = std::exp(scores[j] - max);
@@ -84,7 +86,7 @@ void PagedAttention(const AttentionShape& s, const float* q, const float* k, con
           s.sliding_window > 0 ? std::max<int64_t>(0, query.position - s.sliding_window + 1) : 0;
       rows.count = query.position - rows.first + 1;
       const int64_t offset = (t * s.num_heads + h) * s.head_dim;
-      attend(q + offset, rows, s.scale, scores.data(), out + offset);
+      attend(q + offset, rows, s.scale, s.softcap, scores.data(), out + offset);
     }
   };
   if (pool == nullptr || pairs == 1) {

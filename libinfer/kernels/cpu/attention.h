@@ -21,6 +21,7 @@ struct AttentionShape {
   int64_t block_size = 0;      // positions per cache block
   int64_t sliding_window = 0;  // 0: attend to every earlier position
   float scale = 0;             // usually 1 / sqrt(head_dim)
+  float softcap = 0;           // > 0: scores (after scale) -> softcap * tanh(score / softcap)
 
   // Floats in one block of one layer's K (or V) pool: [num_kv_heads][block_size][head_dim].
   int64_t block_floats() const { return num_kv_heads * block_size * head_dim; }

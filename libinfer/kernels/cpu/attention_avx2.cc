@@ -42,7 +42,8 @@ inline __m256 ExpNonPositive(__m256 x) {
 
 }  // namespace
 
-void AttendRowAvx2(const float* q, const KvRows& rows, float scale, float* scores, float* out) {
+void AttendRowAvx2(const float* q, const KvRows& rows, float scale, float softcap, float* scores,
+                   float* out) {
   const int64_t head_dim = rows.head_dim;
   // Scores, four keys per pass so each q chunk is loaded once per four rows. A run's last one to
   // three keys go through the same four-key code (the missing keys repeat the last one, their
@@ -79,7 +80,7 @@ void AttendRowAvx2(const float* q, const KvRows& rows, float scale, float* score
   });
   vmax4 = _mm_max_ps(vmax4, _mm_movehl_ps(vmax4, vmax4));
   vmax4 = _mm_max_ss(vmax4, _mm_movehdup_ps(vmax4));
-  const float max = _mm_cvtss_f32(vmax4);
+  const float max = softcap > 0 ? SoftCapScores(scores, rows.count, softcap) : _mm_cvtss_f32(vmax4);
 
   // Softmax numerators and their sum (scores are contiguous whatever the blocks).
   const int64_t count = rows.count;

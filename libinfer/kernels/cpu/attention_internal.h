@@ -3,6 +3,7 @@
 #define INFER_KERNELS_CPU_ATTENTION_INTERNAL_H_
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 namespace infer::kernels::cpu {
@@ -36,14 +37,27 @@ inline void ForEachKvRun(const KvRows& r, F f) {
   }
 }
 
-// out[0, head_dim) = sum_j softmax_j(scale * <q, k_j>) * v_j over the rows of `rows`. `scores`
-// has room for rows.count floats.
-using AttendRowFn = void (*)(const float* q, const KvRows& rows, float scale, float* scores,
-                             float* out);
+// out[0, head_dim) = sum_j softmax_j(cap(scale * <q, k_j>)) * v_j over the rows of `rows`, where
+// cap(s) = softcap * tanh(s / softcap) when softcap > 0, else s. `scores` has room for
+// rows.count floats.
+using AttendRowFn = void (*)(const float* q, const KvRows& rows, float scale, float softcap,
+                             float* scores, float* out);
 
-void AttendRowPortable(const float* q, const KvRows& rows, float scale, float* scores, float* out);
+void AttendRowPortable(const float* q, const KvRows& rows, float scale, float softcap,
+                       float* scores, float* out);
 // Needs AVX2 + FMA and head_dim % 8 == 0.
-void AttendRowAvx2(const float* q, const KvRows& rows, float scale, float* scores, float* out);
+void AttendRowAvx2(const float* q, const KvRows& rows, float scale, float softcap, float* scores,
+                   float* out);
+
+// Applies the soft cap to n scores in place and returns their new maximum.
+inline float SoftCapScores(float* scores, int64_t n, float softcap) {
+  float max = -INFINITY;
+  for (int64_t j = 0; j < n; ++j) {
+    scores[j] = softcap * std::tanh(scores[j] / softcap);
+    max = std::max(max, scores[j]);
+  }
+  return max;
+}
 
 }  // namespace infer::kernels::cpu
 

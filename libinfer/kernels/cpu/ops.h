@@ -13,6 +13,16 @@ void RmsNorm(const float* x, const float* weight, float* out, int64_t n, float e
 // out[i] = silu(gate[i]) * up[i] where silu(v) = v / (1 + exp(-v)). out may alias gate or up.
 void SiluMul(const float* gate, const float* up, float* out, int64_t n);
 
+// out[i] = gelu(gate[i]) * up[i] with GELU's tanh form (Gemma's activation):
+// gelu(v) = v / 2 * (1 + tanh(sqrt(2 / pi) * (v + 0.044715 v^3))). out may alias gate or up.
+void GeluTanhMul(const float* gate, const float* up, float* out, int64_t n);
+
+// x[i] = cap * tanh(x[i] / cap) (Gemma 2's logit soft-capping); cap > 0.
+void SoftCap(float* x, int64_t n, float cap);
+
+// x[i] *= s.
+void Scale(float* x, int64_t n, float s);
+
 // x[i] += y[i].
 void Add(float* x, const float* y, int64_t n);
 
