@@ -26,6 +26,10 @@ constexpr Architecture kArchitectures[] = {
      /*always_attention_bias=*/false, HfSlidingWindow::kNone, /*hf_checkpoints=*/false,
      SlidingLayers{.pattern = 6, .default_window = 0, .default_rope_theta = 10000.0f},
      /*default_attn_softcap=*/0.0f, /*default_final_softcap=*/0.0f},
+    // Phi-3's sliding window is ignored as llama.cpp ignores it (its converters state it
+    // inconsistently); attention is global.
+    {"phi3", RunnerKind::kPhi3, /*gguf_rope_interleaved=*/false,
+     /*always_attention_bias=*/false, HfSlidingWindow::kNone, /*hf_checkpoints=*/false},
 };
 
 }  // namespace

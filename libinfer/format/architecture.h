@@ -17,6 +17,7 @@ enum class RunnerKind {
   kQwen3,   // kLlama's runner with per-head Q/K norms (libinfer/model/qwen3.cc)
   kGemma2,  // kLlama's runner, Gemma's recipe (libinfer/model/gemma.cc)
   kGemma3,  // Gemma 2's recipe with per-head Q/K norms (libinfer/model/gemma.cc)
+  kPhi3,    // kLlama's runner with a fused gate/up projection (libinfer/model/phi3.cc)
 };
 
 // Sliding-window attention interleaved with global layers, as a family's GGUF files state it

@@ -86,7 +86,8 @@ absl::Status ValidateModelConfig(const ModelConfig& c, std::string_view display_
   for (const auto& [field, value] :
        {std::pair<const char*, float>{"attn_logit_softcapping", c.attn_logit_softcap},
         {"final_logit_softcapping", c.final_logit_softcap},
-        {"rope.freq_base_swa", c.rope_theta_swa}}) {
+        {"rope.freq_base_swa", c.rope_theta_swa},
+        {"rope.scaling.attn_factor", c.rope_attn_factor}}) {
     if (!std::isfinite(value) || value < 0) {
       return Bad(display_name, absl::StrCat(field, " is ", value, " (expected >= 0)"));
     }

@@ -107,12 +107,20 @@ absl::StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& f) {
     c.rope_scaling = RopeScalingType::kLinear;
     INFER_ASSIGN_OR_RETURN(c.rope_scaling_factor, FloatOr(f, p + "rope.scale_linear", 1.0f));
   }
-  if (f.Has(p + "rope.scaling.original_context_length")) {
+  const bool has_original = f.Has(p + "rope.scaling.original_context_length");
+  if (has_original) {
     INFER_ASSIGN_OR_RETURN(c.rope_original_context_length,
                            PositiveInt(f, p + "rope.scaling.original_context_length"));
   }
+  INFER_ASSIGN_OR_RETURN(c.rope_attn_factor, FloatOr(f, p + "rope.scaling.attn_factor", 1.0f));
   if (f.FindTensor("rope_freqs.weight") != nullptr) {
     c.rope_freq_factors_tensor = "rope_freqs.weight";
+  } else if (f.FindTensor("rope_factors_long.weight") != nullptr) {
+    // LongRoPE (Phi-3 128k): the long factors for a context beyond the original one, else the
+    // short ones.
+    const bool long_context = has_original && c.context_length > c.rope_original_context_length;
+    c.rope_freq_factors_tensor =
+        long_context ? "rope_factors_long.weight" : "rope_factors_short.weight";
   }
 
   const TensorView* embd = f.FindTensor("token_embd.weight");

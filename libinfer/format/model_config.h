@@ -39,6 +39,9 @@ struct ModelConfig {
   // llama.cpp for Llama 3.x instead of rope_scaling metadata); empty when there is none. The
   // frequency of pair i becomes theta^(-2i/rope_dim) / tensor[i].
   std::string rope_freq_factors_tensor;
+  // Multiplies the rotated dimensions of Q and K after RoPE (GGUF rope.scaling.attn_factor;
+  // LongRoPE's attention factor).
+  float rope_attn_factor = 1.0f;
   bool tie_word_embeddings = false;  // output head reuses the token embedding
   bool attention_bias = false;       // Q/K/V projections have biases (Qwen2)
   int64_t sliding_window = 0;        // 0 = none (Mistral v0.1 uses 4096)

@@ -28,6 +28,8 @@ struct DecoderFamily {
   // Each block's output is RMS-normed (blk.N.post_attention_norm / post_ffw_norm) before it
   // joins the residual stream; ffn_norm is then the norm before the feed-forward, as always.
   bool post_norms = false;
+  // blk.N.ffn_up holds the gate's rows and then the up projection's (Phi-3); no ffn_gate.
+  bool fused_gate_up = false;
   // The attention score scale for a config; null: 1 / sqrt(head_dim).
   float (*attention_scale)(const ModelConfig& config) = nullptr;
 };
@@ -39,6 +41,8 @@ const DecoderFamily& Qwen3Family();
 // Gemma 2 and Gemma 3 (gemma.cc).
 const DecoderFamily& Gemma2Family();
 const DecoderFamily& Gemma3Family();
+// Phi-3 / Phi-3.5 / Phi-4-mini (phi3.cc).
+const DecoderFamily& Phi3Family();
 
 }  // namespace infer
 

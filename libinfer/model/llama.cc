@@ -259,18 +259,39 @@ absl::Status LlamaModel::BindLayer(const WeightSource& weights, int64_t l, const
                          BindVector(weights, p + "attn_norm.weight", hidden, 0, hidden));
   INFER_ASSIGN_OR_RETURN(layer.ffn_norm,
                          BindVector(weights, p + "ffn_norm.weight", hidden, 0, hidden));
-  INFER_ASSIGN_OR_RETURN(layer.wq, BindRecorded(weights, p + "attn_q.weight", q_dim, hidden,
-                                                b.q_begin, b.q_end, 0, hidden));
-  INFER_ASSIGN_OR_RETURN(layer.wk, BindRecorded(weights, p + "attn_k.weight", kv_dim, hidden,
-                                                b.kv_begin, b.kv_end, 0, hidden));
-  INFER_ASSIGN_OR_RETURN(layer.wv, BindRecorded(weights, p + "attn_v.weight", kv_dim, hidden,
-                                                b.kv_begin, b.kv_end, 0, hidden));
+  if (const std::string qkv = p + "attn_qkv.weight"; weights.Find(qkv) != nullptr) {
+    // One fused projection (Phi-3): the rows of Q, then K, then V; each rank binds its rows
+    // of each, zero-copy as always.
+    const int64_t rows = q_dim + 2 * kv_dim;
+    INFER_ASSIGN_OR_RETURN(layer.wq,
+                           BindRecorded(weights, qkv, rows, hidden, b.q_begin, b.q_end, 0, hidden));
+    INFER_ASSIGN_OR_RETURN(layer.wk, BindRecorded(weights, qkv, rows, hidden, q_dim + b.kv_begin,
+                                                  q_dim + b.kv_end, 0, hidden));
+    INFER_ASSIGN_OR_RETURN(layer.wv,
+                           BindRecorded(weights, qkv, rows, hidden, q_dim + kv_dim + b.kv_begin,
+                                        q_dim + kv_dim + b.kv_end, 0, hidden));
+  } else {
+    INFER_ASSIGN_OR_RETURN(layer.wq, BindRecorded(weights, p + "attn_q.weight", q_dim, hidden,
+                                                  b.q_begin, b.q_end, 0, hidden));
+    INFER_ASSIGN_OR_RETURN(layer.wk, BindRecorded(weights, p + "attn_k.weight", kv_dim, hidden,
+                                                  b.kv_begin, b.kv_end, 0, hidden));
+    INFER_ASSIGN_OR_RETURN(layer.wv, BindRecorded(weights, p + "attn_v.weight", kv_dim, hidden,
+                                                  b.kv_begin, b.kv_end, 0, hidden));
+  }
   INFER_ASSIGN_OR_RETURN(layer.wo, BindRecorded(weights, p + "attn_output.weight", hidden, q_dim, 0,
                                                 hidden, b.q_begin, b.q_end));
-  INFER_ASSIGN_OR_RETURN(layer.gate, BindRecorded(weights, p + "ffn_gate.weight", ff, hidden,
+  if (family_.fused_gate_up) {
+    // ffn_up holds the gate's rows, then the up projection's.
+    INFER_ASSIGN_OR_RETURN(layer.gate, BindRecorded(weights, p + "ffn_up.weight", 2 * ff, hidden,
+                                                    b.ff_begin, b.ff_end, 0, hidden));
+    INFER_ASSIGN_OR_RETURN(layer.up, BindRecorded(weights, p + "ffn_up.weight", 2 * ff, hidden,
+                                                  ff + b.ff_begin, ff + b.ff_end, 0, hidden));
+  } else {
+    INFER_ASSIGN_OR_RETURN(layer.gate, BindRecorded(weights, p + "ffn_gate.weight", ff, hidden,
+                                                    b.ff_begin, b.ff_end, 0, hidden));
+    INFER_ASSIGN_OR_RETURN(layer.up, BindRecorded(weights, p + "ffn_up.weight", ff, hidden,
                                                   b.ff_begin, b.ff_end, 0, hidden));
-  INFER_ASSIGN_OR_RETURN(layer.up, BindRecorded(weights, p + "ffn_up.weight", ff, hidden,
-                                                b.ff_begin, b.ff_end, 0, hidden));
+  }
   INFER_ASSIGN_OR_RETURN(layer.down, BindRecorded(weights, p + "ffn_down.weight", hidden, ff, 0,
                                                   hidden, b.ff_begin, b.ff_end));
   if (c.attention_bias) {
@@ -339,11 +360,18 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Bind(const ModelConfig& 
     model->inv_freq_swa_ = RopeFrequencies(
         c, c.rope_theta_swa > 0 ? c.rope_theta_swa : c.rope_theta, /*scaled=*/false);
   }
-  if (weights.Find("rope_freqs.weight") != nullptr) {
-    // GGUF Llama 3.1 files carry their per-frequency scaling factors as a tensor.
-    INFER_ASSIGN_OR_RETURN(std::vector<float> f, BindVector(weights, "rope_freqs.weight",
+  if (!c.rope_freq_factors_tensor.empty()) {
+    // Per-frequency divisors as a tensor: Llama 3.1's rope_freqs, Phi-3's LongRoPE factors.
+    INFER_ASSIGN_OR_RETURN(std::vector<float> f, BindVector(weights, c.rope_freq_factors_tensor,
                                                             c.rope_dim / 2, 0, c.rope_dim / 2));
-    for (size_t i = 0; i < f.size(); ++i) model->inv_freq_[i] /= f[i];
+    for (size_t i = 0; i < f.size(); ++i) {
+      if (!std::isfinite(f[i]) || f[i] <= 0) {
+        return absl::InvalidArgumentError(absl::StrCat("tensor '", c.rope_freq_factors_tensor,
+                                                       "': factor ", i, " is ", f[i],
+                                                       " (expected a positive number)"));
+      }
+      model->inv_freq_[i] /= f[i];
+    }
   }
   return model;
 }
@@ -453,6 +481,14 @@ absl::Status LlamaModel::AttentionBlock(const LlamaLayer& L, int64_t li, int64_t
     const int64_t pos = queries_[t].position;
     k::Rope(q, shape.num_heads, c.head_dim, c.rope_dim, pos, inv_freq, c.rope_interleaved);
     k::Rope(kk, shape.num_kv_heads, c.head_dim, c.rope_dim, pos, inv_freq, c.rope_interleaved);
+    if (c.rope_attn_factor != 1.0f) {
+      for (int64_t h = 0; h < shape.num_heads; ++h) {
+        k::Scale(q + h * c.head_dim, c.rope_dim, c.rope_attn_factor);
+      }
+      for (int64_t h = 0; h < shape.num_kv_heads; ++h) {
+        k::Scale(kk + h * c.head_dim, c.rope_dim, c.rope_attn_factor);
+      }
+    }
     const int64_t block = queries_[t].block_table[pos / shape.block_size];
     for (int64_t h = 0; h < shape.num_kv_heads; ++h) {
       const int64_t dst = block * block_floats + shape.row_offset(h, pos);

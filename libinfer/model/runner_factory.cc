@@ -36,6 +36,8 @@ const DecoderFamily& FamilyOf(RunnerKind kind) {
       return Gemma2Family();
     case RunnerKind::kGemma3:
       return Gemma3Family();
+    case RunnerKind::kPhi3:
+      return Phi3Family();
   }
   return LlamaFamily();
 }

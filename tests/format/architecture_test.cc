@@ -31,7 +31,7 @@ TEST(ArchitectureTest, FamilyFactsTheReadersUse) {
 
 TEST(ArchitectureTest, NamesForErrorsListEveryFamily) {
   const std::string list = ArchitectureNames();
-  EXPECT_EQ(list, "llama, mistral, qwen2, qwen3, gemma2 or gemma3");
+  EXPECT_EQ(list, "llama, mistral, qwen2, qwen3, gemma2, gemma3 or phi3");
   for (const Architecture& a : Architectures()) {
     EXPECT_NE(list.find(a.name), std::string::npos) << a.name;
   }

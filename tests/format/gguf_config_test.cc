@@ -120,6 +120,29 @@ TEST(GgufConfigTest, GemmaWindowsAndCaps) {
   }
 }
 
+// LongRoPE: the long factors beyond the original context, the short ones within it (or when the
+// file states no original context), and the attention factor.
+TEST(GgufConfigTest, Phi3LongRopeFactors) {
+  for (const auto& [original, want] :
+       std::vector<std::pair<uint32_t, std::string>>{{64, "rope_factors_long.weight"},
+                                                     {256, "rope_factors_short.weight"},
+                                                     {0, "rope_factors_short.weight"}}) {
+    std::vector<uint8_t> storage;
+    GgufBuilder b = TinyLlama("phi3");  // context_length 256
+    if (original > 0) {
+      b.Kv<uint32_t>("phi3.rope.scaling.original_context_length", testing::kTU32, original);
+    }
+    b.Kv<float>("phi3.rope.scaling.attn_factor", testing::kTF32, 1.19f);
+    b.Tensor({"token_embd.weight", 0, {64, 3}, Pattern(64 * 3 * 4)})
+        .Tensor({"rope_factors_long.weight", 0, {8}, Pattern(32)})
+        .Tensor({"rope_factors_short.weight", 0, {8}, Pattern(32)});
+    auto c = ConfigOf(b, &storage);
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->rope_freq_factors_tensor, want) << "original " << original;
+    EXPECT_FLOAT_EQ(c->rope_attn_factor, 1.19f);
+  }
+}
+
 TEST(GgufConfigTest, FileTypeNamesTheMix) {
   for (const auto& [code, name] : std::vector<std::pair<uint32_t, std::string>>{
            {15, "Q4_K_M"}, {18, "Q6_K"}, {30, "IQ4_XS"}, {7, "Q8_0"}, {99, "ftype 99"}}) {
@@ -208,7 +231,7 @@ TEST(GgufConfigTest, ErrorsNameTheKey) {
     b.KvString("general.architecture", "gpt2");
     EXPECT_THAT(std::string(ConfigOf(b, &storage).status().message()),
                 HasSubstr("key 'general.architecture': unsupported value 'gpt2' (expected "
-                          "llama, mistral, qwen2, qwen3, gemma2 or gemma3)"));
+                          "llama, mistral, qwen2, qwen3, gemma2, gemma3 or phi3)"));
   }
   {
     GgufBuilder b = TinyLlama();

@@ -105,7 +105,7 @@ TEST(HfConfigTest, ErrorsNameTheField) {
   EXPECT_THAT(Error("[]"), HasSubstr("expected a JSON object"));
   EXPECT_THAT(Error(R"({"model_type": "gpt2"})"),
               HasSubstr("model_type: unsupported value 'gpt2' (expected llama, mistral, qwen2, "
-                        "qwen3, gemma2 or gemma3)"));
+                        "qwen3, gemma2, gemma3 or phi3)"));
   EXPECT_THAT(
       std::string(
           ModelConfigFromHfConfigJson(R"({"model_type": "gemma2"})", "m").status().message()),

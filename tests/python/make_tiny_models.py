@@ -207,12 +207,12 @@ def to_gguf_names(w, pair_rope, dims=TINY):
 
 
 def write_gguf(path, arch, tensors, sp, qtype_name="F32", rope_freqs=None, dims=TINY,
-               extra_kv=None):
+               extra_kv=None, rope_dim=None, name=None):
     import gguf  # pylint: disable=import-outside-toplevel
 
     qtype = gguf.GGMLQuantizationType[qtype_name]
     writer = gguf.GGUFWriter(path, arch)
-    writer.add_name(os.path.splitext(os.path.basename(path))[0])
+    writer.add_name(name or os.path.splitext(os.path.basename(path))[0])
     writer.add_context_length(CONTEXT)
     writer.add_embedding_length(dims.hidden)
     writer.add_feed_forward_length(dims.ffn)
@@ -221,7 +221,7 @@ def write_gguf(path, arch, tensors, sp, qtype_name="F32", rope_freqs=None, dims=
     writer.add_head_count_kv(dims.kv_heads)
     writer.add_layer_norm_rms_eps(EPS)
     writer.add_rope_freq_base(THETA)
-    writer.add_rope_dimension_count(dims.head_dim)
+    writer.add_rope_dimension_count(rope_dim or dims.head_dim)
     writer.add_key_length(dims.head_dim)
     writer.add_value_length(dims.head_dim)
     if extra_kv is not None:
@@ -405,7 +405,7 @@ def make_wide(out_dir, seed=4321):
 
 # The families beyond Llama that libinfer runs, as tiny WIDE models (F32) for the llama.cpp
 # comparisons of test_llama_cpp.py.
-FAMILIES = ("qwen3", "gemma2", "gemma3")
+FAMILIES = ("qwen3", "gemma2", "gemma3", "phi3")
 
 
 def make_family(out_dir, arch, seed=777):
@@ -423,6 +423,7 @@ def make_family(out_dir, arch, seed=777):
         return (1.0 + spread * rng.standard_normal(n)).astype(np.float32)
 
     extra_kv = None
+    rope_dim = None
     if arch in ("qwen3", "gemma3"):
         for i in range(d.layers):
             for n in ("q", "k"):
@@ -443,10 +444,33 @@ def make_family(out_dir, arch, seed=777):
             else:
                 writer.add_sliding_window_pattern(2)  # layer 0 slides, layer 1 is global
                 writer.add_rope_freq_base_swa(100.0)
+    elif arch == "phi3":
+        # Fused projections (Q, K, V rows in one tensor; the gate's rows, then up's), RoPE over
+        # three quarters of each head, and LongRoPE: per-frequency factors with an original
+        # context of 32 (so the long ones apply) and an attention factor.
+        for i in range(d.layers):
+            b = f"blk.{i}."
+            tensors[b + "attn_qkv.weight"] = np.concatenate(
+                [tensors.pop(b + "attn_q.weight"), tensors.pop(b + "attn_k.weight"),
+                 tensors.pop(b + "attn_v.weight")])
+            tensors[b + "ffn_up.weight"] = np.concatenate(
+                [tensors.pop(b + "ffn_gate.weight"), tensors[b + "ffn_up.weight"]])
+        rope_dim = d.head_dim * 3 // 4
+        tensors["rope_factors_long.weight"] = rng.uniform(1.0, 4.0, rope_dim // 2).astype(
+            np.float32)
+        tensors["rope_factors_short.weight"] = rng.uniform(1.0, 1.5, rope_dim // 2).astype(
+            np.float32)
+
+        def extra_kv(writer):
+            writer.add_rope_scaling_orig_ctx_len(32)
+            writer.add_rope_scaling_attn_factors(1.19)
     elif arch != "qwen3":
         raise ValueError(f"no tiny model for family {arch}")
     path = os.path.join(out_dir, f"family_{arch}.gguf")
-    write_gguf(path, arch, tensors, sp, dims=d, extra_kv=extra_kv)
+    # A neutral general.name: llama.cpp gives files named like a Phi-3 that model's special
+    # tokens, which the tiny vocabulary lacks.
+    write_gguf(path, arch, tensors, sp, dims=d, extra_kv=extra_kv, rope_dim=rope_dim,
+               name="tiny family model")
     with open(os.path.join(HERE, "data", "english.txt")) as f:
         tokens = ([sp.bos_id()] + sp.encode(f.read()))[:NUM_TEST_TOKENS]
     return {"path": path, "tokens": tokens, "vocab_size": sp.get_piece_size()}
