@@ -197,8 +197,11 @@ LlamaModel::SliceBounds LlamaModel::BoundsOf(const ModelConfig& c, const RunnerL
   b.kv_end = kv_head_end * c.head_dim;
   b.q_begin = b.kv_begin * group;
   b.q_end = b.kv_end * group;
-  // The FFN in whole 32-element blocks when possible.
-  const int64_t ff_unit = c.intermediate_size % kQuantBlock == 0 ? kQuantBlock : 1;
+  // The FFN in whole blocks when possible: superblocks of 256 (the K-quants' down projection is
+  // cut along its columns), else blocks of 32.
+  const int64_t ff_unit = c.intermediate_size % kSuperBlock == 0   ? kSuperBlock
+                          : c.intermediate_size % kQuantBlock == 0 ? kQuantBlock
+                                                                   : 1;
   const auto [ff_unit_begin, ff_unit_end] = ShareOf(c.intermediate_size / ff_unit, r, tp);
   b.ff_begin = ff_unit_begin * ff_unit;
   b.ff_end = ff_unit_end * ff_unit;

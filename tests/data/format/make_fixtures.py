@@ -46,6 +46,25 @@ def write_gguf(path):
     w.close()
 
 
+def write_kquants(path):
+    """One tensor of each K-quant / IQ4 block layout (and Q5_x), random bytes: seeds that reach
+    the type table and the block-size checks."""
+    rng = np.random.default_rng(26)
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_name("kquant fixture")
+    T = gguf.GGMLQuantizationType
+    for qtype in (T.Q5_0, T.Q5_1, T.Q2_K, T.Q3_K, T.Q4_K, T.Q5_K, T.Q6_K, T.IQ4_NL, T.IQ4_XS):
+        block_elems, block_bytes = gguf.GGML_QUANT_SIZES[qtype]
+        cols = 256
+        rows = 2
+        raw = rng.integers(0, 256, size=(rows, cols // block_elems * block_bytes), dtype=np.uint8)
+        w.add_tensor(f"w_{qtype.name.lower()}", raw, raw_shape=list(raw.shape), raw_dtype=qtype)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def write_safetensors(path):
     save_file({
         "a": np.arange(6, dtype=np.float32).reshape(2, 3),
@@ -58,6 +77,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     write_gguf(os.path.join(out, "tiny_llama.gguf"))
     write_safetensors(os.path.join(out, "tiny.safetensors"))
+    write_kquants(os.path.join(out, "tiny_kquants.gguf"))
 
 
 if __name__ == "__main__":
