@@ -175,10 +175,10 @@ struct QSuper {
     const Block& blk = BlockAt<Block>(wrow, b / kSubs);
     const int j = static_cast<int>(b % kSubs);
     SubCodes(blk, j, q);
-    const SuperScales s = ScalesOf(blk);
+    const auto s = ScalesOf(blk);
     for (int h = 0; h < 2; ++h) {
-      dw[h] = s.d[2 * j + h];
-      off[h] = s.m[2 * j + h];
+      dw[h] = ScaleOf(s, j, h);
+      off[h] = OffsetOf(s, j, h);
     }
   }
 };
