@@ -55,6 +55,67 @@ absl::StatusOr<std::string> FileTypeName(const GgufFile& f) {
   return absl::StrCat("ftype ", code);
 }
 
+// RoPE scaling: <arch>.rope.scaling.* (or the older rope.scale_linear), the frequency-factor
+// tensors (Llama 3.1's rope_freqs, LongRoPE's long/short factors) and the attention factor.
+absl::Status ReadRopeScaling(const GgufFile& f, const std::string& p, ModelConfig* out) {
+  ModelConfig& c = *out;
+  const std::string scaling_key = p + "rope.scaling.type";
+  if (f.Has(scaling_key)) {
+    INFER_ASSIGN_OR_RETURN(std::string type, f.GetString(scaling_key));
+    if (type == "linear") {
+      c.rope_scaling = RopeScalingType::kLinear;
+      if (!f.Has(p + "rope.scaling.factor")) return Bad(f, p + "rope.scaling.factor", "missing");
+      INFER_ASSIGN_OR_RETURN(c.rope_scaling_factor, FloatOr(f, p + "rope.scaling.factor", 1.0f));
+    } else if (type != "none") {
+      return Bad(f, scaling_key,
+                 absl::StrCat("unsupported value '", type, "' (expected none or linear)"));
+    }
+  } else if (f.Has(p + "rope.scale_linear")) {  // older converters
+    c.rope_scaling = RopeScalingType::kLinear;
+    INFER_ASSIGN_OR_RETURN(c.rope_scaling_factor, FloatOr(f, p + "rope.scale_linear", 1.0f));
+  }
+  const bool has_original = f.Has(p + "rope.scaling.original_context_length");
+  if (has_original) {
+    INFER_ASSIGN_OR_RETURN(c.rope_original_context_length,
+                           PositiveInt(f, p + "rope.scaling.original_context_length"));
+  }
+  INFER_ASSIGN_OR_RETURN(c.rope_attn_factor, FloatOr(f, p + "rope.scaling.attn_factor", 1.0f));
+  if (f.FindTensor("rope_freqs.weight") != nullptr) {
+    c.rope_freq_factors_tensor = "rope_freqs.weight";
+  } else if (f.FindTensor("rope_factors_long.weight") != nullptr) {
+    // LongRoPE (Phi-3 128k): the long factors for a context beyond the original one, else the
+    // short ones.
+    const bool long_context = has_original && c.context_length > c.rope_original_context_length;
+    c.rope_freq_factors_tensor =
+        long_context ? "rope_factors_long.weight" : "rope_factors_short.weight";
+  }
+  return absl::OkStatus();
+}
+
+// The keys only some families have: interleaved sliding windows and soft caps, with the family's
+// defaults (libinfer/format/architecture.cc) where the file is silent.
+absl::Status ReadFamilyKeys(const GgufFile& f, const std::string& p, const Architecture& family,
+                            ModelConfig* out) {
+  ModelConfig& c = *out;
+  const SlidingLayers& sliding = family.sliding_layers;
+  if (sliding.pattern > 0) {
+    INFER_ASSIGN_OR_RETURN(c.sliding_window,
+                           PositiveInt(f, p + "attention.sliding_window", sliding.default_window));
+    INFER_ASSIGN_OR_RETURN(c.sliding_window_pattern,
+                           PositiveInt(f, p + "attention.sliding_window_pattern", sliding.pattern));
+    const float global_theta = c.rope_theta;
+    INFER_ASSIGN_OR_RETURN(
+        c.rope_theta_swa,
+        FloatOr(f, p + "rope.freq_base_swa",
+                sliding.default_rope_theta > 0 ? sliding.default_rope_theta : global_theta));
+  }
+  INFER_ASSIGN_OR_RETURN(c.attn_logit_softcap,
+                         FloatOr(f, p + "attn_logit_softcapping", family.default_attn_softcap));
+  INFER_ASSIGN_OR_RETURN(c.final_logit_softcap,
+                         FloatOr(f, p + "final_logit_softcapping", family.default_final_softcap));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& f) {
@@ -92,36 +153,7 @@ absl::StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& f) {
   INFER_ASSIGN_OR_RETURN(c.rms_norm_eps, FloatOr(f, p + "attention.layer_norm_rms_epsilon", 1e-5f));
   INFER_ASSIGN_OR_RETURN(c.rope_theta, FloatOr(f, p + "rope.freq_base", 10000.0f));
 
-  const std::string scaling_key = p + "rope.scaling.type";
-  if (f.Has(scaling_key)) {
-    INFER_ASSIGN_OR_RETURN(std::string type, f.GetString(scaling_key));
-    if (type == "linear") {
-      c.rope_scaling = RopeScalingType::kLinear;
-      if (!f.Has(p + "rope.scaling.factor")) return Bad(f, p + "rope.scaling.factor", "missing");
-      INFER_ASSIGN_OR_RETURN(c.rope_scaling_factor, FloatOr(f, p + "rope.scaling.factor", 1.0f));
-    } else if (type != "none") {
-      return Bad(f, scaling_key,
-                 absl::StrCat("unsupported value '", type, "' (expected none or linear)"));
-    }
-  } else if (f.Has(p + "rope.scale_linear")) {  // older converters
-    c.rope_scaling = RopeScalingType::kLinear;
-    INFER_ASSIGN_OR_RETURN(c.rope_scaling_factor, FloatOr(f, p + "rope.scale_linear", 1.0f));
-  }
-  const bool has_original = f.Has(p + "rope.scaling.original_context_length");
-  if (has_original) {
-    INFER_ASSIGN_OR_RETURN(c.rope_original_context_length,
-                           PositiveInt(f, p + "rope.scaling.original_context_length"));
-  }
-  INFER_ASSIGN_OR_RETURN(c.rope_attn_factor, FloatOr(f, p + "rope.scaling.attn_factor", 1.0f));
-  if (f.FindTensor("rope_freqs.weight") != nullptr) {
-    c.rope_freq_factors_tensor = "rope_freqs.weight";
-  } else if (f.FindTensor("rope_factors_long.weight") != nullptr) {
-    // LongRoPE (Phi-3 128k): the long factors for a context beyond the original one, else the
-    // short ones.
-    const bool long_context = has_original && c.context_length > c.rope_original_context_length;
-    c.rope_freq_factors_tensor =
-        long_context ? "rope_factors_long.weight" : "rope_factors_short.weight";
-  }
+  INFER_RETURN_IF_ERROR(ReadRopeScaling(f, p, &c));
 
   const TensorView* embd = f.FindTensor("token_embd.weight");
   if (f.Has(p + "vocab_size")) {
@@ -143,22 +175,7 @@ absl::StatusOr<ModelConfig> ModelConfigFromGguf(const GgufFile& f) {
         f.display_name(), ": tensor 'token_embd.weight': shape [", shape, "] (expected [",
         c.vocab_size, ", ", c.hidden_size, "] = [vocab_size, embedding_length])"));
   }
-  const SlidingLayers& sliding = family->sliding_layers;
-  if (sliding.pattern > 0) {
-    INFER_ASSIGN_OR_RETURN(c.sliding_window,
-                           PositiveInt(f, p + "attention.sliding_window", sliding.default_window));
-    INFER_ASSIGN_OR_RETURN(c.sliding_window_pattern,
-                           PositiveInt(f, p + "attention.sliding_window_pattern", sliding.pattern));
-    const float global_theta = c.rope_theta;
-    INFER_ASSIGN_OR_RETURN(
-        c.rope_theta_swa,
-        FloatOr(f, p + "rope.freq_base_swa",
-                sliding.default_rope_theta > 0 ? sliding.default_rope_theta : global_theta));
-  }
-  INFER_ASSIGN_OR_RETURN(c.attn_logit_softcap,
-                         FloatOr(f, p + "attn_logit_softcapping", family->default_attn_softcap));
-  INFER_ASSIGN_OR_RETURN(c.final_logit_softcap,
-                         FloatOr(f, p + "final_logit_softcapping", family->default_final_softcap));
+  INFER_RETURN_IF_ERROR(ReadFamilyKeys(f, p, *family, &c));
   c.tie_word_embeddings = f.FindTensor("output.weight") == nullptr;
   c.attention_bias = f.FindTensor("blk.0.attn_q.bias") != nullptr;
   c.rope_interleaved = family->gguf_rope_interleaved;

@@ -218,11 +218,13 @@ void CodesQ6_K(const BlockQ6_K& b, int j, int32_t* q) {
 }
 void CodesIQ4_NL(const BlockIQ4_NL& b, int, int32_t* q) {
   Nibbles(b.qs, q);
-  for (int l = 0; l < 32; ++l) q[l] = kIq4Values[q[l]];
+  // The table's values are signed: the sign extension is the point.
+  for (int l = 0; l < 32; ++l) q[l] = kIq4Values[q[l]];  // NOLINT(bugprone-signed-char-misuse)
 }
 void CodesIQ4_XS(const BlockIQ4_XS& b, int j, int32_t* q) {
   Nibbles(b.qs + 16 * j, q);
-  for (int l = 0; l < 32; ++l) q[l] = kIq4Values[q[l]];
+  // The table's values are signed: the sign extension is the point.
+  for (int l = 0; l < 32; ++l) q[l] = kIq4Values[q[l]];  // NOLINT(bugprone-signed-char-misuse)
 }
 
 using QQ2_K = QSuper<BlockQ2_K, 8, &CodesQ2_K>;
