@@ -179,6 +179,8 @@ HF_TO_GGUF = {
     "mlp.gate_proj.weight": "ffn_gate.weight",
     "mlp.up_proj.weight": "ffn_up.weight",
     "mlp.down_proj.weight": "ffn_down.weight",
+    "self_attn.q_norm.weight": "attn_q_norm.weight",
+    "self_attn.k_norm.weight": "attn_k_norm.weight",
 }
 
 
@@ -292,15 +294,16 @@ def write_safetensors(path, tensors, dtype):
             f.write(raw)
 
 
-def write_hf(folder, weights, sp_path, sp, dtype="F32", shards=1, rope_scaling=None):
+def write_hf(folder, weights, sp_path, sp, dtype="F32", shards=1, rope_scaling=None, dims=TINY,
+             model_type="llama"):
     os.makedirs(folder, exist_ok=True)
     torch_dtype = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}[dtype]
     config = {
-        "architectures": ["LlamaForCausalLM"], "model_type": "llama",
-        "vocab_size": sp.get_piece_size(), "hidden_size": TINY.hidden,
-        "intermediate_size": TINY.ffn, "num_hidden_layers": TINY.layers,
-        "num_attention_heads": TINY.heads, "num_key_value_heads": TINY.kv_heads,
-        "head_dim": TINY.head_dim, "max_position_embeddings": CONTEXT,
+        "architectures": ["LlamaForCausalLM"], "model_type": model_type,
+        "vocab_size": sp.get_piece_size(), "hidden_size": dims.hidden,
+        "intermediate_size": dims.ffn, "num_hidden_layers": dims.layers,
+        "num_attention_heads": dims.heads, "num_key_value_heads": dims.kv_heads,
+        "head_dim": dims.head_dim, "max_position_embeddings": CONTEXT,
         "rms_norm_eps": EPS, "rope_theta": THETA, "hidden_act": "silu",
         "tie_word_embeddings": "lm_head.weight" not in weights,
         "bos_token_id": sp.bos_id(), "eos_token_id": sp.eos_id(),
@@ -409,7 +412,8 @@ FAMILIES = ("qwen3", "gemma2", "gemma3", "phi3")
 
 
 def make_family(out_dir, arch, seed=777):
-    """Writes family_<arch>.gguf; returns {"path", "tokens", "vocab_size"}."""
+    """Writes family_<arch>.gguf (and for qwen3 the same model as an HF folder, family_qwen3_hf);
+    returns {"path", "tokens", "vocab_size"[, "hf_path"]}."""
     os.makedirs(out_dir, exist_ok=True)
     sp_path = os.path.join(out_dir, "tokenizer.model")
     sp = train_tokenizer(sp_path)
@@ -417,17 +421,21 @@ def make_family(out_dir, arch, seed=777):
     d = WIDE
     gemma = arch.startswith("gemma")
     weights = random_weights(rng, sp.get_piece_size(), tied=gemma, dims=d)
-    tensors = to_gguf_names(weights, False, d)  # these families rotate halves, unpermuted
 
     def norm(n, spread=0.3):
         return (1.0 + spread * rng.standard_normal(n)).astype(np.float32)
 
-    extra_kv = None
-    rope_dim = None
     if arch in ("qwen3", "gemma3"):
         for i in range(d.layers):
             for n in ("q", "k"):
-                tensors[f"blk.{i}.attn_{n}_norm.weight"] = norm(d.head_dim)
+                weights[f"model.layers.{i}.self_attn.{n}_norm.weight"] = norm(d.head_dim)
+    tensors = to_gguf_names(weights, False, d)  # these families rotate halves, unpermuted
+    extra_kv = None
+    rope_dim = None
+    if arch == "qwen3":
+        # The same model as a Hugging Face folder, for the checkpoint reader's Qwen3 names.
+        write_hf(os.path.join(out_dir, "family_qwen3_hf"), weights, sp_path, sp, dims=d,
+                 model_type="qwen3")
     if gemma:
         # Post-block norms (stored with Gemma's +1 folded in, as the converter writes them), a
         # window short enough for the test's 100 tokens, and caps low enough to bend the
@@ -473,7 +481,10 @@ def make_family(out_dir, arch, seed=777):
                name="tiny family model")
     with open(os.path.join(HERE, "data", "english.txt")) as f:
         tokens = ([sp.bos_id()] + sp.encode(f.read()))[:NUM_TEST_TOKENS]
-    return {"path": path, "tokens": tokens, "vocab_size": sp.get_piece_size()}
+    made = {"path": path, "tokens": tokens, "vocab_size": sp.get_piece_size()}
+    if arch == "qwen3":
+        made["hf_path"] = os.path.join(out_dir, "family_qwen3_hf")
+    return made
 
 
 def main(argv):

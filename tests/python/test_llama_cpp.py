@@ -219,3 +219,14 @@ def test_family_greedy_tokens_are_llama_cpps(arch, family_models, llama_cpp, ref
                                      "The old lighthouse stood at the edge", 24, tmp_path,
                                      judge=False)
     print(f"{arch}: differences (index, ours, llama.cpp's, gap) {diffs}")
+
+
+def test_qwen3_checkpoint_folder_runs_as_its_gguf(family_models, logits_tool, tmp_path):
+    """The Hugging Face reader's Qwen3 names (q_norm / k_norm) and config: the folder of the same
+    weights gives the GGUF file's logits."""
+    made = family_models["qwen3"]
+    from_gguf = run_logits_tool(logits_tool, made["path"], made["tokens"], tmp_path / "a.bin",
+                                made["vocab_size"]).astype(np.float64)
+    from_hf = run_logits_tool(logits_tool, made["hf_path"], made["tokens"], tmp_path / "b.bin",
+                              made["vocab_size"]).astype(np.float64)
+    assert ref.max_rel_error_per_position(from_hf, from_gguf).max() < 1e-5
