@@ -93,15 +93,14 @@ absl::StatusOr<std::vector<float>> BindVector(const WeightSource& weights, const
 // sliding layers of a patterned model rotate unscaled, with their own base).
 std::vector<float> RopeFrequencies(const ModelConfig& c, float theta, bool scaled) {
   const int64_t half = c.rope_dim / 2;
+  const RopeScalingType scaling = scaled ? c.rope_scaling : RopeScalingType::kNone;
   std::vector<float> inv(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i) {
     double f = std::pow(static_cast<double>(theta),
                         -2.0 * static_cast<double>(i) / static_cast<double>(c.rope_dim));
-    if (!scaled) {
-      // as is
-    } else if (c.rope_scaling == RopeScalingType::kLinear) {
+    if (scaling == RopeScalingType::kLinear) {
       f /= c.rope_scaling_factor;
-    } else if (c.rope_scaling == RopeScalingType::kLlama3) {
+    } else if (scaling == RopeScalingType::kLlama3) {
       // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, and the band in
       // between interpolated smoothly.
       const double low_wavelen = c.rope_original_context_length / c.rope_low_freq_factor;

@@ -377,9 +377,7 @@ def make_all(out_dir, seed=1234):
     write_hf(p("hf_sharded"), base, sp_path, sp, shards=2)
     write_hf(p("hf_llama3"), base, sp_path, sp, rope_scaling=dict(LLAMA3_SCALING))
 
-    with open(os.path.join(HERE, "data", "english.txt")) as f:
-        text = f.read()
-    tokens = ([sp.bos_id()] + sp.encode(text))[:NUM_TEST_TOKENS]
+    tokens = reference_tokens(sp)
     manifest = {"generator": generator_digest(seed), "vocab_size": vocab,
                 "tokens": tokens, "models": {}}
     for name, group in GROUPS.items():
@@ -390,20 +388,18 @@ def make_all(out_dir, seed=1234):
     return manifest
 
 
+def reference_tokens(sp):
+    """The tokens the logits tests feed every model: BOS and the start of english.txt."""
+    with open(os.path.join(HERE, "data", "english.txt")) as f:
+        return ([sp.bos_id()] + sp.encode(f.read()))[:NUM_TEST_TOKENS]
+
+
 def make_wide(out_dir, seed=4321):
-    """Writes wide_f32.gguf (llama, WIDE dims, F32), the source of the K-quant test files.
+    """Writes a llama with WIDE dims in F32, the source of the K-quant test files.
 
     Returns {"path", "tokens", "vocab_size"}.
     """
-    os.makedirs(out_dir, exist_ok=True)
-    sp = train_tokenizer(os.path.join(out_dir, "tokenizer.model"))
-    rng = np.random.default_rng(seed)
-    weights = random_weights(rng, sp.get_piece_size(), dims=WIDE)
-    path = os.path.join(out_dir, "wide_f32.gguf")
-    write_gguf(path, "llama", to_gguf_names(weights, True, WIDE), sp, dims=WIDE)
-    with open(os.path.join(HERE, "data", "english.txt")) as f:
-        tokens = ([sp.bos_id()] + sp.encode(f.read()))[:NUM_TEST_TOKENS]
-    return {"path": path, "tokens": tokens, "vocab_size": sp.get_piece_size()}
+    return make_family(out_dir, "llama", seed)
 
 
 # The families beyond Llama that libinfer runs, as tiny WIDE models (F32) for the llama.cpp
@@ -412,8 +408,9 @@ FAMILIES = ("qwen3", "gemma2", "gemma3", "phi3")
 
 
 def make_family(out_dir, arch, seed=777):
-    """Writes family_<arch>.gguf (and for qwen3 the same model as an HF folder, family_qwen3_hf);
-    returns {"path", "tokens", "vocab_size"[, "hf_path"]}."""
+    """Writes family_<arch>.gguf with WIDE dims in F32 (arch: llama or one of FAMILIES; for qwen3
+    also the same model as an HF folder, family_qwen3_hf); returns {"path", "tokens",
+    "vocab_size"[, "hf_path"]}."""
     os.makedirs(out_dir, exist_ok=True)
     sp_path = os.path.join(out_dir, "tokenizer.model")
     sp = train_tokenizer(sp_path)
@@ -429,7 +426,8 @@ def make_family(out_dir, arch, seed=777):
         for i in range(d.layers):
             for n in ("q", "k"):
                 weights[f"model.layers.{i}.self_attn.{n}_norm.weight"] = norm(d.head_dim)
-    tensors = to_gguf_names(weights, False, d)  # these families rotate halves, unpermuted
+    # llama.cpp permutes only Llama's Q/K rows for RoPE on pairs; the other families rotate halves.
+    tensors = to_gguf_names(weights, arch == "llama", d)
     extra_kv = None
     rope_dim = None
     if arch == "qwen3":
@@ -472,16 +470,14 @@ def make_family(out_dir, arch, seed=777):
         def extra_kv(writer):
             writer.add_rope_scaling_orig_ctx_len(32)
             writer.add_rope_scaling_attn_factors(1.19)
-    elif arch != "qwen3":
+    elif arch not in ("llama", "qwen3"):
         raise ValueError(f"no tiny model for family {arch}")
     path = os.path.join(out_dir, f"family_{arch}.gguf")
     # A neutral general.name: llama.cpp gives files named like a Phi-3 that model's special
     # tokens, which the tiny vocabulary lacks.
     write_gguf(path, arch, tensors, sp, dims=d, extra_kv=extra_kv, rope_dim=rope_dim,
                name="tiny family model")
-    with open(os.path.join(HERE, "data", "english.txt")) as f:
-        tokens = ([sp.bos_id()] + sp.encode(f.read()))[:NUM_TEST_TOKENS]
-    made = {"path": path, "tokens": tokens, "vocab_size": sp.get_piece_size()}
+    made = {"path": path, "tokens": reference_tokens(sp), "vocab_size": sp.get_piece_size()}
     if arch == "qwen3":
         made["hf_path"] = os.path.join(out_dir, "family_qwen3_hf")
     return made

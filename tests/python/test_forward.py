@@ -22,7 +22,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import run_generate, run_logits_tool
+from conftest import NEAR_TIE_FRAC, run_generate, run_logits_tool
 import gguf_bpe_tokenizer
 import make_tiny_models
 import reference_llama as ref
@@ -31,7 +31,6 @@ EXACT = sorted(n for n, g in make_tiny_models.GROUPS.items() if g == "exact")
 APPROX = sorted(n for n, g in make_tiny_models.GROUPS.items() if g == "approx")
 F32_REL_TOL = 1e-4
 APPROX_COS_MIN = 0.999
-NEAR_TIE_FRAC = 0.01
 
 SMOLLM2_CHAT_PROMPT = ("<|im_start|>user\nWhat is the capital of France? Answer in one "
                        "paragraph.<|im_end|>\n<|im_start|>assistant\n")

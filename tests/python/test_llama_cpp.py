@@ -13,12 +13,13 @@ its interpreter, the tests skip without it). Checked:
 """
 
 import os
+import subprocess
 
 import gguf
 import numpy as np
 import pytest
 
-from conftest import run_generate, run_logits_tool
+from conftest import NEAR_TIE_FRAC, run_generate, run_logits_tool
 import make_tiny_models
 import reference_llama as ref
 
@@ -53,7 +54,6 @@ def test_the_mixes_hold_every_new_type(wide_models):
 
 @pytest.mark.parametrize("mix", sorted(MIXES))
 def test_block_decoding_equals_gguf_dequantize(mix, wide_models, dequantize_tool, tmp_path):
-    import subprocess  # pylint: disable=import-outside-toplevel
     path = wide_models["files"][mix]
     for t in gguf.GGUFReader(path).tensors:
         if len(t.shape) < 2:
@@ -77,7 +77,6 @@ def test_block_decoding_equals_gguf_dequantize(mix, wide_models, dequantize_tool
 # blocks): measured 0.99975-0.99988 against the same reference, hence 0.999 between the engines.
 COS_VS_REFERENCE = 0.99999
 COS_VS_LLAMA_CPP = 0.999
-NEAR_TIE_FRAC = 0.01  # a top-two gap under 1% of the row's largest |logit|, as test_forward.py
 
 
 @pytest.mark.parametrize("mix", ["F32"] + sorted(MIXES))

@@ -283,19 +283,28 @@ void GemmQuant(const WeightMatrix& w, const void* xv, int64_t m, float* y, int64
   }
 }
 
+// The portable kernel table and, from the same registrations, each quantized type's block
+// decoder (DecodeQuantBlock).
+using DecodeFn = void (*)(const uint8_t* row, int64_t b, int32_t* q, float* scale, float* offset);
+struct PortableTables {
+  MatMulKernelTable kernels;
+  DecodeFn decode[kNumDTypes];  // null for the float types
+};
+
 template <class Q>
-void SetQuant(MatMulKernelTable* t, DType dtype) {
-  t->gemm[static_cast<int>(dtype)] = &GemmQuant<Q, ActBlockQ8>;
-  t->gemm16[static_cast<int>(dtype)] = &GemmQuant<Q, ActBlockQ16>;
+void SetQuant(PortableTables* t, DType dtype) {
+  t->kernels.gemm[static_cast<int>(dtype)] = &GemmQuant<Q, ActBlockQ8>;
+  t->kernels.gemm16[static_cast<int>(dtype)] = &GemmQuant<Q, ActBlockQ16>;
+  t->decode[static_cast<int>(dtype)] = &Q::Codes;
 }
 
-MatMulKernelTable MakeTable() {
-  MatMulKernelTable t{};
-  t.quantize_act = &QuantizeAct<ActBlockQ8, 127>;
-  t.quantize_act16 = &QuantizeAct<ActBlockQ16, 32767>;
-  t.gemm[static_cast<int>(DType::kF32)] = &GemmFloat<LoadF32>;
-  t.gemm[static_cast<int>(DType::kF16)] = &GemmFloat<LoadF16>;
-  t.gemm[static_cast<int>(DType::kBF16)] = &GemmFloat<LoadBF16>;
+PortableTables MakeTables() {
+  PortableTables t{};
+  t.kernels.quantize_act = &QuantizeAct<ActBlockQ8, 127>;
+  t.kernels.quantize_act16 = &QuantizeAct<ActBlockQ16, 32767>;
+  t.kernels.gemm[static_cast<int>(DType::kF32)] = &GemmFloat<LoadF32>;
+  t.kernels.gemm[static_cast<int>(DType::kF16)] = &GemmFloat<LoadF16>;
+  t.kernels.gemm[static_cast<int>(DType::kBF16)] = &GemmFloat<LoadBF16>;
   SetQuant<QQ8_0>(&t, DType::kQ8_0);
   SetQuant<QQ4_0>(&t, DType::kQ4_0);
   SetQuant<QQ4_1>(&t, DType::kQ4_1);
@@ -311,58 +320,21 @@ MatMulKernelTable MakeTable() {
   return t;
 }
 
+const PortableTables& Tables() {
+  static const PortableTables tables = MakeTables();
+  return tables;
+}
+
 }  // namespace
 
 bool DecodeQuantBlock(DType dtype, const uint8_t* row, int64_t b, int32_t* q, float* scale,
                       float* offset) {
-  switch (dtype) {
-    case DType::kF32:
-    case DType::kF16:
-    case DType::kBF16:
-      return false;
-    case DType::kQ8_0:
-      QQ8_0::Codes(row, b, q, scale, offset);
-      return true;
-    case DType::kQ4_0:
-      QQ4_0::Codes(row, b, q, scale, offset);
-      return true;
-    case DType::kQ4_1:
-      QQ4_1::Codes(row, b, q, scale, offset);
-      return true;
-    case DType::kQ5_0:
-      QQ5_0::Codes(row, b, q, scale, offset);
-      return true;
-    case DType::kQ5_1:
-      QQ5_1::Codes(row, b, q, scale, offset);
-      return true;
-    case DType::kQ2_K:
-      QQ2_K::Codes(row, b, q, scale, offset);
-      return true;
-    case DType::kQ3_K:
-      QQ3_K::Codes(row, b, q, scale, offset);
-      return true;
-    case DType::kQ4_K:
-      QQ4_K::Codes(row, b, q, scale, offset);
-      return true;
-    case DType::kQ5_K:
-      QQ5_K::Codes(row, b, q, scale, offset);
-      return true;
-    case DType::kQ6_K:
-      QQ6_K::Codes(row, b, q, scale, offset);
-      return true;
-    case DType::kIQ4_NL:
-      QIQ4_NL::Codes(row, b, q, scale, offset);
-      return true;
-    case DType::kIQ4_XS:
-      QIQ4_XS::Codes(row, b, q, scale, offset);
-      return true;
-  }
-  return false;
+  const DecodeFn decode = Tables().decode[static_cast<int>(dtype)];
+  if (decode == nullptr) return false;
+  decode(row, b, q, scale, offset);
+  return true;
 }
 
-const MatMulKernelTable& PortableMatMulKernels() {
-  static const MatMulKernelTable table = MakeTable();
-  return table;
-}
+const MatMulKernelTable& PortableMatMulKernels() { return Tables().kernels; }
 
 }  // namespace infer::kernels::cpu
