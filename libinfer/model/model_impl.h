@@ -12,7 +12,7 @@
 #include "libinfer/grammar/matcher.h"
 #include "libinfer/model/model_runner.h"
 #include "libinfer/model/weight_source.h"
-#include "libinfer/tokenizer/chat_template.h"
+#include "libinfer/chat/chat_template.h"
 
 namespace infer {
 

@@ -26,7 +26,7 @@
 #include "libinfer/model/kv_cache.h"
 #include "libinfer/model/model_impl.h"
 #include "libinfer/model/weight_source.h"
-#include "libinfer/tokenizer/chat_template.h"
+#include "libinfer/chat/chat_template.h"
 #include "libinfer/util/logging.h"
 #include "libinfer/util/status_macros.h"
 

@@ -22,7 +22,7 @@
 #include "libinfer/serve/openai_api.h"
 #include "libinfer/serve/routes.h"
 #include "libinfer/serve/work_queue.h"
-#include "libinfer/tokenizer/chat_template.h"
+#include "libinfer/chat/chat_template.h"
 #include "nlohmann/json.hpp"
 
 namespace infer {

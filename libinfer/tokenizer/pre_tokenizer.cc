@@ -4,7 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "libinfer/tokenizer/unicode.h"
+#include "libinfer/util/unicode.h"
 
 namespace infer {
 namespace {

@@ -2,7 +2,7 @@
 #include <span>
 
 #include "infer/tokenizer.h"
-#include "libinfer/tokenizer/unicode.h"
+#include "libinfer/util/unicode.h"
 
 namespace infer {
 namespace {

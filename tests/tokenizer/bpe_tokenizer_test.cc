@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "libinfer/tokenizer/tokenizer_spec.h"
-#include "libinfer/tokenizer/unicode.h"
+#include "libinfer/util/unicode.h"
 
 namespace infer {
 namespace {

@@ -1,7 +1,7 @@
 // Unit tests of the chat-template engine: language features, Python value semantics, error
 // reporting and resource limits. Exactness against Python jinja2 on real templates is
 // test_chat_template_reference.py.
-#include "libinfer/tokenizer/chat_template.h"
+#include "libinfer/chat/chat_template.h"
 
 #include <chrono>
 #include <cstdlib>

@@ -6,7 +6,7 @@
 #include "infer/tokenizer.h"
 #include "libinfer/tokenizer/bpe_tokenizer.h"
 #include "libinfer/tokenizer/tokenizer_spec.h"
-#include "libinfer/tokenizer/unicode.h"
+#include "libinfer/util/unicode.h"
 
 namespace infer {
 namespace {

@@ -1,6 +1,6 @@
 // UTF-8 helpers, Unicode classes and the pre-tokenizer scanners on hand-derived splits (the
 // scanners are checked against HF `tokenizers` on a corpus by test_tokenizer_reference.py).
-#include "libinfer/tokenizer/unicode.h"
+#include "libinfer/util/unicode.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -15,7 +15,7 @@
 #include <iterator>
 #include <string>
 
-#include "libinfer/tokenizer/chat_template.h"
+#include "libinfer/chat/chat_template.h"
 #include "nlohmann/json.hpp"
 
 int main() {

@@ -1,10 +1,10 @@
 // Builtins of the chat-template language: filters (jinja2's plus Hugging Face's tojson), tests,
 // globals (range, dict, namespace, raise_exception, strftime_now), attribute and item access,
 // and the Python methods of str, list and dict that templates call (`s.strip()`,
-// `d.items()`, ...). Split across jinja_filters.cc (filters, tests), jinja_methods.cc
-// (access, methods) and jinja_globals.cc.
-#ifndef INFER_TOKENIZER_JINJA_BUILTINS_H_
-#define INFER_TOKENIZER_JINJA_BUILTINS_H_
+// `d.items()`, ...). Split across filters.cc (filters, tests), methods.cc
+// (access, methods) and globals.cc.
+#ifndef INFER_JINJA_BUILTINS_H_
+#define INFER_JINJA_BUILTINS_H_
 
 #include <initializer_list>
 #include <string>
@@ -14,8 +14,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "libinfer/tokenizer/jinja_ast.h"
-#include "libinfer/tokenizer/jinja_value.h"
+#include "libinfer/jinja/ast.h"
+#include "libinfer/jinja/value.h"
 
 namespace infer::jinja {
 
@@ -54,4 +54,4 @@ absl::StatusOr<int64_t> ExpectInt(const Value& v, absl::string_view what);
 
 }  // namespace infer::jinja
 
-#endif  // INFER_TOKENIZER_JINJA_BUILTINS_H_
+#endif  // INFER_JINJA_BUILTINS_H_

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "libinfer/tokenizer/jinja_builtins.h"
-#include "libinfer/tokenizer/jinja_interpreter.h"
+#include "libinfer/jinja/builtins.h"
+#include "libinfer/jinja/interpreter.h"
 #include "libinfer/util/status_macros.h"
 
 namespace infer::jinja {

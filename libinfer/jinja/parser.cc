@@ -1,4 +1,4 @@
-#include "libinfer/tokenizer/jinja_parser.h"
+#include "libinfer/jinja/parser.h"
 
 #include <algorithm>
 #include <initializer_list>
@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "libinfer/tokenizer/jinja_builtins.h"
+#include "libinfer/jinja/builtins.h"
 #include "libinfer/util/status_macros.h"
 
 namespace infer::jinja {

@@ -1,4 +1,4 @@
-#include "libinfer/tokenizer/jinja_value.h"
+#include "libinfer/jinja/value.h"
 
 #include <algorithm>
 #include <charconv>
@@ -7,7 +7,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "libinfer/tokenizer/unicode.h"
+#include "libinfer/util/unicode.h"
 
 namespace infer::jinja {
 namespace {

@@ -5,8 +5,8 @@
 //
 // One Interpreter renders one template once; it is not thread-safe, but many may render the
 // same (immutable) Program concurrently.
-#ifndef INFER_TOKENIZER_JINJA_INTERPRETER_H_
-#define INFER_TOKENIZER_JINJA_INTERPRETER_H_
+#ifndef INFER_JINJA_INTERPRETER_H_
+#define INFER_JINJA_INTERPRETER_H_
 
 #include <chrono>
 #include <cstdint>
@@ -18,8 +18,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "libinfer/tokenizer/jinja_ast.h"
-#include "libinfer/tokenizer/jinja_value.h"
+#include "libinfer/jinja/ast.h"
+#include "libinfer/jinja/value.h"
 
 namespace infer::jinja {
 
@@ -104,4 +104,4 @@ absl::Status UndefinedError(const Value& undefined);
 
 }  // namespace infer::jinja
 
-#endif  // INFER_TOKENIZER_JINJA_INTERPRETER_H_
+#endif  // INFER_JINJA_INTERPRETER_H_

@@ -1,11 +1,11 @@
-#include "libinfer/tokenizer/chat_template.h"
+#include "libinfer/chat/chat_template.h"
 
 #include <exception>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "libinfer/tokenizer/jinja_interpreter.h"
-#include "libinfer/tokenizer/jinja_parser.h"
+#include "libinfer/jinja/interpreter.h"
+#include "libinfer/jinja/parser.h"
 #include "libinfer/util/status_macros.h"
 
 namespace infer {

@@ -9,9 +9,9 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "libinfer/tokenizer/jinja_builtins.h"
-#include "libinfer/tokenizer/jinja_interpreter.h"
-#include "libinfer/tokenizer/unicode.h"
+#include "libinfer/jinja/builtins.h"
+#include "libinfer/jinja/interpreter.h"
+#include "libinfer/util/unicode.h"
 #include "libinfer/util/status_macros.h"
 
 namespace infer::jinja {

@@ -1,15 +1,15 @@
-// Parser of the chat-template language: tokens (jinja_lexer.h) → syntax tree (jinja_ast.h),
+// Parser of the chat-template language: tokens (lexer.h) → syntax tree (ast.h),
 // following jinja2's grammar and operator precedence (jinja2/parser.py). Filter and test names
 // are resolved here, so a template that uses one this engine lacks fails at parse time.
-#ifndef INFER_TOKENIZER_JINJA_PARSER_H_
-#define INFER_TOKENIZER_JINJA_PARSER_H_
+#ifndef INFER_JINJA_PARSER_H_
+#define INFER_JINJA_PARSER_H_
 
 #include <memory>
 #include <string_view>
 
 #include "absl/status/statusor.h"
-#include "libinfer/tokenizer/jinja_ast.h"
-#include "libinfer/tokenizer/jinja_lexer.h"
+#include "libinfer/jinja/ast.h"
+#include "libinfer/jinja/lexer.h"
 
 namespace infer::jinja {
 
@@ -27,4 +27,4 @@ absl::StatusOr<std::unique_ptr<Program>> ParseTemplate(std::string_view source,
 
 }  // namespace infer::jinja
 
-#endif  // INFER_TOKENIZER_JINJA_PARSER_H_
+#endif  // INFER_JINJA_PARSER_H_

@@ -1,7 +1,7 @@
 // UTF-8 and Unicode character-class helpers for the tokenizers: decoding, validation, and the
 // \p{L} / \p{N} / White_Space classes the BPE pre-tokenizers match on.
-#ifndef INFER_TOKENIZER_UNICODE_H_
-#define INFER_TOKENIZER_UNICODE_H_
+#ifndef INFER_UTIL_UNICODE_H_
+#define INFER_UTIL_UNICODE_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -47,4 +47,4 @@ void AppendUtf8(uint32_t cp, std::string* out);
 
 }  // namespace infer
 
-#endif  // INFER_TOKENIZER_UNICODE_H_
+#endif  // INFER_UTIL_UNICODE_H_

@@ -5,8 +5,8 @@
 //
 // The rules follow jinja2's lexer (jinja2/lexer.py, 3.1) closely because Hugging Face renders
 // chat templates with it and a single stray newline changes the prompt.
-#ifndef INFER_TOKENIZER_JINJA_LEXER_H_
-#define INFER_TOKENIZER_JINJA_LEXER_H_
+#ifndef INFER_JINJA_LEXER_H_
+#define INFER_JINJA_LEXER_H_
 
 #include <cstdint>
 #include <string>
@@ -57,4 +57,4 @@ absl::StatusOr<std::vector<Token>> Tokenize(std::string_view source, const Lexer
 
 }  // namespace infer::jinja
 
-#endif  // INFER_TOKENIZER_JINJA_LEXER_H_
+#endif  // INFER_JINJA_LEXER_H_

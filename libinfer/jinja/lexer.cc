@@ -1,4 +1,4 @@
-#include "libinfer/tokenizer/jinja_lexer.h"
+#include "libinfer/jinja/lexer.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -7,8 +7,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "libinfer/tokenizer/jinja_value.h"
-#include "libinfer/tokenizer/unicode.h"
+#include "libinfer/jinja/value.h"
+#include "libinfer/util/unicode.h"
 
 namespace infer::jinja {
 namespace {

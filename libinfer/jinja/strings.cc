@@ -2,10 +2,10 @@
 #include <string>
 #include <vector>
 
-#include "libinfer/tokenizer/jinja_value.h"
-#include "libinfer/tokenizer/unicode.h"
+#include "libinfer/jinja/value.h"
+#include "libinfer/util/unicode.h"
 
-// UTF-8 strings with Python's code-point semantics (see jinja_value.h).
+// UTF-8 strings with Python's code-point semantics (see value.h).
 namespace infer::jinja {
 namespace {
 

@@ -19,8 +19,8 @@
 //
 // Thread-safety: a ChatTemplate is immutable after Parse; Render and RenderChat may be called
 // from many threads at once. Copies share the parsed template.
-#ifndef INFER_TOKENIZER_CHAT_TEMPLATE_H_
-#define INFER_TOKENIZER_CHAT_TEMPLATE_H_
+#ifndef INFER_CHAT_CHAT_TEMPLATE_H_
+#define INFER_CHAT_CHAT_TEMPLATE_H_
 
 #include <chrono>
 #include <cstdint>
@@ -118,4 +118,4 @@ class ChatTemplate {
 
 }  // namespace infer
 
-#endif  // INFER_TOKENIZER_CHAT_TEMPLATE_H_
+#endif  // INFER_CHAT_CHAT_TEMPLATE_H_

@@ -10,8 +10,8 @@
 // Lists, dicts and namespaces have reference semantics (copies share storage, as Python names
 // do); strings and scalars are values. Nothing here is thread-safe: one Value graph belongs to one
 // render.
-#ifndef INFER_TOKENIZER_JINJA_VALUE_H_
-#define INFER_TOKENIZER_JINJA_VALUE_H_
+#ifndef INFER_JINJA_VALUE_H_
+#define INFER_JINJA_VALUE_H_
 
 #include <cstdint>
 #include <functional>
@@ -30,7 +30,7 @@
 namespace infer::jinja {
 
 class Value;
-class Interpreter;  // jinja_interpreter.h
+class Interpreter;  // interpreter.h
 
 using ValueList = std::vector<Value>;
 
@@ -191,7 +191,7 @@ absl::StatusOr<std::string> DumpJson(const Value& v, const JsonDumpOptions& opti
 // InvalidArgument when nested deeper than kMaxValueDepth.
 absl::StatusOr<Value> FromJson(const nlohmann::ordered_json& json);
 
-// ---- UTF-8 strings with Python's code-point semantics (jinja_strings.cc) -----------
+// ---- UTF-8 strings with Python's code-point semantics (strings.cc) -----------
 
 // True for the code points U+DC80..U+DCFF that DecodeCodePoints uses for invalid bytes.
 bool IsEscapedByte(uint32_t cp);
@@ -215,4 +215,4 @@ std::string PyLower(std::string_view s);
 
 }  // namespace infer::jinja
 
-#endif  // INFER_TOKENIZER_JINJA_VALUE_H_
+#endif  // INFER_JINJA_VALUE_H_

@@ -1,8 +1,8 @@
 // Syntax tree of a parsed chat template: expressions (Expr) and statements (Node). Plain data,
-// built by jinja_parser.cc and walked by jinja_interpreter.cc; immutable after parsing, so one
+// built by parser.cc and walked by interpreter.cc; immutable after parsing, so one
 // tree may be rendered from many threads at once.
-#ifndef INFER_TOKENIZER_JINJA_AST_H_
-#define INFER_TOKENIZER_JINJA_AST_H_
+#ifndef INFER_JINJA_AST_H_
+#define INFER_JINJA_AST_H_
 
 #include <memory>
 #include <string>
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "libinfer/tokenizer/jinja_value.h"
+#include "libinfer/jinja/value.h"
 
 namespace infer::jinja {
 
@@ -125,4 +125,4 @@ struct Program {
 
 }  // namespace infer::jinja
 
-#endif  // INFER_TOKENIZER_JINJA_AST_H_
+#endif  // INFER_JINJA_AST_H_

@@ -1,11 +1,11 @@
-#include "libinfer/tokenizer/jinja_interpreter.h"
+#include "libinfer/jinja/interpreter.h"
 
 #include <cmath>
 #include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "libinfer/tokenizer/jinja_builtins.h"
+#include "libinfer/jinja/builtins.h"
 #include "libinfer/util/status_macros.h"
 
 namespace infer::jinja {

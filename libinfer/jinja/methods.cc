@@ -4,9 +4,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "libinfer/tokenizer/jinja_builtins.h"
-#include "libinfer/tokenizer/jinja_interpreter.h"
-#include "libinfer/tokenizer/unicode.h"
+#include "libinfer/jinja/builtins.h"
+#include "libinfer/jinja/interpreter.h"
+#include "libinfer/util/unicode.h"
 #include "libinfer/util/status_macros.h"
 
 namespace infer::jinja {

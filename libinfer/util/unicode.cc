@@ -1,4 +1,4 @@
-#include "libinfer/tokenizer/unicode.h"
+#include "libinfer/util/unicode.h"
 
 #include <algorithm>
 #include <array>
