@@ -6,8 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "libinfer/jinja/builtins.h"
 #include "libinfer/jinja/interpreter.h"
-#include "libinfer/util/unicode.h"
 #include "libinfer/util/status_macros.h"
+#include "libinfer/util/unicode.h"
 
 namespace infer::jinja {
 namespace {

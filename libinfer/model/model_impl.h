@@ -9,10 +9,10 @@
 
 #include "absl/status/statusor.h"
 #include "infer/model.h"
+#include "libinfer/chat/chat_template.h"
 #include "libinfer/grammar/matcher.h"
 #include "libinfer/model/model_runner.h"
 #include "libinfer/model/weight_source.h"
-#include "libinfer/chat/chat_template.h"
 
 namespace infer {
 

@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "libinfer/chat/chat_template.h"
 #include "libinfer/cluster/devices.h"
 #include "libinfer/cluster/placement.h"
 #include "libinfer/cluster/replica_cost.h"
@@ -26,7 +27,6 @@
 #include "libinfer/model/kv_cache.h"
 #include "libinfer/model/model_impl.h"
 #include "libinfer/model/weight_source.h"
-#include "libinfer/chat/chat_template.h"
 #include "libinfer/util/logging.h"
 #include "libinfer/util/status_macros.h"
 

@@ -18,11 +18,11 @@
 #include <vector>
 
 #include "infer/server.h"
+#include "libinfer/chat/chat_template.h"
 #include "libinfer/serve/http_server.h"
 #include "libinfer/serve/openai_api.h"
 #include "libinfer/serve/routes.h"
 #include "libinfer/serve/work_queue.h"
-#include "libinfer/chat/chat_template.h"
 #include "nlohmann/json.hpp"
 
 namespace infer {

@@ -3,8 +3,8 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "libinfer/util/unicode.h"
 #include "libinfer/util/status_macros.h"
+#include "libinfer/util/unicode.h"
 
 namespace infer {
 namespace {
