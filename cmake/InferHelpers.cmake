@@ -29,9 +29,9 @@ function(infer_module name)
   endforeach()
   target_link_libraries(infer_${name} PUBLIC ${M_LIBS})
   set_property(TARGET infer_${name} PROPERTY INFER_MODULE_DEPS ${M_DEPS})
+  set_property(TARGET infer_${name} PROPERTY INFER_MODULE_LIBS ${M_LIBS})
   infer_target_options(infer_${name})
   set_property(GLOBAL APPEND PROPERTY INFER_MODULES infer_${name})
-  set_property(GLOBAL APPEND PROPERTY INFER_MODULE_LIBS ${M_LIBS})
 endfunction()
 
 # infer_module_sources(OUT name): the absolute paths of module `name`'s sources (for a build that
