@@ -1,6 +1,7 @@
 // infer-cli generate: stream a completion to stdout, or print one JSON object with --json.
 #include <cstdio>
 #include <memory>
+#include <vector>
 
 #include "cli/commands.h"
 #include "nlohmann/json.hpp"
@@ -21,6 +22,8 @@ struct GenerateFlags {
   int threads = 0;
   bool json = false;
   bool ignore_eos = false;
+  bool chat = false;
+  std::string system;
 };
 
 int RunGenerate(const GenerateFlags& f) {
@@ -46,7 +49,17 @@ int RunGenerate(const GenerateFlags& f) {
       return true;
     };
   }
-  auto done = (*model)->Generate(f.prompt, params, stream);
+  absl::StatusOr<Completion> done;
+  if (f.chat) {
+    // The prompt is the user's turn, rendered with the model's chat template as the server
+    // renders /v1/chat/completions.
+    std::vector<ChatMessage> messages;
+    if (!f.system.empty()) messages.emplace_back("system", f.system);
+    messages.emplace_back("user", f.prompt);
+    done = (*model)->Generate(messages, ChatOptions(), params, stream);
+  } else {
+    done = (*model)->Generate(f.prompt, params, stream);
+  }
   if (!done.ok()) return Fail(std::string(done.status().message()));
   const Completion& c = *done;
   if (!f.json) {
@@ -93,7 +106,13 @@ Action RegisterGenerate(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--ignore-eos", f->ignore_eos, "Keep going past end-of-generation tokens");
   app.add_flag("--json", f->json, "Print one JSON object instead of streaming text");
-  return [f] { return RunGenerate(*f); };
+  app.add_flag("--chat", f->chat,
+               "Send the prompt as a user message through the model's chat template");
+  app.add_option("--system", f->system, "With --chat: a system message before the prompt");
+  return [f] {
+    if (!f->system.empty() && !f->chat) return Fail("--system needs --chat");
+    return RunGenerate(*f);
+  };
 }
 
 }  // namespace infer::cli

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "infer/chat.h"
 #include "infer/sampling.h"
 #include "infer/tokenizer.h"
 
@@ -104,15 +105,14 @@ inline constexpr int kFinishReasonCount = 4;
 // "error" for kError (an HTTP client gets an error object, not this name).
 const char* FinishReasonName(FinishReason reason);
 
-// One turn of a conversation, for Model::RenderChat.
-struct ChatMessage {
-  std::string role;  // "system", "user", "assistant", "tool", ...
-  std::string content;
-};
-
 // The result of one Generate() call.
 struct Completion {
-  std::string text;  // all generated text (special tokens omitted)
+  // All generated text (special tokens omitted); for a chat whose tools were active, the content
+  // before the calls (the calls are in tool_calls).
+  std::string text;
+  // A chat with active tools (ChatOptions::tools, tool_choice other than kNone): the calls read
+  // from the output, in order; empty when the model answered in text.
+  std::vector<ToolCall> tool_calls;
   std::vector<TokenId> prompt_token_ids;
   std::vector<SampledToken> tokens;  // the generated tokens, with logprobs when asked
   FinishReason finish_reason = FinishReason::kLength;
@@ -145,6 +145,16 @@ class Model {
   absl::StatusOr<Completion> Generate(std::string_view prompt, const SamplingParams& params,
                                       const TokenCallback& on_token = {});
 
+  // The same for a conversation, rendered with the model's chat template as RenderChat does (the
+  // prompt's BOS is the template's). With active tools (options.tools, tool_choice other than
+  // kNone) the output is constrained to text or Hermes-format calls (kAuto), or calls only
+  // (kRequired, kNamed), and the calls are read into Completion::tool_calls; then
+  // params.grammar must be unset. Errors: RenderChat's, InvalidArgument naming a bad tool or
+  // option, and Generate's.
+  absl::StatusOr<Completion> Generate(std::span<const ChatMessage> messages,
+                                      const ChatOptions& options, const SamplingParams& params,
+                                      const TokenCallback& on_token = {});
+
   // The same for a prompt given as token ids.
   absl::StatusOr<Completion> GenerateFromTokens(std::vector<TokenId> prompt_ids,
                                                 const SamplingParams& params,
@@ -155,13 +165,14 @@ class Model {
   absl::StatusOr<std::vector<float>> ComputeLogits(std::span<const TokenId> ids);
 
   // Renders `messages` with the model's chat template (the variables Hugging Face's
-  // apply_chat_template passes: the tokenizer's BOS and EOS text, and the assistant's header
-  // when `add_generation_prompt`): the prompt the server runs for the same messages.
-  // FailedPrecondition when the model has no chat template or it does not parse; InvalidArgument
-  // when the template rejects the conversation (its raise_exception message, or the line and
-  // column of the failure).
+  // apply_chat_template passes: the tokenizer's BOS and EOS text, `tools`, the assistant's header
+  // when options.add_generation_prompt, and options.template_variables): the prompt the server
+  // runs for the same messages and tools (include/infer/chat.h). FailedPrecondition when the
+  // model has no chat template or it does not parse; InvalidArgument for a bad message, tool or
+  // option (naming it, e.g. "tools[1].parameters") or when the template rejects the
+  // conversation (its raise_exception message, or the line and column of the failure).
   absl::StatusOr<std::string> RenderChat(std::span<const ChatMessage> messages,
-                                         bool add_generation_prompt = true) const;
+                                         const ChatOptions& options = {}) const;
 
  protected:
   // Models come from Load only: the library's own subclass holds what a model is made of.

@@ -82,8 +82,14 @@ struct StreamEvent {
 };
 
 struct Request {
-  // The prompt as token ids (at least one; each < vocab_size).
+  // The prompt as token ids (at least one; each < vocab_size), or empty when `messages` is given.
   std::vector<TokenId> prompt;
+  // Or a conversation, rendered at Submit with the model's chat template as Model::RenderChat
+  // does, with `chat`'s options. With active tools (chat.tools, tool_choice other than kNone)
+  // the output is constrained to the calls' format (sampling.grammar must then be unset), the
+  // events stream the raw text and the result splits it into content and tool_calls.
+  std::vector<ChatMessage> messages;
+  ChatOptions chat;
   // Every sampling option, max_tokens, stop_token_ids and seed included.
   SamplingParams sampling;
   // Stop strings: generation ends where the generated text first contains one; the text is cut
@@ -115,7 +121,8 @@ struct RequestUsage {
 struct RequestResult {
   FinishReason finish_reason = FinishReason::kLength;
   absl::Status status;  // OK unless finish_reason is kError, or a deadline passed
-  std::string text;     // generated text, stop string cut
+  std::string text;     // generated text, stop string cut (a chat's content before its calls)
+  std::vector<ToolCall> tool_calls;  // a chat with active tools: the calls read from the output
   std::vector<SampledToken> tokens;
   RequestUsage usage;
 };

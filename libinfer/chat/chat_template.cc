@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "libinfer/chat/conversation.h"
 #include "libinfer/jinja/interpreter.h"
 #include "libinfer/jinja/parser.h"
 #include "libinfer/util/status_macros.h"
@@ -89,6 +90,34 @@ ChatTemplateInputs BaseChatInputs(const Tokenizer& tok) {
   if (tok.bos_id() >= 0) inputs.bos_token = std::string(tok.TokenText(tok.bos_id()));
   if (tok.eos_id() >= 0) inputs.eos_token = std::string(tok.TokenText(tok.eos_id()));
   return inputs;
+}
+
+// Here rather than in conversation.cc, so that the tool-call code links without the Jinja
+// engine (the request parser's fuzzer uses it alone).
+absl::StatusOr<std::string> chat::RenderConversation(const ChatTemplate& chat_template,
+                                                     ChatTemplateInputs base,
+                                                     const nlohmann::ordered_json& messages,
+                                                     const ToolRequest& tools) {
+  // A template that renders tools gets them; for one that does not, they are described in the
+  // conversation itself.
+  const bool knows_tools = chat_template.source().find("tools") != std::string::npos;
+  base.messages = MessagesForTemplate(messages, tools, knows_tools);
+  if (knows_tools && !tools.tools.is_null()) base.tools = tools.tools;
+  return chat_template.RenderChat(base);
+}
+
+absl::StatusOr<std::string> chat::RenderMessages(const ChatTemplate& chat_template,
+                                                 ChatTemplateInputs base,
+                                                 std::span<const ChatMessage> messages,
+                                                 const ChatOptions& options, ToolRequest* tools) {
+  INFER_ASSIGN_OR_RETURN(const nlohmann::ordered_json json_messages, MessagesJson(messages));
+  INFER_ASSIGN_OR_RETURN(ToolRequest request, ToolRequestOf(options));
+  base.add_generation_prompt = options.add_generation_prompt;
+  INFER_ASSIGN_OR_RETURN(base.extra_context, TemplateVariablesOf(options));
+  absl::StatusOr<std::string> text =
+      RenderConversation(chat_template, std::move(base), json_messages, request);
+  if (tools != nullptr) *tools = std::move(request);
+  return text;
 }
 
 }  // namespace infer

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "infer/model.h"
 #include "infer/scheduler.h"
+#include "libinfer/chat/conversation.h"
 #include "libinfer/model/model_impl.h"
 #include "libinfer/util/status_macros.h"
 
@@ -73,6 +74,22 @@ absl::StatusOr<Completion> Model::Generate(std::string_view prompt, const Sampli
                                            const TokenCallback& on_token) {
   INFER_ASSIGN_OR_RETURN(std::vector<TokenId> ids, ImplOf(*this).tokenizer->Encode(prompt));
   return GenerateFromTokens(std::move(ids), params, on_token);
+}
+
+absl::StatusOr<Completion> Model::Generate(std::span<const ChatMessage> messages,
+                                           const ChatOptions& options, const SamplingParams& params,
+                                           const TokenCallback& on_token) {
+  INFER_ASSIGN_OR_RETURN(ChatPrompt prompt,
+                         PrepareChat(*this, messages, options, params.grammar != nullptr));
+  SamplingParams run = params;
+  if (prompt.calls_grammar != nullptr) run.grammar = prompt.calls_grammar;
+  INFER_ASSIGN_OR_RETURN(Completion done, GenerateFromTokens(std::move(prompt.ids), run, on_token));
+  if (prompt.reads_calls) {
+    chat::ExtractedCalls calls = chat::ExtractToolCalls(done.text);
+    done.text = std::move(calls.content);
+    done.tool_calls = std::move(calls.calls);
+  }
+  return done;
 }
 
 absl::StatusOr<Completion> Model::GenerateFromTokens(std::vector<TokenId> prompt_ids,

@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "libinfer/chat/conversation.h"
 #include "libinfer/engine/block_manager.h"
 #include "libinfer/engine/histogram.h"
 #include "libinfer/engine/kv_budget.h"
@@ -47,6 +48,7 @@ double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 struct SequenceSeed {
   Request request;
   std::unique_ptr<grammar::GrammarMatcher> grammar;  // of request.sampling.grammar
+  bool reads_calls = false;                          // messages with active tools
   std::shared_ptr<RequestHandle::State> state;
   Clock::time_point submitted;
   uint64_t arrival = 0;
@@ -62,6 +64,7 @@ struct Sequence {
         state(std::move(seed.state)),
         submitted(seed.submitted),
         arrival(seed.arrival),
+        reads_calls(seed.reads_calls),
         prompt_len(static_cast<int64_t>(request.prompt.size())),
         tokens(request.prompt),
         sampler(request.sampling, vocab, request.prompt, std::move(seed.grammar)),
@@ -78,6 +81,7 @@ struct Sequence {
   std::shared_ptr<RequestHandle::State> state;
   Clock::time_point submitted;
   uint64_t arrival;
+  bool reads_calls;  // the result's text is split into content and tool calls
   int64_t prompt_len;
   std::vector<int32_t> tokens;  // prompt, then generated tokens
   int64_t num_computed = 0;     // positions in the cache
@@ -256,6 +260,17 @@ absl::Status Scheduler::Impl::Init(ModelImpl& mi) {
 }
 
 absl::StatusOr<RequestHandle> Scheduler::Impl::Submit(Request request) {
+  bool reads_calls = false;
+  if (!request.messages.empty()) {
+    if (!request.prompt.empty()) {
+      return absl::InvalidArgumentError("prompt and messages: give one of them");
+    }
+    INFER_ASSIGN_OR_RETURN(ChatPrompt chat, PrepareChat(*mi_, request.messages, request.chat,
+                                                        request.sampling.grammar != nullptr));
+    request.prompt = std::move(chat.ids);
+    if (chat.calls_grammar != nullptr) request.sampling.grammar = std::move(chat.calls_grammar);
+    reads_calls = chat.reads_calls;
+  }
   const int64_t n = static_cast<int64_t>(request.prompt.size());
   if (n == 0) return absl::InvalidArgumentError("prompt: no tokens");
   for (int64_t i = 0; i < n; ++i) {
@@ -294,6 +309,7 @@ absl::StatusOr<RequestHandle> Scheduler::Impl::Submit(Request request) {
   state->inbox = inbox_;
   auto seed = std::make_shared<SequenceSeed>();
   seed->state = state;
+  seed->reads_calls = reads_calls;
   if (request.sampling.grammar != nullptr) {
     // On the caller's thread: the vocabulary trie on first use, and the first mask of a new
     // grammar, are computed here rather than in the step.
@@ -688,6 +704,11 @@ void Scheduler::Impl::Finish(Sequence& s, FinishReason reason, absl::Status stat
   r.finish_reason = reason;
   r.status = std::move(status);
   r.text = s.text;
+  if (s.reads_calls) {
+    chat::ExtractedCalls calls = chat::ExtractToolCalls(r.text);
+    r.text = std::move(calls.content);
+    r.tool_calls = std::move(calls.calls);
+  }
   r.usage.prompt_tokens = s.prompt_len;
   {
     std::lock_guard<std::mutex> lock(stats_mu_);

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "infer/cluster.h"
 #include "infer/model.h"
+#include "libinfer/chat/conversation.h"
 #include "libinfer/model/model_impl.h"
 #include "libinfer/model/parallelism.h"
 #include "libinfer/util/cpu_features.h"
@@ -118,15 +119,46 @@ absl::StatusOr<const ChatTemplate*> ChatTemplateOf(const Model& model) {
   return impl.parsed_chat_template->get();
 }
 
+namespace {
+
+// Renders as the server does; `tools` receives the options' tools as a ToolRequest.
+absl::StatusOr<std::string> RenderWithOptions(const Model& model,
+                                              std::span<const ChatMessage> messages,
+                                              const ChatOptions& options,
+                                              chat::ToolRequest* tools) {
+  INFER_ASSIGN_OR_RETURN(const ChatTemplate* chat_template, ChatTemplateOf(model));
+  return chat::RenderMessages(*chat_template, BaseChatInputs(model.tokenizer()), messages, options,
+                              tools);
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> Model::RenderChat(std::span<const ChatMessage> messages,
-                                              bool add_generation_prompt) const {
-  INFER_ASSIGN_OR_RETURN(const ChatTemplate* chat_template, ChatTemplateOf(*this));
-  ChatTemplateInputs inputs = BaseChatInputs(tokenizer());
-  inputs.add_generation_prompt = add_generation_prompt;
-  for (const ChatMessage& m : messages) {
-    inputs.messages.push_back({{"role", m.role}, {"content", m.content}});
+                                              const ChatOptions& options) const {
+  chat::ToolRequest tools;
+  return RenderWithOptions(*this, messages, options, &tools);
+}
+
+absl::StatusOr<ChatPrompt> PrepareChat(const Model& model, std::span<const ChatMessage> messages,
+                                       const ChatOptions& options, bool has_grammar) {
+  if (messages.empty()) return absl::InvalidArgumentError("messages: none given");
+  chat::ToolRequest tools;
+  INFER_ASSIGN_OR_RETURN(const std::string text,
+                         RenderWithOptions(model, messages, options, &tools));
+  ChatPrompt out;
+  EncodeOptions eo;
+  eo.add_bos = false;  // the template writes BOS itself where the model wants it
+  INFER_ASSIGN_OR_RETURN(out.ids, model.tokenizer().Encode(text, eo));
+  if (tools.active()) {
+    if (has_grammar) {
+      return absl::InvalidArgumentError(
+          "tools: active tools (tool_choice other than kNone) and SamplingParams::grammar both "
+          "constrain the output; give one");
+    }
+    INFER_ASSIGN_OR_RETURN(out.calls_grammar, chat::CallsGrammar(tools));
+    out.reads_calls = true;
   }
-  return chat_template->RenderChat(inputs);
+  return out;
 }
 
 absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) {

@@ -5,7 +5,9 @@
 
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "infer/model.h"
@@ -50,6 +52,19 @@ inline const ModelImpl& ImplOf(const Model& model) { return static_cast<const Mo
 // The model's parsed chat template for the library's own renderers (the server passes messages
 // as JSON, with tool calls and content parts); FailedPrecondition as Model::RenderChat.
 absl::StatusOr<const ChatTemplate*> ChatTemplateOf(const Model& model);
+
+// A conversation made ready to run (Model::Generate's and a Scheduler Request's messages): the
+// rendered prompt's tokens, and with active tools the calls' grammar, whose output is then read
+// back into calls.
+struct ChatPrompt {
+  std::vector<TokenId> ids;
+  std::shared_ptr<const Grammar> calls_grammar;  // null without active tools
+  bool reads_calls = false;
+};
+// `has_grammar`: the sampling parameters already constrain the output (refused with active
+// tools). Errors as Model::RenderChat, and InvalidArgument for tools with a grammar.
+absl::StatusOr<ChatPrompt> PrepareChat(const Model& model, std::span<const ChatMessage> messages,
+                                       const ChatOptions& options, bool has_grammar);
 
 }  // namespace infer
 

@@ -129,13 +129,8 @@ std::optional<ApiError> Server::Impl::PromptTokens(Call& call, std::vector<Token
       return Error(400, "this model has no chat template; use /v1/completions",
                    "invalid_request_error", param);
     }
-    ChatTemplateInputs inputs = BaseChatInputs(tok);
-    // A template that renders tools gets them; for one that does not, they are described in
-    // the conversation itself.
-    const bool knows_tools = call.lease.model().chat_template().find("tools") != std::string::npos;
-    inputs.messages = serve::MessagesForTemplate(api.messages, api.tools, knows_tools);
-    if (knows_tools && !api.tools.tools.is_null()) inputs.tools = api.tools.tools;
-    auto text = (*chat_template)->RenderChat(inputs);
+    auto text =
+        chat::RenderConversation(**chat_template, BaseChatInputs(tok), api.messages, api.tools);
     if (!text.ok()) return bad(text.status(), "the chat template rejected the messages: ");
     EncodeOptions eo;
     eo.add_bos = false;  // the template writes BOS itself where the model wants it
@@ -205,7 +200,7 @@ Request Server::Impl::ChoiceRequest(const std::shared_ptr<Call>& call, int i,
       std::string& text = c->tool_text[static_cast<size_t>(i)];
       size_t& sent = c->tool_sent[static_cast<size_t>(i)];
       text += e.text;
-      const size_t ready = serve::StreamableContent(text);
+      const size_t ready = chat::StreamableContent(text);
       if (ready <= sent || !StartStreamOnce(*c)) return;
       c->out->WriteChunk(Sse(serve::ChunkJson(c->api, c->id, c->created, c->lease.model_name(), i,
                                               nullptr, text.substr(sent, ready - sent), &e.token,
@@ -237,7 +232,7 @@ Request Server::Impl::ChoiceRequest(const std::shared_ptr<Call>& call, int i,
     choice.tokens = result.tokens;
     choice.finish_reason = result.finish_reason;
     if (c->api.tools.active() && result.finish_reason == FinishReason::kStop) {
-      serve::ExtractedCalls extracted = serve::ExtractToolCalls(result.text);
+      chat::ExtractedCalls extracted = chat::ExtractToolCalls(result.text);
       choice.text = std::move(extracted.content);
       choice.tool_calls = std::move(extracted.calls);
     }

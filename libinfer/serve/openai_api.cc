@@ -76,12 +76,20 @@ std::optional<ApiError> Boolean(const json& body, const char* field, bool* out) 
   return std::nullopt;
 }
 
-std::optional<ApiError> ParseMessages(const json& body, json* out) {
+// Checks the messages in `body`; the output is taken from `ordered` (the same body in document
+// order): templates that print a message's members (`tool_call.function | tojson`) print them in
+// the order the client sent, as Hugging Face's apply_chat_template does.
+std::optional<ApiError> ParseMessages(const json& body, OrderedBody& ordered,
+                                      nlohmann::ordered_json* out) {
   auto it = body.find("messages");
   if (it == body.end()) return Bad("messages", "'messages' is required");
   if (!it->is_array()) return WrongType("messages", "an array", *it);
   if (it->empty()) return Bad("messages", "'messages' must not be empty");
-  json messages = json::array();
+  const nlohmann::ordered_json* in_order = ordered.Find({"messages"});
+  if (in_order == nullptr || !in_order->is_array() || in_order->size() != it->size()) {
+    return Bad("messages", "'messages' is given twice");
+  }
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   for (size_t i = 0; i < it->size(); ++i) {
     const json& m = (*it)[i];
     const std::string where = absl::StrCat("messages[", i, "]");
@@ -98,7 +106,7 @@ std::optional<ApiError> ParseMessages(const json& body, json* out) {
                               "tool, got '",
                               r, "'"));
     }
-    json msg = m;
+    nlohmann::ordered_json msg = (*in_order)[i];
     msg["role"] = r == "developer" ? "system" : r;
     if (auto calls = m.find("tool_calls"); calls != m.end() && !calls->is_null()) {
       if (r != "assistant" || !calls->is_array()) {
@@ -133,7 +141,7 @@ std::optional<ApiError> ParseMessages(const json& body, json* out) {
       for (size_t k = 0; k < content->size(); ++k) {
         const json& part = (*content)[k];
         const std::string pw = absl::StrCat(where, ".content[", k, "]");
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
+        if (!part.is_object() || !MemberIs(part, "type", "text") || !part.contains("text") ||
             !part["text"].is_string()) {
           return Bad(pw, absl::StrCat("'", pw,
                                       "' must be a text part {\"type\": \"text\", "
@@ -339,6 +347,12 @@ std::optional<ApiError> ParseChoicesAndOutput(const json& body, bool chat, int m
 
 }  // namespace
 
+bool MemberIs(const json& value, const char* key, std::string_view want) {
+  if (!value.is_object()) return false;
+  auto it = value.find(key);
+  return it != value.end() && it->is_string() && it->get_ref<const std::string&>() == want;
+}
+
 std::optional<ApiError> ParseCompletionRequest(const std::string& text, bool chat, int max_n,
                                                CompletionRequest* out,
                                                const SamplingDefaultsHook& defaults) {
@@ -357,14 +371,14 @@ std::optional<ApiError> ParseCompletionRequest(const std::string& text, bool cha
   if (defaults) {
     if (auto e = defaults(r.model, &s)) return e;
   }
+  OrderedBody ordered(text);
   if (chat) {
-    if (auto e = ParseMessages(body, &r.messages)) return e;
+    if (auto e = ParseMessages(body, ordered, &r.messages)) return e;
   } else if (auto e = ParsePrompt(body, r)) {
     return e;
   }
   if (auto e = ParseSampling(body, s)) return e;
   if (auto e = ParseLogitBias(body, s)) return e;
-  OrderedBody ordered(text);
   if (auto e = ParseStructuredOutput(ordered, body, &s.grammar)) return e;
   if (auto e = ParseTools(ordered, body, chat, &r.tools, &s.grammar)) return e;
   if (auto e = ParseStop(body, r)) return e;

@@ -8,10 +8,13 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "infer/chat.h"
 #include "infer/sampling.h"
 #include "infer/scheduler.h"
+#include "libinfer/chat/conversation.h"
 #include "nlohmann/json.hpp"
 
 namespace infer::serve {
@@ -47,36 +50,19 @@ class OrderedBody {
   const std::string& text_;
   std::optional<nlohmann::ordered_json> doc_;
 };
+// True when `value` is an object whose member `key` is the string `want`. Never throws: a member
+// of another type is simply not that string (nlohmann's value(key, default) throws on it).
+bool MemberIs(const nlohmann::json& value, const char* key, std::string_view want);
+
 // The same object as JSON (for an SSE error event).
 nlohmann::json ErrorJson(const ApiError& e);
-
-// The tools of a chat request and how the model may call them.
-// NOLINTNEXTLINE(bugprone-exception-escape): its JSON member allocates; a bad_alloc ends the call
-struct ToolRequest {
-  enum class Choice { kNone, kAuto, kRequired, kNamed };
-  Choice choice = Choice::kNone;
-  // The `tools` array as given (members in document order, for the chat template); null when
-  // the request has none.
-  nlohmann::ordered_json tools;
-  std::string named;     // kNamed: the function
-  bool parallel = true;  // parallel_tool_calls
-  // Calls are constrained and read back from the output.
-  bool active() const { return !tools.is_null() && choice != Choice::kNone; }
-};
-
-// One call the model made, as the answer carries it.
-struct ToolCall {
-  std::string id;  // "call_" and 24 hex digits
-  std::string name;
-  std::string arguments;  // a JSON object's text
-};
 
 // What a completion request asks for, before its prompt is tokenized.
 // NOLINTNEXTLINE(bugprone-exception-escape): its JSON members allocate; a bad_alloc ends the call
 struct CompletionRequest {
   bool chat = false;
   std::string model;
-  nlohmann::json messages;          // chat: the checked messages
+  nlohmann::ordered_json messages;  // chat: the checked messages, members in document order
   std::string prompt_text;          // completions: a text prompt
   std::vector<TokenId> prompt_ids;  // completions: a prompt given as token ids
   bool prompt_is_ids = false;
@@ -88,9 +74,9 @@ struct CompletionRequest {
   bool logprobs = false;
   int top_logprobs = 0;
   bool echo = false;
-  std::string user;      // `user`, else `safety_identifier`: logs and fairness
-  int32_t priority = 0;  // vLLM's `priority`: lower runs first
-  ToolRequest tools;     // chat only
+  std::string user;         // `user`, else `safety_identifier`: logs and fairness
+  int32_t priority = 0;     // vLLM's `priority`: lower runs first
+  chat::ToolRequest tools;  // chat only
 };
 
 // Called with the request's `model` ("" when absent) once it is read, before the sampling

@@ -23,13 +23,6 @@ namespace infer::serve {
 std::optional<ApiError> ParseStructuredOutput(OrderedBody& ordered, const nlohmann::json& body,
                                               std::shared_ptr<const Grammar>* grammar);
 
-// The compiled grammar for `key` (the kind and source of a grammar), made by `make` when not in
-// the LRU, so that requests with the same source share one grammar and its mask cache. A failure
-// is not kept.
-absl::StatusOr<std::shared_ptr<const Grammar>> CachedGrammar(
-    const std::string& key,
-    const std::function<absl::StatusOr<std::shared_ptr<const Grammar>>()>& make);
-
 }  // namespace infer::serve
 
 #endif  // INFER_SERVE_STRUCTURED_OUTPUT_H_

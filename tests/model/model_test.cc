@@ -196,7 +196,9 @@ TEST_F(SmolLm2Test, RenderChatUsesTheModelsTemplate) {
   EXPECT_EQ(*prompt,
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nName three "
             "colours.<|im_end|>\n<|im_start|>assistant\n");
-  auto no_header = model->RenderChat(messages, /*add_generation_prompt=*/false);
+  ChatOptions no_generation_prompt;
+  no_generation_prompt.add_generation_prompt = false;
+  auto no_header = model->RenderChat(messages, no_generation_prompt);
   ASSERT_TRUE(no_header.ok());
   EXPECT_EQ(*no_header + "<|im_start|>assistant\n", *prompt);
   // Without a system turn the template adds its own, then the user's.

@@ -489,3 +489,22 @@ def test_a_bounded_queue_answers_503_with_retry_after(cli_tool, smollm2_path):
         busy_conn.close()
     finally:
         assert s.stop() == 0, "".join(s.lines[-20:])
+
+
+def test_library_chat_api_equals_the_server(client, cli_tool, smollm2_path):
+    """Model::Generate(messages) (through `infer-cli generate --chat`) renders and runs the same
+    prompt as /v1/chat/completions: the same prompt tokens and the same greedy text."""
+    for system, user in [("", "What is the capital of France?"),
+                         ("Be brief.", "Name three colours.")]:
+        messages = ([{"role": "system", "content": system}] if system else []) + \
+            [{"role": "user", "content": user}]
+        served = client.chat.completions.create(model="smollm2", messages=messages,
+                                                temperature=0, max_tokens=24)
+        args = [cli_tool, "generate", "-m", smollm2_path, "--chat", "-p", user, "-t", "0",
+                "-n", "24", "--json", "--threads", "2"]
+        if system:
+            args += ["--system", system]
+        out = json.loads(subprocess.run(args, capture_output=True, check=True,
+                                        text=True).stdout)
+        assert out["prompt_tokens"] == served.usage.prompt_tokens
+        assert out["text"] == served.choices[0].message.content

@@ -12,6 +12,11 @@
 namespace infer::serve {
 namespace {
 
+using chat::ExtractedCalls;
+using chat::ExtractToolCalls;
+using chat::MessagesForTemplate;
+using chat::StreamableContent;
+using chat::ToolRequest;
 using nlohmann::json;
 using ::testing::HasSubstr;
 
@@ -89,12 +94,25 @@ TEST(ToolRequestTest, ChoicesGrammarsAndRefusals) {
            {R"(, "tool_choice": {"type": "function", "function": {"name": "x"}}, "tools": )",
             "tool_choice"},
            {R"(, "response_format": {"type": "json_object"}, "tools": )", "tools"},
-           {R"(, "parallel_tool_calls": 1, "tools": )", "parallel_tool_calls"}}) {
+           {R"(, "parallel_tool_calls": 1, "tools": )", "parallel_tool_calls"},
+           // Members of the wrong type are refused, never thrown on (the fuzzer's finds).
+           {R"(, "tool_choice": {"type": {}, "function": {"name": "now"}}, "tools": )",
+            "tool_choice"}}) {
     CompletionRequest bad;
     std::optional<ApiError> e = Parse(extra + kTools, &bad);
     ASSERT_TRUE(e.has_value()) << extra;
     EXPECT_EQ(e->param, param) << extra;
   }
+  CompletionRequest wrong_type;
+  std::optional<ApiError> typed =
+      Parse(R"(, "tools": [{"type": 1, "function": {"name": "now"}}])", &wrong_type);
+  ASSERT_TRUE(typed.has_value());
+  EXPECT_EQ(typed->param, "tools[0]");
+  typed = ParseCompletionRequest(
+      R"({"messages": [{"role": "user", "content": [{"type": 5, "text": "x"}]}]})", true, 8,
+      &wrong_type);
+  ASSERT_TRUE(typed.has_value());
+  EXPECT_EQ(typed->param, "messages[0].content[0]");
   CompletionRequest completions;
   std::optional<ApiError> e =
       Parse(absl::StrCat(R"(, "tools": )", kTools), &completions, /*chat=*/false);

@@ -364,3 +364,120 @@ def test_whitespace_options_match_jinja2(trim_blocks, lstrip_blocks):
                     "lstrip_blocks": lstrip_blocks})
     assert ok, got
     assert got == want
+
+
+# ---- the library's chat API (Model::RenderChat: chat::RenderMessages) ----------------------------
+#
+# The API takes messages and tools as structs (string content; a call's arguments as JSON text)
+# and renders them as the server does: a template that renders `tools` gets them, and each earlier
+# call's arguments as an object; for one that does not, active tools are described in a system
+# message and calls and results are written as text in the Hermes format. The reference below
+# builds that conversation independently and renders it with jinja2.
+
+TOOLS_SYSTEM_TEXT = (
+    "# Tools\n\nYou can call the functions described below to help with the answer. Their "
+    "signatures, as JSON, are inside <tools></tools>:\n<tools>{tools}\n</tools>\n\nTo call a "
+    "function, answer with its name and a JSON object of its arguments inside "
+    "<tool_call></tool_call> tags:\n<tool_call>\n{{\"name\": <function name>, \"arguments\": "
+    "<arguments object>}}\n</tool_call>")
+
+API_CONVERSATIONS = [name for name, messages in CONVERSATIONS.items()
+                     if all(isinstance(m.get("content"), str) for m in messages)]
+
+
+def api_messages(messages):
+    """The conversation as the API's structs carry it (tool_calls flattened, arguments as text)."""
+    out = []
+    for m in messages:
+        a = {"role": m["role"], "content": m["content"]}
+        if "tool_calls" in m:
+            a["tool_calls"] = [{"id": c["id"], "name": c["function"]["name"],
+                                "arguments": json.dumps(c["function"]["arguments"])}
+                               for c in m["tool_calls"]]
+        for key in ("tool_call_id", "name"):
+            if key in m:
+                a[key] = m[key]
+        out.append(a)
+    return out
+
+
+def api_reference_messages(messages, tools, knows_tools):
+    """What the template should see: OpenAI-shaped messages, or the Hermes text form."""
+    def openai(m):
+        o = {"role": m["role"], "content": m["content"]}
+        if "tool_calls" in m:
+            o["tool_calls"] = [{"id": c["id"], "type": "function",
+                                "function": {"name": c["name"],
+                                             "arguments": json.loads(c["arguments"])}}
+                               for c in m["tool_calls"]]
+        for key in ("tool_call_id", "name"):
+            if key in m:
+                o[key] = m[key]
+        return o
+    if knows_tools:
+        return [openai(m) for m in messages]
+    out = []
+    rest = messages
+    if tools:
+        described = TOOLS_SYSTEM_TEXT.format(
+            tools="".join("\n" + json.dumps(t, ensure_ascii=False, separators=(",", ":"))
+                          for t in tools))
+        if messages and messages[0]["role"] == "system":
+            out.append({"role": "system", "content": messages[0]["content"] + "\n\n" + described})
+            rest = messages[1:]
+        else:
+            out.append({"role": "system", "content": described})
+    for m in rest:
+        if m["role"] == "assistant" and m.get("tool_calls"):
+            text = m["content"]
+            for c in m["tool_calls"]:
+                block = ("<tool_call>\n{\"name\": " + json.dumps(c["name"], ensure_ascii=False)
+                         + ", \"arguments\": "
+                         + json.dumps(json.loads(c["arguments"]), ensure_ascii=False,
+                                      separators=(",", ":")) + "}\n</tool_call>")
+                text += ("\n" if text else "") + block
+            out.append({"role": "assistant", "content": text})
+        elif m["role"] == "tool":
+            out.append({"role": "user",
+                        "content": "<tool_response>\n" + m["content"] + "\n</tool_response>"})
+        else:
+            out.append(openai(m))
+    return out
+
+
+@pytest.mark.parametrize("name", template_names())
+@pytest.mark.parametrize("conversation", API_CONVERSATIONS)
+@pytest.mark.parametrize("with_tools", [False, True])
+def test_chat_api_matches_jinja2(name, conversation, with_tools):
+    template = (TEMPLATES / f"{name}.jinja").read_text(encoding="utf-8")
+    bos, eos = TOKENS[name]
+    knows_tools = "tools" in template
+    messages = api_messages(CONVERSATIONS[conversation])
+    api_tools = [{"name": t["function"]["name"], "description": t["function"]["description"],
+                  "parameters": t["function"]["parameters"]} for t in TOOLS] if with_tools else []
+    context = {"messages": api_reference_messages(messages, TOOLS if with_tools else None,
+                                                  knows_tools),
+               "tools": TOOLS if (with_tools and knows_tools) else None, "documents": None,
+               "add_generation_prompt": True, "bos_token": bos, "eos_token": eos}
+    want_ok, want, _ = reference(template, context)
+    got_ok, got = ours({"template": template,
+                        "api": {"messages": messages, "tools": api_tools,
+                                "add_generation_prompt": True, "bos_token": bos,
+                                "eos_token": eos}})
+    assert got_ok == want_ok, (want, got)
+    if want_ok:
+        assert got == want
+
+
+def test_chat_api_template_variables_and_refusals():
+    template = "{{ greeting }}{% for m in messages %}[{{ m.role }}:{{ m.content }}]{% endfor %}"
+    ok, text = ours({"template": template,
+                     "api": {"messages": [{"role": "user", "content": "hi"}],
+                             "template_variables": {"greeting": "Hello "}}})
+    assert ok and text == "Hello [user:hi]"
+    ok, err = ours({"template": template,
+                    "api": {"messages": [{"role": "user", "content": "x"}],
+                            "tools": [{"name": "bad name", "parameters": {}}]}})
+    assert not ok and "tools[0].name" in err
+    ok, err = ours({"template": template, "api": {"messages": [{"role": "", "content": "x"}]}})
+    assert not ok and "messages[0].role" in err
