@@ -33,6 +33,11 @@ else
   exit 1
 fi
 
+# The Python bindings, installed as a user installs them (pip install ./bindings/python) into a
+# kept virtual environment; their tests run under CTest (python_bindings).
+INFER_BINDINGS_PYTHON=$(scripts/bindings_venv.sh)
+export INFER_BINDINGS_PYTHON
+
 # libFuzzer targets for the model-file readers, the auth parsers, the communicator's wire format,
 # the configuration documents (users file, model set), the grammar engine (JSON Schema, regex) and
 # the OpenAI request parser: built with clang, each run briefly from the committed seed files (a
@@ -55,6 +60,7 @@ for target in fuzz_gguf fuzz_safetensors fuzz_hf_config fuzz_jwt fuzz_login_form
 done
 
 BUILD_DIR=build scripts/build.sh -DINFER_BUILD_TESTS=ON -DINFER_BUILD_BENCH=ON \
+  -DINFER_BINDINGS_PYTHON="$INFER_BINDINGS_PYTHON" \
   -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
 (cd build && ctest --output-on-failure -j "$JOBS" --timeout 900)
 # clang-tidy with the repository's .clang-tidy over libinfer/ (warnings are errors).
