@@ -62,6 +62,7 @@ struct ServeFlags {
   bool insecure = false;
   bool allow_unauthenticated = false;
   bool metrics_require_auth = false;
+  bool chat_page = true;
   bool login_limit = true;
   int login_threads = 1;
   double users_file_poll_seconds = 2;
@@ -247,6 +248,7 @@ ServerOptions MakeServerOptions(const ServeFlags& f, AuthStore* auth) {
   opts.auth = auth;
   opts.allow_unauthenticated = f.allow_unauthenticated;
   opts.metrics_require_auth = f.metrics_require_auth;
+  opts.chat_page = f.chat_page;
   opts.login_threads = f.login_threads;
   return opts;
 }
@@ -587,6 +589,8 @@ Action RegisterServe(CLI::App& app) {
                "Honour SKIP_EXP_CHECK=true (token expiry not checked); warns at every start");
   app.add_flag("--allow-unauthenticated", f->allow_unauthenticated,
                "Allow a non-loopback --host with no users and no API keys");
+  app.add_flag("--chat-page,!--no-chat-page", f->chat_page,
+               "Serve the chat page at / (log in, pick a model, chat; default on)");
   app.add_flag("--metrics-require-auth", f->metrics_require_auth,
                "Put /metrics behind the bearer check too");
   app.add_flag("--login-limit,!--no-login-limit", f->login_limit,

@@ -12,6 +12,7 @@ DEB_PACKAGES=(
   libssl-dev libargon2-dev libyaml-cpp-dev libboost-dev
   clang-14 libclang-rt-14-dev clang-tidy-14
   python3 python3-pip python3-venv
+  chromium chromium-driver
 )
 
 missing=()

@@ -114,6 +114,9 @@ struct ServerOptions {
   AuthStore* auth = nullptr;
   // Serve without `auth` on a non-loopback address (a trusted network, a proxy that checks).
   bool allow_unauthenticated = false;
+  // The chat page at `/` (its files under /ui/): log in, pick a model, chat with streamed
+  // answers. Off: those paths answer 404.
+  bool chat_page = true;
   // With `auth`: /metrics demands a bearer credential too (any role).
   bool metrics_require_auth = false;
   // Threads that check passwords for POST /token: argon2id costs tens of milliseconds of CPU and

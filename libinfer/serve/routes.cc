@@ -24,6 +24,9 @@ constexpr Route kRoutes[] = {
     {RouteId::kAdminModel, "/v1/admin/models/{}", "DELETE", RouteAccess::kAdmin, false, false},
     {RouteId::kAdminModelScale, "/v1/admin/models/{}/scale", "POST", RouteAccess::kAdmin, false,
      false},
+    // The chat page (ServerOptions::chat_page); it logs in through /token itself.
+    {RouteId::kChatPage, "/", "GET", RouteAccess::kOpen, false, false},
+    {RouteId::kUiAsset, "/ui/{}", "GET", RouteAccess::kOpen, false, true},
 };
 
 bool IsSegment(std::string_view s) {

@@ -24,11 +24,13 @@ enum class RouteId {
   kAdminModels,
   kAdminModel,
   kAdminModelScale,
+  kChatPage,
+  kUiAsset,
 };
 
 // Who may call a route when the server has an AuthStore (without one every route is open).
 enum class RouteAccess {
-  kOpen,     // no credential (probes)
+  kOpen,     // no credential (probes, the chat page's files)
   kMetrics,  // open unless ServerOptions::metrics_require_auth; then any role
   kLogin,    // the login itself: a form, no bearer
   kAnyRole,  // a bearer of any role

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "libinfer/serve/server_impl.h"
+#include "libinfer/serve/ui_assets.h"
 #include "libinfer/util/logging.h"
 #include "libinfer/util/status_macros.h"
 
@@ -299,7 +300,30 @@ void Server::Impl::Dispatch(const serve::RouteMatch& route, const HttpRequest& r
     case RouteId::kAdminModel:
     case RouteId::kAdminModelScale:
       return ModelAdmin(route, req, out, start);
+    case RouteId::kChatPage:
+    case RouteId::kUiAsset:
+      return Answer(req, *out, UiFile(req.path), start);
   }
+}
+
+HttpResponse Server::Impl::UiFile(const std::string& path) const {
+  const serve::UiAsset* asset = options_.chat_page ? serve::FindUiAsset(path) : nullptr;
+  if (asset == nullptr) {
+    return ErrorResponse(Error(404, absl::StrCat("no route GET ", path), "invalid_request_error",
+                               "", "not_found"));
+  }
+  HttpResponse r;
+  r.content_type = std::string(asset->content_type);
+  r.body = std::string(asset->body);
+  // Only the page's own files run: no inline script, no other origin; model output is text.
+  r.headers.push_back({"Content-Security-Policy",
+                       "default-src 'none'; script-src 'self'; style-src 'self'; "
+                       "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
+                       "form-action 'self'; frame-ancestors 'none'"});
+  r.headers.push_back({"X-Content-Type-Options", "nosniff"});
+  r.headers.push_back({"Referrer-Policy", "no-referrer"});
+  r.headers.push_back({"Cache-Control", "no-cache"});
+  return r;
 }
 
 bool Server::Impl::HasHostRoute(const std::string& method, const std::string& path) {

@@ -99,6 +99,8 @@ class Server::Impl {
   // A choice the Scheduler refused: cancels the others and answers with the reason.
   void RefuseCall(Call& call, const absl::Status& refused);
   HttpResponse Models() const;
+  // The chat page or one of its files (404 when ServerOptions::chat_page is off).
+  HttpResponse UiFile(const std::string& path) const;
   HttpResponse ModelObject(const std::string& name) const;
   HttpResponse Metrics();
   // POST /token: parses the form here, checks the password on logins_.
