@@ -61,6 +61,7 @@ std::vector<TokenId> RandomTokens(const Tokenizer& tok, int n, std::mt19937& rng
 absl::StatusOr<nlohmann::json> RunLevel(Scheduler& scheduler,
                                         const std::vector<std::vector<TokenId>>& prompts,
                                         const SamplingParams& params) {
+  const SchedulerStats before = scheduler.stats();
   const Clock::time_point start = Clock::now();
   std::vector<RequestHandle> handles;
   for (const auto& prompt : prompts) {
@@ -110,16 +111,22 @@ absl::StatusOr<nlohmann::json> RunLevel(Scheduler& scheduler,
   const SchedulerStats stats = scheduler.stats();
   double mean = 0;
   for (double v : per_request) mean += v / per_request.size();
-  return nlohmann::json{{"concurrency", prompts.size()},
-                        {"generated_tokens_per_second", generated / wall},
-                        {"decode_tokens_per_second", decode_rate},
-                        {"per_request_decode_tokens_per_second", mean},
-                        {"ttft_p50_seconds", Percentile(ttft, 0.5)},
-                        {"ttft_p99_seconds", Percentile(ttft, 0.99)},
-                        {"kv_blocks_peak", peak_blocks},
-                        {"kv_blocks_total", stats.kv_blocks_total},
-                        {"cached_prompt_tokens", cached},
-                        {"wall_seconds", wall}};
+  return nlohmann::json{
+      {"concurrency", prompts.size()},
+      {"generated_tokens_per_second", generated / wall},
+      {"decode_tokens_per_second", decode_rate},
+      {"per_request_decode_tokens_per_second", mean},
+      {"ttft_p50_seconds", Percentile(ttft, 0.5)},
+      {"ttft_p99_seconds", Percentile(ttft, 0.99)},
+      {"kv_blocks_peak", peak_blocks},
+      {"kv_blocks_total", stats.kv_blocks_total},
+      {"cached_prompt_tokens", cached},
+      {"wall_seconds", wall},
+      // Where the step thread's time went at this level (SchedulerStats).
+      {"steps", stats.steps_total - before.steps_total},
+      {"step_plan_seconds", stats.step_plan_seconds - before.step_plan_seconds},
+      {"step_forward_seconds", stats.step_forward_seconds - before.step_forward_seconds},
+      {"step_sample_seconds", stats.step_sample_seconds - before.step_sample_seconds}};
 }
 
 // Scheduler figures at each concurrency level, and TTFT with and without a cached prefix.
@@ -326,6 +333,15 @@ int RunBench(BenchFlags f) {
                     row["per_request_decode_tokens_per_second"].get<double>(),
                     row["ttft_p50_seconds"].get<double>(), row["ttft_p99_seconds"].get<double>(),
                     row["kv_blocks_peak"].get<int>(), row["kv_blocks_total"].get<int>());
+      }
+      for (const nlohmann::json& row : sch["levels"]) {
+        const double plan = row["step_plan_seconds"], fwd = row["step_forward_seconds"],
+                     sample = row["step_sample_seconds"], wall = row["wall_seconds"];
+        std::printf(
+            "%6d steps %5d: plan %5.1f%%  forward %5.1f%%  sample+deliver %5.1f%%  "
+            "(of %.2f s wall)\n",
+            row["concurrency"].get<int>(), row["steps"].get<int>(), 100 * plan / wall,
+            100 * fwd / wall, 100 * sample / wall, wall);
       }
     }
   }

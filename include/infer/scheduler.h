@@ -178,6 +178,13 @@ struct SchedulerStats {
   int64_t requests_finished[kFinishReasonCount] = {};
   Histogram time_to_first_token;
   Histogram time_per_output_token;
+  // Where the step thread's time goes, cumulative seconds since start: choosing each step's work
+  // (the policy, prefix lookups, block tables), the forward passes, and sampling and delivering
+  // the tokens (stop strings, events, finishing). `steps_total` counts the steps that ran a batch.
+  double step_plan_seconds = 0;
+  double step_forward_seconds = 0;
+  double step_sample_seconds = 0;
+  int64_t steps_total = 0;
 };
 
 class Scheduler {

@@ -474,11 +474,18 @@ void Scheduler::Impl::PublishFullBlocks(Sequence& s) {
 }
 
 void Scheduler::Impl::Step() {
+  const Clock::time_point start = Clock::now();
   std::vector<PolicyWaiting> wait_view;
   const StepPlan plan = PlanThisStep(&wait_view);
   const Scheduled scheduled = ApplyPlan(plan, wait_view);
   const Scheduled runnable = BuildBatch(scheduled);
-  if (!runnable.empty()) RunBatch(runnable);
+  if (!runnable.empty()) {
+    const double planned = Seconds(Clock::now() - start);
+    RunBatch(runnable);
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    stats_.step_plan_seconds += planned;
+    ++stats_.steps_total;
+  }
   RemoveFinished();
 }
 
@@ -582,10 +589,12 @@ Scheduler::Impl::Scheduled Scheduler::Impl::BuildBatch(const Scheduled& schedule
 
 void Scheduler::Impl::RunBatch(const Scheduled& runnable) {
   absl::Status status;
+  const Clock::time_point start = Clock::now();
   {
     std::lock_guard<std::mutex> lock(mi_->forward_mu);
     status = mi_->runner->Forward(batch_, *cache_, {}, logits_);
   }
+  const Clock::time_point forwarded = Clock::now();
   int64_t row = 0;
   for (size_t i = 0; i < runnable.size(); ++i) {
     Sequence& s = *runnable[i].first;
@@ -602,6 +611,9 @@ void Scheduler::Impl::RunBatch(const Scheduled& runnable) {
       ++row;
     }
   }
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  stats_.step_forward_seconds += Seconds(forwarded - start);
+  stats_.step_sample_seconds += Seconds(Clock::now() - forwarded);
 }
 
 void Scheduler::Impl::UpdateGauges() {
