@@ -309,8 +309,8 @@ void Server::Impl::Dispatch(const serve::RouteMatch& route, const HttpRequest& r
 HttpResponse Server::Impl::UiFile(const std::string& path) const {
   const serve::UiAsset* asset = options_.chat_page ? serve::FindUiAsset(path) : nullptr;
   if (asset == nullptr) {
-    return ErrorResponse(Error(404, absl::StrCat("no route GET ", path), "invalid_request_error",
-                               "", "not_found"));
+    return ErrorResponse(
+        Error(404, absl::StrCat("no route GET ", path), "invalid_request_error", "", "not_found"));
   }
   HttpResponse r;
   r.content_type = std::string(asset->content_type);

@@ -10,10 +10,10 @@
 // {role, content, tool_calls: [{id, name, arguments}], tool_call_id, name}, "tools" of
 // {name, description, parameters}, "tool_choice" ("auto", "none", "required"),
 // "add_generation_prompt", "template_variables" (an object), "bos_token", "eos_token"; rendered
-// with chat::RenderMessages, what Model::RenderChat runs). Optional: "now" (seconds since the epoch for strftime_now),
-// "trim_blocks", "lstrip_blocks", "keep_trailing_newline" (Hugging Face's settings by default).
-// Prints the rendering to stdout and exits 0; on a parse or render error prints
-// "PARSE ERROR: <message>" or "RENDER ERROR: <message>" to stderr and exits 1.
+// with chat::RenderMessages, what Model::RenderChat runs). Optional: "now" (seconds since the epoch
+// for strftime_now), "trim_blocks", "lstrip_blocks", "keep_trailing_newline" (Hugging Face's
+// settings by default). Prints the rendering to stdout and exits 0; on a parse or render error
+// prints "PARSE ERROR: <message>" or "RENDER ERROR: <message>" to stderr and exits 1.
 #include <chrono>
 #include <iostream>
 #include <iterator>
