@@ -572,8 +572,8 @@ TEST(MatMulDispatch, PublicEntryUsesDetectedLevel) {
 }
 
 // Batch invariance: a row's result is the same bits whether it is multiplied alone or among
-// other rows (at any place in a group of four), at every level and precision. The Scheduler's
-// batched decode relies on this to give each request the tokens it would get alone.
+// other rows (at any place in a group of four or eight), at every level and precision. The
+// Scheduler's batched decode relies on this to give each request the tokens it would get alone.
 TEST(MatMulBatchInvariance, RowResultDoesNotDependOnTheOtherRows) {
   std::mt19937 rng(11);
   for (CpuLevel level : {CpuLevel::kPortable, CpuLevel::kAvx2, CpuLevel::kAvx512}) {
@@ -582,24 +582,30 @@ TEST(MatMulBatchInvariance, RowResultDoesNotDependOnTheOtherRows) {
                         DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ2_K, DType::kQ3_K,
                         DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS}) {
       for (ActPrecision precision : {ActPrecision::kInt16, ActPrecision::kInt8}) {
-        SCOPED_TRACE(std::string(CpuLevelString(level)) + " " + DTypeName(dtype));
-        const int64_t k = SuperBytes(dtype) > 0 ? 512 : 576;
-        const int64_t rows = 37;
-        TestMatrix t = MakeMatrix(dtype, rows, k, rng);
-        const int64_t m = 11;
-        std::vector<float> x(static_cast<size_t>(m * k));
-        for (float& v : x) v = std::uniform_real_distribution<float>(-2.0f, 2.0f)(rng);
-        MatMulScratch scratch;
-        scratch.activations = precision;
-        ThreadPool pool(2);
-        std::vector<float> batched(static_cast<size_t>(m * rows));
-        MatMulWithLevel(level, t.w, x.data(), m, batched.data(), rows, &pool, &scratch);
-        for (int64_t i = 0; i < m; ++i) {
-          std::vector<float> alone(static_cast<size_t>(rows));
-          MatMulWithLevel(level, t.w, x.data() + i * k, 1, alone.data(), rows, nullptr, &scratch);
-          EXPECT_EQ(
-              0, std::memcmp(alone.data(), batched.data() + i * rows, alone.size() * sizeof(float)))
-              << "row " << i;
+        // m = 11: one group of eight for the grouped int16 kernels and three rows left over;
+        // m = 43, k = 1536: five groups in two chunks (kGroupChunkBytes) and three rows left.
+        for (const auto& [k_plain, k_super, m] :
+             {std::tuple<int64_t, int64_t, int64_t>{576, 512, 11},
+              std::tuple<int64_t, int64_t, int64_t>{1536, 1536, 43}}) {
+          SCOPED_TRACE(std::string(CpuLevelString(level)) + " " + DTypeName(dtype) +
+                       " m=" + std::to_string(m));
+          const int64_t k = SuperBytes(dtype) > 0 ? k_super : k_plain;
+          const int64_t rows = 37;
+          TestMatrix t = MakeMatrix(dtype, rows, k, rng);
+          std::vector<float> x(static_cast<size_t>(m * k));
+          for (float& v : x) v = std::uniform_real_distribution<float>(-2.0f, 2.0f)(rng);
+          MatMulScratch scratch;
+          scratch.activations = precision;
+          ThreadPool pool(2);
+          std::vector<float> batched(static_cast<size_t>(m * rows));
+          MatMulWithLevel(level, t.w, x.data(), m, batched.data(), rows, &pool, &scratch);
+          for (int64_t i = 0; i < m; ++i) {
+            std::vector<float> alone(static_cast<size_t>(rows));
+            MatMulWithLevel(level, t.w, x.data() + i * k, 1, alone.data(), rows, nullptr, &scratch);
+            EXPECT_EQ(0, std::memcmp(alone.data(), batched.data() + i * rows,
+                                     alone.size() * sizeof(float)))
+                << "row " << i;
+          }
         }
       }
     }
