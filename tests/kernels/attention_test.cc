@@ -149,6 +149,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{2, 2, 12, 4, 3, 0, 16}, Case{6, 2, 80, 1, 513, 0, 16},
                       Case{9, 3, 64, 11, 40, 0, 5}, Case{4, 2, 16, 3, 9, 0, 1},
                       Case{4, 2, 32, 6, 50, 17, 7},
+                      // Groups larger than one kernel call takes (7 and 8 query heads per KV head)
+                      Case{14, 2, 64, 4, 30, 0, 16}, Case{8, 1, 32, 5, 20, 0, 16},
                       // Gemma 2's soft-capped scores (a cap of 1.5 bends most of them)
                       Case{4, 2, 64, 5, 40, 0, 16, 1.5f}, Case{8, 4, 256, 3, 20, 9, 16, 1.5f}));
 
@@ -212,14 +214,50 @@ TEST(AttendRowTest, Avx2MatchesPortable) {
         rows.count = count;
         for (float softcap : {0.0f, 2.0f}) {
           std::vector<float> s1(count), s2(count), o1(dim), o2(dim);
-          AttendRowPortable(q.data(), rows, 0.125f, softcap, s1.data(), o1.data());
-          AttendRowAvx2(q.data(), rows, 0.125f, softcap, s2.data(), o2.data());
+          AttendHeadsPortable(q.data(), 1, rows, 0.125f, softcap, s1.data(), o1.data());
+          AttendHeadsAvx2(q.data(), 1, rows, 0.125f, softcap, s2.data(), o2.data());
           for (int64_t i = 0; i < dim; ++i) {
             // Both sum in float in different orders: a score's rounding error grows with
             // head_dim * |q||k| (~1e-4 here at dim 256) and moves the softmax weights by as much.
             ASSERT_NEAR(o1[i], o2[i], 1e-4 * (1 + std::fabs(o1[i])))
                 << count << "x" << dim << " block " << block_size << " softcap " << softcap;
           }
+        }
+      }
+    }
+  }
+}
+
+// Query heads taken together give each head the bits it gets alone.
+TEST(AttendRowTest, Avx2HeadsTogetherEqualHeadsAlone) {
+  if (!GetCpuFeatures().avx2) GTEST_SKIP() << "no AVX2 on this CPU";
+  std::mt19937 rng(9);
+  for (int64_t heads : {2, 3, 4}) {
+    for (int64_t count : {1, 5, 70}) {
+      for (int64_t dim : {8, 64, 96}) {
+        Case c{1, 1, dim, 1, 0, 0, 16};
+        const AttentionShape s = ShapeOf(c);
+        PagedCache cache(s, {count}, rng);
+        std::vector<float> q(heads * dim);
+        std::normal_distribution<float> dist(0.f, 3.f);
+        for (float& x : q) x = dist(rng);
+        KvRows rows;
+        rows.k = cache.k.data();
+        rows.v = cache.v.data();
+        rows.block_table = cache.tables[0].data();
+        rows.block_floats = s.block_floats();
+        rows.block_size = s.block_size;
+        rows.head_dim = dim;
+        rows.count = count;
+        for (float softcap : {0.0f, 2.0f}) {
+          std::vector<float> scores(heads * count), together(heads * dim), alone(heads * dim);
+          AttendHeadsAvx2(q.data(), heads, rows, 0.125f, softcap, scores.data(), together.data());
+          for (int64_t g = 0; g < heads; ++g) {
+            AttendHeadsAvx2(q.data() + g * dim, 1, rows, 0.125f, softcap, scores.data(),
+                            alone.data() + g * dim);
+          }
+          EXPECT_EQ(0, std::memcmp(together.data(), alone.data(), alone.size() * sizeof(float)))
+              << heads << " heads, " << count << "x" << dim << " softcap " << softcap;
         }
       }
     }

@@ -1,10 +1,11 @@
-// Attention on the CPU, one (token, head) pair at a time.
+// Attention on the CPU, one (token, KV head) pair at a time with the query heads that share it.
 //
 // Scores for a query row are computed against every visible key, soft-maxed and used to weight
 // the values; with head_dim 64-128 and a few thousand positions the working set of one pair
 // (K and V rows of one KV head) stays in L2, so a straightforward two-pass loop is memory-bound
-// on the cache reads, which is what we want. The row kernel has a portable and an AVX2 version
-// (attention_avx2.cc), chosen at run time.
+// on the cache reads, which is what we want, and taking the query heads of a KV head together
+// (GQA: 3 to 8 of them) reads those rows once for all of them. The kernel has a portable and an
+// AVX2 version (attention_avx2.cc), chosen at run time.
 #include "libinfer/kernels/cpu/attention.h"
 
 #include "libinfer/kernels/cpu/attention_internal.h"
@@ -15,6 +16,8 @@
 #include <vector>
 
 namespace infer::kernels::cpu {
+
+namespace {
 
 void AttendRowPortable(const float* q, const KvRows& rows, float scale, float softcap,
                        float* scores, float* out) {
@@ -46,13 +49,22 @@ void AttendRowPortable(const float* q, const KvRows& rows, float scale, float so
   });
 }
 
+}  // namespace
+
+void AttendHeadsPortable(const float* q, int64_t heads, const KvRows& rows, float scale,
+                         float softcap, float* scores, float* out) {
+  for (int64_t g = 0; g < heads; ++g) {
+    AttendRowPortable(q + g * rows.head_dim, rows, scale, softcap, scores, out + g * rows.head_dim);
+  }
+}
+
 namespace {
 
-AttendRowFn SelectAttendRow(int64_t head_dim) {
+AttendHeadsFn SelectAttendHeads(int64_t head_dim) {
 #if defined(INFER_KERNELS_X86)
-  if (GetCpuFeatures().avx2 && head_dim % 8 == 0) return AttendRowAvx2;
+  if (GetCpuFeatures().avx2 && head_dim % 8 == 0) return AttendHeadsAvx2;
 #endif
-  return AttendRowPortable;
+  return AttendHeadsPortable;
 }
 
 }  // namespace
@@ -61,35 +73,42 @@ void PagedAttention(const AttentionShape& s, const float* q, const float* k, con
                     std::span<const AttentionQuery> queries, float* out, ThreadPool* pool) {
   const int64_t group = s.num_heads / s.num_kv_heads;
   const int64_t num_rows = static_cast<int64_t>(queries.size());
-  const int64_t pairs = num_rows * s.num_heads;
-  if (pairs == 0) return;
-  const AttendRowFn attend = SelectAttendRow(s.head_dim);
+  // Work units: (row, KV head, slice of that KV head's query heads), at most kMaxAttendHeads
+  // heads per slice, the slices as even as they can be.
+  const int64_t slices = (group + kMaxAttendHeads - 1) / kMaxAttendHeads;
+  const int64_t per_row = s.num_kv_heads * slices;
+  const int64_t units = num_rows * per_row;
+  if (units == 0) return;
+  const AttendHeadsFn attend = SelectAttendHeads(s.head_dim);
   int64_t longest = 0;
   for (const AttentionQuery& query : queries) longest = std::max(longest, query.position + 1);
-  // Pairs are dealt round-robin: under the causal mask later positions cost more, and striding
+  // Units are dealt round-robin: under the causal mask later positions cost more, and striding
   // gives every thread the same mix.
   auto run = [&](int index, int count) {
-    std::vector<float> scores(static_cast<size_t>(longest));
-    for (int64_t p = index; p < pairs; p += count) {
-      const int64_t t = p / s.num_heads;
-      const int64_t h = p % s.num_heads;
+    std::vector<float> scores(static_cast<size_t>(longest * std::min(group, kMaxAttendHeads)));
+    for (int64_t u = index; u < units; u += count) {
+      const int64_t t = u / per_row;
+      const int64_t kv_head = (u % per_row) / slices;
+      const int64_t slice = u % slices;
+      const int64_t h0 = kv_head * group + slice * group / slices;
+      const int64_t h1 = kv_head * group + (slice + 1) * group / slices;
       const AttentionQuery& query = queries[t];
       KvRows rows;
       rows.k = k;
       rows.v = v;
       rows.block_table = query.block_table;
       rows.block_floats = s.block_floats();
-      rows.head_offset = s.row_offset(h / group, 0);
+      rows.head_offset = s.row_offset(kv_head, 0);
       rows.block_size = s.block_size;
       rows.head_dim = s.head_dim;
       rows.first =
           s.sliding_window > 0 ? std::max<int64_t>(0, query.position - s.sliding_window + 1) : 0;
       rows.count = query.position - rows.first + 1;
-      const int64_t offset = (t * s.num_heads + h) * s.head_dim;
-      attend(q + offset, rows, s.scale, s.softcap, scores.data(), out + offset);
+      const int64_t offset = (t * s.num_heads + h0) * s.head_dim;
+      attend(q + offset, h1 - h0, rows, s.scale, s.softcap, scores.data(), out + offset);
     }
   };
-  if (pool == nullptr || pairs == 1) {
+  if (pool == nullptr || units == 1) {
     run(0, 1);
   } else {
     pool->Run(run);

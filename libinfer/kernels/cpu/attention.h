@@ -42,9 +42,10 @@ struct AttentionQuery {
 //   q:    [queries.size()][num_heads][head_dim]
 //   k, v: one layer's pools, [num_blocks][num_kv_heads][block_size][head_dim]
 //   out:  [queries.size()][num_heads][head_dim]
-// Work is split over (row, head) pairs; pool may be null. Each output is computed by one
-// thread in an order fixed by its position alone, so a row's result does not depend on the
-// other rows of the batch or on which blocks hold its cache.
+// Work is split over (row, KV head) pairs, each with the query heads that share that KV head (at
+// most four at a time); pool may be null. Each output is computed by one thread in an order
+// fixed by its position alone, so a row's result does not depend on the other rows of the batch
+// or on which blocks hold its cache.
 void PagedAttention(const AttentionShape& shape, const float* q, const float* k, const float* v,
                     std::span<const AttentionQuery> queries, float* out, ThreadPool* pool);
 

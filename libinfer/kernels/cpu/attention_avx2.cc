@@ -1,5 +1,5 @@
-// AVX2 + FMA attention row: 8-wide dot products four keys at a time, a vectorised exp for the
-// softmax, and the weighted sum of V kept in registers for head_dim <= 128.
+// AVX2 + FMA attention for up to four query heads of one KV head: 8-wide dot products four keys
+// at a time, a vectorised exp for the softmax, and the weighted sums of V kept in registers.
 #include <immintrin.h>
 
 #include <cmath>
@@ -42,78 +42,122 @@ inline __m256 ExpNonPositive(__m256 x) {
 
 }  // namespace
 
-void AttendRowAvx2(const float* q, const KvRows& rows, float scale, float softcap, float* scores,
-                   float* out) {
+namespace {
+
+// G query heads (q + g * head_dim) that share one KV head: each head's arithmetic is the single
+// head's (the same fused multiply-adds in the same order), but each K and V row is read once for
+// the G heads and the heads' independent chains keep more multiply-adds in flight.
+template <int G>
+void AttendHeads(const float* q, const KvRows& rows, float scale, float softcap, float* scores,
+                 float* out) {
   const int64_t head_dim = rows.head_dim;
+  const int64_t count = rows.count;
   // Scores, four keys per pass so each q chunk is loaded once per four rows. A run's last one to
   // three keys go through the same four-key code (the missing keys repeat the last one, their
   // scores dropped), so a key's score is the same bits wherever its run starts.
-  __m128 vmax4 = _mm_set1_ps(-INFINITY);
+  __m128 vmax4[G];
+  for (int g = 0; g < G; ++g) vmax4[g] = _mm_set1_ps(-INFINITY);
   ForEachKvRun(rows, [&](const float* k, const float*, int64_t j0, int64_t n) {
     for (int64_t j = 0; j < n; j += 4) {
       const float* kr[4];
       for (int t = 0; t < 4; ++t) kr[t] = k + std::min<int64_t>(j + t, n - 1) * head_dim;
-      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-      for (int64_t i = 0; i < head_dim; i += 8) {
-        const __m256 qv = _mm256_loadu_ps(q + i);
-        a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kr[0] + i), a0);
-        a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kr[1] + i), a1);
-        a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kr[2] + i), a2);
-        a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kr[3] + i), a3);
+      __m256 a[G][4];
+      for (int g = 0; g < G; ++g) {
+        for (int t = 0; t < 4; ++t) a[g][t] = _mm256_setzero_ps();
       }
-      // Four horizontal sums at once: hadd pairs, then fold the 128-bit halves.
-      const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-      const __m128 s4 = _mm_mul_ps(
-          _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)), _mm_set1_ps(scale));
-      if (j + 4 <= n) {
-        _mm_storeu_ps(scores + j0 + j, s4);
-        vmax4 = _mm_max_ps(vmax4, s4);
-      } else {
-        alignas(16) float tmp[4];
-        _mm_store_ps(tmp, s4);
-        for (int64_t t = 0; j + t < n; ++t) {
-          scores[j0 + j + t] = tmp[t];
-          vmax4 = _mm_max_ps(vmax4, _mm_set1_ps(tmp[t]));
+      for (int64_t i = 0; i < head_dim; i += 8) {
+        for (int g = 0; g < G; ++g) {
+          const __m256 qv = _mm256_loadu_ps(q + g * head_dim + i);
+          for (int t = 0; t < 4; ++t) {
+            a[g][t] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kr[t] + i), a[g][t]);
+          }
+        }
+      }
+      for (int g = 0; g < G; ++g) {
+        // Four horizontal sums at once: hadd pairs, then fold the 128-bit halves.
+        const __m256 h =
+            _mm256_hadd_ps(_mm256_hadd_ps(a[g][0], a[g][1]), _mm256_hadd_ps(a[g][2], a[g][3]));
+        const __m128 s4 = _mm_mul_ps(
+            _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)), _mm_set1_ps(scale));
+        float* sg = scores + g * count + j0 + j;
+        if (j + 4 <= n) {
+          _mm_storeu_ps(sg, s4);
+          vmax4[g] = _mm_max_ps(vmax4[g], s4);
+        } else {
+          alignas(16) float tmp[4];
+          _mm_store_ps(tmp, s4);
+          for (int64_t t = 0; j + t < n; ++t) {
+            sg[t] = tmp[t];
+            vmax4[g] = _mm_max_ps(vmax4[g], _mm_set1_ps(tmp[t]));
+          }
         }
       }
     }
   });
-  vmax4 = _mm_max_ps(vmax4, _mm_movehl_ps(vmax4, vmax4));
-  vmax4 = _mm_max_ss(vmax4, _mm_movehdup_ps(vmax4));
-  const float max = softcap > 0 ? SoftCapScores(scores, rows.count, softcap) : _mm_cvtss_f32(vmax4);
 
-  // Softmax numerators and their sum (scores are contiguous whatever the blocks).
-  const int64_t count = rows.count;
-  const __m256 vmax = _mm256_set1_ps(max);
-  __m256 vsum = _mm256_setzero_ps();
-  int64_t j = 0;
-  for (; j + 8 <= count; j += 8) {
-    const __m256 e = ExpNonPositive(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vmax));
-    _mm256_storeu_ps(scores + j, e);
-    vsum = _mm256_add_ps(vsum, e);
+  // Softmax numerators and their sums, per head (scores are contiguous whatever the blocks).
+  __m256 vinv[G];
+  for (int g = 0; g < G; ++g) {
+    float* sg = scores + g * count;
+    __m128 m4 = _mm_max_ps(vmax4[g], _mm_movehl_ps(vmax4[g], vmax4[g]));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float max = softcap > 0 ? SoftCapScores(sg, count, softcap) : _mm_cvtss_f32(m4);
+    const __m256 vmax = _mm256_set1_ps(max);
+    __m256 vsum = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 8 <= count; j += 8) {
+      const __m256 e = ExpNonPositive(_mm256_sub_ps(_mm256_loadu_ps(sg + j), vmax));
+      _mm256_storeu_ps(sg + j, e);
+      vsum = _mm256_add_ps(vsum, e);
+    }
+    float sum = HorizontalSum(vsum);
+    for (; j < count; ++j) {
+      sg[j] = std::exp(sg[j] - max);
+      sum += sg[j];
+    }
+    vinv[g] = _mm256_set1_ps(1.0f / sum);
   }
-  float sum = HorizontalSum(vsum);
-  for (; j < count; ++j) {
-    scores[j] = std::exp(scores[j] - max);
-    sum += scores[j];
-  }
-  const __m256 vinv = _mm256_set1_ps(1.0f / sum);
 
-  // Weighted sum of V, 64 dims at a time held in eight registers across all runs.
-  for (int64_t d0 = 0; d0 < head_dim; d0 += 64) {
-    const int64_t width = std::min<int64_t>(64, head_dim - d0);
-    __m256 acc[8];
-    for (int r = 0; r < 8; ++r) acc[r] = _mm256_setzero_ps();
+  // Weighted sums of V, 32 dims at a time per head held in registers across all runs (each
+  // output element accumulates its keys in order, whatever the width of the pass).
+  for (int64_t d0 = 0; d0 < head_dim; d0 += 32) {
+    const int64_t width = std::min<int64_t>(32, head_dim - d0);
+    __m256 acc[G][4];
+    for (int g = 0; g < G; ++g) {
+      for (int r = 0; r < 4; ++r) acc[g][r] = _mm256_setzero_ps();
+    }
     ForEachKvRun(rows, [&](const float*, const float* v, int64_t j0, int64_t n) {
       for (int64_t jj = 0; jj < n; ++jj) {
-        const __m256 p = _mm256_set1_ps(scores[j0 + jj]);
         const float* vr = v + jj * head_dim + d0;
-        for (int r = 0; r < width / 8; ++r)
-          acc[r] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vr + 8 * r), acc[r]);
+        for (int g = 0; g < G; ++g) {
+          const __m256 p = _mm256_set1_ps(scores[g * count + j0 + jj]);
+          for (int r = 0; r < width / 8; ++r) {
+            acc[g][r] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vr + 8 * r), acc[g][r]);
+          }
+        }
       }
     });
-    for (int r = 0; r < width / 8; ++r)
-      _mm256_storeu_ps(out + d0 + 8 * r, _mm256_mul_ps(acc[r], vinv));
+    for (int g = 0; g < G; ++g) {
+      for (int r = 0; r < width / 8; ++r) {
+        _mm256_storeu_ps(out + g * head_dim + d0 + 8 * r, _mm256_mul_ps(acc[g][r], vinv[g]));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void AttendHeadsAvx2(const float* q, int64_t heads, const KvRows& rows, float scale, float softcap,
+                     float* scores, float* out) {
+  switch (heads) {
+    case 1:
+      return AttendHeads<1>(q, rows, scale, softcap, scores, out);
+    case 2:
+      return AttendHeads<2>(q, rows, scale, softcap, scores, out);
+    case 3:
+      return AttendHeads<3>(q, rows, scale, softcap, scores, out);
+    default:
+      return AttendHeads<4>(q, rows, scale, softcap, scores, out);
   }
 }
 

@@ -37,17 +37,22 @@ inline void ForEachKvRun(const KvRows& r, F f) {
   }
 }
 
-// out[0, head_dim) = sum_j softmax_j(cap(scale * <q, k_j>)) * v_j over the rows of `rows`, where
-// cap(s) = softcap * tanh(s / softcap) when softcap > 0, else s. `scores` has room for
-// rows.count floats.
-using AttendRowFn = void (*)(const float* q, const KvRows& rows, float scale, float softcap,
-                             float* scores, float* out);
+// For each of `heads` query heads g that share the KV head of `rows` (q + g * head_dim):
+// out[g * head_dim, (g + 1) * head_dim) = sum_j softmax_j(cap(scale * <q_g, k_j>)) * v_j over
+// the rows of `rows`, where cap(s) = softcap * tanh(s / softcap) when softcap > 0, else s.
+// `scores` has room for heads * rows.count floats. A head's result does not depend on `heads`
+// or on the other heads (the same bits alone).
+using AttendHeadsFn = void (*)(const float* q, int64_t heads, const KvRows& rows, float scale,
+                               float softcap, float* scores, float* out);
 
-void AttendRowPortable(const float* q, const KvRows& rows, float scale, float softcap,
-                       float* scores, float* out);
+// At most kMaxAttendHeads heads per call.
+inline constexpr int64_t kMaxAttendHeads = 4;
+
+void AttendHeadsPortable(const float* q, int64_t heads, const KvRows& rows, float scale,
+                         float softcap, float* scores, float* out);
 // Needs AVX2 + FMA and head_dim % 8 == 0.
-void AttendRowAvx2(const float* q, const KvRows& rows, float scale, float softcap, float* scores,
-                   float* out);
+void AttendHeadsAvx2(const float* q, int64_t heads, const KvRows& rows, float scale, float softcap,
+                     float* scores, float* out);
 
 // Applies the soft cap to n scores in place and returns their new maximum.
 inline float SoftCapScores(float* scores, int64_t n, float softcap) {
