@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 #include <utility>
@@ -40,10 +41,28 @@ ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_.store(true);
-    generation_.fetch_add(1);
+    generation_.fetch_add(2);  // a new generation (the kind bit does not matter any more)
   }
   cv_.notify_all();
   for (auto& t : workers_) t.join();
+}
+
+namespace {
+
+constexpr uint64_t kChunkClosed = uint64_t{1} << 31;
+constexpr uint64_t kChunkInside = kChunkClosed - 1;
+
+uint64_t ChunkGeneration(uint64_t gen) { return (gen & 0xffffffffu) << 32; }
+
+}  // namespace
+
+uint64_t ThreadPool::Publish(JobKind kind) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t gen =
+      ((generation_.load(std::memory_order_relaxed) >> 1) + 1) << 1 | static_cast<uint64_t>(kind);
+  if (kind == JobKind::kChunks) chunk_state_.store(ChunkGeneration(gen), std::memory_order_relaxed);
+  generation_.store(gen, std::memory_order_release);
+  return gen;
 }
 
 void ThreadPool::Run(const std::function<void(int, int)>& fn) {
@@ -53,11 +72,8 @@ void ThreadPool::Run(const std::function<void(int, int)>& fn) {
   }
   job_ = &fn;
   pending_.store(num_threads_ - 1, std::memory_order_relaxed);
-  {
-    // Publishing under the mutex pairs with the sleeping workers' predicate check.
-    std::lock_guard<std::mutex> lock(mu_);
-    generation_.fetch_add(1, std::memory_order_release);
-  }
+  // Publishing under the mutex pairs with the sleeping workers' predicate check.
+  Publish(JobKind::kEveryThread);
   if (sleeping_.load(std::memory_order_acquire) > 0) cv_.notify_all();
   std::exception_ptr mine;
   try {
@@ -86,17 +102,89 @@ void ThreadPool::Run(const std::function<void(int, int)>& fn) {
 }
 
 void ThreadPool::ParallelFor(int64_t n, int64_t grain,
-                             const std::function<void(int64_t, int64_t)>& fn) {
+                             const std::function<void(int64_t, int64_t)>& fn, int64_t max_chunks) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
   if (num_threads_ == 1 || n <= grain) {
     fn(0, n);
     return;
   }
-  Run([&](int index, int count) {
-    auto [begin, end] = SplitRange(n, grain, index, count);
-    if (begin < end) fn(begin, end);
-  });
+  // About four chunks per thread: enough for the others to take over a preempted thread's
+  // share, few enough that a chunk's fixed costs stay small.
+  const int64_t grains = (n + grain - 1) / grain;
+  int64_t chunks = int64_t{4} * num_threads_;
+  if (max_chunks > 0 && max_chunks < chunks) chunks = max_chunks;
+  if (chunks > grains) chunks = grains;
+  if (chunks > num_threads_) chunks -= chunks % num_threads_;
+  chunk_n_ = n;
+  chunk_grain_ = grain;
+  num_chunks_ = chunks;
+  chunk_fn_ = &fn;
+  next_chunk_.store(0, std::memory_order_relaxed);
+  Publish(JobKind::kChunks);
+  if (sleeping_.load(std::memory_order_acquire) > 0) cv_.notify_all();
+  std::exception_ptr mine;
+  try {
+    RunChunks();
+  } catch (...) {
+    mine = std::current_exception();
+    next_chunk_.store(num_chunks_, std::memory_order_relaxed);  // the rest is skipped
+  }
+  // Close the job, then wait for the workers inside it (they hold claimed chunks).
+  chunk_state_.fetch_or(kChunkClosed, std::memory_order_acq_rel);
+  for (int spin = 0; (chunk_state_.load(std::memory_order_acquire) & kChunkInside) != 0; ++spin) {
+    if (spin < kFinishSpinIterations) {
+      CpuRelax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+  chunk_fn_ = nullptr;
+  std::exception_ptr theirs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    theirs = std::exchange(worker_exception_, nullptr);
+  }
+  if (mine) std::rethrow_exception(mine);
+  if (theirs) std::rethrow_exception(theirs);
+}
+
+void ThreadPool::RunChunks() {
+  for (;;) {
+    const int64_t c = next_chunk_.fetch_add(1, std::memory_order_relaxed);
+    if (c >= num_chunks_) return;
+    const auto [begin, end] =
+        SplitRange(chunk_n_, chunk_grain_, static_cast<int>(c), static_cast<int>(num_chunks_));
+    if (begin < end) (*chunk_fn_)(begin, end);
+  }
+}
+
+void ThreadPool::WorkerJob(int index, uint64_t gen, JobKind kind) {
+  if (kind == JobKind::kEveryThread) {
+    try {
+      (*job_)(index, num_threads_);
+    } catch (...) {
+      // The caller of Run rethrows it: a worker thread never ends the process.
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!worker_exception_) worker_exception_ = std::current_exception();
+    }
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    return;
+  }
+  // Join the chunks of `gen` unless the caller has closed them (or moved on).
+  uint64_t state = chunk_state_.load(std::memory_order_acquire);
+  do {
+    if ((state & ~kChunkInside) != ChunkGeneration(gen)) return;  // closed, or another job
+  } while (!chunk_state_.compare_exchange_weak(state, state + 1, std::memory_order_acq_rel,
+                                               std::memory_order_acquire));
+  try {
+    RunChunks();
+  } catch (...) {
+    next_chunk_.store(num_chunks_, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!worker_exception_) worker_exception_ = std::current_exception();
+  }
+  chunk_state_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 void ThreadPool::WorkerLoop(int index) {
@@ -116,16 +204,9 @@ void ThreadPool::WorkerLoop(int index) {
       sleeping_.fetch_sub(1, std::memory_order_acq_rel);
       gen = generation_.load(std::memory_order_acquire);
     }
-    seen = gen;
     if (stop_.load(std::memory_order_acquire)) return;
-    try {
-      (*job_)(index, num_threads_);
-    } catch (...) {
-      // The caller of Run rethrows it: a worker thread never ends the process.
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!worker_exception_) worker_exception_ = std::current_exception();
-    }
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    seen = gen;
+    WorkerJob(index, gen, static_cast<JobKind>(gen & 1));
   }
 }
 

@@ -82,11 +82,11 @@ void PagedAttention(const AttentionShape& s, const float* q, const float* k, con
   const AttendHeadsFn attend = SelectAttendHeads(s.head_dim);
   int64_t longest = 0;
   for (const AttentionQuery& query : queries) longest = std::max(longest, query.position + 1);
-  // Units are dealt round-robin: under the causal mask later positions cost more, and striding
-  // gives every thread the same mix.
-  auto run = [&](int index, int count) {
+  // Chunks of units go to whichever threads come for them (under the causal mask later
+  // positions cost more; a preempted thread holds up only the chunk it took).
+  auto run = [&](int64_t begin, int64_t end) {
     std::vector<float> scores(static_cast<size_t>(longest * std::min(group, kMaxAttendHeads)));
-    for (int64_t u = index; u < units; u += count) {
+    for (int64_t u = begin; u < end; ++u) {
       const int64_t t = u / per_row;
       const int64_t kv_head = (u % per_row) / slices;
       const int64_t slice = u % slices;
@@ -109,9 +109,9 @@ void PagedAttention(const AttentionShape& s, const float* q, const float* k, con
     }
   };
   if (pool == nullptr || units == 1) {
-    run(0, 1);
+    run(0, units);
   } else {
-    pool->Run(run);
+    pool->ParallelFor(units, 1, run);
   }
 }
 

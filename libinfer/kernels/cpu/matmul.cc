@@ -1,8 +1,10 @@
-// MatMul front end: picks the kernel table, quantizes activations once (int16 or int8 codes),
-// splits the output columns (rows of W) over the thread pool. DequantizeRow is here too (portable;
+// MatMul front end: picks the kernel table, quantizes activations once (int16 or int8 codes; int16
+// ones also interleaved in groups of eight rows for the kernels that take them), and deals the
+// output columns (rows of W) to the thread pool in chunks. DequantizeRow is here too (portable;
 // it runs once per token for embeddings, far from any hot loop).
 #include "libinfer/kernels/cpu/matmul.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "libinfer/kernels/cpu/matmul_internal.h"
@@ -18,6 +20,9 @@ constexpr int64_t kRowGrain = 16;
 
 // Below this many multiply-adds a matrix product runs on the calling thread alone.
 constexpr int64_t kMinParallelWork = 64 * 1024;
+
+// The least work of one parallel chunk of weight rows (but at least one chunk per thread).
+constexpr int64_t kMinChunkWork = 128 * 1024;
 
 }  // namespace
 
@@ -57,48 +62,71 @@ void MatMulWithLevel(CpuLevel level, const WeightMatrix& w, const float* x, int6
   const int threads = pool == nullptr ? 1 : pool->num_threads();
   const bool parallel = threads > 1 && m * w.rows * w.cols >= kMinParallelWork;
 
-  const void* xk = x;
-  GemmFn gemm = table.gemm[static_cast<int>(w.dtype)];
   MatMulScratch local_scratch;  // only used when the caller passes none
   if (scratch == nullptr) scratch = &local_scratch;
-  if (IsQuantized(w.dtype)) {
-    // Activations are quantized once here, not once per thread or per weight row.
-    const bool wide = scratch->activations == ActPrecision::kInt16;
-    if (wide) gemm = table.gemm16[static_cast<int>(w.dtype)];
-    const int64_t blocks = w.cols / kQuantBlock;
+  const bool quantized = IsQuantized(w.dtype);
+  const bool wide = quantized && scratch->activations == ActPrecision::kInt16;
+  const int64_t blocks = w.cols / kQuantBlock;
+  // int16 activations of eight rows or more, for kernels that take them interleaved as well.
+  const int64_t groups =
+      wide && table.groups16[static_cast<int>(w.dtype)] && table.interleave_act16 != nullptr ? m / 8
+                                                                                             : 0;
+  uint8_t* xq = nullptr;
+  ActGroup16* xg = nullptr;
+  if (quantized) {
+    // Activations are quantized (and interleaved) once here, not once per thread or chunk.
     const size_t block_bytes = wide ? sizeof(ActBlockQ16) : sizeof(ActBlockQ8);
-    const size_t bytes = static_cast<size_t>(m * blocks) * block_bytes;
+    const size_t row_bytes = static_cast<size_t>(m * blocks) * block_bytes;
+    const size_t group_at = (row_bytes + 63) / 64 * 64;
+    const size_t bytes = group_at + static_cast<size_t>(groups * blocks) * sizeof(ActGroup16);
     if (scratch->buffer.size() < bytes) scratch->buffer.resize(bytes);
-    uint8_t* xq = scratch->buffer.data();
+    xq = scratch->buffer.data();
+    xg = groups > 0 ? reinterpret_cast<ActGroup16*>(xq + group_at) : nullptr;
     const QuantizeActFn quantize8 = table.quantize_act;
     const QuantizeAct16Fn quantize16 = table.quantize_act16;
+    const InterleaveAct16Fn interleave = table.interleave_act16;
     const int64_t cols = w.cols;
-    auto quantize_row = [&](int64_t i) {
-      uint8_t* out = xq + static_cast<size_t>(i * blocks) * block_bytes;
-      if (wide) {
-        quantize16(x + i * cols, cols, reinterpret_cast<ActBlockQ16*>(out));
-      } else {
-        quantize8(x + i * cols, cols, reinterpret_cast<ActBlockQ8*>(out));
+    // Rows of group g are quantized, then interleaved, by the same task.
+    auto prepare = [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        uint8_t* out = xq + static_cast<size_t>(i * blocks) * block_bytes;
+        if (wide) {
+          quantize16(x + i * cols, cols, reinterpret_cast<ActBlockQ16*>(out));
+        } else {
+          quantize8(x + i * cols, cols, reinterpret_cast<ActBlockQ8*>(out));
+        }
+      }
+      for (int64_t g = begin / 8; g < groups && g * 8 + 8 <= end; ++g) {
+        interleave(reinterpret_cast<const ActBlockQ16*>(xq) + g * 8 * blocks, blocks,
+                   xg + g * blocks);
       }
     };
     if (parallel && m >= 2 * threads) {
-      pool->ParallelFor(m, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) quantize_row(i);
-      });
+      pool->ParallelFor(m, 8, prepare);
     } else {
-      for (int64_t i = 0; i < m; ++i) quantize_row(i);
+      prepare(0, m);
     }
-    xk = xq;
   }
 
+  // Chunks of weight rows go to whichever threads come for them (a preempted one holds up only
+  // the chunk it took); a row's result does not depend on the chunk or the thread. A chunk is
+  // at least kMinChunkWork multiply-adds, so that small products are not cut finer than pays.
+  auto gemm_rows = [&](int64_t begin, int64_t end) {
+    if (!quantized) {
+      table.gemm[static_cast<int>(w.dtype)](w, x, m, y, ldy, begin, end);
+    } else if (wide) {
+      table.gemm16[static_cast<int>(w.dtype)](w, reinterpret_cast<const ActBlockQ16*>(xq), xg, m, y,
+                                              ldy, begin, end);
+    } else {
+      table.gemm[static_cast<int>(w.dtype)](w, xq, m, y, ldy, begin, end);
+    }
+  };
   if (!parallel) {
-    gemm(w, xk, m, y, ldy, 0, w.rows);
+    gemm_rows(0, w.rows);
     return;
   }
-  pool->Run([&](int index, int count) {
-    const auto [begin, end] = SplitRange(w.rows, kRowGrain, index, count);
-    if (begin < end) gemm(w, xk, m, y, ldy, begin, end);
-  });
+  pool->ParallelFor(w.rows, kRowGrain, gemm_rows,
+                    std::max<int64_t>(threads, m * w.rows * w.cols / kMinChunkWork));
 }
 
 void MatMul(const WeightMatrix& w, const float* x, int64_t m, float* y, int64_t ldy,

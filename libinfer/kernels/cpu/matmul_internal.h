@@ -55,18 +55,38 @@ using QuantizeAct16Fn = void (*)(const float* x, int64_t n, ActBlockQ16* out);
 
 // Computes y[i * ldy + j] = dot(x row i, W row j) for i < m and row_begin <= j < row_end.
 // For float weight types x points at m rows of w.cols floats; for quantized weight types it
-// points at m rows of w.cols / 32 ActBlockQ8 (MatMulKernelTable::gemm) or ActBlockQ16
-// (MatMulKernelTable::gemm16) each.
+// points at m rows of w.cols / 32 ActBlockQ8 (MatMulKernelTable::gemm) each.
 using GemmFn = void (*)(const WeightMatrix& w, const void* x, int64_t m, float* y, int64_t ldy,
                         int64_t row_begin, int64_t row_end);
+
+// Block b of eight consecutive activation rows (ActBlockQ16) interleaved for the grouped int16
+// kernels: pairs[p][i] holds row i's codes 2p (low half) and 2p + 1; d and s are the rows'.
+struct ActGroup16 {
+  int32_t pairs[16][8];
+  float d[8];
+  float s[8];
+};
+static_assert(sizeof(ActGroup16) == 576);
+
+// Interleaves rows x[0, 8) (nb blocks each, consecutive) into nb ActGroup16.
+using InterleaveAct16Fn = void (*)(const ActBlockQ16* x, int64_t nb, ActGroup16* out);
+
+// GemmFn for int16 activations: x is m rows of w.cols / 32 ActBlockQ16; `groups`, when not null,
+// holds rows [0, 8 * (m / 8)) interleaved as well (group g's block b at groups[g * nb + b]),
+// which the grouped kernels use for those rows (the same results).
+using Gemm16Fn = void (*)(const WeightMatrix& w, const ActBlockQ16* x, const ActGroup16* groups,
+                          int64_t m, float* y, int64_t ldy, int64_t row_begin, int64_t row_end);
 
 // An aggregate without default member initializers on purpose: value-initialize it
 // (`MatMulKernelTable t{};`) so that no constructor function is emitted by the ISA files.
 struct MatMulKernelTable {
   QuantizeActFn quantize_act;
   QuantizeAct16Fn quantize_act16;
-  GemmFn gemm[kNumDTypes];    // indexed by static_cast<int>(DType); quantized ones take ActBlockQ8
-  GemmFn gemm16[kNumDTypes];  // quantized weight types only (others null); take ActBlockQ16
+  // Null where no gemm16 kernel uses groups.
+  InterleaveAct16Fn interleave_act16;
+  GemmFn gemm[kNumDTypes];  // indexed by static_cast<int>(DType); quantized ones take ActBlockQ8
+  Gemm16Fn gemm16[kNumDTypes];  // quantized weight types only (others null)
+  bool groups16[kNumDTypes];    // whether gemm16 for that type uses `groups`
 };
 
 // Table getters, one per translation unit. The AVX2/AVX-512 ones exist only on x86 builds.

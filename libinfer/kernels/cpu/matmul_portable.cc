@@ -291,10 +291,17 @@ struct PortableTables {
   DecodeFn decode[kNumDTypes];  // null for the float types
 };
 
+// The portable kernels take no groups.
+template <class Q>
+void GemmQuant16(const WeightMatrix& w, const ActBlockQ16* x, const ActGroup16*, int64_t m,
+                 float* y, int64_t ldy, int64_t row_begin, int64_t row_end) {
+  GemmQuant<Q, ActBlockQ16>(w, x, m, y, ldy, row_begin, row_end);
+}
+
 template <class Q>
 void SetQuant(PortableTables* t, DType dtype) {
   t->kernels.gemm[static_cast<int>(dtype)] = &GemmQuant<Q, ActBlockQ8>;
-  t->kernels.gemm16[static_cast<int>(dtype)] = &GemmQuant<Q, ActBlockQ16>;
+  t->kernels.gemm16[static_cast<int>(dtype)] = &GemmQuant16<Q>;
   t->decode[static_cast<int>(dtype)] = &Q::Codes;
 }
 
