@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "bench/kernels/bench_context.h"
 #include "benchmark/benchmark.h"
 #include "libinfer/kernels/cpu/attention.h"
 #include "libinfer/util/cpu_features.h"
@@ -18,12 +19,6 @@
 
 namespace infer::kernels::cpu {
 namespace {
-
-const bool kContext = [] {
-  benchmark::AddCustomContext("cpu_model", CpuModelName());
-  benchmark::AddCustomContext("cpu_kernels", CpuLevelName());
-  return true;
-}();
 
 AttentionShape SmolShape() {
   AttentionShape s;

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/kernels/bench_context.h"
 #include "benchmark/benchmark.h"
 #include "libinfer/kernels/cpu/matmul.h"
 #include "libinfer/util/cpu_features.h"
@@ -22,12 +23,6 @@
 
 namespace infer::kernels::cpu {
 namespace {
-
-const bool kContext = [] {
-  benchmark::AddCustomContext("cpu_model", CpuModelName());
-  benchmark::AddCustomContext("cpu_kernels", CpuLevelName());
-  return true;
-}();
 
 int64_t RowBytes(DType dtype, int64_t k) {
   const DTypeInfo& info = GetDTypeInfo(dtype);

@@ -27,7 +27,8 @@ constexpr auto kSpinTime = std::chrono::microseconds(50);
 // Spin iterations between two reads of the clock.
 constexpr int kSpinClockEvery = 64;
 
-// Spin iterations of Run() waiting for the workers' parts before it yields between checks.
+// Spin iterations of Run() and ParallelFor() waiting for the workers before they yield between
+// checks.
 constexpr int kFinishSpinIterations = 1 << 10;
 
 }  // namespace
@@ -54,7 +55,31 @@ constexpr uint64_t kChunkInside = kChunkClosed - 1;
 
 uint64_t ChunkGeneration(uint64_t gen) { return (gen & 0xffffffffu) << 32; }
 
+// Spins until done(); a worker that has not finished after a short spin was likely preempted
+// (more runnable threads than cores: the server's I/O threads, other processes), so then it
+// yields the core to it instead of spinning against it.
+template <class Done>
+void WaitUntil(Done done) {
+  for (int spin = 0; !done(); ++spin) {
+    if (spin < kFinishSpinIterations) {
+      CpuRelax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
+
 }  // namespace
+
+void ThreadPool::RethrowAfterJob(std::exception_ptr mine) {
+  std::exception_ptr theirs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    theirs = std::exchange(worker_exception_, nullptr);
+  }
+  if (mine) std::rethrow_exception(mine);
+  if (theirs) std::rethrow_exception(theirs);
+}
 
 uint64_t ThreadPool::Publish(JobKind kind) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -81,24 +106,9 @@ void ThreadPool::Run(const std::function<void(int, int)>& fn) {
   } catch (...) {
     mine = std::current_exception();  // rethrown once the workers are done with `fn`
   }
-  // A worker that has not finished after a short spin was likely preempted (more runnable
-  // threads than cores: the server's I/O threads, other processes): yield the core to it
-  // instead of spinning against it.
-  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
-    if (spin < kFinishSpinIterations) {
-      CpuRelax();
-    } else {
-      std::this_thread::yield();
-    }
-  }
+  WaitUntil([this] { return pending_.load(std::memory_order_acquire) == 0; });
   job_ = nullptr;
-  std::exception_ptr theirs;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    theirs = std::exchange(worker_exception_, nullptr);
-  }
-  if (mine) std::rethrow_exception(mine);
-  if (theirs) std::rethrow_exception(theirs);
+  RethrowAfterJob(mine);
 }
 
 void ThreadPool::ParallelFor(int64_t n, int64_t grain,
@@ -132,21 +142,9 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
   }
   // Close the job, then wait for the workers inside it (they hold claimed chunks).
   chunk_state_.fetch_or(kChunkClosed, std::memory_order_acq_rel);
-  for (int spin = 0; (chunk_state_.load(std::memory_order_acquire) & kChunkInside) != 0; ++spin) {
-    if (spin < kFinishSpinIterations) {
-      CpuRelax();
-    } else {
-      std::this_thread::yield();
-    }
-  }
+  WaitUntil([this] { return (chunk_state_.load(std::memory_order_acquire) & kChunkInside) == 0; });
   chunk_fn_ = nullptr;
-  std::exception_ptr theirs;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    theirs = std::exchange(worker_exception_, nullptr);
-  }
-  if (mine) std::rethrow_exception(mine);
-  if (theirs) std::rethrow_exception(theirs);
+  RethrowAfterJob(mine);
 }
 
 void ThreadPool::RunChunks() {

@@ -190,6 +190,19 @@ TEST(PagedAttentionTest, RowIsIndependentOfBatchAndBlockPlacement) {
 }
 
 #if defined(__x86_64__)
+// Positions [0, count) of the first sequence of `cache` (KV head 0), as the row kernels take them.
+KvRows FirstSequenceRows(const PagedCache& cache, int64_t count) {
+  KvRows rows;
+  rows.k = cache.k.data();
+  rows.v = cache.v.data();
+  rows.block_table = cache.tables[0].data();
+  rows.block_floats = cache.shape.block_floats();
+  rows.block_size = cache.shape.block_size;
+  rows.head_dim = cache.shape.head_dim;
+  rows.count = count;
+  return rows;
+}
+
 // The AVX2 row kernel against the portable one, on rows long enough for every vector path and
 // block sizes that cut runs at every remainder.
 TEST(AttendRowTest, Avx2MatchesPortable) {
@@ -204,14 +217,7 @@ TEST(AttendRowTest, Avx2MatchesPortable) {
         std::vector<float> q(dim);
         std::normal_distribution<float> dist(0.f, 3.f);
         for (float& x : q) x = dist(rng);
-        KvRows rows;
-        rows.k = cache.k.data();
-        rows.v = cache.v.data();
-        rows.block_table = cache.tables[0].data();
-        rows.block_floats = s.block_floats();
-        rows.block_size = block_size;
-        rows.head_dim = dim;
-        rows.count = count;
+        const KvRows rows = FirstSequenceRows(cache, count);
         for (float softcap : {0.0f, 2.0f}) {
           std::vector<float> s1(count), s2(count), o1(dim), o2(dim);
           AttendHeadsPortable(q.data(), 1, rows, 0.125f, softcap, s1.data(), o1.data());
@@ -241,14 +247,7 @@ TEST(AttendRowTest, Avx2HeadsTogetherEqualHeadsAlone) {
         std::vector<float> q(heads * dim);
         std::normal_distribution<float> dist(0.f, 3.f);
         for (float& x : q) x = dist(rng);
-        KvRows rows;
-        rows.k = cache.k.data();
-        rows.v = cache.v.data();
-        rows.block_table = cache.tables[0].data();
-        rows.block_floats = s.block_floats();
-        rows.block_size = s.block_size;
-        rows.head_dim = dim;
-        rows.count = count;
+        const KvRows rows = FirstSequenceRows(cache, count);
         for (float softcap : {0.0f, 2.0f}) {
           std::vector<float> scores(heads * count), together(heads * dim), alone(heads * dim);
           AttendHeadsAvx2(q.data(), heads, rows, 0.125f, softcap, scores.data(), together.data());
