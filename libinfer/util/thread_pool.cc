@@ -71,7 +71,7 @@ void WaitUntil(Done done) {
 
 }  // namespace
 
-void ThreadPool::RethrowAfterJob(std::exception_ptr mine) {
+void ThreadPool::RethrowAfterJob(const std::exception_ptr& mine) {
   std::exception_ptr theirs;
   {
     std::lock_guard<std::mutex> lock(mu_);

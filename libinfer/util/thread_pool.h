@@ -57,7 +57,7 @@ class ThreadPool {
 
   void WorkerLoop(int index);
   // Rethrows `mine` (the caller's exception) or else the first a worker's job threw, if any.
-  void RethrowAfterJob(std::exception_ptr mine);
+  void RethrowAfterJob(const std::exception_ptr& mine);
   // Starts a new generation for a job of `kind` whose fields are set; returns it.
   uint64_t Publish(JobKind kind);
   // Claims and runs chunks of the current ParallelFor until none is left.
