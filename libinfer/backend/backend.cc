@@ -1,8 +1,9 @@
 #include "libinfer/backend/backend.h"
 
-#include <tuple>
+#include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "libinfer/util/status_macros.h"
 
 namespace infer {
 
@@ -12,19 +13,51 @@ absl::Status CheckBufferSize(const DeviceBuffer& buffer, size_t bytes, const cha
       absl::StrCat(what, ": ", bytes, " bytes exceed the buffer's ", buffer.size()));
 }
 
-absl::Status CheckRmsNormArgs(const DeviceBuffer& x, const DeviceBuffer& weight,
-                              const DeviceBuffer& out, int64_t rows, int64_t cols) {
-  if (rows < 0 || cols <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("RmsNorm: bad shape ", rows, " x ", cols));
+absl::Status CheckFlatBatch(const FlatBatch& p) {
+  const size_t n = p.tokens.size();
+  if (p.positions.size() != n || p.table_begin.size() != n) {
+    return absl::InvalidArgumentError(absl::StrCat("flat batch: ", n, " tokens but ",
+                                                   p.positions.size(), " positions and ",
+                                                   p.table_begin.size(), " table offsets"));
   }
-  const size_t bytes = static_cast<size_t>(rows * cols) * sizeof(float);
-  for (auto [buffer, need, what] :
-       {std::tuple{&x, bytes, "RmsNorm x"},
-        std::tuple{&weight, static_cast<size_t>(cols) * sizeof(float), "RmsNorm weight"},
-        std::tuple{&out, bytes, "RmsNorm out"}}) {
-    if (absl::Status s = CheckBufferSize(*buffer, need, what); !s.ok()) return s;
+  int32_t max_position = 0;
+  for (size_t t = 0; t < n; ++t) {
+    if (p.positions[t] < 0 || p.table_begin[t] < 0 ||
+        static_cast<size_t>(p.table_begin[t]) >= p.block_tables.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("flat batch: token ", t, " at position ", p.positions[t],
+                       " has its table at ", p.table_begin[t], " of ", p.block_tables.size()));
+    }
+    max_position = std::max(max_position, p.positions[t]);
+  }
+  if (max_position != p.max_position) {
+    return absl::InvalidArgumentError(absl::StrCat("flat batch: max_position ", p.max_position,
+                                                   ", but the positions reach ", max_position));
+  }
+  for (size_t r = 0; r < p.logit_tokens.size(); ++r) {
+    if (p.logit_tokens[r] < 0 || static_cast<size_t>(p.logit_tokens[r]) >= n) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("flat batch: logit row ", r, " names token ", p.logit_tokens[r], " of ", n));
+    }
   }
   return absl::OkStatus();
+}
+
+absl::Status Backend::CopyToBuffer(const void* host, size_t bytes, DeviceBuffer& dst) {
+  INFER_RETURN_IF_ERROR(CheckBufferSize(dst, bytes, "copy to the device"));
+  return CopyToDevice(host, bytes, dst.data());
+}
+
+absl::Status Backend::CopyFromBuffer(const DeviceBuffer& src, size_t bytes, void* host) {
+  INFER_RETURN_IF_ERROR(CheckBufferSize(src, bytes, "copy to the host"));
+  return CopyToHost(src.data(), bytes, host);
+}
+
+absl::StatusOr<std::unique_ptr<DeviceBuffer>> Backend::Upload(const std::vector<float>& values) {
+  const size_t bytes = values.size() * sizeof(float);
+  INFER_ASSIGN_OR_RETURN(std::unique_ptr<DeviceBuffer> buffer, Allocate(bytes));
+  INFER_RETURN_IF_ERROR(CopyToDevice(values.data(), bytes, buffer->data()));
+  return buffer;
 }
 
 }  // namespace infer

@@ -56,38 +56,78 @@ class CudaBackend : public Backend {
     return std::make_unique<CudaBuffer>(ptr, bytes);
   }
 
-  absl::Status CopyToDevice(const void* host, size_t bytes, DeviceBuffer& dst) override {
-    if (absl::Status s = CheckBufferSize(dst, bytes, "CopyToDevice"); !s.ok()) return s;
-    if (cudaError_t e = cudaMemcpy(dst.data(), host, bytes, cudaMemcpyHostToDevice);
+  bool host_memory() const override { return false; }
+
+  absl::Status CopyToDevice(const void* host, size_t bytes, void* dst) override {
+    if (cudaError_t e = cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, stream_);
         e != cudaSuccess) {
-      return CudaError(e, absl::StrCat("cudaMemcpy(host->device, ", bytes, ")"));
+      return CudaError(e, absl::StrCat("cudaMemcpyAsync(host->device, ", bytes, ")"));
+    }
+    return Synchronize();
+  }
+
+  absl::Status CopyToHost(const void* src, size_t bytes, void* host) override {
+    if (cudaError_t e = cudaMemcpyAsync(host, src, bytes, cudaMemcpyDeviceToHost, stream_);
+        e != cudaSuccess) {
+      return CudaError(e, absl::StrCat("cudaMemcpyAsync(device->host, ", bytes, ")"));
+    }
+    return Synchronize();
+  }
+
+  absl::Status Synchronize() override {
+    if (cudaError_t e = cudaStreamSynchronize(stream_); e != cudaSuccess) {
+      return CudaError(e, "cudaStreamSynchronize");
     }
     return absl::OkStatus();
   }
 
-  absl::Status CopyToHost(const DeviceBuffer& src, size_t bytes, void* host) override {
-    if (absl::Status s = CheckBufferSize(src, bytes, "CopyToHost"); !s.ok()) return s;
-    if (cudaError_t e = cudaMemcpy(host, src.data(), bytes, cudaMemcpyDeviceToHost);
-        e != cudaSuccess) {
-      return CudaError(e, absl::StrCat("cudaMemcpy(device->host, ", bytes, ")"));
-    }
-    return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<DeviceWeight>> UploadWeight(
+      const kernels::cpu::WeightMatrix&) override {
+    return Missing("UploadWeight");
   }
-
-  absl::Status RmsNorm(const DeviceBuffer& x, const DeviceBuffer& weight, DeviceBuffer& out,
-                       int64_t rows, int64_t cols, float eps) override {
-    if (absl::Status s = CheckRmsNormArgs(x, weight, out, rows, cols); !s.ok()) return s;
-    cudaError_t e = kernels::cuda::RmsNorm(
-        static_cast<const float*>(x.data()), static_cast<const float*>(weight.data()),
-        static_cast<float*>(out.data()), rows, cols, eps, stream_);
-    if (e == cudaSuccess) e = cudaStreamSynchronize(stream_);
-    if (e != cudaSuccess) {
-      return CudaError(e, absl::StrCat("RmsNorm(rows=", rows, ", cols=", cols, ")"));
-    }
-    return absl::OkStatus();
+  absl::Status BeginStep(const FlatBatch&) override { return Missing("BeginStep"); }
+  absl::Status Embed(const DeviceWeight&, float*) override { return Missing("Embed"); }
+  absl::Status RmsNorm(const float* x, const float* weight, float* out, int64_t rows, int64_t cols,
+                       float eps) override {
+    return Launched(kernels::cuda::RmsNorm(x, weight, out, rows, cols, eps, stream_),
+                    absl::StrCat("RmsNorm(rows=", rows, ", cols=", cols, ")"));
+  }
+  absl::Status MatMul(const DeviceWeight&, const float*, int64_t, float*, int64_t) override {
+    return Missing("MatMul");
+  }
+  absl::Status Add(float*, const float*, int64_t) override { return Missing("Add"); }
+  absl::Status AddBias(float*, const float*, int64_t, int64_t) override {
+    return Missing("AddBias");
+  }
+  absl::Status Scale(float*, int64_t, float) override { return Missing("Scale"); }
+  absl::Status SoftCap(float*, int64_t, float) override { return Missing("SoftCap"); }
+  absl::Status GatedActivation(FfnActivation, float*, const float*, int64_t) override {
+    return Missing("GatedActivation");
+  }
+  absl::Status Rope(float*, int64_t, const RopeSpec&) override { return Missing("Rope"); }
+  absl::Status WriteKv(const AttentionShape&, const float*, const float*, float*, float*) override {
+    return Missing("WriteKv");
+  }
+  absl::Status PagedAttention(const AttentionShape&, const float*, const float*, const float*,
+                              float*) override {
+    return Missing("PagedAttention");
+  }
+  absl::Status GatherLogitRows(const float*, int64_t, float*) override {
+    return Missing("GatherLogitRows");
+  }
+  absl::Status Copy2D(float*, int64_t, const float*, int64_t, int64_t, int64_t) override {
+    return Missing("Copy2D");
   }
 
  private:
+  static absl::Status Missing(const char* op) {
+    return absl::UnimplementedError(absl::StrCat("the CUDA backend has no ", op, " yet"));
+  }
+  static absl::Status Launched(cudaError_t e, const std::string& what) {
+    if (e != cudaSuccess) return CudaError(e, what);
+    return absl::OkStatus();
+  }
+
   int device_;
   std::string name_;
   cudaStream_t stream_;

@@ -175,7 +175,7 @@ class Cluster::Impl::ClusterKvCache final : public KvCache {
   int64_t block_size() const override { return local_->block_size(); }
   int64_t num_blocks() const override { return local_->num_blocks(); }
   uint64_t bytes() const override { return local_->bytes(); }
-  HostKvCache* host() override { return local_->host(); }
+  PagedKvCache* paged() override { return local_->paged(); }
   uint64_t id() const { return id_; }
   KvCache& local() { return *local_; }
 

@@ -7,15 +7,10 @@
 
 #include <string_view>
 
+#include "libinfer/backend/backend.h"  // FfnActivation
 #include "libinfer/format/model_config.h"
 
 namespace infer {
-
-// The gated feed-forward's activation: out = act(gate) * up.
-enum class FfnActivation {
-  kSilu,      // Llama, Qwen
-  kGeluTanh,  // Gemma: GELU in its tanh form
-};
 
 struct DecoderFamily {
   std::string_view name;

@@ -1,7 +1,7 @@
 #include "libinfer/model/kv_cache.h"
 
+#include <algorithm>
 #include <limits>
-#include <new>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -17,16 +17,17 @@ KvCacheShape WholeModelKvShape(const ModelConfig& config) {
   return {config.num_layers, config.num_kv_heads, config.head_dim, kHostKvDType};
 }
 
-absl::StatusOr<std::unique_ptr<HostKvCache>> HostKvCache::Create(const KvCacheShape& s,
-                                                                 int64_t block_size,
-                                                                 int64_t num_blocks) {
+absl::StatusOr<std::unique_ptr<PagedKvCache>> PagedKvCache::Create(Backend& backend,
+                                                                   const KvCacheShape& s,
+                                                                   int64_t block_size,
+                                                                   int64_t num_blocks) {
   if (block_size <= 0 || num_blocks <= 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "KV cache: block size ", block_size, " and block count ", num_blocks, " must be positive"));
   }
   if (s.dtype != kHostKvDType) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "KV cache: the host cache holds ", DTypeName(kHostKvDType), ", not ", DTypeName(s.dtype)));
+        "KV cache: the cache holds ", DTypeName(kHostKvDType), ", not ", DTypeName(s.dtype)));
   }
   const uint64_t per_block = s.BytesPerBlock(block_size);
   // A stage may hold no layer's cache at all (per_block 0); it still takes one float.
@@ -35,20 +36,22 @@ absl::StatusOr<std::unique_ptr<HostKvCache>> HostKvCache::Create(const KvCacheSh
     return absl::InvalidArgumentError(
         absl::StrCat("KV cache: ", num_blocks, " blocks of ", per_block, " bytes overflow"));
   }
-  auto cache = std::unique_ptr<HostKvCache>(new HostKvCache());
+  auto cache = std::unique_ptr<PagedKvCache>(new PagedKvCache());
   cache->shape_ = s;
+  cache->backend_ = &backend;
   cache->block_size_ = block_size;
   cache->num_blocks_ = num_blocks;
   cache->layer_floats_ = num_blocks * s.num_kv_heads * block_size * s.head_dim;
   cache->data_size_ = 2 * s.num_layers * cache->layer_floats_;
-  // Default-initialized floats: the pages stay untouched until written.
-  cache->data_.reset(
-      new (std::nothrow) float[static_cast<size_t>(cache->data_size_ > 0 ? cache->data_size_ : 1)]);
-  if (cache->data_ == nullptr) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("KV cache: cannot reserve ", num_blocks, " blocks (",
-                     static_cast<uint64_t>(num_blocks) * per_block, " bytes)"));
+  // A stage may hold no layer's cache at all; it still takes one float.
+  const size_t bytes = static_cast<size_t>(std::max<int64_t>(cache->data_size_, 1)) * sizeof(float);
+  auto data = backend.Allocate(bytes);
+  if (!data.ok()) {
+    return absl::ResourceExhaustedError(absl::StrCat("KV cache: cannot reserve ", num_blocks,
+                                                     " blocks (", bytes,
+                                                     " bytes): ", data.status().message()));
   }
+  cache->data_ = std::move(*data);
   return cache;
 }
 

@@ -12,12 +12,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "libinfer/backend/backend.h"
 #include "libinfer/format/model_config.h"
 #include "libinfer/tensor/dtype.h"
 
 namespace infer {
 
-class HostKvCache;
+class PagedKvCache;
 
 // A paged KV cache of `num_blocks()` blocks of `block_size()` positions. Created by a
 // ModelRunner (ModelRunner::CreateKvCache), which alone knows the layout of its blocks.
@@ -28,11 +29,12 @@ class KvCache {
   virtual int64_t num_blocks() const = 0;
   // Bytes this process holds for the cache (a cluster leader counts only its own rank's part).
   virtual uint64_t bytes() const = 0;
-  // The host memory behind this cache, for the CPU forward pass; null for a device cache.
-  virtual HostKvCache* host() { return nullptr; }
+  // The blocks behind this cache in this process (null for one that stands for caches held
+  // elsewhere and has no local part).
+  virtual PagedKvCache* paged() { return nullptr; }
 };
 
-// The element type of the host KV cache (the CPU forward pass reads and writes F32).
+// The element type of the KV cache (every backend's forward pass reads and writes F32 today).
 inline constexpr DType kHostKvDType = DType::kF32;
 
 // What one runner's blocks hold: its layers, its share of the KV heads, and the element type.
@@ -56,37 +58,41 @@ inline int64_t BlocksFor(int64_t tokens, int64_t block_size) {
   return (tokens + block_size - 1) / block_size;
 }
 
-// A KvCache in host memory. Block b of layer l holds `block_size` positions of one sequence, for
-// every KV head: K and V each [num_kv_heads][block_size][head_dim] floats (the shape's dtype
-// must be kHostKvDType).
-class HostKvCache final : public KvCache {
+// A KvCache in one backend's memory (host memory for the CPU, device memory for a GPU). Block b
+// of layer l holds `block_size` positions of one sequence, for every KV head: K and V each
+// [num_kv_heads][block_size][head_dim] floats (the shape's dtype must be kHostKvDType).
+class PagedKvCache final : public KvCache {
  public:
-  // Reserves `num_blocks` blocks. The memory is reserved, not touched: pages become resident as
-  // positions are written. InvalidArgument for non-positive sizes or an overflowing size;
-  // ResourceExhausted when it cannot be reserved.
-  static absl::StatusOr<std::unique_ptr<HostKvCache>> Create(const KvCacheShape& shape,
-                                                             int64_t block_size,
-                                                             int64_t num_blocks);
+  // Reserves `num_blocks` blocks in `backend`'s memory. A host backend's pages stay untouched
+  // until positions are written. InvalidArgument for non-positive sizes, another element type
+  // or an overflowing size; ResourceExhausted when it cannot be reserved.
+  static absl::StatusOr<std::unique_ptr<PagedKvCache>> Create(Backend& backend,
+                                                              const KvCacheShape& shape,
+                                                              int64_t block_size,
+                                                              int64_t num_blocks);
 
   int64_t block_size() const override { return block_size_; }
   int64_t num_blocks() const override { return num_blocks_; }
   uint64_t bytes() const override { return static_cast<uint64_t>(data_size_) * sizeof(float); }
-  HostKvCache* host() override { return this; }
+  PagedKvCache* paged() override { return this; }
   const KvCacheShape& shape() const { return shape_; }
-  // Layer `layer`'s K and V pools (the runner's own numbering, from 0):
+  // The backend whose memory holds the blocks (only compared, never called).
+  const Backend* backend() const { return backend_; }
+  // Layer `layer`'s K and V pools (the runner's own numbering, from 0) in the backend's memory:
   // [num_blocks][num_kv_heads][block_size][head_dim].
-  float* k(int64_t layer) { return data_.get() + (2 * layer) * layer_floats_; }
-  float* v(int64_t layer) { return data_.get() + (2 * layer + 1) * layer_floats_; }
+  float* k(int64_t layer) { return data_->floats() + (2 * layer) * layer_floats_; }
+  float* v(int64_t layer) { return data_->floats() + (2 * layer + 1) * layer_floats_; }
 
  private:
-  HostKvCache() = default;
+  PagedKvCache() = default;
 
   KvCacheShape shape_;
+  const Backend* backend_ = nullptr;
   int64_t block_size_ = 0;
   int64_t num_blocks_ = 0;
   int64_t layer_floats_ = 0;
   int64_t data_size_ = 0;
-  std::unique_ptr<float[]> data_;
+  std::unique_ptr<DeviceBuffer> data_;
 };
 
 // Positions per KV block unless the Scheduler's options say otherwise (vLLM's default too).

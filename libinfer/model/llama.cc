@@ -8,8 +8,6 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "libinfer/kernels/cpu/attention.h"
-#include "libinfer/kernels/cpu/ops.h"
 #include "libinfer/model/parallelism.h"
 #include "libinfer/util/fp16.h"
 #include "libinfer/util/status_macros.h"
@@ -126,23 +124,22 @@ const DecoderFamily& LlamaFamily() {
   return kFamily;
 }
 
-absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(const ModelConfig& config,
-                                                               const DecoderFamily& family,
-                                                               const WeightSource& weights,
-                                                               const LlamaSlice& slice,
-                                                               int num_threads) {
+absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(
+    const ModelConfig& config, const DecoderFamily& family, const WeightSource& weights,
+    const LlamaSlice& slice, int num_threads, std::unique_ptr<Backend> backend) {
   const RunnerLayout& lay = slice.layout;
   if (lay.tp_size > 1 && (slice.tp_comm == nullptr || slice.tp_comm->size() != lay.tp_size ||
                           slice.tp_comm->rank() != lay.tp_rank)) {
     return absl::InvalidArgumentError(
         "tensor-parallel size above 1 needs a communicator of the group, numbered by tp_rank");
   }
-  if (num_threads < 1) {
+  if (backend == nullptr && num_threads < 1) {
     return absl::InvalidArgumentError(absl::StrCat("num_threads must be >= 1, got ", num_threads));
   }
   INFER_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model, Bind(config, family, weights, lay));
   model->slice_ = slice;
-  model->pool_ = std::make_unique<ThreadPool>(num_threads);
+  model->backend_ = backend != nullptr ? std::move(backend) : CreateCpuBackend(num_threads);
+  INFER_RETURN_IF_ERROR(model->Upload());
   return model;
 }
 
@@ -378,6 +375,54 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Bind(const ModelConfig& 
   return model;
 }
 
+namespace {
+
+// The backend's copy of `v`; null when `v` is empty (a tensor the family does not have).
+absl::StatusOr<std::unique_ptr<DeviceBuffer>> UploadVector(Backend& backend,
+                                                           const std::vector<float>& v) {
+  if (v.empty()) return std::unique_ptr<DeviceBuffer>();
+  return backend.Upload(v);
+}
+
+}  // namespace
+
+absl::Status LlamaModel::Upload() {
+  Backend& be = *backend_;
+  if (slice_.layout.first_stage) {
+    INFER_ASSIGN_OR_RETURN(embedding_dev_, be.UploadWeight(embedding_));
+  }
+  if (slice_.layout.last_stage) {
+    INFER_ASSIGN_OR_RETURN(output_dev_, be.UploadWeight(output_));
+    INFER_ASSIGN_OR_RETURN(output_norm_dev_, UploadVector(be, output_norm_));
+  }
+  INFER_ASSIGN_OR_RETURN(inv_freq_dev_, UploadVector(be, inv_freq_));
+  INFER_ASSIGN_OR_RETURN(inv_freq_swa_dev_, UploadVector(be, inv_freq_swa_));
+  for (LlamaLayer& l : layers_) {
+    LlamaLayer::OnBackend& d = l.dev;
+    for (auto [dst, src] : {std::pair{&d.wq, &l.wq},
+                            {&d.wk, &l.wk},
+                            {&d.wv, &l.wv},
+                            {&d.wo, &l.wo},
+                            {&d.gate, &l.gate},
+                            {&d.up, &l.up},
+                            {&d.down, &l.down}}) {
+      INFER_ASSIGN_OR_RETURN(*dst, be.UploadWeight(*src));
+    }
+    for (auto [dst, src] : {std::pair{&d.attn_norm, &l.attn_norm},
+                            {&d.ffn_norm, &l.ffn_norm},
+                            {&d.bq, &l.bq},
+                            {&d.bk, &l.bk},
+                            {&d.bv, &l.bv},
+                            {&d.q_norm, &l.q_norm},
+                            {&d.k_norm, &l.k_norm},
+                            {&d.post_attn_norm, &l.post_attn_norm},
+                            {&d.post_ffn_norm, &l.post_ffn_norm}}) {
+      INFER_ASSIGN_OR_RETURN(*dst, UploadVector(be, *src));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status LlamaModel::Prepare(const std::function<void(uint64_t, uint64_t)>& on_progress) {
   // Touch every page this slice reads, so the first request does not pay for page faults (and
   // a host sees real progress while a large file is read from disk). Other ranks' slices of a
@@ -414,167 +459,160 @@ uint64_t LlamaModel::KvBytesPerBlock(int64_t block_size) const {
 
 absl::StatusOr<std::unique_ptr<KvCache>> LlamaModel::CreateKvCache(int64_t block_size,
                                                                    int64_t num_blocks) {
-  INFER_ASSIGN_OR_RETURN(std::unique_ptr<HostKvCache> cache,
-                         HostKvCache::Create(kv_shape_, block_size, num_blocks));
+  INFER_ASSIGN_OR_RETURN(std::unique_ptr<PagedKvCache> cache,
+                         PagedKvCache::Create(*backend_, kv_shape_, block_size, num_blocks));
   return std::unique_ptr<KvCache>(std::move(cache));
 }
 
-void LlamaModel::EnsureScratch(int64_t n) {
-  if (n <= scratch_tokens_) return;
-  const ModelConfig& c = config_;
-  const auto size = [n](int64_t width) { return static_cast<size_t>(n * width); };
-  x_.resize(size(c.hidden_size));
-  xn_.resize(size(c.hidden_size));
-  proj_.resize(size(c.hidden_size));
-  q_.resize(size(q_dim_));
-  att_.resize(size(q_dim_));
-  k_.resize(size(kv_dim_));
-  v_.resize(size(kv_dim_));
-  gate_.resize(size(ff_dim_));
-  up_.resize(size(ff_dim_));
-  scratch_tokens_ = n;
+namespace {
+
+// Makes `buffer` hold at least `floats` floats (its contents are not kept).
+absl::Status Reserve(Backend& backend, std::unique_ptr<DeviceBuffer>& buffer, int64_t floats) {
+  const size_t bytes = static_cast<size_t>(floats) * sizeof(float);
+  if (buffer != nullptr && buffer->size() >= bytes) return absl::OkStatus();
+  buffer.reset();
+  INFER_ASSIGN_OR_RETURN(buffer, backend.Allocate(bytes));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status LlamaModel::EnsureScratch(int64_t n, int64_t logit_rows) {
+  Backend& be = *backend_;
+  if (n > scratch_tokens_) {
+    const ModelConfig& c = config_;
+    for (auto [buffer, width] : {std::pair{&x_, c.hidden_size},
+                                 {&xn_, c.hidden_size},
+                                 {&proj_, c.hidden_size},
+                                 {&q_, q_dim_},
+                                 {&att_, q_dim_},
+                                 {&k_, kv_dim_},
+                                 {&v_, kv_dim_},
+                                 {&gate_, ff_dim_},
+                                 {&up_, ff_dim_}}) {
+      INFER_RETURN_IF_ERROR(Reserve(be, *buffer, n * width));
+    }
+    scratch_tokens_ = n;
+  }
+  if (!be.host_memory() && slice_.layout.last_stage && logit_rows > scratch_logit_rows_) {
+    INFER_RETURN_IF_ERROR(Reserve(be, logits_, logit_rows * config_.vocab_size));
+    scratch_logit_rows_ = logit_rows;
+  }
+  return absl::OkStatus();
 }
 
 absl::Status LlamaModel::AllReduce(float* data, int64_t count) {
   if (slice_.tp_comm == nullptr) return absl::OkStatus();
+  INFER_RETURN_IF_ERROR(backend_->Synchronize());
   return slice_.tp_comm->AllReduceSum(data, static_cast<size_t>(count), comm::ReduceType::kF32,
                                       slice_.timeout);
 }
 
 absl::Status LlamaModel::AttentionBlock(const LlamaLayer& L, int64_t li, int64_t n,
-                                        kernels::cpu::AttentionShape shape, HostKvCache& cache) {
-  namespace k = kernels::cpu;
+                                        AttentionShape shape, PagedKvCache& cache) {
   const ModelConfig& c = config_;
+  const LlamaLayer::OnBackend& d = L.dev;
+  Backend& be = *backend_;
   shape.sliding_window = L.sliding ? c.sliding_window : 0;
-  const std::vector<float>& inv_freq =
-      L.sliding && !inv_freq_swa_.empty() ? inv_freq_swa_ : inv_freq_;
   const int64_t hidden = c.hidden_size;
-  const int64_t q_dim = q_dim_;
-  const int64_t kv_dim = kv_dim_;
-  const int64_t block_floats = shape.block_floats();
-  ThreadPool* pool = pool_.get();
-  for (int64_t t = 0; t < n; ++t) {
-    k::RmsNorm(&x_[t * hidden], L.attn_norm.data(), &xn_[t * hidden], hidden, c.rms_norm_eps);
+  float* x = x_->floats();
+  float* xn = xn_->floats();
+  float* q = q_->floats();
+  float* k = k_->floats();
+  float* v = v_->floats();
+  INFER_RETURN_IF_ERROR(be.RmsNorm(x, d.attn_norm->floats(), xn, n, hidden, c.rms_norm_eps));
+  INFER_RETURN_IF_ERROR(be.MatMul(*d.wq, xn, n, q, q_dim_));
+  INFER_RETURN_IF_ERROR(be.MatMul(*d.wk, xn, n, k, kv_dim_));
+  INFER_RETURN_IF_ERROR(be.MatMul(*d.wv, xn, n, v, kv_dim_));
+  if (d.bq != nullptr) {
+    INFER_RETURN_IF_ERROR(be.AddBias(q, d.bq->floats(), n, q_dim_));
+    INFER_RETURN_IF_ERROR(be.AddBias(k, d.bk->floats(), n, kv_dim_));
+    INFER_RETURN_IF_ERROR(be.AddBias(v, d.bv->floats(), n, kv_dim_));
   }
-  k::MatMul(L.wq, xn_.data(), n, q_.data(), q_dim, pool, &matmul_scratch_);
-  k::MatMul(L.wk, xn_.data(), n, k_.data(), kv_dim, pool, &matmul_scratch_);
-  k::MatMul(L.wv, xn_.data(), n, v_.data(), kv_dim, pool, &matmul_scratch_);
-  float* k_cache = cache.k(li);
-  float* v_cache = cache.v(li);
-  for (int64_t t = 0; t < n; ++t) {
-    float* q = &q_[t * q_dim];
-    float* kk = &k_[t * kv_dim];
-    float* vv = &v_[t * kv_dim];
-    if (!L.bq.empty()) {
-      k::Add(q, L.bq.data(), q_dim);
-      k::Add(kk, L.bk.data(), kv_dim);
-      k::Add(vv, L.bv.data(), kv_dim);
-    }
-    if (!L.q_norm.empty()) {
-      for (int64_t h = 0; h < shape.num_heads; ++h) {
-        float* qh = q + h * c.head_dim;
-        k::RmsNorm(qh, L.q_norm.data(), qh, c.head_dim, c.rms_norm_eps);
-      }
-      for (int64_t h = 0; h < shape.num_kv_heads; ++h) {
-        float* kh = kk + h * c.head_dim;
-        k::RmsNorm(kh, L.k_norm.data(), kh, c.head_dim, c.rms_norm_eps);
-      }
-    }
-    const int64_t pos = queries_[t].position;
-    k::Rope(q, shape.num_heads, c.head_dim, c.rope_dim, pos, inv_freq, c.rope_interleaved);
-    k::Rope(kk, shape.num_kv_heads, c.head_dim, c.rope_dim, pos, inv_freq, c.rope_interleaved);
-    if (c.rope_attn_factor != 1.0f) {
-      for (int64_t h = 0; h < shape.num_heads; ++h) {
-        k::Scale(q + h * c.head_dim, c.rope_dim, c.rope_attn_factor);
-      }
-      for (int64_t h = 0; h < shape.num_kv_heads; ++h) {
-        k::Scale(kk + h * c.head_dim, c.rope_dim, c.rope_attn_factor);
-      }
-    }
-    const int64_t block = queries_[t].block_table[pos / shape.block_size];
-    for (int64_t h = 0; h < shape.num_kv_heads; ++h) {
-      const int64_t dst = block * block_floats + shape.row_offset(h, pos);
-      std::copy_n(kk + h * c.head_dim, c.head_dim, k_cache + dst);
-      std::copy_n(vv + h * c.head_dim, c.head_dim, v_cache + dst);
-    }
+  if (d.q_norm != nullptr) {
+    INFER_RETURN_IF_ERROR(
+        be.RmsNorm(q, d.q_norm->floats(), q, n * shape.num_heads, c.head_dim, c.rms_norm_eps));
+    INFER_RETURN_IF_ERROR(
+        be.RmsNorm(k, d.k_norm->floats(), k, n * shape.num_kv_heads, c.head_dim, c.rms_norm_eps));
   }
-  k::PagedAttention(shape, q_.data(), k_cache, v_cache, queries_, att_.data(), pool);
-  k::MatMul(L.wo, att_.data(), n, proj_.data(), hidden, pool, &matmul_scratch_);
-  INFER_RETURN_IF_ERROR(AllReduce(proj_.data(), n * hidden));
-  AddResidual(L.post_attn_norm, n);
-  return absl::OkStatus();
+  RopeSpec rope;
+  rope.head_dim = c.head_dim;
+  rope.rope_dim = c.rope_dim;
+  rope.inv_freq =
+      (L.sliding && inv_freq_swa_dev_ != nullptr ? inv_freq_swa_dev_ : inv_freq_dev_)->floats();
+  rope.interleaved = c.rope_interleaved;
+  rope.attn_factor = c.rope_attn_factor;
+  INFER_RETURN_IF_ERROR(be.Rope(q, shape.num_heads, rope));
+  INFER_RETURN_IF_ERROR(be.Rope(k, shape.num_kv_heads, rope));
+  INFER_RETURN_IF_ERROR(be.WriteKv(shape, k, v, cache.k(li), cache.v(li)));
+  INFER_RETURN_IF_ERROR(be.PagedAttention(shape, q, cache.k(li), cache.v(li), att_->floats()));
+  INFER_RETURN_IF_ERROR(be.MatMul(*d.wo, att_->floats(), n, proj_->floats(), hidden));
+  INFER_RETURN_IF_ERROR(AllReduce(proj_->floats(), n * hidden));
+  return AddResidual(d.post_attn_norm.get(), n);
 }
 
-void LlamaModel::AddResidual(const std::vector<float>& post_norm, int64_t n) {
-  namespace k = kernels::cpu;
+absl::Status LlamaModel::AddResidual(const DeviceBuffer* post_norm, int64_t n) {
+  Backend& be = *backend_;
   const int64_t hidden = config_.hidden_size;
-  if (!post_norm.empty()) {
-    for (int64_t t = 0; t < n; ++t) {
-      float* row = &proj_[t * hidden];
-      k::RmsNorm(row, post_norm.data(), row, hidden, config_.rms_norm_eps);
-    }
+  float* proj = proj_->floats();
+  if (post_norm != nullptr) {
+    INFER_RETURN_IF_ERROR(
+        be.RmsNorm(proj, post_norm->floats(), proj, n, hidden, config_.rms_norm_eps));
   }
-  k::Add(x_.data(), proj_.data(), n * hidden);
+  return be.Add(x_->floats(), proj, n * hidden);
 }
 
 absl::Status LlamaModel::FeedForwardBlock(const LlamaLayer& L, int64_t n) {
-  namespace k = kernels::cpu;
   const ModelConfig& c = config_;
+  const LlamaLayer::OnBackend& d = L.dev;
+  Backend& be = *backend_;
   const int64_t hidden = c.hidden_size;
-  const int64_t ff = ff_dim_;
-  ThreadPool* pool = pool_.get();
-  for (int64_t t = 0; t < n; ++t) {
-    k::RmsNorm(&x_[t * hidden], L.ffn_norm.data(), &xn_[t * hidden], hidden, c.rms_norm_eps);
-  }
-  k::MatMul(L.gate, xn_.data(), n, gate_.data(), ff, pool, &matmul_scratch_);
-  k::MatMul(L.up, xn_.data(), n, up_.data(), ff, pool, &matmul_scratch_);
-  if (family_.activation == FfnActivation::kGeluTanh) {
-    k::GeluTanhMul(gate_.data(), up_.data(), gate_.data(), n * ff);
-  } else {
-    k::SiluMul(gate_.data(), up_.data(), gate_.data(), n * ff);
-  }
-  k::MatMul(L.down, gate_.data(), n, proj_.data(), hidden, pool, &matmul_scratch_);
-  INFER_RETURN_IF_ERROR(AllReduce(proj_.data(), n * hidden));
-  AddResidual(L.post_ffn_norm, n);
-  return absl::OkStatus();
+  float* xn = xn_->floats();
+  float* gate = gate_->floats();
+  INFER_RETURN_IF_ERROR(
+      be.RmsNorm(x_->floats(), d.ffn_norm->floats(), xn, n, hidden, c.rms_norm_eps));
+  INFER_RETURN_IF_ERROR(be.MatMul(*d.gate, xn, n, gate, ff_dim_));
+  INFER_RETURN_IF_ERROR(be.MatMul(*d.up, xn, n, up_->floats(), ff_dim_));
+  INFER_RETURN_IF_ERROR(be.GatedActivation(family_.activation, gate, up_->floats(), n * ff_dim_));
+  INFER_RETURN_IF_ERROR(be.MatMul(*d.down, gate, n, proj_->floats(), hidden));
+  INFER_RETURN_IF_ERROR(AllReduce(proj_->floats(), n * hidden));
+  return AddResidual(d.post_ffn_norm.get(), n);
 }
 
 absl::Status LlamaModel::Forward(const ForwardBatch& batch, KvCache& kv_cache,
                                  std::span<const float> hidden_in, std::vector<float>& out) {
-  namespace k = kernels::cpu;
   INFER_RETURN_IF_ERROR(CheckBatch(batch, config_, kv_cache));
-  HostKvCache* cache = kv_cache.host();
-  if (cache == nullptr || cache->shape().num_layers != kv_shape_.num_layers ||
+  PagedKvCache* cache = kv_cache.paged();
+  if (cache == nullptr || cache->backend() != backend_.get() ||
+      cache->shape().num_layers != kv_shape_.num_layers ||
       cache->shape().num_kv_heads != kv_shape_.num_kv_heads) {
     return absl::InvalidArgumentError("the KV cache was not made by this runner");
   }
   const RunnerLayout& lay = slice_.layout;
   const ModelConfig& c = config_;
+  Backend& be = *backend_;
   const int64_t n = static_cast<int64_t>(batch.tokens.size());
   const int64_t hidden = c.hidden_size;
   if (!lay.first_stage && static_cast<int64_t>(hidden_in.size()) != n * hidden) {
     return absl::InvalidArgumentError(absl::StrCat("stage input: ", hidden_in.size(),
                                                    " values for ", n, " tokens of width ", hidden));
   }
-  EnsureScratch(n);
-
-  // Each token's position and block table, for RoPE, the cache writes and attention.
-  queries_.clear();
-  for (const BatchSequence& s : batch.sequences) {
-    for (int64_t t = 0; t < s.num_tokens; ++t) {
-      queries_.push_back({s.start_pos + t, s.block_table.data()});
-    }
-  }
+  FlattenBatch(batch, plan_);
+  const int64_t rows = static_cast<int64_t>(plan_.logit_tokens.size());
+  INFER_RETURN_IF_ERROR(EnsureScratch(n, rows));
+  INFER_RETURN_IF_ERROR(be.BeginStep(plan_));
+  const size_t hidden_bytes = static_cast<size_t>(n * hidden) * sizeof(float);
   if (lay.first_stage) {
-    for (int64_t t = 0; t < n; ++t) k::DequantizeRow(embedding_, batch.tokens[t], &x_[t * hidden]);
+    INFER_RETURN_IF_ERROR(be.Embed(*embedding_dev_, x_->floats()));
     if (family_.scale_embeddings) {
-      k::Scale(x_.data(), n * hidden, std::sqrt(static_cast<float>(hidden)));
+      INFER_RETURN_IF_ERROR(
+          be.Scale(x_->floats(), n * hidden, std::sqrt(static_cast<float>(hidden))));
     }
   } else {
-    std::copy(hidden_in.begin(), hidden_in.end(), x_.begin());
+    INFER_RETURN_IF_ERROR(be.CopyToDevice(hidden_in.data(), hidden_bytes, x_->data()));
   }
 
-  k::AttentionShape shape;
+  AttentionShape shape;
   shape.num_heads = q_dim_ / c.head_dim;
   shape.num_kv_heads = kv_dim_ / c.head_dim;
   shape.head_dim = c.head_dim;
@@ -588,59 +626,66 @@ absl::Status LlamaModel::Forward(const ForwardBatch& batch, KvCache& kv_cache,
     INFER_RETURN_IF_ERROR(FeedForwardBlock(layers_[li], n));
   }
   if (!lay.last_stage) {
-    out.assign(x_.begin(), x_.begin() + n * hidden);
-    return absl::OkStatus();
+    out.resize(static_cast<size_t>(n * hidden));
+    return be.CopyToHost(x_->data(), hidden_bytes, out.data());
   }
-  // The final norm and the output head, only for the rows whose logits are wanted.
-  const int64_t rows = batch.num_logit_rows();
+  return Logits(rows, out);
+}
+
+absl::Status LlamaModel::Logits(int64_t rows, std::vector<float>& out) {
+  const ModelConfig& c = config_;
+  Backend& be = *backend_;
+  const int64_t hidden = c.hidden_size;
   out.resize(static_cast<size_t>(rows * c.vocab_size));
-  if (rows == 0) return absl::OkStatus();
-  int64_t row = 0;
-  int64_t first_token = 0;
-  for (const BatchSequence& s : batch.sequences) {
-    for (int64_t t = s.num_tokens - s.num_logits; t < s.num_tokens; ++t, ++row) {
-      k::RmsNorm(&x_[(first_token + t) * hidden], output_norm_.data(), &xn_[row * hidden], hidden,
-                 c.rms_norm_eps);
-    }
-    first_token += s.num_tokens;
-  }
-  INFER_RETURN_IF_ERROR(OutputHead(rows, out));
-  if (c.final_logit_softcap > 0 && lay.tp_rank == 0) {
-    k::SoftCap(out.data(), rows * c.vocab_size, c.final_logit_softcap);
-  }
-  return absl::OkStatus();
+  if (rows == 0) return be.Synchronize();
+  // The final norm only of the rows whose logits are wanted (proj_ holds n >= rows rows).
+  INFER_RETURN_IF_ERROR(be.GatherLogitRows(x_->floats(), hidden, proj_->floats()));
+  INFER_RETURN_IF_ERROR(be.RmsNorm(proj_->floats(), output_norm_dev_->floats(), xn_->floats(), rows,
+                                   hidden, c.rms_norm_eps));
+  return OutputHead(rows, out);
 }
 
 absl::Status LlamaModel::OutputHead(int64_t rows, std::vector<float>& out) {
-  namespace k = kernels::cpu;
+  Backend& be = *backend_;
   const int64_t vocab = config_.vocab_size;
   const RunnerLayout& lay = slice_.layout;
+  const float* xn = xn_->floats();
+  // The logits in the backend's memory: `out` itself where that is the host's.
+  float* logits = be.host_memory() ? out.data() : logits_->floats();
+  const size_t logit_bytes = static_cast<size_t>(rows * vocab) * sizeof(float);
   if (lay.tp_size == 1) {
-    k::MatMul(output_, xn_.data(), rows, out.data(), vocab, pool_.get(), &matmul_scratch_);
-    return absl::OkStatus();
-  }
-  comm::Communicator& tp = *slice_.tp_comm;
-  if (lay.tp_rank != 0) {
-    // Only rank 0 of the group hands logits on (to the sampler, or to the leader).
-    logit_share_.resize(static_cast<size_t>(rows * output_.rows));
-    k::MatMul(output_, xn_.data(), rows, logit_share_.data(), output_.rows, pool_.get(),
-              &matmul_scratch_);
-    return tp.Send(logit_share_.data(), logit_share_.size() * sizeof(float), 0, slice_.timeout);
-  }
-  // Rank 0 writes its share in place and copies the others' into their columns.
-  k::MatMul(output_, xn_.data(), rows, out.data() + vocab_begin_, vocab, pool_.get(),
-            &matmul_scratch_);
-  for (int peer = 1; peer < lay.tp_size; ++peer) {
-    const auto [begin, end] = ShareOf(vocab, peer, lay.tp_size);
-    const int64_t width = end - begin;
-    logit_share_.resize(static_cast<size_t>(rows * width));
-    INFER_RETURN_IF_ERROR(
-        tp.Recv(logit_share_.data(), logit_share_.size() * sizeof(float), peer, slice_.timeout));
-    for (int64_t i = 0; i < rows; ++i) {
-      std::copy_n(&logit_share_[i * width], width, &out[i * vocab + begin]);
+    INFER_RETURN_IF_ERROR(be.MatMul(*output_dev_, xn, rows, logits, vocab));
+  } else {
+    comm::Communicator& tp = *slice_.tp_comm;
+    if (lay.tp_rank != 0) {
+      // Only rank 0 of the group hands logits on (to the sampler, or to the leader).
+      const int64_t share = rows * output_dev_->rows();
+      INFER_RETURN_IF_ERROR(Reserve(be, logit_share_, share));
+      INFER_RETURN_IF_ERROR(
+          be.MatMul(*output_dev_, xn, rows, logit_share_->floats(), output_dev_->rows()));
+      INFER_RETURN_IF_ERROR(be.Synchronize());
+      return tp.Send(logit_share_->data(), static_cast<size_t>(share) * sizeof(float), 0,
+                     slice_.timeout);
+    }
+    // Rank 0 writes its share in place and copies the others' into their columns.
+    INFER_RETURN_IF_ERROR(be.MatMul(*output_dev_, xn, rows, logits + vocab_begin_, vocab));
+    for (int peer = 1; peer < lay.tp_size; ++peer) {
+      const auto [begin, end] = ShareOf(vocab, peer, lay.tp_size);
+      const int64_t width = end - begin;
+      INFER_RETURN_IF_ERROR(Reserve(be, logit_share_, rows * width));
+      INFER_RETURN_IF_ERROR(be.Synchronize());
+      INFER_RETURN_IF_ERROR(tp.Recv(logit_share_->data(),
+                                    static_cast<size_t>(rows * width) * sizeof(float), peer,
+                                    slice_.timeout));
+      INFER_RETURN_IF_ERROR(
+          be.Copy2D(logits + begin, vocab, logit_share_->floats(), width, rows, width));
     }
   }
-  return absl::OkStatus();
+  if (config_.final_logit_softcap > 0) {
+    INFER_RETURN_IF_ERROR(be.SoftCap(logits, rows * vocab, config_.final_logit_softcap));
+  }
+  if (be.host_memory()) return be.Synchronize();
+  return be.CopyToHost(logits, logit_bytes, out.data());
 }
 
 }  // namespace infer

@@ -1,4 +1,5 @@
-// The Llama family's forward pass on the CPU (Llama 2/3, Mistral, SmolLM2, Qwen2 share it):
+// The Llama family's forward pass (Llama 2/3, Mistral, SmolLM2, Qwen2 share it), every op run
+// through a Backend (libinfer/backend/backend.h) that holds the weights, activations and KV cache:
 // embedding, per layer RMSNorm -> GQA attention with RoPE -> residual -> RMSNorm -> SwiGLU MLP
 // -> residual, then the final norm and the output head. A ModelRunner for one tensor-parallel
 // slice of one pipeline stage (or the whole model). Other families run on it with the
@@ -19,16 +20,15 @@
 
 #include "absl/status/statusor.h"
 #include "infer/model.h"
+#include "libinfer/backend/backend.h"
 #include "libinfer/comm/communicator.h"
 #include "libinfer/format/model_config.h"
-#include "libinfer/kernels/cpu/attention.h"
 #include "libinfer/kernels/cpu/matmul.h"
 #include "libinfer/model/batch.h"
 #include "libinfer/model/decoder_family.h"
 #include "libinfer/model/kv_cache.h"
 #include "libinfer/model/model_runner.h"
 #include "libinfer/model/weight_source.h"
-#include "libinfer/util/thread_pool.h"
 
 namespace infer {
 
@@ -41,6 +41,14 @@ struct LlamaLayer {
   bool sliding = false;  // attends within config.sliding_window (see ModelConfig)
   std::vector<float> ffn_norm;
   kernels::cpu::WeightMatrix gate, up, down;
+
+  // The backend's copies (views on the CPU) of the above, made by LlamaModel::Create; a vector
+  // that is empty above is null here.
+  struct OnBackend {
+    std::unique_ptr<DeviceWeight> wq, wk, wv, wo, gate, up, down;
+    std::unique_ptr<DeviceBuffer> attn_norm, ffn_norm, bq, bk, bv, q_norm, k_norm, post_attn_norm,
+        post_ffn_norm;
+  } dev;
 };
 
 // The part of the model a runner holds, and how its tensor-parallel group talks.
@@ -63,13 +71,13 @@ struct WeightRange {
 class LlamaModel final : public ModelRunner {
  public:
   // Binds the weights of `slice` (zero-copy views for matrices; norms and biases copied to F32),
-  // checking every tensor's presence, type and shape against `config`. Errors name the tensor.
-  // The runner uses `num_threads` threads of its own (the calling thread counts).
-  static absl::StatusOr<std::unique_ptr<LlamaModel>> Create(const ModelConfig& config,
-                                                            const DecoderFamily& family,
-                                                            const WeightSource& weights,
-                                                            const LlamaSlice& slice,
-                                                            int num_threads);
+  // checking every tensor's presence, type and shape against `config`, and hands them to
+  // `backend` (the CPU backend keeps views; a device backend uploads them). Errors name the
+  // tensor. A null `backend` is the CPU backend with `num_threads` threads of its own (the
+  // calling thread counts); with a backend given, num_threads is ignored.
+  static absl::StatusOr<std::unique_ptr<LlamaModel>> Create(
+      const ModelConfig& config, const DecoderFamily& family, const WeightSource& weights,
+      const LlamaSlice& slice, int num_threads, std::unique_ptr<Backend> backend = nullptr);
 
   // The memory a runner for `layout` holds (see RunnerFootprint), binding the same tensors as
   // Create does but building nothing: errors are Create's for the same layout.
@@ -91,7 +99,8 @@ class LlamaModel final : public ModelRunner {
 
   // The weight bytes this runner reads: its slice, not the whole file.
   const std::vector<WeightRange>& weight_ranges() const { return weight_ranges_; }
-  int num_threads() const { return pool_->num_threads(); }
+  // The backend that holds this runner's weights, activations and caches, and runs its ops.
+  Backend& backend() { return *backend_; }
 
  private:
   LlamaModel(const ModelConfig& config, const DecoderFamily& family)
@@ -116,18 +125,24 @@ class LlamaModel final : public ModelRunner {
                                                           int64_t col_end);
   absl::Status BindEnds(const WeightSource& weights);  // embedding, final norm, output head
   absl::Status BindLayer(const WeightSource& weights, int64_t layer, const SliceBounds& b);
+  // Hands the bound weights and vectors to backend_ (LlamaLayer::dev and the *_dev_ members).
+  absl::Status Upload();
   // One layer's attention (norm, Q/K/V, RoPE, the cache writes, paged attention, O, the
   // tensor-parallel sum and the residual) and feed-forward block, over x_'s `n` tokens.
   absl::Status AttentionBlock(const LlamaLayer& layer, int64_t layer_index, int64_t n,
-                              kernels::cpu::AttentionShape shape, HostKvCache& cache);
+                              AttentionShape shape, PagedKvCache& cache);
   absl::Status FeedForwardBlock(const LlamaLayer& layer, int64_t n);
-  // x_ += proj_ over `n` tokens, each row of proj_ RMS-normed by `post_norm` first unless empty.
-  void AddResidual(const std::vector<float>& post_norm, int64_t n);
-  void EnsureScratch(int64_t n);
+  // x_ += proj_ over `n` tokens, each row of proj_ RMS-normed by `post_norm` first unless null.
+  absl::Status AddResidual(const DeviceBuffer* post_norm, int64_t n);
+  // Grows the activations to `n` tokens (and `logit_rows` rows of logits where the backend's
+  // memory is not the host's).
+  absl::Status EnsureScratch(int64_t n, int64_t logit_rows);
   absl::Status AllReduce(float* data, int64_t count);
   // The output head over `rows` normed rows of xn_: this rank's vocabulary rows, then (tensor
   // parallel) every other rank's share gathered into tensor-parallel rank 0's `out`.
   absl::Status OutputHead(int64_t rows, std::vector<float>& out);
+  // The final norm of the rows whose logits are wanted, the output head and the soft cap.
+  absl::Status Logits(int64_t rows, std::vector<float>& out);
 
   ModelConfig config_;
   const DecoderFamily& family_;
@@ -143,14 +158,20 @@ class LlamaModel final : public ModelRunner {
   std::vector<float> inv_freq_swa_;  // those of the sliding layers when their base differs
   uint64_t weight_bytes_per_token_ = 0;
   std::vector<WeightRange> weight_ranges_;
-  std::unique_ptr<ThreadPool> pool_;
 
-  // Activations, sized for the largest chunk seen so far.
+  // What the backend holds (Upload): the ends' weights and vectors, RoPE frequencies.
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<DeviceWeight> embedding_dev_, output_dev_;
+  std::unique_ptr<DeviceBuffer> output_norm_dev_, inv_freq_dev_, inv_freq_swa_dev_;
+
+  // The step's flat batch, and the activations in the backend's memory, sized for the largest
+  // chunk seen so far.
+  FlatBatch plan_;
   int64_t scratch_tokens_ = 0;
-  std::vector<float> x_, xn_, q_, k_, v_, att_, gate_, up_, proj_;
-  std::vector<float> logit_share_;  // a rank's share of the logits, [rows][its vocabulary rows]
-  std::vector<kernels::cpu::AttentionQuery> queries_;
-  kernels::cpu::MatMulScratch matmul_scratch_;
+  int64_t scratch_logit_rows_ = 0;
+  std::unique_ptr<DeviceBuffer> x_, xn_, q_, k_, v_, att_, gate_, up_, proj_;
+  std::unique_ptr<DeviceBuffer> logits_;       // [rows][vocab]; unused with host memory
+  std::unique_ptr<DeviceBuffer> logit_share_;  // a rank's share of the logits
 };
 
 }  // namespace infer

@@ -33,6 +33,30 @@ absl::StatusOr<RunnerLayout> LayoutOfRank(const ModelConfig& config, int tensor_
   return layout;
 }
 
+void FlattenBatch(const ForwardBatch& batch, FlatBatch& plan) {
+  plan.tokens.assign(batch.tokens.begin(), batch.tokens.end());
+  plan.positions.clear();
+  plan.table_begin.clear();
+  plan.block_tables.clear();
+  plan.logit_tokens.clear();
+  plan.max_position = 0;
+  int32_t first_token = 0;
+  for (const BatchSequence& s : batch.sequences) {
+    const auto table = static_cast<int32_t>(plan.block_tables.size());
+    plan.block_tables.insert(plan.block_tables.end(), s.block_table.begin(), s.block_table.end());
+    for (int64_t t = 0; t < s.num_tokens; ++t) {
+      const auto pos = static_cast<int32_t>(s.start_pos + t);
+      plan.positions.push_back(pos);
+      plan.table_begin.push_back(table);
+      plan.max_position = std::max(plan.max_position, pos);
+    }
+    for (int64_t t = s.num_tokens - s.num_logits; t < s.num_tokens; ++t) {
+      plan.logit_tokens.push_back(first_token + static_cast<int32_t>(t));
+    }
+    first_token += static_cast<int32_t>(s.num_tokens);
+  }
+}
+
 absl::Status CheckBatch(const ForwardBatch& batch, const ModelConfig& config,
                         const KvCache& cache) {
   const int64_t n = static_cast<int64_t>(batch.tokens.size());

@@ -25,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "libinfer/backend/backend.h"
 #include "libinfer/format/model_config.h"
 #include "libinfer/model/batch.h"
 #include "libinfer/model/kv_cache.h"
@@ -116,6 +117,10 @@ inline int64_t LargestShare(int64_t n, int parts) { return (n + parts - 1) / par
 // when there are more stages than layers.
 absl::StatusOr<RunnerLayout> LayoutOfRank(const ModelConfig& config, int tensor_parallel,
                                           int pipeline_parallel, int rank);
+
+// The flat plan of `batch` that a backend's ops read (libinfer/backend/backend.h's FlatBatch),
+// into `plan` (its vectors' memory is reused). `batch` must have passed CheckBatch.
+void FlattenBatch(const ForwardBatch& batch, FlatBatch& plan);
 
 // Checks `batch` against the model and the cache (see ModelRunner::Forward's errors).
 absl::Status CheckBatch(const ForwardBatch& batch, const ModelConfig& config, const KvCache& cache);

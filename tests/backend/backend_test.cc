@@ -33,24 +33,26 @@ void CheckRmsNorm(Backend& backend) {
   auto bw = backend.Allocate(w.size() * 4);
   auto bo = backend.Allocate(out.size() * 4);
   ASSERT_TRUE(bx.ok() && bw.ok() && bo.ok());
-  ASSERT_TRUE(backend.CopyToDevice(x.data(), x.size() * 4, **bx).ok());
-  ASSERT_TRUE(backend.CopyToDevice(w.data(), w.size() * 4, **bw).ok());
-  ASSERT_TRUE(backend.RmsNorm(**bx, **bw, **bo, rows, cols, 1e-5f).ok());
-  ASSERT_TRUE(backend.CopyToHost(**bo, out.size() * 4, out.data()).ok());
+  ASSERT_TRUE(backend.CopyToBuffer(x.data(), x.size() * 4, **bx).ok());
+  ASSERT_TRUE(backend.CopyToBuffer(w.data(), w.size() * 4, **bw).ok());
+  ASSERT_TRUE(
+      backend.RmsNorm((*bx)->floats(), (*bw)->floats(), (*bo)->floats(), rows, cols, 1e-5f).ok());
+  ASSERT_TRUE(backend.CopyFromBuffer(**bo, out.size() * 4, out.data()).ok());
   const std::vector<float> want = ReferenceRmsNorm(x, w, rows, cols, 1e-5f);
   for (size_t i = 0; i < out.size(); ++i) {
     ASSERT_NEAR(out[i], want[i], 1e-5f * (1 + std::fabs(want[i]))) << "index " << i;
   }
-  // A too-small output buffer is an error, not an overflow.
+  // A copy beyond a buffer is an error, not an overflow.
   auto tiny = backend.Allocate(16);
   ASSERT_TRUE(tiny.ok());
-  EXPECT_EQ(backend.RmsNorm(**bx, **bw, **tiny, rows, cols, 1e-5f).code(),
-            absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(backend.CopyToBuffer(x.data(), 20, **tiny).code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(backend.CopyFromBuffer(**tiny, 20, out.data()).code(), absl::StatusCode::kOutOfRange);
 }
 
 TEST(BackendTest, CpuRmsNormMatchesDefinition) {
   std::unique_ptr<Backend> cpu = CreateCpuBackend();
-  EXPECT_EQ(cpu->name(), "cpu");
+  EXPECT_EQ(cpu->name(), "cpu (1 thread)");
+  EXPECT_TRUE(cpu->host_memory());
   CheckRmsNorm(*cpu);
 }
 

@@ -36,18 +36,23 @@ TEST(KvCacheShapeTest, BlocksForRoundsUp) {
   EXPECT_EQ(BlocksFor(17, 16), 2);
 }
 
-TEST(HostKvCacheTest, HoldsWhatItsShapeSaysAndRefusesOtherTypes) {
+TEST(PagedKvCacheTest, HoldsWhatItsShapeSaysAndRefusesOtherTypes) {
   const KvCacheShape s{2, 3, 8, kHostKvDType};
-  auto cache = HostKvCache::Create(s, 4, 5);
+  std::unique_ptr<Backend> cpu = CreateCpuBackend();
+  auto cache = PagedKvCache::Create(*cpu, s, 4, 5);
   ASSERT_TRUE(cache.ok()) << cache.status();
   EXPECT_EQ((*cache)->bytes(), 5 * s.BytesPerBlock(4));
   // Layer 1's V pool ends where the cache ends.
   EXPECT_EQ((*cache)->v(1) + 5 * 3 * 4 * 8, (*cache)->k(0) + (*cache)->bytes() / sizeof(float));
 
-  auto f16 = HostKvCache::Create({2, 3, 8, DType::kF16}, 4, 5);
+  EXPECT_EQ((*cache)->backend(), cpu.get());
+  EXPECT_EQ((*cache)->paged(), cache->get());
+
+  auto f16 = PagedKvCache::Create(*cpu, {2, 3, 8, DType::kF16}, 4, 5);
   EXPECT_EQ(f16.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(f16.status().message().find("F16"), std::string::npos) << f16.status();
-  EXPECT_EQ(HostKvCache::Create(s, 0, 5).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(PagedKvCache::Create(*cpu, s, 0, 5).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
