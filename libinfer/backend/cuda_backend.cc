@@ -1,11 +1,17 @@
-// The CUDA backend. Every CUDA call's error becomes a Status naming the call and its values.
+// The CUDA backend: device memory, one stream per backend, the kernels of libinfer/kernels/cuda.
+// Every CUDA call's error becomes a Status naming the call and its values; nothing aborts.
 #include <cuda_runtime_api.h>
 
-#include <tuple>
+#include <algorithm>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "libinfer/backend/backend.h"
+#include "libinfer/backend/split_weight.h"
+#include "libinfer/kernels/cuda/launch.h"
+#include "libinfer/kernels/cuda/ops.cuh"
 #include "libinfer/kernels/cuda/rmsnorm.cuh"
+#include "libinfer/util/status_macros.h"
 
 namespace infer {
 namespace {
@@ -34,16 +40,56 @@ class CudaBuffer : public DeviceBuffer {
   size_t bytes_;
 };
 
+// A weight matrix in the split layout (split_weight.h), in device memory.
+class CudaWeight : public DeviceWeight {
+ public:
+  CudaWeight(DType dtype, int64_t rows, int64_t cols) : DeviceWeight(dtype, rows, cols) {}
+  kernels::cuda::SplitMatrix matrix;
+  std::unique_ptr<DeviceBuffer> codes, scales, mins;
+};
+
+kernels::cuda::WeightType WeightTypeOf(DType dtype) {
+  switch (dtype) {
+    case DType::kF16:
+      return kernels::cuda::WeightType::kF16;
+    case DType::kBF16:
+      return kernels::cuda::WeightType::kBF16;
+    case DType::kQ8_0:
+      return kernels::cuda::WeightType::kQ8_0;
+    case DType::kQ4_0:
+      return kernels::cuda::WeightType::kQ4_0;
+    case DType::kQ4_1:
+      return kernels::cuda::WeightType::kQ4_1;
+    default:
+      return kernels::cuda::WeightType::kF32;
+  }
+}
+
+kernels::cuda::AttentionDims DimsOf(const AttentionShape& s) {
+  kernels::cuda::AttentionDims d;
+  d.num_heads = s.num_heads;
+  d.num_kv_heads = s.num_kv_heads;
+  d.head_dim = s.head_dim;
+  d.block_size = s.block_size;
+  d.sliding_window = s.sliding_window;
+  d.scale = s.scale;
+  d.softcap = s.softcap;
+  return d;
+}
+
 class CudaBackend : public Backend {
  public:
-  CudaBackend(int device, std::string name, cudaStream_t stream)
-      : device_(device), name_(std::move(name)), stream_(stream) {}
+  CudaBackend(int device, std::string name, int sm_count, cudaStream_t stream)
+      : device_(device), name_(std::move(name)), sm_count_(sm_count), stream_(stream) {}
   ~CudaBackend() override {
     cudaSetDevice(device_);
+    cudaStreamSynchronize(stream_);
+    if (staging_ != nullptr) cudaFreeHost(staging_);
     cudaStreamDestroy(stream_);
   }
 
   std::string name() const override { return name_; }
+  bool host_memory() const override { return false; }
 
   absl::StatusOr<std::unique_ptr<DeviceBuffer>> Allocate(size_t bytes) override {
     if (cudaError_t e = cudaSetDevice(device_); e != cudaSuccess) {
@@ -51,86 +97,193 @@ class CudaBackend : public Backend {
     }
     void* ptr = nullptr;
     if (cudaError_t e = cudaMalloc(&ptr, bytes == 0 ? 1 : bytes); e != cudaSuccess) {
-      return CudaError(e, absl::StrCat("cudaMalloc(", bytes, ")"));
+      cudaGetLastError();
+      size_t free = 0, total = 0;
+      cudaMemGetInfo(&free, &total);
+      return CudaError(e, absl::StrCat("cudaMalloc(", bytes, " bytes) on ", name_, " with ", free,
+                                       " of ", total, " bytes free"));
     }
     return std::make_unique<CudaBuffer>(ptr, bytes);
   }
 
-  bool host_memory() const override { return false; }
-
   absl::Status CopyToDevice(const void* host, size_t bytes, void* dst) override {
-    if (cudaError_t e = cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, stream_);
-        e != cudaSuccess) {
-      return CudaError(e, absl::StrCat("cudaMemcpyAsync(host->device, ", bytes, ")"));
-    }
+    if (bytes == 0) return absl::OkStatus();
+    INFER_RETURN_IF_ERROR(
+        Launched(cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, stream_),
+                 absl::StrCat("cudaMemcpyAsync(host->device, ", bytes, ")")));
+    // The host memory may be reused as soon as this returns.
     return Synchronize();
   }
 
   absl::Status CopyToHost(const void* src, size_t bytes, void* host) override {
-    if (cudaError_t e = cudaMemcpyAsync(host, src, bytes, cudaMemcpyDeviceToHost, stream_);
-        e != cudaSuccess) {
-      return CudaError(e, absl::StrCat("cudaMemcpyAsync(device->host, ", bytes, ")"));
-    }
+    if (bytes == 0) return Synchronize();
+    INFER_RETURN_IF_ERROR(
+        Launched(cudaMemcpyAsync(host, src, bytes, cudaMemcpyDeviceToHost, stream_),
+                 absl::StrCat("cudaMemcpyAsync(device->host, ", bytes, ")")));
     return Synchronize();
   }
 
   absl::Status Synchronize() override {
-    if (cudaError_t e = cudaStreamSynchronize(stream_); e != cudaSuccess) {
-      return CudaError(e, "cudaStreamSynchronize");
-    }
-    return absl::OkStatus();
+    return Launched(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   }
 
   absl::StatusOr<std::unique_ptr<DeviceWeight>> UploadWeight(
-      const kernels::cpu::WeightMatrix&) override {
-    return Missing("UploadWeight");
+      const kernels::cpu::WeightMatrix& host) override {
+    INFER_ASSIGN_OR_RETURN(SplitWeight split, SplitForDevice(host));
+    auto w = std::make_unique<CudaWeight>(host.dtype, host.rows, host.cols);
+    INFER_ASSIGN_OR_RETURN(w->codes, UploadBytes(split.codes.data(), split.codes.size()));
+    INFER_ASSIGN_OR_RETURN(w->scales, UploadBytes(split.scales.data(), split.scales.size() * 2));
+    INFER_ASSIGN_OR_RETURN(w->mins, UploadBytes(split.mins.data(), split.mins.size() * 2));
+    kernels::cuda::SplitMatrix& m = w->matrix;
+    m.type = WeightTypeOf(host.dtype);
+    m.rows = split.rows;
+    m.cols = split.cols;
+    m.row_bytes = split.row_bytes;
+    m.codes = static_cast<const uint8_t*>(w->codes->data());
+    m.scales = split.scales.empty() ? nullptr : static_cast<const uint16_t*>(w->scales->data());
+    m.mins = split.mins.empty() ? nullptr : static_cast<const uint16_t*>(w->mins->data());
+    return std::unique_ptr<DeviceWeight>(std::move(w));
   }
-  absl::Status BeginStep(const FlatBatch&) override { return Missing("BeginStep"); }
-  absl::Status Embed(const DeviceWeight&, float*) override { return Missing("Embed"); }
+
+  absl::Status BeginStep(const FlatBatch& plan) override {
+    INFER_RETURN_IF_ERROR(CheckFlatBatch(plan));
+    // Every vector of the plan in one pinned staging area, then one copy to the device.
+    const size_t n = plan.tokens.size();
+    const size_t ints = 3 * n + plan.block_tables.size() + plan.logit_tokens.size();
+    INFER_RETURN_IF_ERROR(Synchronize());  // the previous step's copy has read the staging area
+    if (ints > staging_ints_) {
+      if (staging_ != nullptr) cudaFreeHost(staging_);
+      staging_ = nullptr;
+      staging_ints_ = 0;
+      void* p = nullptr;
+      INFER_RETURN_IF_ERROR(Launched(cudaMallocHost(&p, ints * sizeof(int32_t)),
+                                     absl::StrCat("cudaMallocHost(", ints * 4, ")")));
+      staging_ = static_cast<int32_t*>(p);
+      staging_ints_ = ints;
+    }
+    if (batch_buffer_ == nullptr || batch_buffer_->size() < ints * sizeof(int32_t)) {
+      batch_buffer_.reset();
+      INFER_ASSIGN_OR_RETURN(batch_buffer_, Allocate(ints * sizeof(int32_t)));
+    }
+    int32_t* at = staging_;
+    const auto* base = static_cast<const int32_t*>(batch_buffer_->data());
+    const auto put = [&](const std::vector<int32_t>& v) {
+      const int32_t* device = base + (at - staging_);
+      std::copy(v.begin(), v.end(), at);
+      at += v.size();
+      return device;
+    };
+    batch_.num_tokens = static_cast<int64_t>(n);
+    batch_.tokens = put(plan.tokens);
+    batch_.positions = put(plan.positions);
+    batch_.table_begin = put(plan.table_begin);
+    batch_.block_tables = put(plan.block_tables);
+    batch_.num_logit_rows = static_cast<int64_t>(plan.logit_tokens.size());
+    batch_.logit_tokens = put(plan.logit_tokens);
+    batch_.max_position = plan.max_position;
+    return Launched(cudaMemcpyAsync(batch_buffer_->data(), staging_, ints * sizeof(int32_t),
+                                    cudaMemcpyHostToDevice, stream_),
+                    "cudaMemcpyAsync(step batch)");
+  }
+
+  absl::Status Embed(const DeviceWeight& table, float* out) override {
+    return Launched(kernels::cuda::Embed(Matrix(table), batch_, out, stream_), "Embed");
+  }
   absl::Status RmsNorm(const float* x, const float* weight, float* out, int64_t rows, int64_t cols,
                        float eps) override {
     return Launched(kernels::cuda::RmsNorm(x, weight, out, rows, cols, eps, stream_),
                     absl::StrCat("RmsNorm(rows=", rows, ", cols=", cols, ")"));
   }
-  absl::Status MatMul(const DeviceWeight&, const float*, int64_t, float*, int64_t) override {
-    return Missing("MatMul");
+  absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t m, float* y,
+                      int64_t ldy) override {
+    return Launched(kernels::cuda::MatMul(Matrix(w), x, m, y, ldy, stream_),
+                    absl::StrCat("MatMul(", w.rows(), " x ", w.cols(), " ", DTypeName(w.dtype()),
+                                 ", m=", m, ")"));
   }
-  absl::Status Add(float*, const float*, int64_t) override { return Missing("Add"); }
-  absl::Status AddBias(float*, const float*, int64_t, int64_t) override {
-    return Missing("AddBias");
+  absl::Status Add(float* x, const float* y, int64_t n) override {
+    return Launched(kernels::cuda::Add(x, y, n, stream_), "Add");
   }
-  absl::Status Scale(float*, int64_t, float) override { return Missing("Scale"); }
-  absl::Status SoftCap(float*, int64_t, float) override { return Missing("SoftCap"); }
-  absl::Status GatedActivation(FfnActivation, float*, const float*, int64_t) override {
-    return Missing("GatedActivation");
+  absl::Status AddBias(float* x, const float* bias, int64_t rows, int64_t cols) override {
+    return Launched(kernels::cuda::AddBias(x, bias, rows, cols, stream_), "AddBias");
   }
-  absl::Status Rope(float*, int64_t, const RopeSpec&) override { return Missing("Rope"); }
-  absl::Status WriteKv(const AttentionShape&, const float*, const float*, float*, float*) override {
-    return Missing("WriteKv");
+  absl::Status Scale(float* x, int64_t n, float s) override {
+    return Launched(kernels::cuda::Scale(x, n, s, stream_), "Scale");
   }
-  absl::Status PagedAttention(const AttentionShape&, const float*, const float*, const float*,
-                              float*) override {
-    return Missing("PagedAttention");
+  absl::Status SoftCap(float* x, int64_t n, float cap) override {
+    return Launched(kernels::cuda::SoftCap(x, n, cap, stream_), "SoftCap");
   }
-  absl::Status GatherLogitRows(const float*, int64_t, float*) override {
-    return Missing("GatherLogitRows");
+  absl::Status GatedActivation(FfnActivation act, float* gate, const float* up,
+                               int64_t n) override {
+    return Launched(kernels::cuda::GatedActivation(act == FfnActivation::kGeluTanh, gate, up, n,
+                                                   stream_),
+                    "GatedActivation");
   }
-  absl::Status Copy2D(float*, int64_t, const float*, int64_t, int64_t, int64_t) override {
-    return Missing("Copy2D");
+  absl::Status Rope(float* x, int64_t num_heads, const RopeSpec& r) override {
+    return Launched(kernels::cuda::Rope(x, num_heads, r.head_dim, r.rope_dim, r.inv_freq,
+                                        r.interleaved, r.attn_factor, batch_, stream_),
+                    "Rope");
+  }
+  absl::Status WriteKv(const AttentionShape& shape, const float* k, const float* v, float* k_pool,
+                       float* v_pool) override {
+    return Launched(kernels::cuda::WriteKv(DimsOf(shape), k, v, k_pool, v_pool, batch_, stream_),
+                    "WriteKv");
+  }
+  absl::Status PagedAttention(const AttentionShape& shape, const float* q, const float* k_pool,
+                              const float* v_pool, float* out) override {
+    int64_t span = int64_t{batch_.max_position} + 1;
+    if (shape.sliding_window > 0) span = std::min(span, shape.sliding_window);
+    const kernels::cuda::AttentionLaunch plan =
+        kernels::cuda::PlanAttention(batch_.num_tokens, shape.num_heads, span, sm_count_);
+    const int64_t floats = kernels::cuda::AttentionWorkspaceFloats(
+        batch_.num_tokens, shape.num_heads, shape.head_dim, plan.splits);
+    if (floats > 0 && (workspace_ == nullptr || workspace_->size() < floats * sizeof(float))) {
+      // The launches before may still read the old workspace.
+      INFER_RETURN_IF_ERROR(Synchronize());
+      workspace_.reset();
+      INFER_ASSIGN_OR_RETURN(workspace_, Allocate(floats * sizeof(float)));
+    }
+    return Launched(
+        kernels::cuda::PagedAttention(DimsOf(shape), q, k_pool, v_pool, out, batch_, plan.splits,
+                                      plan.positions_per_split,
+                                      floats > 0 ? workspace_->floats() : nullptr, stream_),
+        absl::StrCat("PagedAttention(tokens=", batch_.num_tokens, ", splits=", plan.splits, ")"));
+  }
+  absl::Status GatherLogitRows(const float* x, int64_t cols, float* out) override {
+    return Launched(kernels::cuda::GatherRows(x, cols, batch_, out, stream_), "GatherLogitRows");
+  }
+  absl::Status Copy2D(float* dst, int64_t dst_stride, const float* src, int64_t src_stride,
+                      int64_t rows, int64_t cols) override {
+    if (rows <= 0 || cols <= 0) return absl::OkStatus();
+    return Launched(cudaMemcpy2DAsync(dst, dst_stride * sizeof(float), src,
+                                      src_stride * sizeof(float), cols * sizeof(float), rows,
+                                      cudaMemcpyDeviceToDevice, stream_),
+                    "cudaMemcpy2DAsync");
   }
 
  private:
-  static absl::Status Missing(const char* op) {
-    return absl::UnimplementedError(absl::StrCat("the CUDA backend has no ", op, " yet"));
+  static const kernels::cuda::SplitMatrix& Matrix(const DeviceWeight& w) {
+    return static_cast<const CudaWeight&>(w).matrix;
   }
   static absl::Status Launched(cudaError_t e, const std::string& what) {
     if (e != cudaSuccess) return CudaError(e, what);
     return absl::OkStatus();
   }
+  absl::StatusOr<std::unique_ptr<DeviceBuffer>> UploadBytes(const void* host, size_t bytes) {
+    INFER_ASSIGN_OR_RETURN(std::unique_ptr<DeviceBuffer> b, Allocate(bytes));
+    INFER_RETURN_IF_ERROR(CopyToDevice(host, bytes, b->data()));
+    return b;
+  }
 
   int device_;
   std::string name_;
+  int sm_count_;
   cudaStream_t stream_;
+  // The step's flat batch: staged in pinned memory, held on the device.
+  kernels::cuda::DeviceBatch batch_;
+  int32_t* staging_ = nullptr;
+  size_t staging_ints_ = 0;
+  std::unique_ptr<DeviceBuffer> batch_buffer_;
+  std::unique_ptr<DeviceBuffer> workspace_;  // split attention's partial results
 };
 
 }  // namespace
@@ -166,7 +319,7 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(int device) {
     return CudaError(e, "cudaStreamCreateWithFlags");
   }
   return std::make_unique<CudaBackend>(device, absl::StrCat("cuda:", device, " (", prop.name, ")"),
-                                       stream);
+                                       prop.multiProcessorCount, stream);
 }
 
 }  // namespace infer

@@ -10,7 +10,7 @@
 namespace infer::kernels::cuda {
 
 // out[r][i] = x[r][i] / sqrt(mean_i(x[r][i]^2) + eps) * weight[i], for r < rows, i < cols.
-// Device pointers; one block per row. Returns the launch status.
+// Device pointers; out may alias x. One block per row. Returns the launch status.
 cudaError_t RmsNorm(const float* x, const float* weight, float* out, int64_t rows, int64_t cols,
                     float eps, cudaStream_t stream);
 
