@@ -25,6 +25,7 @@ namespace {
 struct BenchFlags {
   std::string model;
   int threads = 0;
+  std::string device = "cpu";
   int prompt_tokens = 512;
   int gen_tokens = 128;
   int repetitions = 3;
@@ -243,7 +244,7 @@ int RunBench(BenchFlags f) {
   if (!group.ok()) return Fail(absl::StrCat("cluster: ", group.status().message()));
   absl::StatusOr<std::string> path = ResolveModelPath(f.model);
   if (!path.ok()) return Fail(std::string(path.status().message()));
-  auto loaded = LoadModel(*path, f.threads, 0, (*group)->cluster());
+  auto loaded = LoadModel(*path, f.threads, 0, (*group)->cluster(), f.device);
   if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
   Model& model = **loaded;
   const ModelInfo& info = model.info();
@@ -356,6 +357,7 @@ Action RegisterBench(CLI::App& app) {
   AddClusterFlags(app, f->cluster);
   app.add_option("--threads", f->threads, "Worker threads (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
+  AddDeviceFlag(app, f->device);
   app.add_option("--prompt-tokens", f->prompt_tokens, "Prompt length");
   app.add_option("--gen-tokens", f->gen_tokens, "Generated tokens");
   app.add_option("--repetitions", f->repetitions, "Timed runs (best is reported)")

@@ -32,9 +32,14 @@ absl::StatusOr<std::string> ResolveModelPath(const std::string& flag);
 
 // Loads a model, drawing a progress bar on stderr when it is a terminal. `max_context` 0: the
 // model's own context length. With `cluster` (the leader's), every rank loads its slice.
+// `device`: ModelOptions::device ("cpu", "cuda", "cuda:N").
 absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, int threads,
                                                  int64_t max_context = 0,
-                                                 Cluster* cluster = nullptr);
+                                                 Cluster* cluster = nullptr,
+                                                 const std::string& device = "cpu");
+
+// Adds --device (env INFER_DEVICE) to a command that loads a model.
+void AddDeviceFlag(CLI::App& app, std::string& device);
 
 // A byte count from /proc/self/status ("VmRSS", "VmHWM"); 0 where unavailable. VmHWM is this
 // process image's own peak (unlike getrusage, it is not inherited across fork + exec).

@@ -20,6 +20,7 @@ struct GenerateFlags {
   float repetition_penalty = 1.0f;
   int64_t seed = -1;
   int threads = 0;
+  std::string device = "cpu";
   bool json = false;
   bool ignore_eos = false;
   bool chat = false;
@@ -29,7 +30,7 @@ struct GenerateFlags {
 int RunGenerate(const GenerateFlags& f) {
   absl::StatusOr<std::string> path = ResolveModelPath(f.model);
   if (!path.ok()) return Fail(std::string(path.status().message()));
-  auto model = LoadModel(*path, f.threads);
+  auto model = LoadModel(*path, f.threads, 0, nullptr, f.device);
   if (!model.ok()) return Fail(std::string(model.status().message()));
   const uint64_t rss_after_load = ProcStatusBytes("VmRSS");
   SamplingParams params;
@@ -104,6 +105,7 @@ Action RegisterGenerate(CLI::App& app) {
   app.add_option("--seed", f->seed, "Random seed (same seed, same text)");
   app.add_option("--threads", f->threads, "Worker threads (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
+  AddDeviceFlag(app, f->device);
   app.add_flag("--ignore-eos", f->ignore_eos, "Keep going past end-of-generation tokens");
   app.add_flag("--json", f->json, "Print one JSON object instead of streaming text");
   app.add_flag("--chat", f->chat,

@@ -95,9 +95,11 @@ absl::StatusOr<std::string> ResolveModelPath(const std::string& flag) {
 }
 
 absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, int threads,
-                                                 int64_t max_context, Cluster* cluster) {
+                                                 int64_t max_context, Cluster* cluster,
+                                                 const std::string& device) {
   ModelOptions options;
   options.path = path;
+  options.device = device;
   options.cluster = cluster;
   options.num_threads = threads;
   options.max_context = max_context;
@@ -120,6 +122,13 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, int th
                             "--model PATH)");
   }
   return model;
+}
+
+void AddDeviceFlag(CLI::App& app, std::string& device) {
+  app.add_option("--device", device,
+                 "Where the forward pass runs: cpu, cuda (GPU 0) or cuda:N; a missing GPU is "
+                 "an error, never a silent fallback")
+      ->envname("INFER_DEVICE");
 }
 
 uint64_t ProcStatusBytes(const char* field) {

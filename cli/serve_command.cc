@@ -48,6 +48,8 @@ struct ServeFlags {
   int max_num_batched_tokens = 512;
   std::string kv_cache_memory;  // bytes, with an optional K/M/G suffix
   double kv_cache_memory_fraction = 0.25;
+  double gpu_memory_utilization = 0.9;
+  std::string device = "cpu";
   int threads = 0;
   int io_threads = 2;
   double stream_interval_ms = 2;
@@ -302,6 +304,10 @@ int ServeModelSet(const ServeFlags& f, AuthStore* auth, SignalTaker& signals) {
         "environment (MODEL_ID, MAX_MODEL_LEN, KV_CACHE_MEMORY, TENSOR_PARALLELISM)");
   }
   const ServeFlags defaults;
+  if (f.device != defaults.device) {
+    return Fail(absl::StrCat("--models: a model set runs on the CPU so far; --device ", f.device,
+                             " (INFER_DEVICE) applies to a single model"));
+  }
   if (f.max_queued_requests != defaults.max_queued_requests ||
       f.queue_timeout != defaults.queue_timeout) {
     return Fail(
@@ -414,7 +420,7 @@ int RunServe(const ServeFlags& f) {
   Cluster* cluster = (*group)->cluster();
   absl::StatusOr<std::string> path = ResolveModelPath(f.model);
   if (!path.ok()) return Fail(std::string(path.status().message()));
-  auto model = LoadModel(*path, f.threads, f.max_model_len, cluster);
+  auto model = LoadModel(*path, f.threads, f.max_model_len, cluster, f.device);
   if (!model.ok()) return Fail(std::string(model.status().message()));
 
   SchedulerOptions so;
@@ -424,6 +430,7 @@ int RunServe(const ServeFlags& f) {
   so.queue_timeout = std::chrono::milliseconds(static_cast<int64_t>(f.queue_timeout * 1000));
   so.enable_prefix_caching = f.prefix_caching;
   so.kv_cache_memory_fraction = f.kv_cache_memory_fraction;
+  so.gpu_memory_utilization = f.gpu_memory_utilization;
   if (!f.kv_cache_memory.empty() &&
       !ParseSizeFlag("--kv-cache-memory", f.kv_cache_memory, &so.kv_cache_bytes)) {
     return 1;
@@ -559,6 +566,12 @@ Action RegisterServe(CLI::App& app) {
                  "most this share of the free memory (the pod's limit counts), at least one")
       ->envname("GPU_MEMORY_UTIL")
       ->check(CLI::Range(0.01, 1.0));
+  app.add_option("--gpu-memory-utilization", f->gpu_memory_utilization,
+                 "With --device cuda: the share of the GPU's memory that weights, activations "
+                 "and the KV cache may take together; the cache gets what is left")
+      ->envname("GPU_MEMORY_UTIL")
+      ->check(CLI::Range(0.01, 1.0));
+  AddDeviceFlag(app, f->device);
   app.add_option("--threads", f->threads, "Model worker threads (0: all cores)")
       ->envname("INFER_THREADS")
       ->check(CLI::NonNegativeNumber);

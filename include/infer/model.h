@@ -39,6 +39,11 @@ struct ModelOptions {
   std::string path;
   // Worker threads for the forward pass; 0: one per physical core the process may use.
   int num_threads = 0;
+  // Where the forward pass runs: "cpu", "cuda" (GPU 0) or "cuda:N". A GPU holds the weights
+  // (F32/F16/BF16/Q8_0/Q4_0/Q4_1 matrices; other types are refused naming the tensor's type),
+  // the activations and the KV cache. Load fails, saying why, when the device is not there; it
+  // never falls back to another device silently. Not with `cluster` (its ranks run on CPUs).
+  std::string device = "cpu";
   // Context length to serve; 0: the model's own. Larger than the model's is an error.
   int64_t max_context = 0;
   // The cluster this process is a rank of (include/infer/cluster.h), or null for one process.
@@ -78,6 +83,7 @@ struct ModelInfo {
   std::string cpu_kernels;              // "avx512", "avx2" or "portable"
   std::string cpu_model;                // the processor's name as CPUID gives it, or "unknown"
   int num_threads = 0;
+  std::string device;  // where the forward pass runs: "cpu (N threads)", "cuda:0 (NVIDIA H100 ...)"
 };
 
 // One token as Generate() produces it.

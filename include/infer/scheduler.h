@@ -45,6 +45,11 @@ struct SchedulerOptions {
   // stats()).
   uint64_t kv_cache_bytes = 0;
   double kv_cache_memory_fraction = 0.25;
+  // On a GPU (ModelOptions::device) the default cache instead takes what is left of this share
+  // of the device's whole memory once the weights, the activations of the largest step and
+  // whatever else holds device memory are counted (vLLM's gpu_memory_utilization), and
+  // kv_cache_memory_fraction does not apply. In (0, 1].
+  double gpu_memory_utilization = 0.9;
   // Prefix of /proc and /sys/fs/cgroup where free memory is measured ("/"; tests give a fake).
   std::string system_root = "/";
   // Positions per KV block.

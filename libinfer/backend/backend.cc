@@ -43,6 +43,33 @@ absl::Status CheckFlatBatch(const FlatBatch& p) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(std::string_view device, int num_threads) {
+  if (device == "cpu") return CreateCpuBackend(num_threads);
+  // "cuda", or "cuda:" and a decimal index.
+  int index = 0;
+  constexpr std::string_view kPrefix = "cuda:";
+  bool named = device == "cuda";
+  if (!named && device.starts_with(kPrefix) && device.size() > kPrefix.size() &&
+      device.size() <= kPrefix.size() + 4) {
+    named = true;
+    for (char c : device.substr(kPrefix.size())) {
+      if (c < '0' || c > '9') named = false;
+      index = index * 10 + (c - '0');
+    }
+  }
+  if (!named) {
+    return absl::InvalidArgumentError(absl::StrCat("device '", std::string(device),
+                                                   "': expected cpu, cuda or cuda:N (N a device "
+                                                   "index from 0)"));
+  }
+  absl::StatusOr<std::unique_ptr<Backend>> cuda = CreateCudaBackend(index);
+  if (!cuda.ok()) {
+    return absl::Status(cuda.status().code(),
+                        absl::StrCat("device cuda:", index, ": ", cuda.status().message()));
+  }
+  return cuda;
+}
+
 absl::Status Backend::CopyToBuffer(const void* host, size_t bytes, DeviceBuffer& dst) {
   INFER_RETURN_IF_ERROR(CheckBufferSize(dst, bytes, "copy to the device"));
   return CopyToDevice(host, bytes, dst.data());

@@ -16,7 +16,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -92,6 +94,12 @@ struct RopeSpec {
   float attn_factor = 1.0f;
 };
 
+// A device's memory as its driver reports it now.
+struct DeviceMemory {
+  uint64_t free_bytes = 0;
+  uint64_t total_bytes = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -121,6 +129,9 @@ class Backend {
       const kernels::cpu::WeightMatrix& host) = 0;
   // Waits until every op issued so far has run; their first error, if any.
   virtual absl::Status Synchronize() = 0;
+  // The device's free and total memory; nullopt for host memory (whose budget the engine
+  // probes itself, cgroup-aware).
+  virtual std::optional<DeviceMemory> Memory() const = 0;
 
   // ---- One step ----
   // Makes `plan` the step that the ops below read (token ids, positions, block tables). The
@@ -174,6 +185,11 @@ absl::Status CheckBufferSize(const DeviceBuffer& buffer, size_t bytes, const cha
 // InvalidArgument unless the plan's vectors agree (positions and table_begin one per token,
 // table_begin and logit_tokens inside their arrays, max_position the largest position).
 absl::Status CheckFlatBatch(const FlatBatch& plan);
+
+// The backend that `device` names: "cpu", "cuda" (device 0) or "cuda:N". InvalidArgument for
+// another name; CreateCudaBackend's errors, prefixed with the name, for CUDA. `num_threads` is
+// the CPU backend's.
+absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(std::string_view device, int num_threads);
 
 // The CPU backend with `num_threads` threads (the calling thread counts; >= 1). Always
 // available.

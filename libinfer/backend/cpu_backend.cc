@@ -77,6 +77,7 @@ class CpuBackend : public Backend {
     return std::make_unique<HostWeight>(m);
   }
   absl::Status Synchronize() override { return absl::OkStatus(); }
+  std::optional<DeviceMemory> Memory() const override { return std::nullopt; }
 
   absl::Status BeginStep(const FlatBatch& plan) override {
     INFER_RETURN_IF_ERROR(CheckFlatBatch(plan));

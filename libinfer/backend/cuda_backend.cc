@@ -127,6 +127,15 @@ class CudaBackend : public Backend {
     return Launched(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
   }
 
+  std::optional<DeviceMemory> Memory() const override {
+    size_t free = 0, total = 0;
+    if (cudaSetDevice(device_) != cudaSuccess || cudaMemGetInfo(&free, &total) != cudaSuccess) {
+      cudaGetLastError();
+      return std::nullopt;
+    }
+    return DeviceMemory{free, total};
+  }
+
   absl::StatusOr<std::unique_ptr<DeviceWeight>> UploadWeight(
       const kernels::cpu::WeightMatrix& host) override {
     INFER_ASSIGN_OR_RETURN(SplitWeight split, SplitForDevice(host));
@@ -214,9 +223,9 @@ class CudaBackend : public Backend {
   }
   absl::Status GatedActivation(FfnActivation act, float* gate, const float* up,
                                int64_t n) override {
-    return Launched(kernels::cuda::GatedActivation(act == FfnActivation::kGeluTanh, gate, up, n,
-                                                   stream_),
-                    "GatedActivation");
+    return Launched(
+        kernels::cuda::GatedActivation(act == FfnActivation::kGeluTanh, gate, up, n, stream_),
+        "GatedActivation");
   }
   absl::Status Rope(float* x, int64_t num_heads, const RopeSpec& r) override {
     return Launched(kernels::cuda::Rope(x, num_heads, r.head_dim, r.rope_dim, r.inv_freq,
@@ -254,10 +263,10 @@ class CudaBackend : public Backend {
   absl::Status Copy2D(float* dst, int64_t dst_stride, const float* src, int64_t src_stride,
                       int64_t rows, int64_t cols) override {
     if (rows <= 0 || cols <= 0) return absl::OkStatus();
-    return Launched(cudaMemcpy2DAsync(dst, dst_stride * sizeof(float), src,
-                                      src_stride * sizeof(float), cols * sizeof(float), rows,
-                                      cudaMemcpyDeviceToDevice, stream_),
-                    "cudaMemcpy2DAsync");
+    return Launched(
+        cudaMemcpy2DAsync(dst, dst_stride * sizeof(float), src, src_stride * sizeof(float),
+                          cols * sizeof(float), rows, cudaMemcpyDeviceToDevice, stream_),
+        "cudaMemcpy2DAsync");
   }
 
  private:

@@ -57,8 +57,8 @@ absl::StatusOr<SplitWeight> SplitForDevice(const kernels::cpu::WeightMatrix& m) 
   w.rows = m.rows;
   w.cols = m.cols;
   const bool quantized = info.block_elems > 1;
-  const int64_t code_bytes = quantized ? (m.dtype == DType::kQ8_0 ? m.cols : m.cols / 2)
-                                       : m.cols * info.block_bytes;
+  const int64_t code_bytes =
+      quantized ? (m.dtype == DType::kQ8_0 ? m.cols : m.cols / 2) : m.cols * info.block_bytes;
   w.row_bytes = RoundUp(code_bytes, kAlign);
   w.codes.assign(static_cast<size_t>(w.rows * w.row_bytes), 0);
   const int64_t nb = quantized ? w.blocks_per_row() : 0;
@@ -77,7 +77,8 @@ absl::StatusOr<SplitWeight> SplitForDevice(const kernels::cpu::WeightMatrix& m) 
         SplitRow(reinterpret_cast<const BlockQ4_0*>(row), nb, codes, scales, nullptr);
         break;
       case DType::kQ4_1:
-        SplitRow(reinterpret_cast<const BlockQ4_1*>(row), nb, codes, scales, w.mins.data() + r * nb);
+        SplitRow(reinterpret_cast<const BlockQ4_1*>(row), nb, codes, scales,
+                 w.mins.data() + r * nb);
         break;
       default:
         std::memcpy(codes, row, static_cast<size_t>(code_bytes));

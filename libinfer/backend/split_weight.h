@@ -24,9 +24,9 @@ struct SplitWeight {
   // Q8_0's int8 codes, cols / 2 bytes of Q4_0/Q4_1's nibbles (per block of 32, byte j holds
   // element j in its low nibble and element j + 16 in its high one, as in GGUF).
   int64_t row_bytes = 0;
-  std::vector<uint8_t> codes;     // [rows][row_bytes]
-  std::vector<uint16_t> scales;   // [rows][cols / 32] F16 block scales d (quantized types)
-  std::vector<uint16_t> mins;     // [rows][cols / 32] F16 block minimums m (Q4_1 only)
+  std::vector<uint8_t> codes;    // [rows][row_bytes]
+  std::vector<uint16_t> scales;  // [rows][cols / 32] F16 block scales d (quantized types)
+  std::vector<uint16_t> mins;    // [rows][cols / 32] F16 block minimums m (Q4_1 only)
 
   int64_t blocks_per_row() const { return cols / kQuantBlock; }
 };

@@ -194,13 +194,34 @@ absl::Status Scheduler::Impl::Init(ModelImpl& mi) {
     return absl::InvalidArgumentError(
         absl::StrCat("queue_timeout: must be >= 0, got ", o.queue_timeout.count(), " ms"));
   }
+  if (!(o.gpu_memory_utilization > 0 && o.gpu_memory_utilization <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("gpu_memory_utilization: must be in (0, 1], got ", o.gpu_memory_utilization));
+  }
   if (!(o.kv_cache_memory_fraction > 0 && o.kv_cache_memory_fraction <= 1)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "kv_cache_memory_fraction: must be in (0, 1], got ", o.kv_cache_memory_fraction));
   }
   const uint64_t per_block = std::max<uint64_t>(1, mi.runner->KvBytesPerBlock(o.block_size));
   uint64_t budget = o.kv_cache_bytes;
-  if (budget == 0) {
+  if (const std::optional<DeviceMemory> device = mi.runner->device_memory();
+      budget == 0 && device.has_value()) {
+    // What is left of the device's share once everything it holds now is counted.
+    const uint64_t used = device->total_bytes - std::min(device->free_bytes, device->total_bytes);
+    const auto share =
+        static_cast<uint64_t>(o.gpu_memory_utilization * static_cast<double>(device->total_bytes));
+    KvBudgetInputs in;
+    in.one_sequence_bytes =
+        static_cast<uint64_t>(BlocksFor(context_length_, o.block_size)) * per_block;
+    in.max_num_seqs = o.max_num_seqs;
+    in.free_bytes = share > used ? share - used : 0;
+    in.free_fraction = 1.0;
+    in.available_bytes = std::min(device->free_bytes, share > used ? share - used : 0);
+    in.device = absl::StrCat(mi.info.device, " (", o.gpu_memory_utilization,
+                             " of its memory, less what it holds)");
+    in.context_length = context_length_;
+    INFER_ASSIGN_OR_RETURN(budget, DefaultKvCacheBytes(in));
+  } else if (budget == 0) {
     const HostMemory host = ProbeHostMemory(o.system_root);
     KvBudgetInputs in;
     in.one_sequence_bytes =

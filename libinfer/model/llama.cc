@@ -450,6 +450,9 @@ absl::Status LlamaModel::Prepare(const std::function<void(uint64_t, uint64_t)>& 
   }
   if (on_progress && reported != done) on_progress(done, total);
   asm volatile("" : : "r"(sink));  // keep the reads
+  // A device holds the activations of the largest step from the start, so that the memory it
+  // reports free afterwards is what a KV cache may take.
+  if (!backend_->host_memory()) return EnsureScratch(kMaxChunkTokens, kMaxChunkTokens);
   return absl::OkStatus();
 }
 

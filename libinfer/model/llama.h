@@ -96,6 +96,7 @@ class LlamaModel final : public ModelRunner {
                        std::vector<float>& out) override;
   absl::Status Prepare(const std::function<void(uint64_t, uint64_t)>& on_progress) override;
   uint64_t weight_bytes_per_token() const override { return weight_bytes_per_token_; }
+  std::optional<DeviceMemory> device_memory() const override { return backend_->Memory(); }
 
   // The weight bytes this runner reads: its slice, not the whole file.
   const std::vector<WeightRange>& weight_ranges() const { return weight_ranges_; }

@@ -212,8 +212,18 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) 
     tp_comm = parallel->tensor_parallel_comm();
     timeout = parallel->timeout();
   }
-  absl::StatusOr<std::unique_ptr<ModelRunner>> runner =
-      CreateModelRunner(config, *files->weights, layout, tp_comm, timeout, info.num_threads);
+  absl::StatusOr<std::unique_ptr<Backend>> backend =
+      CreateBackend(options.device, info.num_threads);
+  if (!backend.ok()) return prefix(backend.status());
+  if (parallel != nullptr && !(*backend)->host_memory()) {
+    return prefix(absl::InvalidArgumentError(
+        absl::StrCat("device ", options.device,
+                     ": a cluster's ranks run on CPUs so far (their communicators carry host "
+                     "memory); load with device cpu")));
+  }
+  info.device = (*backend)->name();
+  absl::StatusOr<std::unique_ptr<ModelRunner>> runner = CreateModelRunner(
+      config, *files->weights, layout, tp_comm, timeout, info.num_threads, *std::move(backend));
   if (!runner.ok()) return prefix(runner.status());
   INFER_RETURN_IF_ERROR((*runner)->Prepare(options.on_progress));
   info.weight_bytes_per_token = (*runner)->weight_bytes_per_token();
@@ -223,9 +233,8 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) 
     impl->runner = *std::move(runner);
   }
   impl->weights = std::move(files->weights);
-  INFER_LOG(kInfo, "%s: %s %s, %d layers, %s, %d threads, %s kernels", options.path, info.format,
-            info.architecture, info.num_layers, info.weight_types, info.num_threads,
-            info.cpu_kernels);
+  INFER_LOG(kInfo, "%s: %s %s, %d layers, %s, on %s, %s kernels", options.path, info.format,
+            info.architecture, info.num_layers, info.weight_types, info.device, info.cpu_kernels);
   return std::unique_ptr<Model>(std::move(impl));
 }
 

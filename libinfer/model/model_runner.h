@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <utility>
 #include <vector>
@@ -90,6 +91,10 @@ class ModelRunner {
 
   // Weight bytes one decode step reads in this process (every matrix once): roofline figures.
   virtual uint64_t weight_bytes_per_token() const = 0;
+
+  // The memory of the device that holds this runner's weights, activations and caches, after
+  // Prepare (which reserves the activations of the largest step); nullopt for host memory.
+  virtual std::optional<DeviceMemory> device_memory() const { return std::nullopt; }
 };
 
 // Largest number of tokens run through one forward chunk (bounds activation memory).

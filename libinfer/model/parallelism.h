@@ -49,11 +49,12 @@ void RegisterModelParallelism(const Cluster* cluster, ModelParallelism* parallel
 ModelParallelism* FindModelParallelism(const Cluster* cluster);
 
 // Builds the runner of `config`'s family for `layout` over `weights` (which must outlive it),
-// with `num_threads` threads: the runner its Architecture entry names. InvalidArgument for an
-// architecture without an entry.
+// on `backend` (null: the CPU with `num_threads` threads): the runner its Architecture entry
+// names. InvalidArgument for an architecture without an entry.
 absl::StatusOr<std::unique_ptr<ModelRunner>> CreateModelRunner(
     const ModelConfig& config, const WeightSource& weights, const RunnerLayout& layout,
-    comm::Communicator* tp_comm, comm::Timeout timeout, int num_threads);
+    comm::Communicator* tp_comm, comm::Timeout timeout, int num_threads,
+    std::unique_ptr<Backend> backend = nullptr);
 
 // What the runner CreateModelRunner would build for `layout` holds, with activations for steps
 // of `tokens` tokens of which `logit_rows` want logits, computed from `weights` without building

@@ -71,14 +71,16 @@ ModelParallelism* FindModelParallelism(const Cluster* cluster) {
 
 absl::StatusOr<std::unique_ptr<ModelRunner>> CreateModelRunner(
     const ModelConfig& config, const WeightSource& weights, const RunnerLayout& layout,
-    comm::Communicator* tp_comm, comm::Timeout timeout, int num_threads) {
+    comm::Communicator* tp_comm, comm::Timeout timeout, int num_threads,
+    std::unique_ptr<Backend> backend) {
   INFER_ASSIGN_OR_RETURN(const RunnerKind kind, RunnerKindOf(config));
   LlamaSlice slice;
   slice.layout = layout;
   slice.tp_comm = tp_comm;
   slice.timeout = timeout;
-  INFER_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> llama,
-                         LlamaModel::Create(config, FamilyOf(kind), weights, slice, num_threads));
+  INFER_ASSIGN_OR_RETURN(
+      std::unique_ptr<LlamaModel> llama,
+      LlamaModel::Create(config, FamilyOf(kind), weights, slice, num_threads, std::move(backend)));
   return std::unique_ptr<ModelRunner>(std::move(llama));
 }
 

@@ -114,9 +114,10 @@ TEST_P(BackendOpsTest, ElementWiseOpsMatchTheirDefinitions) {
     std::vector<double> w(n);
     for (int64_t i = 0; i < n; ++i) {
       const double g = gate[i];
-      const double a = act == FfnActivation::kSilu
-                           ? g / (1 + std::exp(-g))
-                           : 0.5 * g * (1 + std::tanh(std::sqrt(2 / M_PI) * (g + 0.044715 * g * g * g)));
+      const double a =
+          act == FfnActivation::kSilu
+              ? g / (1 + std::exp(-g))
+              : 0.5 * g * (1 + std::tanh(std::sqrt(2 / M_PI) * (g + 0.044715 * g * g * g)));
       w[i] = a * up[i];
     }
     ExpectNear(Get(*bg, n), w, 1e-5, 1e-6, act == FfnActivation::kSilu ? "silu" : "gelu");
@@ -150,8 +151,9 @@ TEST_P(BackendOpsTest, MatMulEveryDeviceTypeWithARowStride) {
     const DTypeInfo& info = GetDTypeInfo(dtype);
     const int64_t rows = 37, cols = 192, m = 5, ldy = 45;
     std::vector<uint8_t> bytes = testing::RandomMatrix(dtype, rows, cols, rng_);
-    kernels::cpu::WeightMatrix host{dtype, bytes.data(), rows, cols,
-                                    static_cast<size_t>(cols / info.block_elems * info.block_bytes)};
+    kernels::cpu::WeightMatrix host{
+        dtype, bytes.data(), rows, cols,
+        static_cast<size_t>(cols / info.block_elems * info.block_bytes)};
     auto split = SplitForDevice(host);
     ASSERT_TRUE(split.ok()) << split.status();
     auto w = backend_->UploadWeight(host);
@@ -250,9 +252,9 @@ TEST_P(BackendOpsTest, RopeAtFarPositionsBothLayouts) {
             }
           }
         }
-        ExpectNear(Get(*bx, x.size()), want, 1e-5, 1e-5,
-                   "rope interleaved=" + std::to_string(interleaved) +
-                       " dim=" + std::to_string(rope_dim));
+        ExpectNear(
+            Get(*bx, x.size()), want, 1e-5, 1e-5,
+            "rope interleaved=" + std::to_string(interleaved) + " dim=" + std::to_string(rope_dim));
       }
     }
   }
@@ -304,10 +306,10 @@ TEST_P(BackendOpsTest, WriteKvAndPagedAttention) {
       const std::vector<float> q = Random(n * s.num_heads * s.head_dim);
       auto bq = Put(q);
       auto bo = Put(std::vector<float>(q.size()));
-      ASSERT_TRUE(backend_
-                      ->PagedAttention(s, bq->floats(), bk_pool->floats(), bv_pool->floats(),
-                                       bo->floats())
-                      .ok());
+      ASSERT_TRUE(
+          backend_
+              ->PagedAttention(s, bq->floats(), bk_pool->floats(), bv_pool->floats(), bo->floats())
+              .ok());
       std::vector<double> want(q.size());
       for (int64_t t = 0; t < n; ++t) {
         const int64_t pos = plan.positions[t];
@@ -336,9 +338,9 @@ TEST_P(BackendOpsTest, WriteKvAndPagedAttention) {
           }
         }
       }
-      ExpectNear(Get(*bo, q.size()), want, 1e-4, 1e-5,
-                 "attention window=" + std::to_string(window) +
-                     " softcap=" + std::to_string(softcap));
+      ExpectNear(
+          Get(*bo, q.size()), want, 1e-4, 1e-5,
+          "attention window=" + std::to_string(window) + " softcap=" + std::to_string(softcap));
     }
   }
 }

@@ -13,7 +13,8 @@
 namespace infer::testing {
 
 // `rows` rows of `cols` random elements of `dtype`, each block valid (finite F16 scales).
-inline std::vector<uint8_t> RandomMatrix(DType dtype, int64_t rows, int64_t cols, std::mt19937& rng) {
+inline std::vector<uint8_t> RandomMatrix(DType dtype, int64_t rows, int64_t cols,
+                                         std::mt19937& rng) {
   const DTypeInfo& info = GetDTypeInfo(dtype);
   const int64_t row_bytes = cols / info.block_elems * info.block_bytes;
   std::vector<uint8_t> bytes(static_cast<size_t>(rows * row_bytes));

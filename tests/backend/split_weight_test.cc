@@ -42,8 +42,8 @@ TEST_P(SplitWeightTest, DecodesAsTheCpuDoes) {
       for (int64_t c = 0; c < m.cols; ++c) {
         const float got = SplitWeightValue(*split, r, c);
         // Equal as numbers (a zero code times a negative scale may be -0 on one side).
-        ASSERT_EQ(got, want[c])
-            << info.name << " row " << r << " col " << c << ": " << got << " vs " << want[c];
+        ASSERT_EQ(got, want[c]) << info.name << " row " << r << " col " << c << ": " << got
+                                << " vs " << want[c];
       }
     }
   }
@@ -51,7 +51,7 @@ TEST_P(SplitWeightTest, DecodesAsTheCpuDoes) {
 
 INSTANTIATE_TEST_SUITE_P(Types, SplitWeightTest,
                          ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0,
-                                         DType::kQ4_0, DType::kQ4_1),
+                                           DType::kQ4_0, DType::kQ4_1),
                          [](const ::testing::TestParamInfo<DType>& p) {
                            return std::string(DTypeName(p.param));
                          });
