@@ -1,8 +1,11 @@
 // The CUDA backend: device memory, one stream per backend, the kernels of libinfer/kernels/cuda.
 // Every CUDA call's error becomes a Status naming the call and its values; nothing aborts.
+#include <cublasLt.h>
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <map>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -77,6 +80,23 @@ kernels::cuda::AttentionDims DimsOf(const AttentionShape& s) {
   return d;
 }
 
+absl::Status BlasError(cublasStatus_t status, const std::string& call) {
+  const std::string message =
+      absl::StrCat(call, " failed: ", cublasLtGetStatusString(status), " (", int{status}, ")");
+  if (status == CUBLAS_STATUS_ALLOC_FAILED) return absl::ResourceExhaustedError(message);
+  if (status == CUBLAS_STATUS_NOT_SUPPORTED) return absl::UnimplementedError(message);
+  return absl::InternalError(message);
+}
+
+// A cuBLASLt product of one shape: D (rows x m, column-major, ld ldy) = op(A)^T B with A the
+// weights (cols x rows column-major = rows x cols row-major, ld lda) and B the activations
+// (cols x m), D in F32. Made once per shape, with the heuristic's first algorithm.
+struct GemmPlan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+};
+
 class CudaBackend : public Backend {
  public:
   CudaBackend(int device, std::string name, int sm_count, cudaStream_t stream)
@@ -84,6 +104,13 @@ class CudaBackend : public Backend {
   ~CudaBackend() override {
     cudaSetDevice(device_);
     cudaStreamSynchronize(stream_);
+    for (auto& [key, plan] : gemm_plans_) {
+      cublasLtMatrixLayoutDestroy(plan.a);
+      cublasLtMatrixLayoutDestroy(plan.b);
+      cublasLtMatrixLayoutDestroy(plan.d);
+      cublasLtMatmulDescDestroy(plan.desc);
+    }
+    if (lt_ != nullptr) cublasLtDestroy(lt_);
     if (staging_ != nullptr) cudaFreeHost(staging_);
     cudaStreamDestroy(stream_);
   }
@@ -205,7 +232,10 @@ class CudaBackend : public Backend {
   }
   absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t m, float* y,
                       int64_t ldy) override {
-    return Launched(kernels::cuda::MatMul(Matrix(w), x, m, y, ldy, stream_),
+    const kernels::cuda::SplitMatrix& s = Matrix(w);
+    const bool quantized = s.scales != nullptr;
+    if (kernels::cuda::UseGemm(quantized, m)) return Gemm(s, x, m, y, ldy);
+    return Launched(kernels::cuda::MatMul(s, x, m, y, ldy, stream_),
                     absl::StrCat("MatMul(", w.rows(), " x ", w.cols(), " ", DTypeName(w.dtype()),
                                  ", m=", m, ")"));
   }
@@ -277,6 +307,122 @@ class CudaBackend : public Backend {
     if (e != cudaSuccess) return CudaError(e, what);
     return absl::OkStatus();
   }
+  // Grows `buffer` to at least `bytes` (waiting first for the ops that may still read it).
+  absl::Status Reserve(std::unique_ptr<DeviceBuffer>& buffer, size_t bytes) {
+    if (buffer != nullptr && buffer->size() >= bytes) return absl::OkStatus();
+    INFER_RETURN_IF_ERROR(Synchronize());
+    buffer.reset();
+    INFER_ASSIGN_OR_RETURN(buffer, Allocate(bytes));
+    return absl::OkStatus();
+  }
+
+  // y = x W^T through cuBLASLt: F32 weights as they are (F32 compute, no TF32); F16/BF16 weights
+  // with the activations rounded to the same type; quantized weights expanded to F16 first.
+  // Accumulation in F32 always.
+  absl::Status Gemm(const kernels::cuda::SplitMatrix& s, const float* x, int64_t m, float* y,
+                    int64_t ldy) {
+    using kernels::cuda::WeightType;
+    if (lt_ == nullptr) {
+      if (cublasStatus_t st = cublasLtCreate(&lt_); st != CUBLAS_STATUS_SUCCESS) {
+        lt_ = nullptr;
+        return BlasError(st, "cublasLtCreate");
+      }
+    }
+    cudaDataType_t type = CUDA_R_32F;
+    const void* a = s.codes;
+    int64_t lda = s.row_bytes / 4;
+    const void* b = x;
+    if (s.type != WeightType::kF32) {
+      const bool bf16 = s.type == WeightType::kBF16;
+      type = bf16 ? CUDA_R_16BF : CUDA_R_16F;
+      lda = s.row_bytes / 2;
+      if (s.scales != nullptr) {  // quantized: F16 copy of the whole matrix
+        INFER_RETURN_IF_ERROR(Reserve(gemm_weights_, static_cast<size_t>(s.rows * s.cols) * 2));
+        INFER_RETURN_IF_ERROR(Launched(
+            kernels::cuda::DequantizeToF16(s, gemm_weights_->data(), stream_), "DequantizeToF16"));
+        a = gemm_weights_->data();
+        lda = s.cols;
+      }
+      INFER_RETURN_IF_ERROR(Reserve(gemm_inputs_, static_cast<size_t>(m * s.cols) * 2));
+      INFER_RETURN_IF_ERROR(
+          Launched(kernels::cuda::ConvertFloats(x, m * s.cols, bf16, gemm_inputs_->data(), stream_),
+                   "ConvertFloats"));
+      b = gemm_inputs_->data();
+    }
+    INFER_RETURN_IF_ERROR(Reserve(gemm_workspace_, kGemmWorkspaceBytes));
+    INFER_ASSIGN_OR_RETURN(const GemmPlan* plan, PlanGemm(type, s.rows, s.cols, m, lda, ldy));
+    const float alpha = 1.0f, beta = 0.0f;
+    if (cublasStatus_t st = cublasLtMatmul(lt_, plan->desc, &alpha, a, plan->a, b, plan->b, &beta,
+                                           y, plan->d, y, plan->d, &plan->algo,
+                                           gemm_workspace_->data(), kGemmWorkspaceBytes, stream_);
+        st != CUBLAS_STATUS_SUCCESS) {
+      return BlasError(st, absl::StrCat("cublasLtMatmul(", s.rows, " x ", s.cols, ", m=", m, ")"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<const GemmPlan*> PlanGemm(cudaDataType_t type, int64_t rows, int64_t cols,
+                                           int64_t m, int64_t lda, int64_t ldy) {
+    const auto key = std::make_tuple(static_cast<int>(type), rows, cols, m, lda, ldy);
+    if (auto it = gemm_plans_.find(key); it != gemm_plans_.end()) return &it->second;
+    GemmPlan p;
+    const auto check = [&](cublasStatus_t st, const char* call) {
+      return st == CUBLAS_STATUS_SUCCESS ? absl::OkStatus() : BlasError(st, call);
+    };
+    absl::Status status = check(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F),
+                                "cublasLtMatmulDescCreate");
+    const cublasOperation_t transpose = CUBLAS_OP_T;
+    if (status.ok()) {
+      status = check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &transpose,
+                                                    sizeof(transpose)),
+                     "cublasLtMatmulDescSetAttribute(TRANSA)");
+    }
+    if (status.ok()) {
+      status = check(cublasLtMatrixLayoutCreate(&p.a, type, cols, rows, lda),
+                     "cublasLtMatrixLayoutCreate(A)");
+    }
+    if (status.ok()) {
+      status = check(cublasLtMatrixLayoutCreate(&p.b, type, cols, m, cols),
+                     "cublasLtMatrixLayoutCreate(B)");
+    }
+    if (status.ok()) {
+      status = check(cublasLtMatrixLayoutCreate(&p.d, CUDA_R_32F, rows, m, ldy),
+                     "cublasLtMatrixLayoutCreate(D)");
+    }
+    cublasLtMatmulPreference_t pref = nullptr;
+    if (status.ok()) {
+      status = check(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
+    }
+    const uint64_t workspace = kGemmWorkspaceBytes;
+    if (status.ok()) {
+      status =
+          check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                     &workspace, sizeof(workspace)),
+                "cublasLtMatmulPreferenceSetAttribute");
+    }
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    if (status.ok()) {
+      status = check(
+          cublasLtMatmulAlgoGetHeuristic(lt_, p.desc, p.a, p.b, p.d, p.d, pref, 1, &result, &found),
+          "cublasLtMatmulAlgoGetHeuristic");
+    }
+    if (pref != nullptr) cublasLtMatmulPreferenceDestroy(pref);
+    if (status.ok() && found == 0) {
+      status = absl::UnimplementedError(
+          absl::StrCat("cuBLASLt has no algorithm for ", rows, " x ", cols, " with ", m, " rows"));
+    }
+    if (!status.ok()) {
+      if (p.a != nullptr) cublasLtMatrixLayoutDestroy(p.a);
+      if (p.b != nullptr) cublasLtMatrixLayoutDestroy(p.b);
+      if (p.d != nullptr) cublasLtMatrixLayoutDestroy(p.d);
+      if (p.desc != nullptr) cublasLtMatmulDescDestroy(p.desc);
+      return status;
+    }
+    p.algo = result.algo;
+    return &gemm_plans_.emplace(key, p).first->second;
+  }
+
   absl::StatusOr<std::unique_ptr<DeviceBuffer>> UploadBytes(const void* host, size_t bytes) {
     INFER_ASSIGN_OR_RETURN(std::unique_ptr<DeviceBuffer> b, Allocate(bytes));
     INFER_RETURN_IF_ERROR(CopyToDevice(host, bytes, b->data()));
@@ -293,6 +439,12 @@ class CudaBackend : public Backend {
   size_t staging_ints_ = 0;
   std::unique_ptr<DeviceBuffer> batch_buffer_;
   std::unique_ptr<DeviceBuffer> workspace_;  // split attention's partial results
+  // cuBLASLt: the handle, a plan per shape, its workspace, and the F16/BF16 copies of the
+  // operands it multiplies.
+  static constexpr size_t kGemmWorkspaceBytes = size_t{32} << 20;
+  cublasLtHandle_t lt_ = nullptr;
+  std::map<std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t>, GemmPlan> gemm_plans_;
+  std::unique_ptr<DeviceBuffer> gemm_workspace_, gemm_weights_, gemm_inputs_;
 };
 
 }  // namespace

@@ -141,42 +141,51 @@ TEST_P(BackendOpsTest, RmsNormInPlaceAndOverHeads) {
 }
 
 // y = x W^T for every weight type the device kernels read, with a row stride above the width
-// (a tensor-parallel share of the logits) whose other columns stay untouched. Reference: the
-// weights as SplitWeightValue decodes them (equal to the CPU's DequantizeRow), x in double. The
-// CPU rounds activations to int16 codes for quantized weights: within 1e-4 of sum |w x|.
+// (a tensor-parallel share of the logits) whose other columns stay untouched, for a few rows
+// (decode) and many (prefill: a GPU hands those to cuBLASLt). Reference: the weights as
+// SplitWeightValue decodes them (equal to the CPU's DequantizeRow), x in double. Tolerances, of
+// sum |w x|: 1e-4 where activations stay in float or become int16 codes (the CPU's quantized
+// path); on a GPU's cuBLASLt path the activations are rounded to the weights' 16-bit type
+// (quantized weights are expanded to F16): 2e-3 for F16, 8e-3 for BF16.
 TEST_P(BackendOpsTest, MatMulEveryDeviceTypeWithARowStride) {
   for (DType dtype :
        {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1}) {
-    SCOPED_TRACE(DTypeName(dtype));
-    const DTypeInfo& info = GetDTypeInfo(dtype);
-    const int64_t rows = 37, cols = 192, m = 5, ldy = 45;
-    std::vector<uint8_t> bytes = testing::RandomMatrix(dtype, rows, cols, rng_);
-    kernels::cpu::WeightMatrix host{
-        dtype, bytes.data(), rows, cols,
-        static_cast<size_t>(cols / info.block_elems * info.block_bytes)};
-    auto split = SplitForDevice(host);
-    ASSERT_TRUE(split.ok()) << split.status();
-    auto w = backend_->UploadWeight(host);
-    ASSERT_TRUE(w.ok()) << w.status();
-    const std::vector<float> x = Random(m * cols);
-    std::vector<float> y0(m * ldy, 12345.f);
-    auto bx = Put(x);
-    auto by = Put(y0);
-    ASSERT_TRUE(backend_->MatMul(**w, bx->floats(), m, by->floats(), ldy).ok());
-    const std::vector<float> y = Get(*by, y0.size());
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t j = 0; j < ldy; ++j) {
-        if (j >= rows) {
-          ASSERT_EQ(y[i * ldy + j], 12345.f) << "row " << i << " col " << j << " was written";
-          continue;
+    for (int64_t m : {int64_t{5}, int64_t{130}}) {
+      SCOPED_TRACE(::testing::Message() << DTypeName(dtype) << ", m = " << m);
+      const DTypeInfo& info = GetDTypeInfo(dtype);
+      const int64_t rows = 37, cols = 192, ldy = 45;
+      std::vector<uint8_t> bytes = testing::RandomMatrix(dtype, rows, cols, rng_);
+      kernels::cpu::WeightMatrix host{
+          dtype, bytes.data(), rows, cols,
+          static_cast<size_t>(cols / info.block_elems * info.block_bytes)};
+      auto split = SplitForDevice(host);
+      ASSERT_TRUE(split.ok()) << split.status();
+      auto w = backend_->UploadWeight(host);
+      ASSERT_TRUE(w.ok()) << w.status();
+      const std::vector<float> x = Random(m * cols);
+      std::vector<float> y0(m * ldy, 12345.f);
+      auto bx = Put(x);
+      auto by = Put(y0);
+      ASSERT_TRUE(backend_->MatMul(**w, bx->floats(), m, by->floats(), ldy).ok());
+      const std::vector<float> y = Get(*by, y0.size());
+      double rel = 1e-4;
+      if (GetParam() != "cpu" && m >= 16 && dtype != DType::kF32) {
+        rel = dtype == DType::kBF16 ? 8e-3 : 2e-3;
+      }
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = 0; j < ldy; ++j) {
+          if (j >= rows) {
+            ASSERT_EQ(y[i * ldy + j], 12345.f) << "row " << i << " col " << j << " was written";
+            continue;
+          }
+          double want = 0, mag = 0;
+          for (int64_t k = 0; k < cols; ++k) {
+            const double p = double(SplitWeightValue(*split, j, k)) * x[i * cols + k];
+            want += p;
+            mag += std::fabs(p);
+          }
+          ASSERT_NEAR(y[i * ldy + j], want, rel * mag + 1e-6) << "row " << i << " col " << j;
         }
-        double want = 0, mag = 0;
-        for (int64_t k = 0; k < cols; ++k) {
-          const double p = double(SplitWeightValue(*split, j, k)) * x[i * cols + k];
-          want += p;
-          mag += std::fabs(p);
-        }
-        ASSERT_NEAR(y[i * ldy + j], want, 1e-4 * mag + 1e-6) << "row " << i << " col " << j;
       }
     }
   }

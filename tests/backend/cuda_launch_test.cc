@@ -12,12 +12,20 @@ TEST(CudaLaunchTest, ElementAndMatMulGridsCoverTheirWork) {
   EXPECT_EQ(ElementBlocks(kElementThreads + 1), 2u);
   EXPECT_EQ(ElementBlocks(int64_t{1} << 40), static_cast<unsigned>(kMaxElementBlocks));
   for (int64_t rows : {1, 7, 8, 9, 576, 49152}) {
-    const MatMulLaunch l = PlanMatMul(rows, 3);
-    EXPECT_GE(int64_t{l.grid_x} * kMatMulWarps, rows);
-    EXPECT_LT((int64_t{l.grid_x} - 1) * kMatMulWarps, rows);
-    EXPECT_EQ(l.grid_y, 3u);
+    for (int64_t m : {1, 7, 8, 9, 64}) {
+      const MatMulLaunch l = PlanMatMul(rows, m);
+      EXPECT_GE(int64_t{l.grid_x} * kMatMulWarps, rows);
+      EXPECT_LT((int64_t{l.grid_x} - 1) * kMatMulWarps, rows);
+      EXPECT_GE(int64_t{l.grid_y} * kMatMulRowsPerWarp, m);
+      EXPECT_LT((int64_t{l.grid_y} - 1) * kMatMulRowsPerWarp, m);
+    }
   }
-  EXPECT_EQ(PlanMatMul(8, 100000).grid_y, static_cast<unsigned>(kMaxGridY));
+  EXPECT_EQ(PlanMatMul(8, int64_t{1} << 30).grid_y, static_cast<unsigned>(kMaxGridY));
+  // Decode rows stay on our kernel; prefill chunks go to cuBLASLt.
+  EXPECT_FALSE(UseGemm(false, 1));
+  EXPECT_TRUE(UseGemm(false, 512));
+  EXPECT_FALSE(UseGemm(true, 64));
+  EXPECT_TRUE(UseGemm(true, 512));
 }
 
 // Every split holds whole tiles, none is empty, together they cover the span, and only long

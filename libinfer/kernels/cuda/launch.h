@@ -17,18 +17,30 @@ inline unsigned ElementBlocks(int64_t n) {
       std::clamp<int64_t>((n + kElementThreads - 1) / kElementThreads, 1, kMaxElementBlocks));
 }
 
-// Matrix products: one warp per (weight row, input row); kMatMulWarps warps of a block take
-// consecutive weight rows of one input row (grid.y; at most kMaxGridY rows per launch, the
+// Matrix products by our own kernel: one warp per (weight row, group of kMatMulRowsPerWarp input
+// rows), so that each weight chunk a warp loads serves that many rows; kMatMulWarps warps of a
+// block take consecutive weight rows. grid.y counts the groups (at most kMaxGridY per launch, the
 // caller loops over larger batches).
 inline constexpr int kMatMulWarps = 8;
+inline constexpr int kMatMulRowsPerWarp = 8;
 inline constexpr int64_t kMaxGridY = 65535;
 struct MatMulLaunch {
   unsigned grid_x = 0;  // weight-row groups
-  unsigned grid_y = 0;  // input rows of this launch
+  unsigned grid_y = 0;  // input-row groups of this launch
 };
 inline MatMulLaunch PlanMatMul(int64_t weight_rows, int64_t input_rows) {
+  const int64_t groups = (input_rows + kMatMulRowsPerWarp - 1) / kMatMulRowsPerWarp;
   return {static_cast<unsigned>((weight_rows + kMatMulWarps - 1) / kMatMulWarps),
-          static_cast<unsigned>(std::min(input_rows, kMaxGridY))};
+          static_cast<unsigned>(std::min(groups, kMaxGridY))};
+}
+
+// When a product goes to cuBLASLt instead (prefill and large batches): float weights from
+// kGemmMinRows input rows (activations converted to the weights' type), quantized weights from
+// kGemmMinRowsQuantized (the matrix dequantized to F16 first: at fewer rows our kernel reads less).
+inline constexpr int64_t kGemmMinRows = 16;
+inline constexpr int64_t kGemmMinRowsQuantized = 128;
+inline bool UseGemm(bool quantized, int64_t input_rows) {
+  return input_rows >= (quantized ? kGemmMinRowsQuantized : kGemmMinRows);
 }
 
 // Paged attention: one block of kAttentionThreads threads per (token, query head, split); a

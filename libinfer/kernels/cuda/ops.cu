@@ -1,7 +1,10 @@
 // The CUDA kernels of the forward pass: element-wise ops, RoPE, embedding, the KV writes, the
 // matrix products over the split weight layout, and paged attention. Each is written for
 // correctness first, with coalesced loads; the launch shapes come from launch.h.
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
+
+#include <algorithm>
 
 #include "libinfer/kernels/cuda/launch.h"
 #include "libinfer/kernels/cuda/ops.cuh"
@@ -156,60 +159,133 @@ __global__ void WriteKvKernel(AttentionDims d, const float* k, const float* v, f
 
 // ---- Matrix products ----
 
-// One warp per (weight row, input row). Quantized rows: each lane takes 4 consecutive bytes of
-// codes per step (a warp reads 128 contiguous bytes), float types one element per lane per step.
-__global__ void MatMulKernel(SplitMatrix w, const float* x, float* y, int64_t ldy) {
+// Unpacks 8 F16 or BF16 values.
+__device__ __forceinline__ void Unpack8(uint4 v, bool bf16, float* out) {
+  const uint32_t words[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    const auto lo = static_cast<uint16_t>(words[k] & 0xffffu);
+    const auto hi = static_cast<uint16_t>(words[k] >> 16);
+    out[2 * k] = bf16 ? Bf16Bits(lo) : HalfBits(lo);
+    out[2 * k + 1] = bf16 ? Bf16Bits(hi) : HalfBits(hi);
+  }
+}
+
+// One warp per (weight row j, group of kMatMulRowsPerWarp input rows): each chunk of the weight
+// row is loaded once (16 bytes of F16/BF16, or 4 bytes of codes, per lane) and multiplied with
+// every row of the group, which accumulate apart; a warp reduction per row ends it. Float
+// accumulation throughout.
+__global__ void MatMulKernel(SplitMatrix w, const float* x, int64_t m, float* y, int64_t ldy) {
+  constexpr int R = kMatMulRowsPerWarp;
   const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   const int64_t j = static_cast<int64_t>(blockIdx.x) * kMatMulWarps + warp;
-  const int64_t i = blockIdx.y;
+  const int64_t i0 = static_cast<int64_t>(blockIdx.y) * R;
   if (j >= w.rows) return;
-  const float* xi = x + i * w.cols;
+  const int rows = static_cast<int>(min(static_cast<int64_t>(R), m - i0));
+  const float* xg = x + i0 * w.cols;
   const uint8_t* codes = w.codes + j * w.row_bytes;
   const int64_t nb = w.cols / kBlock;
-  float sum = 0.f;
+  float acc[R] = {};
   switch (w.type) {
     case WeightType::kQ8_0:
       for (int64_t e = 4 * lane; e < w.cols; e += 4 * 32) {
         const char4 q = *reinterpret_cast<const char4*>(codes + e);
         const float d = HalfBits(w.scales[j * nb + e / kBlock]);
-        const float4 xv = *reinterpret_cast<const float4*>(xi + e);
-        sum += d * (q.x * xv.x + q.y * xv.y + q.z * xv.z + q.w * xv.w);
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          if (r < rows) {
+            const float4 xv = *reinterpret_cast<const float4*>(xg + r * w.cols + e);
+            acc[r] += d * (q.x * xv.x + q.y * xv.y + q.z * xv.z + q.w * xv.w);
+          }
+        }
       }
       break;
     case WeightType::kQ4_0:
     case WeightType::kQ4_1:
       // Byte offset o of a row's codes: block o / 16, elements (o % 16) + [0, 4) (low nibbles)
-      // and + 16 (high nibbles).
+      // and those + 16 (high nibbles).
       for (int64_t o = 4 * lane; o < w.cols / 2; o += 4 * 32) {
         const uint32_t q = *reinterpret_cast<const uint32_t*>(codes + o);
         const int64_t b = o / 16;
         const int64_t e = b * kBlock + o % 16;
         const float d = HalfBits(w.scales[j * nb + b]);
-        const float4 lo = *reinterpret_cast<const float4*>(xi + e);
-        const float4 hi = *reinterpret_cast<const float4*>(xi + e + 16);
+        const float mn = w.type == WeightType::kQ4_1 ? HalfBits(w.mins[j * nb + b]) : 0.f;
         const float offset = w.type == WeightType::kQ4_0 ? -8.f : 0.f;
-        float dot = 0.f;
-        float xsum = 0.f;
-        const float xl[4] = {lo.x, lo.y, lo.z, lo.w};
-        const float xh[4] = {hi.x, hi.y, hi.z, hi.w};
+        float lo_w[4], hi_w[4];
 #pragma unroll
         for (int k = 0; k < 4; ++k) {
           const uint32_t byte = (q >> (8 * k)) & 0xffu;
-          dot += (static_cast<float>(byte & 0x0fu) + offset) * xl[k] +
-                 (static_cast<float>(byte >> 4) + offset) * xh[k];
-          xsum += xl[k] + xh[k];
+          lo_w[k] = static_cast<float>(byte & 0x0fu) + offset;
+          hi_w[k] = static_cast<float>(byte >> 4) + offset;
         }
-        sum += d * dot;
-        if (w.type == WeightType::kQ4_1) sum += HalfBits(w.mins[j * nb + b]) * xsum;
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          if (r < rows) {
+            const float4 lo = *reinterpret_cast<const float4*>(xg + r * w.cols + e);
+            const float4 hi = *reinterpret_cast<const float4*>(xg + r * w.cols + e + 16);
+            const float dot = lo_w[0] * lo.x + lo_w[1] * lo.y + lo_w[2] * lo.z + lo_w[3] * lo.w +
+                              hi_w[0] * hi.x + hi_w[1] * hi.y + hi_w[2] * hi.z + hi_w[3] * hi.w;
+            acc[r] += d * dot;
+            if (w.type == WeightType::kQ4_1) {
+              acc[r] += mn * (lo.x + lo.y + lo.z + lo.w + hi.x + hi.y + hi.z + hi.w);
+            }
+          }
+        }
       }
       break;
+    case WeightType::kF16:
+    case WeightType::kBF16:
+      if (w.cols % 8 == 0) {
+        const bool bf16 = w.type == WeightType::kBF16;
+        for (int64_t e = 8 * lane; e < w.cols; e += 8 * 32) {
+          float wv[8];
+          Unpack8(*reinterpret_cast<const uint4*>(codes + 2 * e), bf16, wv);
+#pragma unroll
+          for (int r = 0; r < R; ++r) {
+            if (r < rows) {
+              const float4 a = *reinterpret_cast<const float4*>(xg + r * w.cols + e);
+              const float4 c = *reinterpret_cast<const float4*>(xg + r * w.cols + e + 4);
+              acc[r] += wv[0] * a.x + wv[1] * a.y + wv[2] * a.z + wv[3] * a.w + wv[4] * c.x +
+                        wv[5] * c.y + wv[6] * c.z + wv[7] * c.w;
+            }
+          }
+        }
+        break;
+      }
+      [[fallthrough]];
     default:
-      for (int64_t e = lane; e < w.cols; e += 32) sum += WeightAt(w, j, e) * xi[e];
+      for (int64_t e = lane; e < w.cols; e += 32) {
+        const float wv = WeightAt(w, j, e);
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          if (r < rows) acc[r] += wv * xg[r * w.cols + e];
+        }
+      }
       break;
   }
-  sum = WarpSum(sum);
-  if (lane == 0) y[i * ldy + j] = sum;
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    const float sum = WarpSum(acc[r]);
+    if (lane == 0 && r < rows) y[(i0 + r) * ldy + j] = sum;
+  }
+}
+
+// out[r][c] = row r of w in F16 (every type the split layout holds), out's rows `cols` apart.
+__global__ void DequantizeF16Kernel(SplitMatrix w, __half* out) {
+  const int64_t n = w.rows * w.cols;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    out[i] = __float2half_rn(WeightAt(w, i / w.cols, i % w.cols));
+  }
+}
+
+__global__ void ConvertKernel(const float* x, int64_t n, bool bf16, uint16_t* out) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    out[i] = bf16 ? __bfloat16_as_ushort(__float2bfloat16_rn(x[i]))
+                  : __half_as_ushort(__float2half_rn(x[i]));
+  }
 }
 
 // ---- Paged attention ----
@@ -333,13 +409,29 @@ __global__ void CombineKernel(int64_t head_dim, int64_t splits, const float* wor
 cudaError_t MatMul(const SplitMatrix& w, const float* x, int64_t m, float* y, int64_t ldy,
                    cudaStream_t stream) {
   if (w.rows <= 0 || m <= 0) return cudaSuccess;
-  for (int64_t i = 0; i < m; i += kMaxGridY) {
-    const MatMulLaunch l = PlanMatMul(w.rows, m - i);
-    MatMulKernel<<<dim3(l.grid_x, l.grid_y), kMatMulWarps * 32, 0, stream>>>(w, x + i * w.cols,
-                                                                            y + i * ldy, ldy);
+  const int64_t per_launch = kMaxGridY * kMatMulRowsPerWarp;
+  for (int64_t i = 0; i < m; i += per_launch) {
+    const int64_t rows = std::min(per_launch, m - i);
+    const MatMulLaunch l = PlanMatMul(w.rows, rows);
+    MatMulKernel<<<dim3(l.grid_x, l.grid_y), kMatMulWarps * 32, 0, stream>>>(
+        w, x + i * w.cols, rows, y + i * ldy, ldy);
     if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
   }
   return cudaSuccess;
+}
+
+cudaError_t DequantizeToF16(const SplitMatrix& w, void* out, cudaStream_t stream) {
+  if (w.rows <= 0) return cudaSuccess;
+  DequantizeF16Kernel<<<ElementBlocks(w.rows * w.cols), kElementThreads, 0, stream>>>(
+      w, static_cast<__half*>(out));
+  return cudaGetLastError();
+}
+
+cudaError_t ConvertFloats(const float* x, int64_t n, bool bf16, void* out, cudaStream_t stream) {
+  if (n <= 0) return cudaSuccess;
+  ConvertKernel<<<ElementBlocks(n), kElementThreads, 0, stream>>>(x, n, bf16,
+                                                                  static_cast<uint16_t*>(out));
+  return cudaGetLastError();
 }
 
 cudaError_t Embed(const SplitMatrix& table, const DeviceBatch& batch, float* out,

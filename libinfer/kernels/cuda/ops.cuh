@@ -41,6 +41,11 @@ struct DeviceBatch {
 // y[i][j] = sum_k x[i][k] * w[j][k], float accumulation; x: m rows of w.cols floats.
 cudaError_t MatMul(const SplitMatrix& w, const float* x, int64_t m, float* y, int64_t ldy,
                    cudaStream_t stream);
+// `w` expanded to F16, [rows][cols] compact in `out` (rows * cols halves): a quantized matrix
+// before a cuBLASLt product.
+cudaError_t DequantizeToF16(const SplitMatrix& w, void* out, cudaStream_t stream);
+// out[i] = x[i] rounded to BF16 (bf16) or F16, i < n: activations before a cuBLASLt product.
+cudaError_t ConvertFloats(const float* x, int64_t n, bool bf16, void* out, cudaStream_t stream);
 // out[t] = row batch.tokens[t] of `table` in F32.
 cudaError_t Embed(const SplitMatrix& table, const DeviceBatch& batch, float* out,
                   cudaStream_t stream);
