@@ -350,7 +350,10 @@ class CudaBackend : public Backend {
       b = gemm_inputs_->data();
     }
     INFER_RETURN_IF_ERROR(Reserve(gemm_workspace_, kGemmWorkspaceBytes));
-    INFER_ASSIGN_OR_RETURN(const GemmPlan* plan, PlanGemm(type, s.rows, s.cols, m, lda, ldy));
+    // A tensor-parallel share of the logits starts inside a row: its alignment picks the plan.
+    const int y_align = reinterpret_cast<uintptr_t>(y) % 16 == 0 ? 16 : 4;
+    INFER_ASSIGN_OR_RETURN(const GemmPlan* plan,
+                           PlanGemm(type, s.rows, s.cols, m, lda, ldy, y_align));
     const float alpha = 1.0f, beta = 0.0f;
     if (cublasStatus_t st = cublasLtMatmul(lt_, plan->desc, &alpha, a, plan->a, b, plan->b, &beta,
                                            y, plan->d, y, plan->d, &plan->algo,
@@ -362,8 +365,8 @@ class CudaBackend : public Backend {
   }
 
   absl::StatusOr<const GemmPlan*> PlanGemm(cudaDataType_t type, int64_t rows, int64_t cols,
-                                           int64_t m, int64_t lda, int64_t ldy) {
-    const auto key = std::make_tuple(static_cast<int>(type), rows, cols, m, lda, ldy);
+                                           int64_t m, int64_t lda, int64_t ldy, int y_align) {
+    const auto key = std::make_tuple(static_cast<int>(type), rows, cols, m, lda, ldy, y_align);
     if (auto it = gemm_plans_.find(key); it != gemm_plans_.end()) return &it->second;
     GemmPlan p;
     const auto check = [&](cublasStatus_t st, const char* call) {
@@ -399,6 +402,19 @@ class CudaBackend : public Backend {
           check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                      &workspace, sizeof(workspace)),
                 "cublasLtMatmulPreferenceSetAttribute");
+    }
+    const uint32_t d_align = static_cast<uint32_t>(y_align);
+    if (status.ok()) {
+      status =
+          check(cublasLtMatmulPreferenceSetAttribute(
+                    pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &d_align, sizeof(d_align)),
+                "cublasLtMatmulPreferenceSetAttribute(D alignment)");
+    }
+    if (status.ok()) {
+      status =
+          check(cublasLtMatmulPreferenceSetAttribute(
+                    pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &d_align, sizeof(d_align)),
+                "cublasLtMatmulPreferenceSetAttribute(C alignment)");
     }
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
@@ -443,7 +459,7 @@ class CudaBackend : public Backend {
   // operands it multiplies.
   static constexpr size_t kGemmWorkspaceBytes = size_t{32} << 20;
   cublasLtHandle_t lt_ = nullptr;
-  std::map<std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t>, GemmPlan> gemm_plans_;
+  std::map<std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t, int>, GemmPlan> gemm_plans_;
   std::unique_ptr<DeviceBuffer> gemm_workspace_, gemm_weights_, gemm_inputs_;
 };
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numbers>
 #include <string>
+#include <tuple>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -388,25 +389,38 @@ absl::StatusOr<std::unique_ptr<DeviceBuffer>> UploadVector(Backend& backend,
 
 absl::Status LlamaModel::Upload() {
   Backend& be = *backend_;
+  // Errors name the matrix: a device refuses the types its kernels do not read.
+  const auto upload = [&](const WeightMatrix& m, const std::string& what,
+                          std::unique_ptr<DeviceWeight>& dst) -> absl::Status {
+    absl::StatusOr<std::unique_ptr<DeviceWeight>> w = be.UploadWeight(m);
+    if (!w.ok()) {
+      return absl::Status(w.status().code(), absl::StrCat("the ", what, " on ", be.name(), ": ",
+                                                          w.status().message()));
+    }
+    dst = *std::move(w);
+    return absl::OkStatus();
+  };
   if (slice_.layout.first_stage) {
-    INFER_ASSIGN_OR_RETURN(embedding_dev_, be.UploadWeight(embedding_));
+    INFER_RETURN_IF_ERROR(upload(embedding_, "token embedding", embedding_dev_));
   }
   if (slice_.layout.last_stage) {
-    INFER_ASSIGN_OR_RETURN(output_dev_, be.UploadWeight(output_));
+    INFER_RETURN_IF_ERROR(upload(output_, "output head", output_dev_));
     INFER_ASSIGN_OR_RETURN(output_norm_dev_, UploadVector(be, output_norm_));
   }
   INFER_ASSIGN_OR_RETURN(inv_freq_dev_, UploadVector(be, inv_freq_));
   INFER_ASSIGN_OR_RETURN(inv_freq_swa_dev_, UploadVector(be, inv_freq_swa_));
-  for (LlamaLayer& l : layers_) {
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    LlamaLayer& l = layers_[i];
     LlamaLayer::OnBackend& d = l.dev;
-    for (auto [dst, src] : {std::pair{&d.wq, &l.wq},
-                            {&d.wk, &l.wk},
-                            {&d.wv, &l.wv},
-                            {&d.wo, &l.wo},
-                            {&d.gate, &l.gate},
-                            {&d.up, &l.up},
-                            {&d.down, &l.down}}) {
-      INFER_ASSIGN_OR_RETURN(*dst, be.UploadWeight(*src));
+    const std::string layer = absl::StrCat("layer ", slice_.layout.first_layer + i, "'s ");
+    for (auto [dst, src, role] : {std::tuple{&d.wq, &l.wq, "Q"},
+                                  {&d.wk, &l.wk, "K"},
+                                  {&d.wv, &l.wv, "V"},
+                                  {&d.wo, &l.wo, "attention output"},
+                                  {&d.gate, &l.gate, "FFN gate"},
+                                  {&d.up, &l.up, "FFN up"},
+                                  {&d.down, &l.down, "FFN down"}}) {
+      INFER_RETURN_IF_ERROR(upload(*src, layer + role + " matrix", *dst));
     }
     for (auto [dst, src] : {std::pair{&d.attn_norm, &l.attn_norm},
                             {&d.ffn_norm, &l.ffn_norm},
