@@ -164,6 +164,41 @@ class Scheduler::Impl {
   SchedulerStats stats_;
 };
 
+namespace {
+
+// The KV cache's bytes when the options give none: on a GPU, what is left of
+// gpu_memory_utilization x its memory once everything it holds now is counted (the runner has
+// reserved its weights and activations); on the host, kv_cache_memory_fraction of the free memory
+// (cgroup-aware). Both through DefaultKvCacheBytes's rule.
+absl::StatusOr<uint64_t> DefaultKvBudget(const ModelImpl& mi, const SchedulerOptions& o,
+                                         int64_t context_length, uint64_t per_block) {
+  KvBudgetInputs in;
+  in.one_sequence_bytes =
+      static_cast<uint64_t>(BlocksFor(context_length, o.block_size)) * per_block;
+  in.max_num_seqs = o.max_num_seqs;
+  in.context_length = context_length;
+  if (const std::optional<DeviceMemory> device = mi.runner->device_memory(); device.has_value()) {
+    const uint64_t used = device->total_bytes - std::min(device->free_bytes, device->total_bytes);
+    const auto share =
+        static_cast<uint64_t>(o.gpu_memory_utilization * static_cast<double>(device->total_bytes));
+    const uint64_t left = share > used ? share - used : 0;
+    in.free_bytes = left;
+    in.free_fraction = 1.0;
+    in.available_bytes = std::min(device->free_bytes, left);
+    in.device = absl::StrCat(mi.info.device, " (", o.gpu_memory_utilization,
+                             " of its memory, less what it holds)");
+    return DefaultKvCacheBytes(in);
+  }
+  const HostMemory host = ProbeHostMemory(o.system_root);
+  in.free_bytes = host.free_bytes;  // 0 where unknown: one sequence, as before
+  in.free_fraction = o.kv_cache_memory_fraction;
+  in.available_bytes = host.known ? host.free_bytes : UINT64_MAX;
+  in.device = absl::StrCat("host memory (", host.source, ")");
+  return DefaultKvCacheBytes(in);
+}
+
+}  // namespace
+
 absl::Status Scheduler::Impl::Init(ModelImpl& mi) {
   mi_ = &mi;
   context_length_ = mi.info.context_length;
@@ -204,35 +239,8 @@ absl::Status Scheduler::Impl::Init(ModelImpl& mi) {
   }
   const uint64_t per_block = std::max<uint64_t>(1, mi.runner->KvBytesPerBlock(o.block_size));
   uint64_t budget = o.kv_cache_bytes;
-  if (const std::optional<DeviceMemory> device = mi.runner->device_memory();
-      budget == 0 && device.has_value()) {
-    // What is left of the device's share once everything it holds now is counted.
-    const uint64_t used = device->total_bytes - std::min(device->free_bytes, device->total_bytes);
-    const auto share =
-        static_cast<uint64_t>(o.gpu_memory_utilization * static_cast<double>(device->total_bytes));
-    KvBudgetInputs in;
-    in.one_sequence_bytes =
-        static_cast<uint64_t>(BlocksFor(context_length_, o.block_size)) * per_block;
-    in.max_num_seqs = o.max_num_seqs;
-    in.free_bytes = share > used ? share - used : 0;
-    in.free_fraction = 1.0;
-    in.available_bytes = std::min(device->free_bytes, share > used ? share - used : 0);
-    in.device = absl::StrCat(mi.info.device, " (", o.gpu_memory_utilization,
-                             " of its memory, less what it holds)");
-    in.context_length = context_length_;
-    INFER_ASSIGN_OR_RETURN(budget, DefaultKvCacheBytes(in));
-  } else if (budget == 0) {
-    const HostMemory host = ProbeHostMemory(o.system_root);
-    KvBudgetInputs in;
-    in.one_sequence_bytes =
-        static_cast<uint64_t>(BlocksFor(context_length_, o.block_size)) * per_block;
-    in.max_num_seqs = o.max_num_seqs;
-    in.free_bytes = host.free_bytes;  // 0 where unknown: one sequence, as before
-    in.free_fraction = o.kv_cache_memory_fraction;
-    in.available_bytes = host.known ? host.free_bytes : UINT64_MAX;
-    in.device = absl::StrCat("host memory (", host.source, ")");
-    in.context_length = context_length_;
-    INFER_ASSIGN_OR_RETURN(budget, DefaultKvCacheBytes(in));
+  if (budget == 0) {
+    INFER_ASSIGN_OR_RETURN(budget, DefaultKvBudget(mi, o, context_length_, per_block));
   }
   int64_t num_blocks = static_cast<int64_t>(budget / per_block);
   // More than every sequence at full context could use is never needed.

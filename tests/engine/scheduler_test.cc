@@ -663,6 +663,45 @@ TEST_F(TinySchedulerTest, AStepThatThrowsFailsItsRequestsAndTheLoopGoesOn) {
   impl.runner = std::move(static_cast<ThrowingRunner&>(*impl.runner).inner_);
 }
 
+// A runner whose memory is a device's: what a GPU runner reports after Prepare.
+class DeviceMemoryRunner : public ThrowingRunner {
+ public:
+  DeviceMemoryRunner(std::unique_ptr<ModelRunner> inner, DeviceMemory memory)
+      : ThrowingRunner(std::move(inner), -1), memory_(memory) {}
+  std::optional<DeviceMemory> device_memory() const override { return memory_; }
+
+ private:
+  DeviceMemory memory_;
+};
+
+// On a device the default cache takes what is left of gpu_memory_utilization x its memory once
+// what it already holds is counted (vLLM's rule), never the host's share.
+TEST_F(TinySchedulerTest, OnADeviceTheCacheTakesWhatIsLeftOfTheUtilization) {
+  ModelImpl& impl = ImplOf(*model_);
+  const uint64_t block = BlockBytes(16);
+  // 1000 blocks' worth of device memory, 300 in use: at 0.5, 200 blocks are left.
+  impl.runner = std::make_unique<DeviceMemoryRunner>(std::move(impl.runner),
+                                                     DeviceMemory{700 * block, 1000 * block});
+  {
+    SchedulerOptions options;
+    options.gpu_memory_utilization = 0.5;
+    options.kv_cache_memory_fraction = 0.01;  // the host's share: not used on a device
+    auto scheduler = Scheduler::Create(*model_, options);
+    ASSERT_TRUE(scheduler.ok()) << scheduler.status();
+    EXPECT_EQ((*scheduler)->stats().kv_blocks_total, 200);
+    // Less than one full-context sequence left: refused, naming the numbers.
+    options.gpu_memory_utilization = 0.35;
+    auto small = Scheduler::Create(*model_, options);
+    ASSERT_EQ(small.status().code(), absl::StatusCode::kResourceExhausted) << small.status();
+    EXPECT_THAT(std::string(small.status().message()), HasSubstr("of its memory"))
+        << small.status();
+    options.gpu_memory_utilization = 1.5;
+    EXPECT_EQ(Scheduler::Create(*model_, options).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  impl.runner = std::move(static_cast<ThrowingRunner&>(*impl.runner).inner_);
+}
+
 // A host callback that throws fails only its own request: the request beside it in the same
 // steps gets its tokens, and the loop serves the next one.
 TEST_F(TinySchedulerTest, AThrowingCallbackFailsOnlyItsRequest) {
