@@ -26,6 +26,7 @@ struct BenchFlags {
   std::string model;
   int threads = 0;
   std::string device = "cpu";
+  std::string kv_cache_dtype = "auto";
   int prompt_tokens = 512;
   int gen_tokens = 128;
   int repetitions = 3;
@@ -137,6 +138,7 @@ absl::StatusOr<nlohmann::json> RunConcurrency(Model& model, const BenchFlags& f)
   SchedulerOptions options;
   options.max_num_seqs = most;
   options.max_num_batched_tokens = f.max_num_batched_tokens;
+  options.kv_cache_dtype = KvCacheDTypeOf(f.kv_cache_dtype);
   // Room for every request at once (plus a partial block each), so the levels measure batching
   // rather than preemption.
   options.kv_cache_bytes = info.kv_bytes_per_token * static_cast<uint64_t>(most + 2) *
@@ -376,6 +378,7 @@ Action RegisterBench(CLI::App& app) {
   app.add_option("--max-num-batched-tokens", f->max_num_batched_tokens,
                  "Scheduler: tokens per step")
       ->check(CLI::PositiveNumber);
+  AddKvCacheDtypeFlag(app, f->kv_cache_dtype);
   return [f] { return RunBench(*f); };
 }
 

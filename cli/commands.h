@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "infer/cluster.h"
 #include "infer/model.h"
+#include "infer/scheduler.h"
 
 namespace infer::cli {
 
@@ -40,6 +41,11 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, int th
 
 // Adds --device (env INFER_DEVICE) to a command that loads a model.
 void AddDeviceFlag(CLI::App& app, std::string& device);
+
+// Adds --kv-cache-dtype (env KV_CACHE_DTYPE: auto, float32 or float16) to a command that runs a
+// Scheduler; KvCacheDTypeOf reads the checked value.
+void AddKvCacheDtypeFlag(CLI::App& app, std::string& dtype);
+KvCacheDType KvCacheDTypeOf(const std::string& dtype);
 
 // A byte count from /proc/self/status ("VmRSS", "VmHWM"); 0 where unavailable. VmHWM is this
 // process image's own peak (unlike getrusage, it is not inherited across fork + exec).

@@ -131,6 +131,18 @@ void AddDeviceFlag(CLI::App& app, std::string& device) {
       ->envname("INFER_DEVICE");
 }
 
+void AddKvCacheDtypeFlag(CLI::App& app, std::string& dtype) {
+  app.add_option("--kv-cache-dtype", dtype,
+                 "KV cache element type: auto (= float32) or float16 (half the memory and the "
+                 "bytes attention reads; K and V rounded to F16)")
+      ->envname("KV_CACHE_DTYPE")
+      ->check(CLI::IsMember({"auto", "float32", "float16"}));
+}
+
+KvCacheDType KvCacheDTypeOf(const std::string& dtype) {
+  return dtype == "float16" ? KvCacheDType::kFloat16 : KvCacheDType::kFloat32;
+}
+
 uint64_t ProcStatusBytes(const char* field) {
   std::FILE* f = std::fopen("/proc/self/status", "r");
   if (f == nullptr) return 0;

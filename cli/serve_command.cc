@@ -50,6 +50,7 @@ struct ServeFlags {
   double kv_cache_memory_fraction = 0.25;
   double gpu_memory_utilization = 0.9;
   std::string device = "cpu";
+  std::string kv_cache_dtype = "auto";
   int threads = 0;
   int io_threads = 2;
   double stream_interval_ms = 2;
@@ -308,6 +309,12 @@ int ServeModelSet(const ServeFlags& f, AuthStore* auth, SignalTaker& signals) {
     return Fail(absl::StrCat("--models: a model set runs on the CPU so far; --device ", f.device,
                              " (INFER_DEVICE) applies to a single model"));
   }
+  if (f.kv_cache_dtype != defaults.kv_cache_dtype) {
+    return Fail(
+        absl::StrCat("--models: the model set's caches hold float32 so far; "
+                     "--kv-cache-dtype ",
+                     f.kv_cache_dtype, " (KV_CACHE_DTYPE) applies to a single model"));
+  }
   if (f.max_queued_requests != defaults.max_queued_requests ||
       f.queue_timeout != defaults.queue_timeout) {
     return Fail(
@@ -431,6 +438,7 @@ int RunServe(const ServeFlags& f) {
   so.enable_prefix_caching = f.prefix_caching;
   so.kv_cache_memory_fraction = f.kv_cache_memory_fraction;
   so.gpu_memory_utilization = f.gpu_memory_utilization;
+  so.kv_cache_dtype = KvCacheDTypeOf(f.kv_cache_dtype);
   if (!f.kv_cache_memory.empty() &&
       !ParseSizeFlag("--kv-cache-memory", f.kv_cache_memory, &so.kv_cache_bytes)) {
     return 1;
@@ -572,6 +580,7 @@ Action RegisterServe(CLI::App& app) {
       ->envname("GPU_MEMORY_UTIL")
       ->check(CLI::Range(0.01, 1.0));
   AddDeviceFlag(app, f->device);
+  AddKvCacheDtypeFlag(app, f->kv_cache_dtype);
   app.add_option("--threads", f->threads, "Model worker threads (0: all cores)")
       ->envname("INFER_THREADS")
       ->check(CLI::NonNegativeNumber);

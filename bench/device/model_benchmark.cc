@@ -179,7 +179,7 @@ void RunModel(benchmark::State& state, int64_t seqs, int64_t prompt, bool decode
   }
   const int64_t block = 16;
   const int64_t per_seq = BlocksFor(prompt + 256, block);
-  auto cache = s.model->CreateKvCache(block, seqs * per_seq);
+  auto cache = s.model->CreateKvCache(block, seqs * per_seq, kHostKvDType);
   if (!cache.ok()) {
     state.SkipWithError(cache.status().ToString().c_str());
     return;

@@ -36,6 +36,11 @@
 
 namespace infer {
 
+// The KV cache's element type. kFloat16 halves the cache's bytes (twice the positions in the same
+// memory) and what attention reads per step, rounding each K and V value to F16 (llama.cpp's
+// default cache type; values beyond F16's range, 65504, would become infinite).
+enum class KvCacheDType { kFloat32, kFloat16 };
+
 struct SchedulerOptions {
   // KV cache memory in bytes. 0: room for max_num_seqs sequences of the full context, at most
   // kv_cache_memory_fraction of the host memory free when the Scheduler is created (the
@@ -52,6 +57,8 @@ struct SchedulerOptions {
   double gpu_memory_utilization = 0.9;
   // Prefix of /proc and /sys/fs/cgroup where free memory is measured ("/"; tests give a fake).
   std::string system_root = "/";
+  // The cache's element type (a cluster's ranks hold kFloat32 only).
+  KvCacheDType kv_cache_dtype = KvCacheDType::kFloat32;
   // Positions per KV block.
   int32_t block_size = 16;
   // Sequences running in one step at most (vLLM's max_num_seqs).

@@ -164,14 +164,15 @@ class Backend {
   virtual absl::Status Rope(float* x, int64_t num_heads, const RopeSpec& rope) = 0;
   // Writes token t's K and V rows (k, v: [num_tokens][num_kv_heads][head_dim]) at its position
   // in the block its table names, in one layer's pools ([num_blocks][num_kv_heads][block_size]
-  // [head_dim]). The tables were checked against the cache by the caller.
+  // [head_dim] of F32, or F16 rounded to nearest when shape.kv_f16). The tables were checked
+  // against the cache by the caller.
   virtual absl::Status WriteKv(const AttentionShape& shape, const float* k, const float* v,
-                               float* k_pool, float* v_pool) = 0;
+                               void* k_pool, void* v_pool) = 0;
   // Causal attention of each token over its sequence's positions [max(0, pos - window + 1),
   // pos] in the pools (written by WriteKv first). q, out: [num_tokens][num_heads][head_dim].
   // The CPU's result for a row does not depend on the rest of the batch (batch invariance).
   virtual absl::Status PagedAttention(const AttentionShape& shape, const float* q,
-                                      const float* k_pool, const float* v_pool, float* out) = 0;
+                                      const void* k_pool, const void* v_pool, float* out) = 0;
   // out[r] = x[plan.logit_tokens[r]]: the rows whose logits are wanted, `cols` values each.
   virtual absl::Status GatherLogitRows(const float* x, int64_t cols, float* out) = 0;
   // dst[r][0, cols) = src[r][0, cols) for r < rows, with row strides in floats (backend memory).

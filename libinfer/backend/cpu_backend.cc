@@ -10,6 +10,7 @@
 #include "libinfer/kernels/cpu/attention.h"
 #include "libinfer/kernels/cpu/matmul.h"
 #include "libinfer/kernels/cpu/ops.h"
+#include "libinfer/util/fp16.h"
 #include "libinfer/util/status_macros.h"
 #include "libinfer/util/thread_pool.h"
 
@@ -149,22 +150,17 @@ class CpuBackend : public Backend {
     }
     return absl::OkStatus();
   }
-  absl::Status WriteKv(const AttentionShape& s, const float* k, const float* v, float* k_pool,
-                       float* v_pool) override {
-    const int64_t width = s.num_kv_heads * s.head_dim;
-    for (int64_t t = 0; t < plan_.num_tokens(); ++t) {
-      const int64_t pos = plan_.positions[t];
-      const int64_t block = plan_.block_tables[plan_.table_begin[t] + pos / s.block_size];
-      for (int64_t h = 0; h < s.num_kv_heads; ++h) {
-        const int64_t dst = block * s.block_floats() + s.row_offset(h, pos);
-        std::copy_n(k + t * width + h * s.head_dim, s.head_dim, k_pool + dst);
-        std::copy_n(v + t * width + h * s.head_dim, s.head_dim, v_pool + dst);
-      }
+  absl::Status WriteKv(const AttentionShape& s, const float* k, const float* v, void* k_pool,
+                       void* v_pool) override {
+    if (s.kv_f16) {
+      WriteKvAs(s, k, v, static_cast<uint16_t*>(k_pool), static_cast<uint16_t*>(v_pool));
+    } else {
+      WriteKvAs(s, k, v, static_cast<float*>(k_pool), static_cast<float*>(v_pool));
     }
     return absl::OkStatus();
   }
-  absl::Status PagedAttention(const AttentionShape& shape, const float* q, const float* k_pool,
-                              const float* v_pool, float* out) override {
+  absl::Status PagedAttention(const AttentionShape& shape, const float* q, const void* k_pool,
+                              const void* v_pool, float* out) override {
     k::PagedAttention(shape, q, k_pool, v_pool, queries_, out, &pool_);
     return absl::OkStatus();
   }
@@ -182,6 +178,24 @@ class CpuBackend : public Backend {
   }
 
  private:
+  static void Store(const float* src, int64_t n, float* dst) { std::copy_n(src, n, dst); }
+  static void Store(const float* src, int64_t n, uint16_t* dst) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = Fp32ToFp16(src[i]);
+  }
+  template <class T>
+  void WriteKvAs(const AttentionShape& s, const float* k, const float* v, T* k_pool, T* v_pool) {
+    const int64_t width = s.num_kv_heads * s.head_dim;
+    for (int64_t t = 0; t < plan_.num_tokens(); ++t) {
+      const int64_t pos = plan_.positions[t];
+      const int64_t block = plan_.block_tables[plan_.table_begin[t] + pos / s.block_size];
+      for (int64_t h = 0; h < s.num_kv_heads; ++h) {
+        const int64_t dst = block * s.block_floats() + s.row_offset(h, pos);
+        Store(k + t * width + h * s.head_dim, s.head_dim, k_pool + dst);
+        Store(v + t * width + h * s.head_dim, s.head_dim, v_pool + dst);
+      }
+    }
+  }
+
   ThreadPool pool_;
   k::MatMulScratch matmul_scratch_;
   FlatBatch plan_;

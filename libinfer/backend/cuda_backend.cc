@@ -77,6 +77,7 @@ kernels::cuda::AttentionDims DimsOf(const AttentionShape& s) {
   d.sliding_window = s.sliding_window;
   d.scale = s.scale;
   d.softcap = s.softcap;
+  d.kv_f16 = s.kv_f16;
   return d;
 }
 
@@ -262,13 +263,13 @@ class CudaBackend : public Backend {
                                         r.interleaved, r.attn_factor, batch_, stream_),
                     "Rope");
   }
-  absl::Status WriteKv(const AttentionShape& shape, const float* k, const float* v, float* k_pool,
-                       float* v_pool) override {
+  absl::Status WriteKv(const AttentionShape& shape, const float* k, const float* v, void* k_pool,
+                       void* v_pool) override {
     return Launched(kernels::cuda::WriteKv(DimsOf(shape), k, v, k_pool, v_pool, batch_, stream_),
                     "WriteKv");
   }
-  absl::Status PagedAttention(const AttentionShape& shape, const float* q, const float* k_pool,
-                              const float* v_pool, float* out) override {
+  absl::Status PagedAttention(const AttentionShape& shape, const float* q, const void* k_pool,
+                              const void* v_pool, float* out) override {
     int64_t span = int64_t{batch_.max_position} + 1;
     if (shape.sliding_window > 0) span = std::min(span, shape.sliding_window);
     const kernels::cuda::AttentionLaunch plan =

@@ -197,15 +197,22 @@ class Cluster::Impl::LeaderRunner final : public ModelRunner {
   const RunnerLayout& layout() const override { return whole_; }
   // The largest share any rank holds (stages and KV-head groups need not divide evenly), so
   // that a budget the engine sets holds on every rank.
-  uint64_t KvBytesPerBlock(int64_t block_size) const override {
+  uint64_t KvBytesPerBlock(int64_t block_size, DType dtype) const override {
     const ClusterOptions& o = cluster_.options_;
     KvCacheShape largest = WholeModelKvShape(config());
     largest.num_layers = LargestShare(largest.num_layers, o.pipeline_parallel_size);
     largest.num_kv_heads = LargestShare(largest.num_kv_heads, o.tensor_parallel_size);
-    return std::max(local_->KvBytesPerBlock(block_size), largest.BytesPerBlock(block_size));
+    largest.dtype = dtype;
+    return std::max(local_->KvBytesPerBlock(block_size, dtype), largest.BytesPerBlock(block_size));
   }
-  absl::StatusOr<std::unique_ptr<KvCache>> CreateKvCache(int64_t block_size,
-                                                         int64_t num_blocks) override {
+  absl::StatusOr<std::unique_ptr<KvCache>> CreateKvCache(int64_t block_size, int64_t num_blocks,
+                                                         DType dtype) override {
+    if (dtype != kHostKvDType) {
+      // The cache command carries no element type yet: every rank's part is F32.
+      return absl::InvalidArgumentError(absl::StrCat("KV cache: a cluster's ranks hold ",
+                                                     DTypeName(kHostKvDType), ", not ",
+                                                     DTypeName(dtype)));
+    }
     std::lock_guard<std::mutex> lock(cluster_.command_mu_);
     INFER_RETURN_IF_ERROR(cluster_.Broken());
     const uint64_t id = cluster_.next_cache_id_++;
@@ -213,7 +220,8 @@ class Cluster::Impl::LeaderRunner final : public ModelRunner {
         cluster_.SendCommand(CommandKind::kCreateCache,
                              cluster::Encode(cluster::CacheCommand{id, block_size, num_blocks}));
     if (!sent.ok()) return cluster_.Lost(sent);
-    absl::StatusOr<std::unique_ptr<KvCache>> local = local_->CreateKvCache(block_size, num_blocks);
+    absl::StatusOr<std::unique_ptr<KvCache>> local =
+        local_->CreateKvCache(block_size, num_blocks, dtype);
     absl::Status all = cluster_.GatherStatus(local.status(), cluster_.options_.timeout);
     if (!all.ok()) {
       if (absl::IsUnavailable(all) || absl::IsDeadlineExceeded(all)) return cluster_.Lost(all);
@@ -569,7 +577,7 @@ absl::Status Cluster::Impl::WorkerCreateCache(WorkerState& w) {
       w.runner == nullptr ? absl::FailedPreconditionError("no model loaded") : absl::OkStatus();
   if (status.ok()) {
     absl::StatusOr<std::unique_ptr<KvCache>> cache =
-        w.runner->CreateKvCache(c.block_size, c.num_blocks);
+        w.runner->CreateKvCache(c.block_size, c.num_blocks, kHostKvDType);
     status = cache.status();
     if (cache.ok()) w.caches[c.id] = *std::move(cache);
   }

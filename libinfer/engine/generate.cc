@@ -117,8 +117,8 @@ absl::StatusOr<Completion> Model::GenerateFromTokens(std::vector<TokenId> prompt
   SchedulerOptions options;
   options.block_size = static_cast<int32_t>(kDefaultKvBlockSize);
   const int64_t blocks = BlocksFor(prompt_len + max_new, kDefaultKvBlockSize);
-  options.kv_cache_bytes =
-      static_cast<uint64_t>(blocks) * ImplOf(*this).runner->KvBytesPerBlock(kDefaultKvBlockSize);
+  options.kv_cache_bytes = static_cast<uint64_t>(blocks) *
+                           ImplOf(*this).runner->KvBytesPerBlock(kDefaultKvBlockSize, kHostKvDType);
   options.max_context = prompt_len + max_new;  // what this cache holds: no warning that it is less
   options.max_num_seqs = 1;
   options.max_waiting = 1;

@@ -237,7 +237,9 @@ absl::Status Scheduler::Impl::Init(ModelImpl& mi) {
     return absl::InvalidArgumentError(absl::StrCat(
         "kv_cache_memory_fraction: must be in (0, 1], got ", o.kv_cache_memory_fraction));
   }
-  const uint64_t per_block = std::max<uint64_t>(1, mi.runner->KvBytesPerBlock(o.block_size));
+  const DType kv_dtype = o.kv_cache_dtype == KvCacheDType::kFloat16 ? DType::kF16 : DType::kF32;
+  const uint64_t per_block =
+      std::max<uint64_t>(1, mi.runner->KvBytesPerBlock(o.block_size, kv_dtype));
   uint64_t budget = o.kv_cache_bytes;
   if (budget == 0) {
     INFER_ASSIGN_OR_RETURN(budget, DefaultKvBudget(mi, o, context_length_, per_block));
@@ -268,7 +270,7 @@ absl::Status Scheduler::Impl::Init(ModelImpl& mi) {
   }
   {
     std::lock_guard<std::mutex> lock(mi.forward_mu);
-    auto cache = mi.runner->CreateKvCache(o.block_size, num_blocks);
+    auto cache = mi.runner->CreateKvCache(o.block_size, num_blocks, kv_dtype);
     if (!cache.ok()) return cache.status();
     cache_ = std::move(*cache);
   }

@@ -15,10 +15,13 @@ struct AttentionShape {
   int64_t sliding_window = 0;  // 0: attend to every earlier position
   float scale = 0;             // usually 1 / sqrt(head_dim)
   float softcap = 0;           // > 0: scores (after scale) -> softcap * tanh(score / softcap)
+  bool kv_f16 = false;         // the K/V pools hold IEEE F16 values instead of F32
 
-  // Floats in one block of one layer's K (or V) pool: [num_kv_heads][block_size][head_dim].
+  // Elements in one block of one layer's K (or V) pool: [num_kv_heads][block_size][head_dim].
   int64_t block_floats() const { return num_kv_heads * block_size * head_dim; }
-  // Offset, in floats, of (kv_head, position) inside the sequence's block for that position.
+  // Bytes of one element of the pools.
+  int64_t kv_element_bytes() const { return kv_f16 ? 2 : 4; }
+  // Offset, in elements, of (kv_head, position) inside the sequence's block for that position.
   int64_t row_offset(int64_t kv_head, int64_t position) const {
     return (kv_head * block_size + position % block_size) * head_dim;
   }

@@ -25,9 +25,9 @@ absl::StatusOr<std::unique_ptr<PagedKvCache>> PagedKvCache::Create(Backend& back
     return absl::InvalidArgumentError(absl::StrCat(
         "KV cache: block size ", block_size, " and block count ", num_blocks, " must be positive"));
   }
-  if (s.dtype != kHostKvDType) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "KV cache: the cache holds ", DTypeName(kHostKvDType), ", not ", DTypeName(s.dtype)));
+  if (!KvDTypeSupported(s.dtype)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("KV cache: the cache holds F32 or F16, not ", DTypeName(s.dtype)));
   }
   const uint64_t per_block = s.BytesPerBlock(block_size);
   // A stage may hold no layer's cache at all (per_block 0); it still takes one float.
@@ -41,10 +41,12 @@ absl::StatusOr<std::unique_ptr<PagedKvCache>> PagedKvCache::Create(Backend& back
   cache->backend_ = &backend;
   cache->block_size_ = block_size;
   cache->num_blocks_ = num_blocks;
-  cache->layer_floats_ = num_blocks * s.num_kv_heads * block_size * s.head_dim;
-  cache->data_size_ = 2 * s.num_layers * cache->layer_floats_;
-  // A stage may hold no layer's cache at all; it still takes one float.
-  const size_t bytes = static_cast<size_t>(std::max<int64_t>(cache->data_size_, 1)) * sizeof(float);
+  // One layer's K (or V) pool: every block's [num_kv_heads][block_size][head_dim] elements.
+  cache->layer_bytes_ =
+      num_blocks * DTypeBytes(s.dtype, s.num_kv_heads * block_size * s.head_dim).value_or(0);
+  cache->data_bytes_ = 2 * s.num_layers * cache->layer_bytes_;
+  // A stage may hold no layer's cache at all; it still takes a few bytes.
+  const size_t bytes = static_cast<size_t>(std::max<int64_t>(cache->data_bytes_, 4));
   auto data = backend.Allocate(bytes);
   if (!data.ok()) {
     return absl::ResourceExhaustedError(absl::StrCat("KV cache: cannot reserve ", num_blocks,

@@ -34,8 +34,12 @@ class KvCache {
   virtual PagedKvCache* paged() { return nullptr; }
 };
 
-// The element type of the KV cache (every backend's forward pass reads and writes F32 today).
+// The KV cache's element type unless asked otherwise: F32. F16 (vLLM's kv_cache_dtype, llama.cpp's
+// default) halves the cache's bytes and what attention reads, at F16's rounding of K and V.
 inline constexpr DType kHostKvDType = DType::kF32;
+
+// True for the element types a KV cache may hold: F32 and F16.
+inline bool KvDTypeSupported(DType dtype) { return dtype == DType::kF32 || dtype == DType::kF16; }
 
 // What one runner's blocks hold: its layers, its share of the KV heads, and the element type.
 struct KvCacheShape {
@@ -60,12 +64,12 @@ inline int64_t BlocksFor(int64_t tokens, int64_t block_size) {
 
 // A KvCache in one backend's memory (host memory for the CPU, device memory for a GPU). Block b
 // of layer l holds `block_size` positions of one sequence, for every KV head: K and V each
-// [num_kv_heads][block_size][head_dim] floats (the shape's dtype must be kHostKvDType).
+// [num_kv_heads][block_size][head_dim] elements of the shape's dtype (F32 or F16).
 class PagedKvCache final : public KvCache {
  public:
   // Reserves `num_blocks` blocks in `backend`'s memory. A host backend's pages stay untouched
   // until positions are written. InvalidArgument for non-positive sizes, another element type
-  // or an overflowing size; ResourceExhausted when it cannot be reserved.
+  // (not F32 or F16) or an overflowing size; ResourceExhausted when it cannot be reserved.
   static absl::StatusOr<std::unique_ptr<PagedKvCache>> Create(Backend& backend,
                                                               const KvCacheShape& shape,
                                                               int64_t block_size,
@@ -73,25 +77,26 @@ class PagedKvCache final : public KvCache {
 
   int64_t block_size() const override { return block_size_; }
   int64_t num_blocks() const override { return num_blocks_; }
-  uint64_t bytes() const override { return static_cast<uint64_t>(data_size_) * sizeof(float); }
+  uint64_t bytes() const override { return static_cast<uint64_t>(data_bytes_); }
   PagedKvCache* paged() override { return this; }
   const KvCacheShape& shape() const { return shape_; }
   // The backend whose memory holds the blocks (only compared, never called).
   const Backend* backend() const { return backend_; }
   // Layer `layer`'s K and V pools (the runner's own numbering, from 0) in the backend's memory:
-  // [num_blocks][num_kv_heads][block_size][head_dim].
-  float* k(int64_t layer) { return data_->floats() + (2 * layer) * layer_floats_; }
-  float* v(int64_t layer) { return data_->floats() + (2 * layer + 1) * layer_floats_; }
+  // [num_blocks][num_kv_heads][block_size][head_dim] elements of shape().dtype.
+  void* k(int64_t layer) { return Bytes() + (2 * layer) * layer_bytes_; }
+  void* v(int64_t layer) { return Bytes() + (2 * layer + 1) * layer_bytes_; }
 
  private:
   PagedKvCache() = default;
+  char* Bytes() { return static_cast<char*>(data_->data()); }
 
   KvCacheShape shape_;
   const Backend* backend_ = nullptr;
   int64_t block_size_ = 0;
   int64_t num_blocks_ = 0;
-  int64_t layer_floats_ = 0;
-  int64_t data_size_ = 0;
+  int64_t layer_bytes_ = 0;
+  int64_t data_bytes_ = 0;
   std::unique_ptr<DeviceBuffer> data_;
 };
 

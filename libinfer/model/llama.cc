@@ -470,14 +470,19 @@ absl::Status LlamaModel::Prepare(const std::function<void(uint64_t, uint64_t)>& 
   return absl::OkStatus();
 }
 
-uint64_t LlamaModel::KvBytesPerBlock(int64_t block_size) const {
-  return kv_shape_.BytesPerBlock(block_size);
+uint64_t LlamaModel::KvBytesPerBlock(int64_t block_size, DType dtype) const {
+  KvCacheShape shape = kv_shape_;
+  shape.dtype = dtype;
+  return shape.BytesPerBlock(block_size);
 }
 
 absl::StatusOr<std::unique_ptr<KvCache>> LlamaModel::CreateKvCache(int64_t block_size,
-                                                                   int64_t num_blocks) {
+                                                                   int64_t num_blocks,
+                                                                   DType dtype) {
+  KvCacheShape shape = kv_shape_;
+  shape.dtype = dtype;
   INFER_ASSIGN_OR_RETURN(std::unique_ptr<PagedKvCache> cache,
-                         PagedKvCache::Create(*backend_, kv_shape_, block_size, num_blocks));
+                         PagedKvCache::Create(*backend_, shape, block_size, num_blocks));
   return std::unique_ptr<KvCache>(std::move(cache));
 }
 
@@ -638,6 +643,7 @@ absl::Status LlamaModel::Forward(const ForwardBatch& batch, KvCache& kv_cache,
                     ? family_.attention_scale(c)
                     : 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   shape.softcap = c.attn_logit_softcap;
+  shape.kv_f16 = cache->shape().dtype == DType::kF16;
   for (size_t li = 0; li < layers_.size(); ++li) {
     INFER_RETURN_IF_ERROR(AttentionBlock(layers_[li], static_cast<int64_t>(li), n, shape, *cache));
     INFER_RETURN_IF_ERROR(FeedForwardBlock(layers_[li], n));

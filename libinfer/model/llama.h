@@ -89,9 +89,9 @@ class LlamaModel final : public ModelRunner {
 
   const ModelConfig& config() const override { return config_; }
   const RunnerLayout& layout() const override { return slice_.layout; }
-  uint64_t KvBytesPerBlock(int64_t block_size) const override;
-  absl::StatusOr<std::unique_ptr<KvCache>> CreateKvCache(int64_t block_size,
-                                                         int64_t num_blocks) override;
+  uint64_t KvBytesPerBlock(int64_t block_size, DType dtype) const override;
+  absl::StatusOr<std::unique_ptr<KvCache>> CreateKvCache(int64_t block_size, int64_t num_blocks,
+                                                         DType dtype) override;
   absl::Status Forward(const ForwardBatch& batch, KvCache& cache, std::span<const float> hidden_in,
                        std::vector<float>& out) override;
   absl::Status Prepare(const std::function<void(uint64_t, uint64_t)>& on_progress) override;

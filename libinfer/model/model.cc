@@ -250,8 +250,9 @@ absl::StatusOr<std::vector<float>> Model::ComputeLogits(std::span<const TokenId>
   for (int64_t b = 0; b < blocks; ++b) table[b] = static_cast<int32_t>(b);
   std::vector<float> logits;
   std::lock_guard<std::mutex> lock(ImplOf(*this).forward_mu);
-  INFER_ASSIGN_OR_RETURN(std::unique_ptr<KvCache> cache,
-                         ImplOf(*this).runner->CreateKvCache(kDefaultKvBlockSize, blocks));
+  INFER_ASSIGN_OR_RETURN(
+      std::unique_ptr<KvCache> cache,
+      ImplOf(*this).runner->CreateKvCache(kDefaultKvBlockSize, blocks, kHostKvDType));
   INFER_RETURN_IF_ERROR(
       RunSequence(*ImplOf(*this).runner, ids, 0, table, *cache, /*all_logits=*/true, logits));
   return logits;

@@ -64,11 +64,13 @@ class ModelRunner {
   virtual const ModelConfig& config() const = 0;
   virtual const RunnerLayout& layout() const = 0;
 
-  // Bytes one KV block of `block_size` positions takes in this process.
-  virtual uint64_t KvBytesPerBlock(int64_t block_size) const = 0;
-  // A paged KV cache for this runner's layers and heads (see kv_cache.h).
+  // Bytes one KV block of `block_size` positions of `dtype` (F32 or F16) takes in this process.
+  virtual uint64_t KvBytesPerBlock(int64_t block_size, DType dtype) const = 0;
+  // A paged KV cache of `dtype` elements for this runner's layers and heads (see kv_cache.h).
+  // InvalidArgument for a dtype the runner's cache cannot hold.
   virtual absl::StatusOr<std::unique_ptr<KvCache>> CreateKvCache(int64_t block_size,
-                                                                 int64_t num_blocks) = 0;
+                                                                 int64_t num_blocks,
+                                                                 DType dtype) = 0;
 
   // Runs one step over `batch`, writing each token's K/V into its sequence's blocks of `cache`
   // (a cache this runner created). `hidden_in` is empty on the first stage (the batch's tokens

@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "libinfer/backend/backend.h"
 #include "libinfer/backend/split_weight.h"
+#include "libinfer/util/fp16.h"
 #include "tests/backend/random_weights.h"
 
 namespace infer {
@@ -352,6 +353,87 @@ TEST_P(BackendOpsTest, WriteKvAndPagedAttention) {
           "attention window=" + std::to_string(window) + " softcap=" + std::to_string(softcap));
     }
   }
+}
+
+// An F16 cache: WriteKv rounds each K/V value to nearest (the host's Fp32ToFp16 bits), and
+// attention over the F16 pools matches the double reference of the rounded values.
+TEST_P(BackendOpsTest, F16PoolsRoundOnWriteAndAttendLikeTheirValues) {
+  AttentionShape s;
+  s.num_heads = 4;
+  s.num_kv_heads = 2;
+  s.head_dim = 32;
+  s.block_size = 4;
+  s.kv_f16 = true;
+  s.scale = 1 / std::sqrt(float(s.head_dim));
+  const int64_t num_blocks = 12;
+  const FlatBatch plan = MakeBatch({0, 0}, {9, 14}, s.block_size, num_blocks, rng_);
+  const int64_t n = plan.num_tokens();
+  const int64_t kv_width = s.num_kv_heads * s.head_dim;
+  const int64_t pool = num_blocks * s.block_floats();
+  const std::vector<float> k = Random(n * kv_width), v = Random(n * kv_width);
+  auto bk = Put(k);
+  auto bv = Put(v);
+  auto k_pool = backend_->Allocate(pool * 2);
+  auto v_pool = backend_->Allocate(pool * 2);
+  ASSERT_TRUE(k_pool.ok() && v_pool.ok());
+  ASSERT_TRUE(backend_->BeginStep(plan).ok());
+  ASSERT_TRUE(
+      backend_->WriteKv(s, bk->floats(), bv->floats(), (*k_pool)->data(), (*v_pool)->data()).ok());
+  std::vector<uint16_t> k16(pool), v16(pool);
+  ASSERT_TRUE(backend_->CopyToHost((*k_pool)->data(), pool * 2, k16.data()).ok());
+  ASSERT_TRUE(backend_->CopyToHost((*v_pool)->data(), pool * 2, v16.data()).ok());
+  // Every written element: the rounded value, as a float for the reference.
+  std::vector<double> k_at(pool), v_at(pool);
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t pos = plan.positions[t];
+    const int64_t block = plan.block_tables[plan.table_begin[t] + pos / s.block_size];
+    for (int64_t h = 0; h < s.num_kv_heads; ++h) {
+      for (int64_t i = 0; i < s.head_dim; ++i) {
+        const int64_t at = block * s.block_floats() + s.row_offset(h, pos) + i;
+        const int64_t from = t * kv_width + h * s.head_dim + i;
+        ASSERT_EQ(k16[at], Fp32ToFp16(k[from])) << "token " << t << " head " << h << " dim " << i;
+        ASSERT_EQ(v16[at], Fp32ToFp16(v[from]));
+        k_at[at] = Fp16ToFp32(k16[at]);
+        v_at[at] = Fp16ToFp32(v16[at]);
+      }
+    }
+  }
+  const std::vector<float> q = Random(n * s.num_heads * s.head_dim);
+  auto bq = Put(q);
+  auto bo = Put(std::vector<float>(q.size()));
+  ASSERT_TRUE(
+      backend_->PagedAttention(s, bq->floats(), (*k_pool)->data(), (*v_pool)->data(), bo->floats())
+          .ok());
+  std::vector<double> want(q.size());
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t pos = plan.positions[t];
+    for (int64_t h = 0; h < s.num_heads; ++h) {
+      const int64_t kvh = h / (s.num_heads / s.num_kv_heads);
+      std::vector<double> w;
+      for (int64_t p = 0; p <= pos; ++p) {
+        const int64_t at =
+            plan.block_tables[plan.table_begin[t] + p / s.block_size] * s.block_floats() +
+            s.row_offset(kvh, p);
+        double d = 0;
+        for (int64_t i = 0; i < s.head_dim; ++i) {
+          d += double(q[(t * s.num_heads + h) * s.head_dim + i]) * k_at[at + i];
+        }
+        w.push_back(d * s.scale);
+      }
+      const double mx = *std::max_element(w.begin(), w.end());
+      double total = 0;
+      for (double& x : w) total += (x = std::exp(x - mx));
+      for (int64_t p = 0; p <= pos; ++p) {
+        const int64_t at =
+            plan.block_tables[plan.table_begin[t] + p / s.block_size] * s.block_floats() +
+            s.row_offset(kvh, p);
+        for (int64_t i = 0; i < s.head_dim; ++i) {
+          want[(t * s.num_heads + h) * s.head_dim + i] += w[p] / total * v_at[at + i];
+        }
+      }
+    }
+  }
+  ExpectNear(Get(*bo, q.size()), want, 1e-4, 1e-5, "attention over F16 pools");
 }
 
 TEST_P(BackendOpsTest, RefusesAPlanThatDoesNotAddUp) {

@@ -609,12 +609,12 @@ class ThrowingRunner : public ModelRunner {
       : inner_(std::move(inner)), throw_at_(throw_at) {}
   const ModelConfig& config() const override { return inner_->config(); }
   const RunnerLayout& layout() const override { return inner_->layout(); }
-  uint64_t KvBytesPerBlock(int64_t block_size) const override {
-    return inner_->KvBytesPerBlock(block_size);
+  uint64_t KvBytesPerBlock(int64_t block_size, DType dtype) const override {
+    return inner_->KvBytesPerBlock(block_size, dtype);
   }
-  absl::StatusOr<std::unique_ptr<KvCache>> CreateKvCache(int64_t block_size,
-                                                         int64_t num_blocks) override {
-    return inner_->CreateKvCache(block_size, num_blocks);
+  absl::StatusOr<std::unique_ptr<KvCache>> CreateKvCache(int64_t block_size, int64_t num_blocks,
+                                                         DType dtype) override {
+    return inner_->CreateKvCache(block_size, num_blocks, dtype);
   }
   absl::Status Forward(const ForwardBatch& batch, KvCache& cache, std::span<const float> hidden_in,
                        std::vector<float>& out) override {

@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "libinfer/kernels/cpu/attention_internal.h"
 #include "libinfer/util/cpu_features.h"
+#include "libinfer/util/fp16.h"
 
 namespace infer::kernels::cpu {
 namespace {
@@ -186,6 +187,52 @@ TEST(PagedAttentionTest, RowIsIndependentOfBatchAndBlockPlacement) {
     PagedAttention(s, q.data(), b.k.data(), b.v.data(), batch, out_batch.data(), &pool);
     EXPECT_EQ(0, std::memcmp(out_alone.data(), &out_batch[row], row * sizeof(float)))
         << "len " << len;
+  }
+}
+
+// F16 pools: the F32 pools' result for the same (F16-rounded) values, bit for bit, with the
+// kernel the CPU selects and with the portable one, for grouped heads, windows and soft caps.
+TEST(PagedAttentionTest, F16PoolsGiveTheF32PoolsBitsForTheSameValues) {
+  std::mt19937 rng(21);
+  for (const Case& c : {Case{9, 3, 64, 5, 40, 0, 16}, Case{8, 1, 128, 3, 100, 7, 8, 30.f},
+                        Case{4, 2, 32, 2, 3, 0, 4}}) {
+    AttentionShape s = ShapeOf(c);
+    PagedCache cache(s, {c.start + c.tokens}, rng);
+    std::vector<uint16_t> k16(cache.k.size()), v16(cache.v.size());
+    for (size_t i = 0; i < k16.size(); ++i) {
+      k16[i] = Fp32ToFp16(cache.k[i]);
+      v16[i] = Fp32ToFp16(cache.v[i]);
+      cache.k[i] = Fp16ToFp32(k16[i]);
+      cache.v[i] = Fp16ToFp32(v16[i]);
+    }
+    std::normal_distribution<float> dist(0.f, 1.f);
+    std::vector<float> q(static_cast<size_t>(c.tokens * s.num_heads * s.head_dim));
+    for (float& x : q) x = dist(rng);
+    std::vector<AttentionQuery> queries;
+    for (int64_t t = 0; t < c.tokens; ++t) queries.push_back({c.start + t, cache.tables[0].data()});
+    ThreadPool pool(2);
+    std::vector<float> want(q.size()), got(q.size());
+    PagedAttention(s, q.data(), cache.k.data(), cache.v.data(), queries, want.data(), &pool);
+    s.kv_f16 = true;
+    PagedAttention(s, q.data(), k16.data(), v16.data(), queries, got.data(), &pool);
+    EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)))
+        << c.heads << " heads, dim " << c.head_dim;
+    // The portable kernel on one KV head's rows, F16 against F32.
+    KvRows rows;
+    rows.k = cache.k.data();
+    rows.v = cache.v.data();
+    rows.block_table = cache.tables[0].data();
+    rows.block_floats = s.block_floats();
+    rows.block_size = s.block_size;
+    rows.head_dim = s.head_dim;
+    rows.count = c.start + 1;
+    std::vector<float> scores(static_cast<size_t>(rows.count)), a(s.head_dim), b(s.head_dim);
+    AttendHeadsPortable(q.data(), 1, rows, s.scale, s.softcap, scores.data(), a.data());
+    rows.k = k16.data();
+    rows.v = v16.data();
+    rows.f16 = true;
+    AttendHeadsPortable(q.data(), 1, rows, s.scale, s.softcap, scores.data(), b.data());
+    EXPECT_EQ(a, b);
   }
 }
 

@@ -48,9 +48,9 @@ const std::string& TinyModelPath() {
 
 // Logits of three steps over two sequences: both prompts (13 and 40 tokens, every position's
 // logits for the first), then two decode steps of both.
-std::vector<std::vector<float>> RunSteps(ModelRunner& runner) {
+std::vector<std::vector<float>> RunSteps(ModelRunner& runner, DType kv_dtype = kHostKvDType) {
   const int64_t block_size = 16;
-  auto cache = runner.CreateKvCache(block_size, 16);
+  auto cache = runner.CreateKvCache(block_size, 16, kv_dtype);
   EXPECT_TRUE(cache.ok()) << cache.status();
   if (!cache.ok()) return {};
   const std::vector<int32_t> table_a = {3, 9, 1, 12};
@@ -103,7 +103,7 @@ TEST(DeviceRunnerTest, ACacheFromAnotherBackendIsRefused) {
   auto one = TinyRunner(*files, nullptr);
   auto other = TinyRunner(*files, nullptr);
   ASSERT_TRUE(one.ok() && other.ok());
-  auto cache = (*other)->CreateKvCache(16, 4);
+  auto cache = (*other)->CreateKvCache(16, 4, kHostKvDType);
   ASSERT_TRUE(cache.ok());
   ForwardBatch batch;
   batch.tokens = {1, 2};
@@ -111,6 +111,37 @@ TEST(DeviceRunnerTest, ACacheFromAnotherBackendIsRefused) {
   batch.sequences.push_back({table, 0, 2, 1});
   std::vector<float> out;
   EXPECT_EQ((*one)->Forward(batch, **cache, {}, out).code(), absl::StatusCode::kInvalidArgument);
+}
+
+// An F16 KV cache rounds K and V: the logits stay within 1% of the F32 cache's, and the greedy
+// token agrees wherever the F32 cache's top two are not a near-tie.
+TEST(DeviceRunnerTest, AnF16CacheStaysCloseToTheF32Caches) {
+  auto files = OpenModelFiles(TinyModelPath());
+  ASSERT_TRUE(files.ok()) << files.status();
+  auto runner = TinyRunner(*files, nullptr);
+  ASSERT_TRUE(runner.ok());
+  const auto want = RunSteps(**runner, DType::kF32);
+  const auto got = RunSteps(**runner, DType::kF16);
+  ASSERT_EQ(got.size(), want.size());
+  const int64_t vocab = files->config.vocab_size;
+  for (size_t step = 0; step < want.size(); ++step) {
+    ASSERT_EQ(got[step].size(), want[step].size());
+    EXPECT_NE(got[step], want[step]) << "the F16 cache changed nothing";
+    for (size_t row = 0; row < want[step].size() / vocab; ++row) {
+      const float* w = want[step].data() + row * vocab;
+      const float* g = got[step].data() + row * vocab;
+      float scale = 0;
+      for (int64_t i = 0; i < vocab; ++i) scale = std::max(scale, std::fabs(w[i]));
+      std::vector<float> sorted(w, w + vocab);
+      std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
+      for (int64_t i = 0; i < vocab; ++i) {
+        ASSERT_NEAR(g[i], w[i], 0.01f * scale) << "step " << step << " row " << row << " " << i;
+      }
+      if (sorted[0] - sorted[1] > 0.02f * scale) {
+        EXPECT_EQ(std::max_element(g, g + vocab) - g, std::max_element(w, w + vocab) - w);
+      }
+    }
+  }
 }
 
 // F32 weights: the GPU accumulates in float as the CPU does, in another order.

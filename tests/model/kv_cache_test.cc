@@ -43,14 +43,22 @@ TEST(PagedKvCacheTest, HoldsWhatItsShapeSaysAndRefusesOtherTypes) {
   ASSERT_TRUE(cache.ok()) << cache.status();
   EXPECT_EQ((*cache)->bytes(), 5 * s.BytesPerBlock(4));
   // Layer 1's V pool ends where the cache ends.
-  EXPECT_EQ((*cache)->v(1) + 5 * 3 * 4 * 8, (*cache)->k(0) + (*cache)->bytes() / sizeof(float));
-
+  const auto* start = static_cast<const char*>((*cache)->k(0));
+  EXPECT_EQ(static_cast<const char*>((*cache)->v(1)) + 5 * 3 * 4 * 8 * sizeof(float),
+            start + (*cache)->bytes());
   EXPECT_EQ((*cache)->backend(), cpu.get());
   EXPECT_EQ((*cache)->paged(), cache->get());
 
+  // F16: half the bytes, the same layout of elements.
   auto f16 = PagedKvCache::Create(*cpu, {2, 3, 8, DType::kF16}, 4, 5);
-  EXPECT_EQ(f16.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(f16.status().message().find("F16"), std::string::npos) << f16.status();
+  ASSERT_TRUE(f16.ok()) << f16.status();
+  EXPECT_EQ((*f16)->bytes(), (*cache)->bytes() / 2);
+  EXPECT_EQ(static_cast<const char*>((*f16)->v(1)) + 5 * 3 * 4 * 8 * 2,
+            static_cast<const char*>((*f16)->k(0)) + (*f16)->bytes());
+
+  auto bf16 = PagedKvCache::Create(*cpu, {2, 3, 8, DType::kBF16}, 4, 5);
+  EXPECT_EQ(bf16.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bf16.status().message().find("BF16"), std::string::npos) << bf16.status();
   EXPECT_EQ(PagedKvCache::Create(*cpu, s, 0, 5).status().code(),
             absl::StatusCode::kInvalidArgument);
 }

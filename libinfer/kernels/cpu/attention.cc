@@ -10,6 +10,7 @@
 
 #include "libinfer/kernels/cpu/attention_internal.h"
 #include "libinfer/util/cpu_features.h"
+#include "libinfer/util/fp16.h"
 
 #include <algorithm>
 #include <cmath>
@@ -19,15 +20,19 @@ namespace infer::kernels::cpu {
 
 namespace {
 
+inline float ToFloat(float x) { return x; }
+inline float ToFloat(uint16_t h) { return Fp16ToFp32(h); }
+
+template <class T>
 void AttendRowPortable(const float* q, const KvRows& rows, float scale, float softcap,
                        float* scores, float* out) {
   const int64_t head_dim = rows.head_dim;
   float max = -INFINITY;
-  ForEachKvRun(rows, [&](const float* k, const float*, int64_t j0, int64_t n) {
+  ForEachKvRun<T>(rows, [&](const T* k, const T*, int64_t j0, int64_t n) {
     for (int64_t j = 0; j < n; ++j) {
-      const float* kj = k + j * head_dim;
+      const T* kj = k + j * head_dim;
       float dot = 0;
-      for (int64_t i = 0; i < head_dim; ++i) dot += q[i] * kj[i];
+      for (int64_t i = 0; i < head_dim; ++i) dot += q[i] * ToFloat(kj[i]);
       scores[j0 + j] = dot * scale;
       max = std::max(max, scores[j0 + j]);
     }
@@ -40,11 +45,11 @@ void AttendRowPortable(const float* q, const KvRows& rows, float scale, float so
   }
   const float inv = 1.0f / sum;
   std::fill(out, out + head_dim, 0.0f);
-  ForEachKvRun(rows, [&](const float*, const float* v, int64_t j0, int64_t n) {
+  ForEachKvRun<T>(rows, [&](const T*, const T* v, int64_t j0, int64_t n) {
     for (int64_t j = 0; j < n; ++j) {
       const float p = scores[j0 + j] * inv;
-      const float* vj = v + j * head_dim;
-      for (int64_t i = 0; i < head_dim; ++i) out[i] += p * vj[i];
+      const T* vj = v + j * head_dim;
+      for (int64_t i = 0; i < head_dim; ++i) out[i] += p * ToFloat(vj[i]);
     }
   });
 }
@@ -54,7 +59,13 @@ void AttendRowPortable(const float* q, const KvRows& rows, float scale, float so
 void AttendHeadsPortable(const float* q, int64_t heads, const KvRows& rows, float scale,
                          float softcap, float* scores, float* out) {
   for (int64_t g = 0; g < heads; ++g) {
-    AttendRowPortable(q + g * rows.head_dim, rows, scale, softcap, scores, out + g * rows.head_dim);
+    if (rows.f16) {
+      AttendRowPortable<uint16_t>(q + g * rows.head_dim, rows, scale, softcap, scores,
+                                  out + g * rows.head_dim);
+    } else {
+      AttendRowPortable<float>(q + g * rows.head_dim, rows, scale, softcap, scores,
+                               out + g * rows.head_dim);
+    }
   }
 }
 
@@ -69,7 +80,7 @@ AttendHeadsFn SelectAttendHeads(int64_t head_dim) {
 
 }  // namespace
 
-void PagedAttention(const AttentionShape& s, const float* q, const float* k, const float* v,
+void PagedAttention(const AttentionShape& s, const float* q, const void* k, const void* v,
                     std::span<const AttentionQuery> queries, float* out, ThreadPool* pool) {
   const int64_t group = s.num_heads / s.num_kv_heads;
   const int64_t num_rows = static_cast<int64_t>(queries.size());
@@ -96,6 +107,7 @@ void PagedAttention(const AttentionShape& s, const float* q, const float* k, con
       KvRows rows;
       rows.k = k;
       rows.v = v;
+      rows.f16 = s.kv_f16;
       rows.block_table = query.block_table;
       rows.block_floats = s.block_floats();
       rows.head_offset = s.row_offset(kv_head, 0);

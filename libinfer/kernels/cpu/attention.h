@@ -26,13 +26,15 @@ struct AttentionQuery {
 
 // For query row t, attends to its sequence's positions [max(0, pos - window + 1), pos].
 //   q:    [queries.size()][num_heads][head_dim]
-//   k, v: one layer's pools, [num_blocks][num_kv_heads][block_size][head_dim]
+//   k, v: one layer's pools, [num_blocks][num_kv_heads][block_size][head_dim] of F32, or of F16
+//         (uint16_t bits) when shape.kv_f16; F16 elements are widened exactly, so the result is
+//         the F32 pools' for the same (rounded) values, bit for bit
 //   out:  [queries.size()][num_heads][head_dim]
 // Work is split over (row, KV head) pairs, each with the query heads that share that KV head (at
 // most four at a time); pool may be null. Each output is computed by one thread in an order
 // fixed by its position alone, so a row's result does not depend on the other rows of the batch
 // or on which blocks hold its cache.
-void PagedAttention(const AttentionShape& shape, const float* q, const float* k, const float* v,
+void PagedAttention(const AttentionShape& shape, const float* q, const void* k, const void* v,
                     std::span<const AttentionQuery> queries, float* out, ThreadPool* pool);
 
 }  // namespace infer::kernels::cpu

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <cstdint>
 
 #include "libinfer/kernels/cpu/attention_internal.h"
 
@@ -40,6 +41,12 @@ inline __m256 ExpNonPositive(__m256 x) {
   return _mm256_andnot_ps(underflow, result);
 }
 
+// Eight K or V elements as floats: F32 loaded, F16 widened (exactly).
+inline __m256 Load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 Load8(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
 }  // namespace
 
 namespace {
@@ -47,7 +54,7 @@ namespace {
 // G query heads (q + g * head_dim) that share one KV head: each head's arithmetic is the single
 // head's (the same fused multiply-adds in the same order), but each K and V row is read once for
 // the G heads and the heads' independent chains keep more multiply-adds in flight.
-template <int G>
+template <int G, class T>
 void AttendHeads(const float* q, const KvRows& rows, float scale, float softcap, float* scores,
                  float* out) {
   const int64_t head_dim = rows.head_dim;
@@ -57,9 +64,9 @@ void AttendHeads(const float* q, const KvRows& rows, float scale, float softcap,
   // scores dropped), so a key's score is the same bits wherever its run starts.
   __m128 vmax4[G];
   for (int g = 0; g < G; ++g) vmax4[g] = _mm_set1_ps(-INFINITY);
-  ForEachKvRun(rows, [&](const float* k, const float*, int64_t j0, int64_t n) {
+  ForEachKvRun<T>(rows, [&](const T* k, const T*, int64_t j0, int64_t n) {
     for (int64_t j = 0; j < n; j += 4) {
-      const float* kr[4];
+      const T* kr[4];
       for (int t = 0; t < 4; ++t) kr[t] = k + std::min<int64_t>(j + t, n - 1) * head_dim;
       __m256 a[G][4];
       for (int g = 0; g < G; ++g) {
@@ -69,7 +76,7 @@ void AttendHeads(const float* q, const KvRows& rows, float scale, float softcap,
         for (int g = 0; g < G; ++g) {
           const __m256 qv = _mm256_loadu_ps(q + g * head_dim + i);
           for (int t = 0; t < 4; ++t) {
-            a[g][t] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kr[t] + i), a[g][t]);
+            a[g][t] = _mm256_fmadd_ps(qv, Load8(kr[t] + i), a[g][t]);
           }
         }
       }
@@ -126,13 +133,13 @@ void AttendHeads(const float* q, const KvRows& rows, float scale, float softcap,
     for (int g = 0; g < G; ++g) {
       for (int r = 0; r < 4; ++r) acc[g][r] = _mm256_setzero_ps();
     }
-    ForEachKvRun(rows, [&](const float*, const float* v, int64_t j0, int64_t n) {
+    ForEachKvRun<T>(rows, [&](const T*, const T* v, int64_t j0, int64_t n) {
       for (int64_t jj = 0; jj < n; ++jj) {
-        const float* vr = v + jj * head_dim + d0;
+        const T* vr = v + jj * head_dim + d0;
         for (int g = 0; g < G; ++g) {
           const __m256 p = _mm256_set1_ps(scores[g * count + j0 + jj]);
           for (int r = 0; r < width / 8; ++r) {
-            acc[g][r] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vr + 8 * r), acc[g][r]);
+            acc[g][r] = _mm256_fmadd_ps(p, Load8(vr + 8 * r), acc[g][r]);
           }
         }
       }
@@ -145,20 +152,27 @@ void AttendHeads(const float* q, const KvRows& rows, float scale, float softcap,
   }
 }
 
+template <class T>
+void AttendHeadsOf(const float* q, int64_t heads, const KvRows& rows, float scale, float softcap,
+                   float* scores, float* out) {
+  switch (heads) {
+    case 1:
+      return AttendHeads<1, T>(q, rows, scale, softcap, scores, out);
+    case 2:
+      return AttendHeads<2, T>(q, rows, scale, softcap, scores, out);
+    case 3:
+      return AttendHeads<3, T>(q, rows, scale, softcap, scores, out);
+    default:
+      return AttendHeads<4, T>(q, rows, scale, softcap, scores, out);
+  }
+}
+
 }  // namespace
 
 void AttendHeadsAvx2(const float* q, int64_t heads, const KvRows& rows, float scale, float softcap,
                      float* scores, float* out) {
-  switch (heads) {
-    case 1:
-      return AttendHeads<1>(q, rows, scale, softcap, scores, out);
-    case 2:
-      return AttendHeads<2>(q, rows, scale, softcap, scores, out);
-    case 3:
-      return AttendHeads<3>(q, rows, scale, softcap, scores, out);
-    default:
-      return AttendHeads<4>(q, rows, scale, softcap, scores, out);
-  }
+  if (rows.f16) return AttendHeadsOf<uint16_t>(q, heads, rows, scale, softcap, scores, out);
+  AttendHeadsOf<float>(q, heads, rows, scale, softcap, scores, out);
 }
 
 }  // namespace infer::kernels::cpu

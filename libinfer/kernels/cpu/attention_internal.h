@@ -11,11 +11,12 @@ namespace infer::kernels::cpu {
 // The cache rows one (query row, head) pair sees: positions [first, first + count) of one KV
 // head of one sequence, scattered over blocks of `block_size` rows.
 struct KvRows {
-  const float* k = nullptr;  // the layer's K pool
-  const float* v = nullptr;  // the layer's V pool
+  const void* k = nullptr;  // the layer's K pool
+  const void* v = nullptr;  // the layer's V pool
+  bool f16 = false;         // the pools hold F16 elements (else F32)
   const int32_t* block_table = nullptr;
-  int64_t block_floats = 0;  // floats per block
-  int64_t head_offset = 0;   // floats from a block's start to this KV head's first row
+  int64_t block_floats = 0;  // elements per block
+  int64_t head_offset = 0;   // elements from a block's start to this KV head's first row
   int64_t block_size = 0;
   int64_t head_dim = 0;
   int64_t first = 0;
@@ -23,16 +24,19 @@ struct KvRows {
 };
 
 // Calls f(k_rows, v_rows, j, n) for each run of n consecutive rows that lie contiguously in one
-// block, j being the index of the run's first row in [0, count).
-template <class F>
+// block, j being the index of the run's first row in [0, count); the rows are T (float, or
+// uint16_t holding F16 bits: the pools' element type).
+template <class T, class F>
 inline void ForEachKvRun(const KvRows& r, F f) {
   const int64_t end = r.first + r.count;
+  const T* k = static_cast<const T*>(r.k);
+  const T* v = static_cast<const T*>(r.v);
   for (int64_t p = r.first; p < end;) {
     const int64_t in_block = p % r.block_size;
     const int64_t n = std::min(r.block_size - in_block, end - p);
     const int64_t base =
         r.block_table[p / r.block_size] * r.block_floats + r.head_offset + in_block * r.head_dim;
-    f(r.k + base, r.v + base, p - r.first, n);
+    f(k + base, v + base, p - r.first, n);
     p += n;
   }
 }

@@ -87,8 +87,9 @@ __global__ void GatedKernel(bool gelu_tanh, float* gate, const float* up, int64_
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const float v = gate[i];
-    const float g = gelu_tanh ? 0.5f * v * (1.0f + tanhf(kSqrt2OverPi * (v + 0.044715f * v * v * v)))
-                              : v / (1.0f + expf(-v));
+    const float g = gelu_tanh
+                        ? 0.5f * v * (1.0f + tanhf(kSqrt2OverPi * (v + 0.044715f * v * v * v)))
+                        : v / (1.0f + expf(-v));
     gate[i] = g * up[i];
   }
 }
@@ -139,9 +140,15 @@ __global__ void GatherKernel(const float* x, int64_t cols, const int32_t* rows, 
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) out[r * cols + c] = src[c];
 }
 
+// Element i of a K/V pool as a float.
+__device__ __forceinline__ float KvAt(const void* pool, int64_t i, bool f16) {
+  return f16 ? __half2float(static_cast<const __half*>(pool)[i])
+             : static_cast<const float*>(pool)[i];
+}
+
 // One block per token; threads over (KV head, dim).
-__global__ void WriteKvKernel(AttentionDims d, const float* k, const float* v, float* k_pool,
-                              float* v_pool, const int32_t* positions, const int32_t* table_begin,
+__global__ void WriteKvKernel(AttentionDims d, const float* k, const float* v, void* k_pool,
+                              void* v_pool, const int32_t* positions, const int32_t* table_begin,
                               const int32_t* block_tables) {
   const int64_t t = blockIdx.x;
   const int64_t pos = positions[t];
@@ -152,8 +159,13 @@ __global__ void WriteKvKernel(AttentionDims d, const float* k, const float* v, f
     const int64_t i = e % d.head_dim;
     const int64_t dst = block * d.num_kv_heads * d.block_size * d.head_dim +
                         (h * d.block_size + pos % d.block_size) * d.head_dim + i;
-    k_pool[dst] = k[t * width + e];
-    v_pool[dst] = v[t * width + e];
+    if (d.kv_f16) {
+      static_cast<__half*>(k_pool)[dst] = __float2half_rn(k[t * width + e]);
+      static_cast<__half*>(v_pool)[dst] = __float2half_rn(v[t * width + e]);
+    } else {
+      static_cast<float*>(k_pool)[dst] = k[t * width + e];
+      static_cast<float*>(v_pool)[dst] = v[t * width + e];
+    }
   }
 }
 
@@ -295,8 +307,8 @@ __global__ void ConvertKernel(const float* x, int64_t n, bool bf16, uint16_t* ou
 // rows to its dims (consecutive threads, consecutive dims). Online softmax across tiles.
 constexpr int kMaxDimsPerThread = 512 / kAttentionThreads;
 
-__global__ void AttentionKernel(AttentionDims d, const float* q, const float* k_pool,
-                                const float* v_pool, float* out, const int32_t* positions,
+__global__ void AttentionKernel(AttentionDims d, const float* q, const void* k_pool,
+                                const void* v_pool, float* out, const int32_t* positions,
                                 const int32_t* table_begin, const int32_t* block_tables,
                                 int64_t positions_per_split, float* workspace) {
   const int64_t pair = blockIdx.x;  // token * num_heads + head
@@ -328,10 +340,10 @@ __global__ void AttentionKernel(AttentionDims d, const float* q, const float* k_
     const int64_t count = min(static_cast<int64_t>(kAttentionTile), end - tile);
     for (int64_t p = warp; p < count; p += kWarps) {
       const int64_t position = tile + p;
-      const float* kr = k_pool + table[position / d.block_size] * block_floats +
-                        (kvh * d.block_size + position % d.block_size) * d.head_dim;
+      const int64_t kr = table[position / d.block_size] * block_floats +
+                         (kvh * d.block_size + position % d.block_size) * d.head_dim;
       float s = 0.f;
-      for (int64_t i = lane; i < d.head_dim; i += 32) s += qs[i] * kr[i];
+      for (int64_t i = lane; i < d.head_dim; i += 32) s += qs[i] * KvAt(k_pool, kr + i, d.kv_f16);
       s = WarpSum(s) * d.scale;
       if (d.softcap > 0) s = d.softcap * tanhf(s / d.softcap);
       if (lane == 0) scores[p] = s;
@@ -348,12 +360,12 @@ __global__ void AttentionKernel(AttentionDims d, const float* q, const float* k_
       const float weight = expf(scores[p] - new_max);
       running_sum += weight;
       const int64_t position = tile + p;
-      const float* vr = v_pool + table[position / d.block_size] * block_floats +
-                        (kvh * d.block_size + position % d.block_size) * d.head_dim;
+      const int64_t vr = table[position / d.block_size] * block_floats +
+                         (kvh * d.block_size + position % d.block_size) * d.head_dim;
 #pragma unroll
       for (int k = 0; k < kMaxDimsPerThread; ++k) {
         const int64_t i = threadIdx.x + k * kAttentionThreads;
-        if (i < d.head_dim) acc[k] += weight * vr[i];
+        if (i < d.head_dim) acc[k] += weight * KvAt(v_pool, vr + i, d.kv_f16);
       }
     }
     running_max = new_max;
@@ -491,18 +503,17 @@ cudaError_t GatherRows(const float* x, int64_t cols, const DeviceBatch& batch, f
   return cudaGetLastError();
 }
 
-cudaError_t WriteKv(const AttentionDims& dims, const float* k, const float* v, float* k_pool,
-                    float* v_pool, const DeviceBatch& batch, cudaStream_t stream) {
+cudaError_t WriteKv(const AttentionDims& dims, const float* k, const float* v, void* k_pool,
+                    void* v_pool, const DeviceBatch& batch, cudaStream_t stream) {
   if (batch.num_tokens <= 0) return cudaSuccess;
   WriteKvKernel<<<static_cast<unsigned>(batch.num_tokens), kElementThreads, 0, stream>>>(
       dims, k, v, k_pool, v_pool, batch.positions, batch.table_begin, batch.block_tables);
   return cudaGetLastError();
 }
 
-cudaError_t PagedAttention(const AttentionDims& dims, const float* q, const float* k_pool,
-                           const float* v_pool, float* out, const DeviceBatch& batch,
-                           int64_t splits, int64_t positions_per_split, float* workspace,
-                           cudaStream_t stream) {
+cudaError_t PagedAttention(const AttentionDims& dims, const float* q, const void* k_pool,
+                           const void* v_pool, float* out, const DeviceBatch& batch, int64_t splits,
+                           int64_t positions_per_split, float* workspace, cudaStream_t stream) {
   if (batch.num_tokens <= 0) return cudaSuccess;
   if (dims.head_dim > 512 || splits < 1 || (splits > 1 && workspace == nullptr)) {
     return cudaErrorInvalidValue;

@@ -20,10 +20,10 @@ struct SplitMatrix {
   WeightType type = WeightType::kF32;
   int64_t rows = 0;
   int64_t cols = 0;
-  int64_t row_bytes = 0;            // bytes of one row's codes (a multiple of 16)
-  const uint8_t* codes = nullptr;   // [rows][row_bytes]
-  const uint16_t* scales = nullptr; // [rows][cols / 32] F16 (quantized types)
-  const uint16_t* mins = nullptr;   // [rows][cols / 32] F16 (Q4_1)
+  int64_t row_bytes = 0;             // bytes of one row's codes (a multiple of 16)
+  const uint8_t* codes = nullptr;    // [rows][row_bytes]
+  const uint16_t* scales = nullptr;  // [rows][cols / 32] F16 (quantized types)
+  const uint16_t* mins = nullptr;    // [rows][cols / 32] F16 (Q4_1)
 };
 
 // The step's flat batch in device memory (the Backend's FlatBatch).
@@ -72,14 +72,14 @@ struct AttentionDims {
   int64_t sliding_window = 0;
   float scale = 0;
   float softcap = 0;
+  bool kv_f16 = false;  // the pools hold F16 (else F32)
 };
-cudaError_t WriteKv(const AttentionDims& dims, const float* k, const float* v, float* k_pool,
-                    float* v_pool, const DeviceBatch& batch, cudaStream_t stream);
+cudaError_t WriteKv(const AttentionDims& dims, const float* k, const float* v, void* k_pool,
+                    void* v_pool, const DeviceBatch& batch, cudaStream_t stream);
 // `workspace`: AttentionWorkspaceFloats(...) floats when the plan splits (else may be null).
-cudaError_t PagedAttention(const AttentionDims& dims, const float* q, const float* k_pool,
-                           const float* v_pool, float* out, const DeviceBatch& batch,
-                           int64_t splits, int64_t positions_per_split, float* workspace,
-                           cudaStream_t stream);
+cudaError_t PagedAttention(const AttentionDims& dims, const float* q, const void* k_pool,
+                           const void* v_pool, float* out, const DeviceBatch& batch, int64_t splits,
+                           int64_t positions_per_split, float* workspace, cudaStream_t stream);
 // Floats of partial results a split attention needs: per (token, head, split) a maximum, a sum
 // and head_dim accumulators.
 inline int64_t AttentionWorkspaceFloats(int64_t num_tokens, int64_t num_heads, int64_t head_dim,
