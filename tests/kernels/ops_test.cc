@@ -1,12 +1,15 @@
 // The element-wise kernels against their definitions, computed in double.
 #include "libinfer/kernels/cpu/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <random>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "libinfer/kernels/cpu/ops_internal.h"
+#include "libinfer/util/cpu_features.h"
 
 namespace infer::kernels::cpu {
 namespace {
@@ -37,6 +40,57 @@ TEST(OpsTest, GeluTanhMulIsTheTanhFormTimesUp) {
   std::vector<float> in_place = gate;
   GeluTanhMul(in_place.data(), up.data(), in_place.data(), static_cast<int64_t>(up.size()));
   EXPECT_EQ(in_place, out);
+}
+
+// SiLU and GELU times up, through the dispatch and (where the CPU has it) the AVX2 code itself:
+// against the definitions in double, over every tail length, extreme gates, and in place.
+TEST(OpsTest, GatedActivationsMatchTheirDefinitionsAtEveryLevel) {
+  using Fn = void (*)(const float*, const float*, float*, int64_t);
+  struct Kernel {
+    const char* name;
+    Fn fn;
+    bool gelu;
+  };
+  std::vector<Kernel> kernels = {{"SiluMul", SiluMul, false}, {"GeluTanhMul", GeluTanhMul, true}};
+#if defined(__x86_64__)
+  if (GetCpuFeatures().avx2) {
+    kernels.push_back({"SiluMulAvx2", SiluMulAvx2, false});
+    kernels.push_back({"GeluTanhMulAvx2", GeluTanhMulAvx2, true});
+  }
+#endif
+  std::vector<float> gate = RandomValues(203, 4.f, 5);
+  gate[0] = 100.f;
+  gate[1] = -100.f;
+  gate[2] = 0.f;
+  gate[3] = -0.f;
+  gate[4] = 1e-30f;
+  const std::vector<float> up = RandomValues(203, 1.f, 6);
+  for (const Kernel& k : kernels) {
+    for (int64_t n : {1, 7, 8, 9, 203}) {
+      std::vector<float> out(static_cast<size_t>(n), 7.f);
+      k.fn(gate.data(), up.data(), out.data(), n);
+      for (int64_t i = 0; i < n; ++i) {
+        const double v = gate[i];
+        const double act =
+            k.gelu
+                ? 0.5 * v *
+                      (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (v + 0.044715 * v * v * v)))
+                : v / (1 + std::exp(-v));
+        const double want = act * up[i];
+        ASSERT_NEAR(out[i], want, 2e-6 * (1 + std::fabs(want)))
+            << k.name << " n " << n << " gate " << gate[i];
+      }
+      // In place; an element's value does not depend on where the array ends.
+      std::vector<float> in_place(gate.begin(), gate.begin() + n);
+      k.fn(in_place.data(), up.data(), in_place.data(), n);
+      EXPECT_EQ(in_place, out) << k.name;
+      if (n > 1) {
+        std::vector<float> shorter(static_cast<size_t>(n - 1));
+        k.fn(gate.data(), up.data(), shorter.data(), n - 1);
+        EXPECT_TRUE(std::equal(shorter.begin(), shorter.end(), out.begin())) << k.name;
+      }
+    }
+  }
 }
 
 TEST(OpsTest, SoftCapBendsTowardTheCap) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "libinfer/kernels/cpu/attention_internal.h"
+#include "libinfer/kernels/cpu/exp_avx2.h"
 
 namespace infer::kernels::cpu {
 namespace {
@@ -15,30 +16,6 @@ inline float HorizontalSum(__m256 v) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
-}
-
-// e^x for x <= 0 (softmax arguments), relative error ~2e-7: x = n ln2 + r with |r| <= ln2 / 2,
-// e^r by a degree-6 polynomial (Taylor coefficients refined for the interval), 2^n through the
-// exponent bits. Inputs below -87 give 0.
-inline __m256 ExpNonPositive(__m256 x) {
-  const __m256 min = _mm256_set1_ps(-87.0f);
-  const __m256 underflow = _mm256_cmp_ps(x, min, _CMP_LT_OQ);
-  x = _mm256_max_ps(x, min);
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  const __m256i bits =
-      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  const __m256 result = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
-  return _mm256_andnot_ps(underflow, result);
 }
 
 // Eight K or V elements as floats: F32 loaded, F16 widened (exactly).

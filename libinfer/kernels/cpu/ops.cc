@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "libinfer/kernels/cpu/ops_internal.h"
+#include "libinfer/util/cpu_features.h"
+
 namespace infer::kernels::cpu {
 
 void RmsNorm(const float* x, const float* weight, float* out, int64_t n, float eps) {
@@ -14,7 +17,18 @@ void RmsNorm(const float* x, const float* weight, float* out, int64_t n, float e
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
 }
 
+#if defined(INFER_KERNELS_X86)
+namespace {
+
+bool UseAvx2() { return GetCpuFeatures().avx2; }
+
+}  // namespace
+#endif
+
 void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
+#if defined(INFER_KERNELS_X86)
+  if (UseAvx2()) return SiluMulAvx2(gate, up, out, n);
+#endif
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
     out[i] = g / (1.0f + std::exp(-g)) * up[i];
@@ -22,6 +36,9 @@ void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
 }
 
 void GeluTanhMul(const float* gate, const float* up, float* out, int64_t n) {
+#if defined(INFER_KERNELS_X86)
+  if (UseAvx2()) return GeluTanhMulAvx2(gate, up, out, n);
+#endif
   constexpr float kSqrt2OverPi = 0.7978845608028654f;
   for (int64_t i = 0; i < n; ++i) {
     const float v = gate[i];
