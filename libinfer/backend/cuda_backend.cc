@@ -2,10 +2,12 @@
 // Every CUDA call's error becomes a Status naming the call and its values; nothing aborts.
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <map>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -81,9 +83,69 @@ kernels::cuda::AttentionDims DimsOf(const AttentionShape& s) {
   return d;
 }
 
+// cuBLASLt, opened on first use: linking it would map its hundreds of megabytes into every
+// process of a CUDA build, GPU or not (about 200 MB of resident memory at start).
+struct CublasLtApi {
+#define INFER_LT_FN(name) decltype(&cublasLt##name) name = nullptr;
+  INFER_LT_FN(Create)
+  INFER_LT_FN(Destroy)
+  INFER_LT_FN(GetStatusString)
+  INFER_LT_FN(Matmul)
+  INFER_LT_FN(MatmulAlgoGetHeuristic)
+  INFER_LT_FN(MatmulDescCreate)
+  INFER_LT_FN(MatmulDescDestroy)
+  INFER_LT_FN(MatmulDescSetAttribute)
+  INFER_LT_FN(MatmulPreferenceCreate)
+  INFER_LT_FN(MatmulPreferenceDestroy)
+  INFER_LT_FN(MatmulPreferenceSetAttribute)
+  INFER_LT_FN(MatrixLayoutCreate)
+  INFER_LT_FN(MatrixLayoutDestroy)
+#undef INFER_LT_FN
+  std::string error;  // why it could not be opened; empty when it was
+};
+
+const CublasLtApi& Lt() {
+  static const CublasLtApi* api = [] {
+    auto* a = new CublasLtApi;
+    void* lib = dlopen(INFER_CUBLASLT_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (lib == nullptr) lib = dlopen(INFER_CUBLASLT_FALLBACK, RTLD_NOW | RTLD_LOCAL);
+    if (lib == nullptr) {
+      const char* why = dlerror();
+      a->error = absl::StrCat("cannot open ", INFER_CUBLASLT_SONAME, ": ",
+                              why != nullptr ? why : "unknown error");
+      return a;
+    }
+    bool complete = true;
+    const auto bind = [&](auto& fn, const char* name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
+      if (fn == nullptr && complete) {
+        complete = false;
+        a->error = absl::StrCat(INFER_CUBLASLT_SONAME, " has no ", name);
+      }
+    };
+#define INFER_LT_BIND(name) bind(a->name, "cublasLt" #name);
+    INFER_LT_BIND(Create)
+    INFER_LT_BIND(Destroy)
+    INFER_LT_BIND(GetStatusString)
+    INFER_LT_BIND(Matmul)
+    INFER_LT_BIND(MatmulAlgoGetHeuristic)
+    INFER_LT_BIND(MatmulDescCreate)
+    INFER_LT_BIND(MatmulDescDestroy)
+    INFER_LT_BIND(MatmulDescSetAttribute)
+    INFER_LT_BIND(MatmulPreferenceCreate)
+    INFER_LT_BIND(MatmulPreferenceDestroy)
+    INFER_LT_BIND(MatmulPreferenceSetAttribute)
+    INFER_LT_BIND(MatrixLayoutCreate)
+    INFER_LT_BIND(MatrixLayoutDestroy)
+#undef INFER_LT_BIND
+    return a;
+  }();
+  return *api;
+}
+
 absl::Status BlasError(cublasStatus_t status, const std::string& call) {
   const std::string message =
-      absl::StrCat(call, " failed: ", cublasLtGetStatusString(status), " (", int{status}, ")");
+      absl::StrCat(call, " failed: ", Lt().GetStatusString(status), " (", int{status}, ")");
   if (status == CUBLAS_STATUS_ALLOC_FAILED) return absl::ResourceExhaustedError(message);
   if (status == CUBLAS_STATUS_NOT_SUPPORTED) return absl::UnimplementedError(message);
   return absl::InternalError(message);
@@ -106,12 +168,12 @@ class CudaBackend : public Backend {
     cudaSetDevice(device_);
     cudaStreamSynchronize(stream_);
     for (auto& [key, plan] : gemm_plans_) {
-      cublasLtMatrixLayoutDestroy(plan.a);
-      cublasLtMatrixLayoutDestroy(plan.b);
-      cublasLtMatrixLayoutDestroy(plan.d);
-      cublasLtMatmulDescDestroy(plan.desc);
+      Lt().MatrixLayoutDestroy(plan.a);
+      Lt().MatrixLayoutDestroy(plan.b);
+      Lt().MatrixLayoutDestroy(plan.d);
+      Lt().MatmulDescDestroy(plan.desc);
     }
-    if (lt_ != nullptr) cublasLtDestroy(lt_);
+    if (lt_ != nullptr) Lt().Destroy(lt_);
     if (staging_ != nullptr) cudaFreeHost(staging_);
     cudaStreamDestroy(stream_);
   }
@@ -324,7 +386,10 @@ class CudaBackend : public Backend {
                     int64_t ldy) {
     using kernels::cuda::WeightType;
     if (lt_ == nullptr) {
-      if (cublasStatus_t st = cublasLtCreate(&lt_); st != CUBLAS_STATUS_SUCCESS) {
+      if (!Lt().error.empty()) {
+        return absl::UnavailableError(absl::StrCat("cuBLASLt (prefill products): ", Lt().error));
+      }
+      if (cublasStatus_t st = Lt().Create(&lt_); st != CUBLAS_STATUS_SUCCESS) {
         lt_ = nullptr;
         return BlasError(st, "cublasLtCreate");
       }
@@ -356,9 +421,9 @@ class CudaBackend : public Backend {
     INFER_ASSIGN_OR_RETURN(const GemmPlan* plan,
                            PlanGemm(type, s.rows, s.cols, m, lda, ldy, y_align));
     const float alpha = 1.0f, beta = 0.0f;
-    if (cublasStatus_t st = cublasLtMatmul(lt_, plan->desc, &alpha, a, plan->a, b, plan->b, &beta,
-                                           y, plan->d, y, plan->d, &plan->algo,
-                                           gemm_workspace_->data(), kGemmWorkspaceBytes, stream_);
+    if (cublasStatus_t st = Lt().Matmul(lt_, plan->desc, &alpha, a, plan->a, b, plan->b, &beta, y,
+                                        plan->d, y, plan->d, &plan->algo, gemm_workspace_->data(),
+                                        kGemmWorkspaceBytes, stream_);
         st != CUBLAS_STATUS_SUCCESS) {
       return BlasError(st, absl::StrCat("cublasLtMatmul(", s.rows, " x ", s.cols, ", m=", m, ")"));
     }
@@ -373,67 +438,67 @@ class CudaBackend : public Backend {
     const auto check = [&](cublasStatus_t st, const char* call) {
       return st == CUBLAS_STATUS_SUCCESS ? absl::OkStatus() : BlasError(st, call);
     };
-    absl::Status status = check(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F),
+    absl::Status status = check(Lt().MatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F),
                                 "cublasLtMatmulDescCreate");
     const cublasOperation_t transpose = CUBLAS_OP_T;
     if (status.ok()) {
-      status = check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &transpose,
-                                                    sizeof(transpose)),
+      status = check(Lt().MatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &transpose,
+                                                 sizeof(transpose)),
                      "cublasLtMatmulDescSetAttribute(TRANSA)");
     }
     if (status.ok()) {
-      status = check(cublasLtMatrixLayoutCreate(&p.a, type, cols, rows, lda),
+      status = check(Lt().MatrixLayoutCreate(&p.a, type, cols, rows, lda),
                      "cublasLtMatrixLayoutCreate(A)");
     }
     if (status.ok()) {
-      status = check(cublasLtMatrixLayoutCreate(&p.b, type, cols, m, cols),
+      status = check(Lt().MatrixLayoutCreate(&p.b, type, cols, m, cols),
                      "cublasLtMatrixLayoutCreate(B)");
     }
     if (status.ok()) {
-      status = check(cublasLtMatrixLayoutCreate(&p.d, CUDA_R_32F, rows, m, ldy),
+      status = check(Lt().MatrixLayoutCreate(&p.d, CUDA_R_32F, rows, m, ldy),
                      "cublasLtMatrixLayoutCreate(D)");
     }
     cublasLtMatmulPreference_t pref = nullptr;
     if (status.ok()) {
-      status = check(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
+      status = check(Lt().MatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
     }
     const uint64_t workspace = kGemmWorkspaceBytes;
     if (status.ok()) {
       status =
-          check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                     &workspace, sizeof(workspace)),
+          check(Lt().MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                  &workspace, sizeof(workspace)),
                 "cublasLtMatmulPreferenceSetAttribute");
     }
     const uint32_t d_align = static_cast<uint32_t>(y_align);
     if (status.ok()) {
       status =
-          check(cublasLtMatmulPreferenceSetAttribute(
-                    pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &d_align, sizeof(d_align)),
+          check(Lt().MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+                                                  &d_align, sizeof(d_align)),
                 "cublasLtMatmulPreferenceSetAttribute(D alignment)");
     }
     if (status.ok()) {
       status =
-          check(cublasLtMatmulPreferenceSetAttribute(
-                    pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &d_align, sizeof(d_align)),
+          check(Lt().MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+                                                  &d_align, sizeof(d_align)),
                 "cublasLtMatmulPreferenceSetAttribute(C alignment)");
     }
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
     if (status.ok()) {
       status = check(
-          cublasLtMatmulAlgoGetHeuristic(lt_, p.desc, p.a, p.b, p.d, p.d, pref, 1, &result, &found),
+          Lt().MatmulAlgoGetHeuristic(lt_, p.desc, p.a, p.b, p.d, p.d, pref, 1, &result, &found),
           "cublasLtMatmulAlgoGetHeuristic");
     }
-    if (pref != nullptr) cublasLtMatmulPreferenceDestroy(pref);
+    if (pref != nullptr) Lt().MatmulPreferenceDestroy(pref);
     if (status.ok() && found == 0) {
       status = absl::UnimplementedError(
           absl::StrCat("cuBLASLt has no algorithm for ", rows, " x ", cols, " with ", m, " rows"));
     }
     if (!status.ok()) {
-      if (p.a != nullptr) cublasLtMatrixLayoutDestroy(p.a);
-      if (p.b != nullptr) cublasLtMatrixLayoutDestroy(p.b);
-      if (p.d != nullptr) cublasLtMatrixLayoutDestroy(p.d);
-      if (p.desc != nullptr) cublasLtMatmulDescDestroy(p.desc);
+      if (p.a != nullptr) Lt().MatrixLayoutDestroy(p.a);
+      if (p.b != nullptr) Lt().MatrixLayoutDestroy(p.b);
+      if (p.d != nullptr) Lt().MatrixLayoutDestroy(p.d);
+      if (p.desc != nullptr) Lt().MatmulDescDestroy(p.desc);
       return status;
     }
     p.algo = result.algo;
