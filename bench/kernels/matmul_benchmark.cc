@@ -152,7 +152,7 @@ void MatMulArgs(benchmark::internal::Benchmark* b) {
   for (DType dtype : dtypes) {
     const bool super = GetDTypeInfo(dtype).block_elems > kQuantBlock;
     for (const auto& s : super ? super_shapes : shapes) {
-      for (int64_t m : {1, 64, 512}) {
+      for (int64_t m : {1, 16, 64, 512}) {
         for (int threads : {1, 2}) {
           b->Args({static_cast<int64_t>(dtype), s[0], s[1], m, threads, 16});
           const bool quantized =
