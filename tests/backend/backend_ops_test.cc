@@ -270,6 +270,44 @@ TEST_P(BackendOpsTest, RopeAtFarPositionsBothLayouts) {
   }
 }
 
+// Causal attention from its definition, in double: each token of `plan` over its sequence's
+// positions [max(0, pos - window + 1), pos], K and V read as the values `k` and `v` hold at each
+// pool element.
+template <class Pool>
+std::vector<double> ReferenceAttention(const AttentionShape& s, const FlatBatch& plan,
+                                       const std::vector<float>& q, const Pool& k, const Pool& v) {
+  std::vector<double> out(q.size());
+  for (int64_t t = 0; t < plan.num_tokens(); ++t) {
+    const int64_t pos = plan.positions[t];
+    const int64_t first =
+        s.sliding_window > 0 ? std::max<int64_t>(0, pos - s.sliding_window + 1) : 0;
+    for (int64_t h = 0; h < s.num_heads; ++h) {
+      const int64_t kvh = h / (s.num_heads / s.num_kv_heads);
+      const float* qh = &q[(t * s.num_heads + h) * s.head_dim];
+      const auto row = [&](int64_t p) {
+        return plan.block_tables[plan.table_begin[t] + p / s.block_size] * s.block_floats() +
+               s.row_offset(kvh, p);
+      };
+      std::vector<double> w;
+      for (int64_t p = first; p <= pos; ++p) {
+        double d = 0;
+        for (int64_t i = 0; i < s.head_dim; ++i) d += double(qh[i]) * k[row(p) + i];
+        d *= s.scale;
+        if (s.softcap > 0) d = s.softcap * std::tanh(d / s.softcap);
+        w.push_back(d);
+      }
+      const double mx = *std::max_element(w.begin(), w.end());
+      double total = 0;
+      for (double& x : w) total += (x = std::exp(x - mx));
+      double* o = &out[(t * s.num_heads + h) * s.head_dim];
+      for (int64_t p = first; p <= pos; ++p) {
+        for (int64_t i = 0; i < s.head_dim; ++i) o[i] += w[p - first] / total * v[row(p) + i];
+      }
+    }
+  }
+  return out;
+}
+
 // K/V rows land where the block tables say; attention over them matches causal softmax in
 // double, for prefill chunks and a long decode row (which a GPU splits over its positions), with
 // GQA, a sliding window and soft-capping.
@@ -320,34 +358,7 @@ TEST_P(BackendOpsTest, WriteKvAndPagedAttention) {
           backend_
               ->PagedAttention(s, bq->floats(), bk_pool->floats(), bv_pool->floats(), bo->floats())
               .ok());
-      std::vector<double> want(q.size());
-      for (int64_t t = 0; t < n; ++t) {
-        const int64_t pos = plan.positions[t];
-        const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
-        for (int64_t h = 0; h < s.num_heads; ++h) {
-          const int64_t kvh = h / (s.num_heads / s.num_kv_heads);
-          const float* qh = &q[(t * s.num_heads + h) * s.head_dim];
-          std::vector<double> scores;
-          for (int64_t p = first; p <= pos; ++p) {
-            const int64_t block = plan.block_tables[plan.table_begin[t] + p / s.block_size];
-            const float* kr = &k_pool[block * s.block_floats() + s.row_offset(kvh, p)];
-            double d = 0;
-            for (int64_t i = 0; i < s.head_dim; ++i) d += double(qh[i]) * kr[i];
-            d *= s.scale;
-            if (softcap > 0) d = softcap * std::tanh(d / softcap);
-            scores.push_back(d);
-          }
-          const double mx = *std::max_element(scores.begin(), scores.end());
-          double total = 0;
-          for (double& sc : scores) total += (sc = std::exp(sc - mx));
-          double* out = &want[(t * s.num_heads + h) * s.head_dim];
-          for (int64_t p = first; p <= pos; ++p) {
-            const int64_t block = plan.block_tables[plan.table_begin[t] + p / s.block_size];
-            const float* vr = &v_pool[block * s.block_floats() + s.row_offset(kvh, p)];
-            for (int64_t i = 0; i < s.head_dim; ++i) out[i] += scores[p - first] / total * vr[i];
-          }
-        }
-      }
+      const std::vector<double> want = ReferenceAttention(s, plan, q, k_pool, v_pool);
       ExpectNear(
           Get(*bo, q.size()), want, 1e-4, 1e-5,
           "attention window=" + std::to_string(window) + " softcap=" + std::to_string(softcap));
@@ -404,35 +415,7 @@ TEST_P(BackendOpsTest, F16PoolsRoundOnWriteAndAttendLikeTheirValues) {
   ASSERT_TRUE(
       backend_->PagedAttention(s, bq->floats(), (*k_pool)->data(), (*v_pool)->data(), bo->floats())
           .ok());
-  std::vector<double> want(q.size());
-  for (int64_t t = 0; t < n; ++t) {
-    const int64_t pos = plan.positions[t];
-    for (int64_t h = 0; h < s.num_heads; ++h) {
-      const int64_t kvh = h / (s.num_heads / s.num_kv_heads);
-      std::vector<double> w;
-      for (int64_t p = 0; p <= pos; ++p) {
-        const int64_t at =
-            plan.block_tables[plan.table_begin[t] + p / s.block_size] * s.block_floats() +
-            s.row_offset(kvh, p);
-        double d = 0;
-        for (int64_t i = 0; i < s.head_dim; ++i) {
-          d += double(q[(t * s.num_heads + h) * s.head_dim + i]) * k_at[at + i];
-        }
-        w.push_back(d * s.scale);
-      }
-      const double mx = *std::max_element(w.begin(), w.end());
-      double total = 0;
-      for (double& x : w) total += (x = std::exp(x - mx));
-      for (int64_t p = 0; p <= pos; ++p) {
-        const int64_t at =
-            plan.block_tables[plan.table_begin[t] + p / s.block_size] * s.block_floats() +
-            s.row_offset(kvh, p);
-        for (int64_t i = 0; i < s.head_dim; ++i) {
-          want[(t * s.num_heads + h) * s.head_dim + i] += w[p] / total * v_at[at + i];
-        }
-      }
-    }
-  }
+  const std::vector<double> want = ReferenceAttention(s, plan, q, k_at, v_at);
   ExpectNear(Get(*bo, q.size()), want, 1e-4, 1e-5, "attention over F16 pools");
 }
 
