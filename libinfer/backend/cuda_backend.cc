@@ -86,21 +86,19 @@ kernels::cuda::AttentionDims DimsOf(const AttentionShape& s) {
 // cuBLASLt, opened on first use: linking it would map its hundreds of megabytes into every
 // process of a CUDA build, GPU or not (about 200 MB of resident memory at start).
 struct CublasLtApi {
-#define INFER_LT_FN(name) decltype(&cublasLt##name) name = nullptr;
-  INFER_LT_FN(Create)
-  INFER_LT_FN(Destroy)
-  INFER_LT_FN(GetStatusString)
-  INFER_LT_FN(Matmul)
-  INFER_LT_FN(MatmulAlgoGetHeuristic)
-  INFER_LT_FN(MatmulDescCreate)
-  INFER_LT_FN(MatmulDescDestroy)
-  INFER_LT_FN(MatmulDescSetAttribute)
-  INFER_LT_FN(MatmulPreferenceCreate)
-  INFER_LT_FN(MatmulPreferenceDestroy)
-  INFER_LT_FN(MatmulPreferenceSetAttribute)
-  INFER_LT_FN(MatrixLayoutCreate)
-  INFER_LT_FN(MatrixLayoutDestroy)
-#undef INFER_LT_FN
+  decltype(&cublasLtCreate) Create = nullptr;
+  decltype(&cublasLtDestroy) Destroy = nullptr;
+  decltype(&cublasLtGetStatusString) GetStatusString = nullptr;
+  decltype(&cublasLtMatmul) Matmul = nullptr;
+  decltype(&cublasLtMatmulAlgoGetHeuristic) MatmulAlgoGetHeuristic = nullptr;
+  decltype(&cublasLtMatmulDescCreate) MatmulDescCreate = nullptr;
+  decltype(&cublasLtMatmulDescDestroy) MatmulDescDestroy = nullptr;
+  decltype(&cublasLtMatmulDescSetAttribute) MatmulDescSetAttribute = nullptr;
+  decltype(&cublasLtMatmulPreferenceCreate) MatmulPreferenceCreate = nullptr;
+  decltype(&cublasLtMatmulPreferenceDestroy) MatmulPreferenceDestroy = nullptr;
+  decltype(&cublasLtMatmulPreferenceSetAttribute) MatmulPreferenceSetAttribute = nullptr;
+  decltype(&cublasLtMatrixLayoutCreate) MatrixLayoutCreate = nullptr;
+  decltype(&cublasLtMatrixLayoutDestroy) MatrixLayoutDestroy = nullptr;
   std::string error;  // why it could not be opened; empty when it was
 };
 
@@ -123,21 +121,19 @@ const CublasLtApi& Lt() {
         a->error = absl::StrCat(INFER_CUBLASLT_SONAME, " has no ", name);
       }
     };
-#define INFER_LT_BIND(name) bind(a->name, "cublasLt" #name);
-    INFER_LT_BIND(Create)
-    INFER_LT_BIND(Destroy)
-    INFER_LT_BIND(GetStatusString)
-    INFER_LT_BIND(Matmul)
-    INFER_LT_BIND(MatmulAlgoGetHeuristic)
-    INFER_LT_BIND(MatmulDescCreate)
-    INFER_LT_BIND(MatmulDescDestroy)
-    INFER_LT_BIND(MatmulDescSetAttribute)
-    INFER_LT_BIND(MatmulPreferenceCreate)
-    INFER_LT_BIND(MatmulPreferenceDestroy)
-    INFER_LT_BIND(MatmulPreferenceSetAttribute)
-    INFER_LT_BIND(MatrixLayoutCreate)
-    INFER_LT_BIND(MatrixLayoutDestroy)
-#undef INFER_LT_BIND
+    bind(a->Create, "cublasLtCreate");
+    bind(a->Destroy, "cublasLtDestroy");
+    bind(a->GetStatusString, "cublasLtGetStatusString");
+    bind(a->Matmul, "cublasLtMatmul");
+    bind(a->MatmulAlgoGetHeuristic, "cublasLtMatmulAlgoGetHeuristic");
+    bind(a->MatmulDescCreate, "cublasLtMatmulDescCreate");
+    bind(a->MatmulDescDestroy, "cublasLtMatmulDescDestroy");
+    bind(a->MatmulDescSetAttribute, "cublasLtMatmulDescSetAttribute");
+    bind(a->MatmulPreferenceCreate, "cublasLtMatmulPreferenceCreate");
+    bind(a->MatmulPreferenceDestroy, "cublasLtMatmulPreferenceDestroy");
+    bind(a->MatmulPreferenceSetAttribute, "cublasLtMatmulPreferenceSetAttribute");
+    bind(a->MatrixLayoutCreate, "cublasLtMatrixLayoutCreate");
+    bind(a->MatrixLayoutDestroy, "cublasLtMatrixLayoutDestroy");
     return a;
   }();
   return *api;
