@@ -142,6 +142,26 @@ def test_errors_raise_with_the_librarys_message(model, tmp_path):
         model.generate(42)
 
 
+def test_device_and_kv_cache_dtype(smollm2_path):
+    # No silent fallback: a device that is not there (no GPU here, or a name that is no device)
+    # raises with the reason.
+    with pytest.raises((ValueError, RuntimeError, libinfer.Error), match="device 'tpu'"):
+        libinfer.Model.load(smollm2_path, device="tpu")
+    if not os.path.exists("/dev/nvidia0"):
+        with pytest.raises((ValueError, RuntimeError, libinfer.Error), match="cuda:0"):
+            libinfer.Model.load(smollm2_path, device="cuda")
+    with pytest.raises(ValueError, match="kv_cache_dtype"):
+        libinfer.Model.load(smollm2_path, kv_cache_dtype="int4")
+    # An F16 cache serves requests; its greedy text starts as the F32 cache's (the rounding of K
+    # and V moves logits by far less than SmolLM2's usual margins on this prompt's first tokens).
+    with libinfer.Model.load(smollm2_path, threads=2, kv_cache_dtype="float16") as half, \
+            libinfer.Model.load(smollm2_path, threads=2) as full:
+        assert half.info.device.startswith("cpu")
+        a = half.generate(CHAT, max_tokens=8, temperature=0)
+        b = full.generate(CHAT, max_tokens=8, temperature=0)
+        assert a.text[:8] == b.text[:8], (a.text, b.text)
+
+
 def test_chat_rendering_equals_jinja2(model):
     jinja2 = pytest.importorskip("jinja2")
     env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)

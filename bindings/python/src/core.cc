@@ -113,12 +113,18 @@ struct PyModel {
 };
 
 std::unique_ptr<PyModel> LoadModel(const std::string& path, int threads, int64_t max_context,
-                                   uint64_t kv_cache_bytes, int32_t max_num_seqs) {
+                                   uint64_t kv_cache_bytes, int32_t max_num_seqs,
+                                   const std::string& device, const std::string& kv_cache_dtype) {
+  if (kv_cache_dtype != "auto" && kv_cache_dtype != "float32" && kv_cache_dtype != "float16") {
+    throw py::value_error("kv_cache_dtype: expected 'auto', 'float32' or 'float16', got '" +
+                          kv_cache_dtype + "'");
+  }
   auto out = std::make_unique<PyModel>();
   ModelOptions options;
   options.path = path;
   options.num_threads = threads;
   options.max_context = max_context;
+  options.device = device;
   absl::StatusOr<std::unique_ptr<Model>> model;
   {
     py::gil_scoped_release release;
@@ -126,6 +132,8 @@ std::unique_ptr<PyModel> LoadModel(const std::string& path, int threads, int64_t
   }
   out->model = Take(std::move(model));
   out->scheduler_options.kv_cache_bytes = kv_cache_bytes;
+  out->scheduler_options.kv_cache_dtype =
+      kv_cache_dtype == "float16" ? KvCacheDType::kFloat16 : KvCacheDType::kFloat32;
   if (max_num_seqs > 0) out->scheduler_options.max_num_seqs = max_num_seqs;
   return out;
 }
@@ -410,6 +418,7 @@ PYBIND11_MODULE(_core, mod) {
       .def_readonly("cpu_kernels", &ModelInfo::cpu_kernels)
       .def_readonly("cpu_model", &ModelInfo::cpu_model)
       .def_readonly("num_threads", &ModelInfo::num_threads)
+      .def_readonly("device", &ModelInfo::device)
       .def("__repr__", [](const ModelInfo& i) {
         return "ModelInfo(name='" + i.name + "', architecture='" + i.architecture +
                "', file_type='" + i.file_type + "', layers=" + std::to_string(i.num_layers) +
@@ -462,7 +471,8 @@ PYBIND11_MODULE(_core, mod) {
   py::class_<PyModel>(mod, "Model")
       .def_static("load", &LoadModel, py::arg("path"), py::arg("threads") = 0,
                   py::arg("max_context") = 0, py::arg("kv_cache_bytes") = 0,
-                  py::arg("max_num_seqs") = 0)
+                  py::arg("max_num_seqs") = 0, py::arg("device") = "cpu",
+                  py::arg("kv_cache_dtype") = "auto")
       .def("close", &PyModel::Close)
       .def_property_readonly("info", [](PyModel& m) { return m.Get().info(); })
       .def_property_readonly(

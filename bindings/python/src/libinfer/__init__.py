@@ -156,12 +156,15 @@ class Model:
 
     @classmethod
     def load(cls, path: str, *, threads: int = 0, max_context: int = 0,
-             kv_cache_bytes: int = 0, max_num_seqs: int = 0) -> "Model":
+             kv_cache_bytes: int = 0, max_num_seqs: int = 0, device: str = "cpu",
+             kv_cache_dtype: str = "auto") -> "Model":
         """Loads a GGUF file or a Hugging Face folder. threads=0: one per physical core;
         max_context=0: the model's own; kv_cache_bytes=0 and max_num_seqs=0: the Scheduler's
-        defaults (a share of free memory; 64 sequences)."""
+        defaults (a share of free memory; 64 sequences). device: "cpu", "cuda" or "cuda:N" (a
+        missing GPU raises, naming why). kv_cache_dtype: "auto" (float32) or "float16" (half
+        the cache's memory, K and V rounded to F16)."""
         return cls(_core.Model.load(str(path), threads, max_context, kv_cache_bytes,
-                                    max_num_seqs))
+                                    max_num_seqs, device, kv_cache_dtype))
 
     @property
     def info(self) -> ModelInfo:

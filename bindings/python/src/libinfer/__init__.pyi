@@ -23,6 +23,7 @@ class ModelInfo:
     cpu_kernels: str
     cpu_model: str
     num_threads: int
+    device: str
 
 class ToolCall:
     id: str
@@ -72,7 +73,8 @@ class Completion:
 class Model:
     @classmethod
     def load(cls, path: str, *, threads: int = 0, max_context: int = 0,
-             kv_cache_bytes: int = 0, max_num_seqs: int = 0) -> Model: ...
+             kv_cache_bytes: int = 0, max_num_seqs: int = 0, device: str = "cpu",
+             kv_cache_dtype: str = "auto") -> Model: ...
     def close(self) -> None: ...
     def __enter__(self) -> Model: ...
     def __exit__(self, *exc: Any) -> None: ...
