@@ -10,7 +10,6 @@
 #include "libinfer/kernels/cpu/attention.h"
 #include "libinfer/kernels/cpu/matmul.h"
 #include "libinfer/kernels/cpu/ops.h"
-#include "libinfer/util/fp16.h"
 #include "libinfer/util/status_macros.h"
 #include "libinfer/util/thread_pool.h"
 
@@ -179,9 +178,7 @@ class CpuBackend : public Backend {
 
  private:
   static void Store(const float* src, int64_t n, float* dst) { std::copy_n(src, n, dst); }
-  static void Store(const float* src, int64_t n, uint16_t* dst) {
-    for (int64_t i = 0; i < n; ++i) dst[i] = Fp32ToFp16(src[i]);
-  }
+  static void Store(const float* src, int64_t n, uint16_t* dst) { k::ToF16(src, n, dst); }
   template <class T>
   void WriteKvAs(const AttentionShape& s, const float* k, const float* v, T* k_pool, T* v_pool) {
     const int64_t width = s.num_kv_heads * s.head_dim;

@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "libinfer/kernels/cpu/ops_internal.h"
 #include "libinfer/util/cpu_features.h"
+#include "libinfer/util/fp16.h"
 
 namespace infer::kernels::cpu {
 namespace {
@@ -88,6 +89,43 @@ TEST(OpsTest, GatedActivationsMatchTheirDefinitionsAtEveryLevel) {
         std::vector<float> shorter(static_cast<size_t>(n - 1));
         k.fn(gate.data(), up.data(), shorter.data(), n - 1);
         EXPECT_TRUE(std::equal(shorter.begin(), shorter.end(), out.begin())) << k.name;
+      }
+    }
+  }
+}
+
+// ToF16 (an F16 KV cache's writes) rounds as Fp32ToFp16 does, bit for bit, at every level:
+// halfway cases, subnormals, overflow to infinity, signed zeros; NaN stays NaN.
+TEST(OpsTest, ToF16RoundsAsFp32ToFp16) {
+  std::vector<float> x = RandomValues(1003, 3.f, 9);
+  std::mt19937 rng(10);
+  std::uniform_int_distribution<uint32_t> bits;
+  for (int i = 0; i < 2000; ++i) x.push_back(Fp32FromBits(bits(rng)));
+  for (uint32_t h = 0; h < 0x7c00; h += 7) {  // F16 values and the midpoints above them
+    const float v = Fp16ToFp32(static_cast<uint16_t>(h));
+    const float next = Fp16ToFp32(static_cast<uint16_t>(h + 1));
+    x.push_back(v);
+    x.push_back(-(v + (next - v) / 2));
+  }
+  for (float v : {0.f, -0.f, 65504.f, 65519.f, 65520.f, 1e9f, -1e9f, 5.9604645e-8f, 2.98e-8f}) {
+    x.push_back(v);
+  }
+  using Fn = void (*)(const float*, int64_t, uint16_t*);
+  std::vector<std::pair<const char*, Fn>> kernels = {{"ToF16", ToF16}};
+#if defined(__x86_64__)
+  if (GetCpuFeatures().avx2) kernels.push_back({"ToF16Avx2", ToF16Avx2});
+#endif
+  for (const auto& [name, fn] : kernels) {
+    for (int64_t n : {int64_t{5}, static_cast<int64_t>(x.size())}) {
+      std::vector<uint16_t> got(static_cast<size_t>(n));
+      fn(x.data(), n, got.data());
+      for (int64_t i = 0; i < n; ++i) {
+        const uint16_t want = Fp32ToFp16(x[i]);
+        if (std::isnan(x[i])) {
+          ASSERT_TRUE(std::isnan(Fp16ToFp32(got[i]))) << name << " " << i;
+          continue;
+        }
+        ASSERT_EQ(got[i], want) << name << " x = " << x[i] << " (bits " << Fp32ToBits(x[i]) << ")";
       }
     }
   }

@@ -5,6 +5,7 @@
 
 #include "libinfer/kernels/cpu/ops_internal.h"
 #include "libinfer/util/cpu_features.h"
+#include "libinfer/util/fp16.h"
 
 namespace infer::kernels::cpu {
 
@@ -54,6 +55,13 @@ void SoftCap(float* x, int64_t n, float cap) {
 
 void Scale(float* x, int64_t n, float s) {
   for (int64_t i = 0; i < n; ++i) x[i] *= s;
+}
+
+void ToF16(const float* x, int64_t n, uint16_t* dst) {
+#if defined(INFER_KERNELS_X86)
+  if (UseAvx2()) return ToF16Avx2(x, n, dst);
+#endif
+  for (int64_t i = 0; i < n; ++i) dst[i] = Fp32ToFp16(x[i]);
 }
 
 void Add(float* x, const float* y, int64_t n) {

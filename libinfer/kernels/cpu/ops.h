@@ -23,6 +23,10 @@ void SoftCap(float* x, int64_t n, float cap);
 // x[i] *= s.
 void Scale(float* x, int64_t n, float s);
 
+// dst[i] = x[i] as IEEE F16 bits, rounded to nearest even (util/fp16.h's Fp32ToFp16, bit for
+// bit): what an F16 KV cache stores.
+void ToF16(const float* x, int64_t n, uint16_t* dst);
+
 // x[i] += y[i].
 void Add(float* x, const float* y, int64_t n);
 

@@ -63,4 +63,20 @@ void GeluTanhMulAvx2(const float* gate, const float* up, float* out, int64_t n) 
   GatedMul<GeluTanh>(gate, up, out, n);
 }
 
+void ToF16Avx2(const float* x, int64_t n, uint16_t* dst) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), h);
+  }
+  if (i < n) {
+    alignas(32) float tail[8] = {};
+    alignas(16) uint16_t out[8];
+    std::copy(x + i, x + n, tail);
+    _mm_store_si128(reinterpret_cast<__m128i*>(out),
+                    _mm256_cvtps_ph(_mm256_load_ps(tail), _MM_FROUND_TO_NEAREST_INT));
+    std::copy(out, out + (n - i), dst + i);
+  }
+}
+
 }  // namespace infer::kernels::cpu
