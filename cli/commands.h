@@ -43,7 +43,7 @@ absl::StatusOr<std::unique_ptr<Model>> LoadModel(const std::string& path, int th
 void AddDeviceFlag(CLI::App& app, std::string& device);
 
 // Adds --kv-cache-dtype (env KV_CACHE_DTYPE: auto, float32 or float16) to a command that runs a
-// Scheduler; KvCacheDTypeOf reads the checked value.
+// Scheduler (the names ParseKvCacheDType takes); KvCacheDTypeOf reads the checked value.
 void AddKvCacheDtypeFlag(CLI::App& app, std::string& dtype);
 KvCacheDType KvCacheDTypeOf(const std::string& dtype);
 

@@ -136,11 +136,14 @@ void AddKvCacheDtypeFlag(CLI::App& app, std::string& dtype) {
                  "KV cache element type: auto (= float32) or float16 (half the memory and the "
                  "bytes attention reads; K and V rounded to F16)")
       ->envname("KV_CACHE_DTYPE")
-      ->check(CLI::IsMember({"auto", "float32", "float16"}));
+      ->check([](const std::string& name) {
+        absl::StatusOr<KvCacheDType> type = ParseKvCacheDType(name);
+        return type.ok() ? std::string() : std::string(type.status().message());
+      });
 }
 
 KvCacheDType KvCacheDTypeOf(const std::string& dtype) {
-  return dtype == "float16" ? KvCacheDType::kFloat16 : KvCacheDType::kFloat32;
+  return ParseKvCacheDType(dtype).value_or(KvCacheDType::kFloat32);
 }
 
 uint64_t ProcStatusBytes(const char* field) {

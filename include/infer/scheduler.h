@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -40,6 +41,10 @@ namespace infer {
 // memory) and what attention reads per step, rounding each K and V value to F16 (llama.cpp's
 // default cache type; values beyond F16's range, 65504, would become infinite).
 enum class KvCacheDType { kFloat32, kFloat16 };
+
+// The type a name gives: "auto" or "float32" (kFloat32), "float16" (kFloat16), as the CLI's
+// --kv-cache-dtype and the Python binding take them. InvalidArgument naming the accepted ones.
+absl::StatusOr<KvCacheDType> ParseKvCacheDType(std::string_view name);
 
 struct SchedulerOptions {
   // KV cache memory in bytes. 0: room for max_num_seqs sequences of the full context, at most

@@ -80,11 +80,23 @@ absl::Status Backend::CopyFromBuffer(const DeviceBuffer& src, size_t bytes, void
   return CopyToHost(src.data(), bytes, host);
 }
 
-absl::StatusOr<std::unique_ptr<DeviceBuffer>> Backend::Upload(const std::vector<float>& values) {
-  const size_t bytes = values.size() * sizeof(float);
+absl::StatusOr<std::unique_ptr<DeviceBuffer>> Backend::UploadBytes(const void* host, size_t bytes) {
+  if (bytes == 0) return std::unique_ptr<DeviceBuffer>();
   INFER_ASSIGN_OR_RETURN(std::unique_ptr<DeviceBuffer> buffer, Allocate(bytes));
-  INFER_RETURN_IF_ERROR(CopyToDevice(values.data(), bytes, buffer->data()));
+  INFER_RETURN_IF_ERROR(CopyToDevice(host, bytes, buffer->data()));
   return buffer;
+}
+
+absl::StatusOr<std::unique_ptr<DeviceBuffer>> Backend::Upload(const std::vector<float>& values) {
+  return UploadBytes(values.data(), values.size() * sizeof(float));
+}
+
+absl::Status Backend::Reserve(std::unique_ptr<DeviceBuffer>& buffer, size_t bytes) {
+  if (buffer != nullptr && buffer->size() >= bytes) return absl::OkStatus();
+  if (buffer != nullptr) INFER_RETURN_IF_ERROR(Synchronize());
+  buffer.reset();
+  INFER_ASSIGN_OR_RETURN(buffer, Allocate(bytes));
+  return absl::OkStatus();
 }
 
 }  // namespace infer

@@ -121,8 +121,13 @@ class Backend {
   // The same into or out of a buffer's start: OutOfRange when `bytes` exceed the buffer.
   absl::Status CopyToBuffer(const void* host, size_t bytes, DeviceBuffer& dst);
   absl::Status CopyFromBuffer(const DeviceBuffer& src, size_t bytes, void* host);
-  // A buffer holding `values` (norm weights, biases, RoPE frequencies).
+  // A buffer holding `bytes` bytes copied from `host`, or `values` (norm weights, biases, RoPE
+  // frequencies); null for nothing to hold (no bytes, an empty vector).
+  absl::StatusOr<std::unique_ptr<DeviceBuffer>> UploadBytes(const void* host, size_t bytes);
   absl::StatusOr<std::unique_ptr<DeviceBuffer>> Upload(const std::vector<float>& values);
+  // Makes `buffer` (null or a buffer of this backend) hold at least `bytes`; its contents are not
+  // kept. A replaced buffer is freed after the ops issued so far, which may still read it.
+  absl::Status Reserve(std::unique_ptr<DeviceBuffer>& buffer, size_t bytes);
   // The backend's copy (or view) of a host weight matrix, which must outlive a view. Errors:
   // Unimplemented for a type the backend's matrix products do not take; ResourceExhausted.
   virtual absl::StatusOr<std::unique_ptr<DeviceWeight>> UploadWeight(

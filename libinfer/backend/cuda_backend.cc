@@ -226,6 +226,8 @@ class CudaBackend : public Backend {
       const kernels::cpu::WeightMatrix& host) override {
     INFER_ASSIGN_OR_RETURN(SplitWeight split, SplitForDevice(host));
     auto w = std::make_unique<CudaWeight>(host.dtype, host.rows, host.cols);
+    // Float types have no scales, only Q4_1 has minimums (and an empty slice no codes): those
+    // buffers stay null.
     INFER_ASSIGN_OR_RETURN(w->codes, UploadBytes(split.codes.data(), split.codes.size()));
     INFER_ASSIGN_OR_RETURN(w->scales, UploadBytes(split.scales.data(), split.scales.size() * 2));
     INFER_ASSIGN_OR_RETURN(w->mins, UploadBytes(split.mins.data(), split.mins.size() * 2));
@@ -234,9 +236,9 @@ class CudaBackend : public Backend {
     m.rows = split.rows;
     m.cols = split.cols;
     m.row_bytes = split.row_bytes;
-    m.codes = static_cast<const uint8_t*>(w->codes->data());
-    m.scales = split.scales.empty() ? nullptr : static_cast<const uint16_t*>(w->scales->data());
-    m.mins = split.mins.empty() ? nullptr : static_cast<const uint16_t*>(w->mins->data());
+    m.codes = w->codes ? static_cast<const uint8_t*>(w->codes->data()) : nullptr;
+    m.scales = w->scales ? static_cast<const uint16_t*>(w->scales->data()) : nullptr;
+    m.mins = w->mins ? static_cast<const uint16_t*>(w->mins->data()) : nullptr;
     return std::unique_ptr<DeviceWeight>(std::move(w));
   }
 
@@ -256,10 +258,7 @@ class CudaBackend : public Backend {
       staging_ = static_cast<int32_t*>(p);
       staging_ints_ = ints;
     }
-    if (batch_buffer_ == nullptr || batch_buffer_->size() < ints * sizeof(int32_t)) {
-      batch_buffer_.reset();
-      INFER_ASSIGN_OR_RETURN(batch_buffer_, Allocate(ints * sizeof(int32_t)));
-    }
+    INFER_RETURN_IF_ERROR(Reserve(batch_buffer_, ints * sizeof(int32_t)));
     int32_t* at = staging_;
     const auto* base = static_cast<const int32_t*>(batch_buffer_->data());
     const auto put = [&](const std::vector<int32_t>& v) {
@@ -334,12 +333,7 @@ class CudaBackend : public Backend {
         kernels::cuda::PlanAttention(batch_.num_tokens, shape.num_heads, span, sm_count_);
     const int64_t floats = kernels::cuda::AttentionWorkspaceFloats(
         batch_.num_tokens, shape.num_heads, shape.head_dim, plan.splits);
-    if (floats > 0 && (workspace_ == nullptr || workspace_->size() < floats * sizeof(float))) {
-      // The launches before may still read the old workspace.
-      INFER_RETURN_IF_ERROR(Synchronize());
-      workspace_.reset();
-      INFER_ASSIGN_OR_RETURN(workspace_, Allocate(floats * sizeof(float)));
-    }
+    if (floats > 0) INFER_RETURN_IF_ERROR(Reserve(workspace_, floats * sizeof(float)));
     return Launched(
         kernels::cuda::PagedAttention(DimsOf(shape), q, k_pool, v_pool, out, batch_, plan.splits,
                                       plan.positions_per_split,
@@ -366,15 +360,6 @@ class CudaBackend : public Backend {
     if (e != cudaSuccess) return CudaError(e, what);
     return absl::OkStatus();
   }
-  // Grows `buffer` to at least `bytes` (waiting first for the ops that may still read it).
-  absl::Status Reserve(std::unique_ptr<DeviceBuffer>& buffer, size_t bytes) {
-    if (buffer != nullptr && buffer->size() >= bytes) return absl::OkStatus();
-    INFER_RETURN_IF_ERROR(Synchronize());
-    buffer.reset();
-    INFER_ASSIGN_OR_RETURN(buffer, Allocate(bytes));
-    return absl::OkStatus();
-  }
-
   // y = x W^T through cuBLASLt: F32 weights as they are (F32 compute, no TF32); F16/BF16 weights
   // with the activations rounded to the same type; quantized weights expanded to F16 first.
   // Accumulation in F32 always.
@@ -499,12 +484,6 @@ class CudaBackend : public Backend {
     }
     p.algo = result.algo;
     return &gemm_plans_.emplace(key, p).first->second;
-  }
-
-  absl::StatusOr<std::unique_ptr<DeviceBuffer>> UploadBytes(const void* host, size_t bytes) {
-    INFER_ASSIGN_OR_RETURN(std::unique_ptr<DeviceBuffer> b, Allocate(bytes));
-    INFER_RETURN_IF_ERROR(CopyToDevice(host, bytes, b->data()));
-    return b;
   }
 
   int device_;

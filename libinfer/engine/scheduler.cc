@@ -795,6 +795,13 @@ Scheduler::Scheduler(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Scheduler::~Scheduler() { impl_->Shutdown(ShutdownMode::kCancel, std::chrono::milliseconds(0)); }
 
+absl::StatusOr<KvCacheDType> ParseKvCacheDType(std::string_view name) {
+  if (name == "auto" || name == "float32") return KvCacheDType::kFloat32;
+  if (name == "float16") return KvCacheDType::kFloat16;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "kv_cache_dtype: expected auto, float32 or float16, got '", std::string(name), "'"));
+}
+
 absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(Model& model,
                                                              const SchedulerOptions& options) {
   auto impl = std::make_unique<Impl>(options);

@@ -18,6 +18,9 @@ namespace {
 
 using kernels::cpu::WeightMatrix;
 
+// Bytes of `n` floats (activation buffers).
+size_t FloatBytes(int64_t n) { return static_cast<size_t>(n) * sizeof(float); }
+
 std::string ShapeString(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
@@ -376,17 +379,6 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Bind(const ModelConfig& 
   return model;
 }
 
-namespace {
-
-// The backend's copy of `v`; null when `v` is empty (a tensor the family does not have).
-absl::StatusOr<std::unique_ptr<DeviceBuffer>> UploadVector(Backend& backend,
-                                                           const std::vector<float>& v) {
-  if (v.empty()) return std::unique_ptr<DeviceBuffer>();
-  return backend.Upload(v);
-}
-
-}  // namespace
-
 absl::Status LlamaModel::Upload() {
   Backend& be = *backend_;
   // Errors name the matrix: a device refuses the types its kernels do not read.
@@ -405,10 +397,10 @@ absl::Status LlamaModel::Upload() {
   }
   if (slice_.layout.last_stage) {
     INFER_RETURN_IF_ERROR(upload(output_, "output head", output_dev_));
-    INFER_ASSIGN_OR_RETURN(output_norm_dev_, UploadVector(be, output_norm_));
+    INFER_ASSIGN_OR_RETURN(output_norm_dev_, be.Upload(output_norm_));
   }
-  INFER_ASSIGN_OR_RETURN(inv_freq_dev_, UploadVector(be, inv_freq_));
-  INFER_ASSIGN_OR_RETURN(inv_freq_swa_dev_, UploadVector(be, inv_freq_swa_));
+  INFER_ASSIGN_OR_RETURN(inv_freq_dev_, be.Upload(inv_freq_));
+  INFER_ASSIGN_OR_RETURN(inv_freq_swa_dev_, be.Upload(inv_freq_swa_));
   for (size_t i = 0; i < layers_.size(); ++i) {
     LlamaLayer& l = layers_[i];
     LlamaLayer::OnBackend& d = l.dev;
@@ -431,7 +423,7 @@ absl::Status LlamaModel::Upload() {
                             {&d.k_norm, &l.k_norm},
                             {&d.post_attn_norm, &l.post_attn_norm},
                             {&d.post_ffn_norm, &l.post_ffn_norm}}) {
-      INFER_ASSIGN_OR_RETURN(*dst, UploadVector(be, *src));
+      INFER_ASSIGN_OR_RETURN(*dst, be.Upload(*src));
     }
   }
   return absl::OkStatus();
@@ -486,39 +478,22 @@ absl::StatusOr<std::unique_ptr<KvCache>> LlamaModel::CreateKvCache(int64_t block
   return std::unique_ptr<KvCache>(std::move(cache));
 }
 
-namespace {
-
-// Makes `buffer` hold at least `floats` floats (its contents are not kept).
-absl::Status Reserve(Backend& backend, std::unique_ptr<DeviceBuffer>& buffer, int64_t floats) {
-  const size_t bytes = static_cast<size_t>(floats) * sizeof(float);
-  if (buffer != nullptr && buffer->size() >= bytes) return absl::OkStatus();
-  buffer.reset();
-  INFER_ASSIGN_OR_RETURN(buffer, backend.Allocate(bytes));
-  return absl::OkStatus();
-}
-
-}  // namespace
-
 absl::Status LlamaModel::EnsureScratch(int64_t n, int64_t logit_rows) {
   Backend& be = *backend_;
-  if (n > scratch_tokens_) {
-    const ModelConfig& c = config_;
-    for (auto [buffer, width] : {std::pair{&x_, c.hidden_size},
-                                 {&xn_, c.hidden_size},
-                                 {&proj_, c.hidden_size},
-                                 {&q_, q_dim_},
-                                 {&att_, q_dim_},
-                                 {&k_, kv_dim_},
-                                 {&v_, kv_dim_},
-                                 {&gate_, ff_dim_},
-                                 {&up_, ff_dim_}}) {
-      INFER_RETURN_IF_ERROR(Reserve(be, *buffer, n * width));
-    }
-    scratch_tokens_ = n;
+  const ModelConfig& c = config_;
+  for (auto [buffer, width] : {std::pair{&x_, c.hidden_size},
+                               {&xn_, c.hidden_size},
+                               {&proj_, c.hidden_size},
+                               {&q_, q_dim_},
+                               {&att_, q_dim_},
+                               {&k_, kv_dim_},
+                               {&v_, kv_dim_},
+                               {&gate_, ff_dim_},
+                               {&up_, ff_dim_}}) {
+    INFER_RETURN_IF_ERROR(be.Reserve(*buffer, FloatBytes(n * width)));
   }
-  if (!be.host_memory() && slice_.layout.last_stage && logit_rows > scratch_logit_rows_) {
-    INFER_RETURN_IF_ERROR(Reserve(be, logits_, logit_rows * config_.vocab_size));
-    scratch_logit_rows_ = logit_rows;
+  if (!be.host_memory() && slice_.layout.last_stage) {
+    INFER_RETURN_IF_ERROR(be.Reserve(logits_, FloatBytes(logit_rows * c.vocab_size)));
   }
   return absl::OkStatus();
 }
@@ -623,7 +598,7 @@ absl::Status LlamaModel::Forward(const ForwardBatch& batch, KvCache& kv_cache,
   const int64_t rows = static_cast<int64_t>(plan_.logit_tokens.size());
   INFER_RETURN_IF_ERROR(EnsureScratch(n, rows));
   INFER_RETURN_IF_ERROR(be.BeginStep(plan_));
-  const size_t hidden_bytes = static_cast<size_t>(n * hidden) * sizeof(float);
+  const size_t hidden_bytes = FloatBytes(n * hidden);
   if (lay.first_stage) {
     INFER_RETURN_IF_ERROR(be.Embed(*embedding_dev_, x_->floats()));
     if (family_.scale_embeddings) {
@@ -675,7 +650,7 @@ absl::Status LlamaModel::OutputHead(int64_t rows, std::vector<float>& out) {
   const float* xn = xn_->floats();
   // The logits in the backend's memory: `out` itself where that is the host's.
   float* logits = be.host_memory() ? out.data() : logits_->floats();
-  const size_t logit_bytes = static_cast<size_t>(rows * vocab) * sizeof(float);
+  const size_t logit_bytes = FloatBytes(rows * vocab);
   if (lay.tp_size == 1) {
     INFER_RETURN_IF_ERROR(be.MatMul(*output_dev_, xn, rows, logits, vocab));
   } else {
@@ -683,23 +658,21 @@ absl::Status LlamaModel::OutputHead(int64_t rows, std::vector<float>& out) {
     if (lay.tp_rank != 0) {
       // Only rank 0 of the group hands logits on (to the sampler, or to the leader).
       const int64_t share = rows * output_dev_->rows();
-      INFER_RETURN_IF_ERROR(Reserve(be, logit_share_, share));
+      INFER_RETURN_IF_ERROR(be.Reserve(logit_share_, FloatBytes(share)));
       INFER_RETURN_IF_ERROR(
           be.MatMul(*output_dev_, xn, rows, logit_share_->floats(), output_dev_->rows()));
       INFER_RETURN_IF_ERROR(be.Synchronize());
-      return tp.Send(logit_share_->data(), static_cast<size_t>(share) * sizeof(float), 0,
-                     slice_.timeout);
+      return tp.Send(logit_share_->data(), FloatBytes(share), 0, slice_.timeout);
     }
     // Rank 0 writes its share in place and copies the others' into their columns.
     INFER_RETURN_IF_ERROR(be.MatMul(*output_dev_, xn, rows, logits + vocab_begin_, vocab));
     for (int peer = 1; peer < lay.tp_size; ++peer) {
       const auto [begin, end] = ShareOf(vocab, peer, lay.tp_size);
       const int64_t width = end - begin;
-      INFER_RETURN_IF_ERROR(Reserve(be, logit_share_, rows * width));
+      INFER_RETURN_IF_ERROR(be.Reserve(logit_share_, FloatBytes(rows * width)));
       INFER_RETURN_IF_ERROR(be.Synchronize());
-      INFER_RETURN_IF_ERROR(tp.Recv(logit_share_->data(),
-                                    static_cast<size_t>(rows * width) * sizeof(float), peer,
-                                    slice_.timeout));
+      INFER_RETURN_IF_ERROR(
+          tp.Recv(logit_share_->data(), FloatBytes(rows * width), peer, slice_.timeout));
       INFER_RETURN_IF_ERROR(
           be.Copy2D(logits + begin, vocab, logit_share_->floats(), width, rows, width));
     }

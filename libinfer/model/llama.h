@@ -168,8 +168,6 @@ class LlamaModel final : public ModelRunner {
   // The step's flat batch, and the activations in the backend's memory, sized for the largest
   // chunk seen so far.
   FlatBatch plan_;
-  int64_t scratch_tokens_ = 0;
-  int64_t scratch_logit_rows_ = 0;
   std::unique_ptr<DeviceBuffer> x_, xn_, q_, k_, v_, att_, gate_, up_, proj_;
   std::unique_ptr<DeviceBuffer> logits_;       // [rows][vocab]; unused with host memory
   std::unique_ptr<DeviceBuffer> logit_share_;  // a rank's share of the logits

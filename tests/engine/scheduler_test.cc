@@ -674,6 +674,15 @@ class DeviceMemoryRunner : public ThrowingRunner {
   DeviceMemory memory_;
 };
 
+TEST(KvCacheDTypeTest, NamesParseAndOthersAreRefusedNamingTheChoices) {
+  EXPECT_EQ(*ParseKvCacheDType("auto"), KvCacheDType::kFloat32);
+  EXPECT_EQ(*ParseKvCacheDType("float32"), KvCacheDType::kFloat32);
+  EXPECT_EQ(*ParseKvCacheDType("float16"), KvCacheDType::kFloat16);
+  absl::StatusOr<KvCacheDType> bad = ParseKvCacheDType("fp8");
+  ASSERT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("auto, float32 or float16"));
+}
+
 // On a device the default cache takes what is left of gpu_memory_utilization x its memory once
 // what it already holds is counted (vLLM's rule), never the host's share.
 TEST_F(TinySchedulerTest, OnADeviceTheCacheTakesWhatIsLeftOfTheUtilization) {

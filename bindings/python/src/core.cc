@@ -115,10 +115,7 @@ struct PyModel {
 std::unique_ptr<PyModel> LoadModel(const std::string& path, int threads, int64_t max_context,
                                    uint64_t kv_cache_bytes, int32_t max_num_seqs,
                                    const std::string& device, const std::string& kv_cache_dtype) {
-  if (kv_cache_dtype != "auto" && kv_cache_dtype != "float32" && kv_cache_dtype != "float16") {
-    throw py::value_error("kv_cache_dtype: expected 'auto', 'float32' or 'float16', got '" +
-                          kv_cache_dtype + "'");
-  }
+  const KvCacheDType cache_type = Take(ParseKvCacheDType(kv_cache_dtype));
   auto out = std::make_unique<PyModel>();
   ModelOptions options;
   options.path = path;
@@ -132,8 +129,7 @@ std::unique_ptr<PyModel> LoadModel(const std::string& path, int threads, int64_t
   }
   out->model = Take(std::move(model));
   out->scheduler_options.kv_cache_bytes = kv_cache_bytes;
-  out->scheduler_options.kv_cache_dtype =
-      kv_cache_dtype == "float16" ? KvCacheDType::kFloat16 : KvCacheDType::kFloat32;
+  out->scheduler_options.kv_cache_dtype = cache_type;
   if (max_num_seqs > 0) out->scheduler_options.max_num_seqs = max_num_seqs;
   return out;
 }

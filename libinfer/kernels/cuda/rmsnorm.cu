@@ -16,8 +16,8 @@ __inline__ __device__ float WarpSum(float v) {
   return v;
 }
 
-__global__ void RmsNormKernel(const float* x, const float* __restrict__ weight,
-                              float* out, int64_t cols, float eps) {
+__global__ void RmsNormKernel(const float* x, const float* __restrict__ weight, float* out,
+                              int64_t cols, float eps) {
   const int64_t row = blockIdx.x;
   const float* xr = x + row * cols;
   float* outr = out + row * cols;
