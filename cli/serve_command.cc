@@ -396,6 +396,21 @@ int RunServe(const ServeFlags& f) {
                 "': this build computes in float32 on the CPU (weights stay in their stored "
                 "type); use auto or float32");
   }
+  // GPU_MEMORY_UTIL (the seed's) sets both shares, each read on its own device; a share given
+  // by flag for the other device would be ignored, so it is refused.
+  const ServeFlags defaults;
+  const bool util_from_env = std::getenv("GPU_MEMORY_UTIL") != nullptr;
+  const bool on_cpu = f.device == "cpu";
+  if (!util_from_env && on_cpu && f.gpu_memory_utilization != defaults.gpu_memory_utilization) {
+    return Fail(
+        "--gpu-memory-utilization applies with --device cuda; on the CPU the KV cache's share of "
+        "free memory is --kv-cache-memory-fraction");
+  }
+  if (!util_from_env && !on_cpu &&
+      f.kv_cache_memory_fraction != defaults.kv_cache_memory_fraction) {
+    return Fail("--kv-cache-memory-fraction applies on the CPU; with --device " + f.device +
+                " the KV cache's share is --gpu-memory-utilization");
+  }
 
   // One line per request (and the library's notices) on stderr.
   SetMinLogSeverity(LogSeverity::kInfo);

@@ -34,6 +34,20 @@ def test_bad_flags_are_rejected(cli_tool, smollm2_path):
     assert r.returncode == 1 and "top_p" in r.stderr
 
 
+def test_device_options_are_refused_where_they_would_be_ignored(cli_tool, smollm2_path):
+    # A device that is not there is an error naming it, never a fallback to the CPU.
+    r = run(cli_tool, "generate", "--model", smollm2_path, "--prompt", "x", "--device", "tpu")
+    assert r.returncode == 1 and "device 'tpu'" in r.stderr, r.stderr
+    # The memory share of the device not in use would be ignored: refused, naming the right one.
+    r = run(cli_tool, "serve", "--model", smollm2_path, "--gpu-memory-utilization", "0.5")
+    assert r.returncode == 1 and "--kv-cache-memory-fraction" in r.stderr, r.stderr
+    r = run(cli_tool, "serve", "--model", smollm2_path, "--device", "cuda",
+            "--kv-cache-memory-fraction", "0.5")
+    assert r.returncode == 1 and "--gpu-memory-utilization" in r.stderr, r.stderr
+    r = run(cli_tool, "bench", "--model", smollm2_path, "--kv-cache-dtype", "fp8")
+    assert r.returncode != 0 and "auto, float32 or float16" in r.stderr, r.stderr
+
+
 def test_generate_json_fields(cli_tool, smollm2_path):
     r = run(cli_tool, "generate", "--model", smollm2_path, "--prompt", "Hello", "--max-tokens",
             "8", "--temperature", "0", "--ignore-eos", "--json", "--threads", "1")
