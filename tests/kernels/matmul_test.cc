@@ -612,6 +612,50 @@ TEST(MatMulBatchInvariance, RowResultDoesNotDependOnTheOtherRows) {
   }
 }
 
+// Matrices of kStreamMatrixBytes or more (an output head) take another int16 arithmetic on x86
+// than smaller ones: batch-invariant too, and near the double reference.
+TEST(MatMulBatchInvariance, MatricesThatStreamFromMemoryToo) {
+  std::mt19937 rng(17);
+  const int64_t k = 1024;
+  const int64_t m = 11;  // one group of eight and three rows left over
+  for (CpuLevel level : {CpuLevel::kPortable, CpuLevel::kAvx2, CpuLevel::kAvx512}) {
+    if (!CpuLevelAvailable(level)) continue;
+    for (DType dtype : {DType::kQ8_0, DType::kQ4_1, DType::kQ6_K}) {
+      SCOPED_TRACE(std::string(CpuLevelString(level)) + " " + DTypeName(dtype));
+      const int64_t row_bytes = MakeMatrix(dtype, 1, k, rng).w.row_bytes;
+      const int64_t rows = (kStreamMatrixBytes / row_bytes + 16) / 16 * 16;
+      TestMatrix t = MakeMatrix(dtype, rows, k, rng);
+      ASSERT_GE(rows * static_cast<int64_t>(t.w.row_bytes), kStreamMatrixBytes);
+      std::vector<float> x(static_cast<size_t>(m * k));
+      for (float& v : x) v = std::uniform_real_distribution<float>(-2.0f, 2.0f)(rng);
+      MatMulScratch scratch;
+      ThreadPool pool(2);
+      std::vector<float> batched(static_cast<size_t>(m * rows));
+      MatMulWithLevel(level, t.w, x.data(), m, batched.data(), rows, &pool, &scratch);
+      std::vector<float> alone(static_cast<size_t>(rows));
+      std::vector<double> w;
+      std::vector<double> mag;
+      for (int64_t i = 0; i < m; ++i) {
+        MatMulWithLevel(level, t.w, x.data() + i * k, 1, alone.data(), rows, &pool, &scratch);
+        ASSERT_EQ(
+            0, std::memcmp(alone.data(), batched.data() + i * rows, alone.size() * sizeof(float)))
+            << "row " << i;
+        for (int64_t j : {int64_t{0}, rows / 3, rows - 1}) {
+          ReferenceRow(dtype, t.bytes.data() + j * t.w.row_bytes, k, &w, &mag);
+          double ref = 0.0;
+          double abs_sum = 0.0;
+          for (int64_t c = 0; c < k; ++c) {
+            ref += w[c] * x[i * k + c];
+            abs_sum += std::fabs(w[c] * x[i * k + c]);
+          }
+          // int16 activation codes: relative error about 1.5e-5 per product, plus float sums.
+          EXPECT_NEAR(alone[j], ref, 1e-4 * abs_sum + 1e-6) << "i=" << i << " j=" << j;
+        }
+      }
+    }
+  }
+}
+
 // Activation quantization: d = max|x| / qmax, |x - d q| <= d / 2, s = d * sum(q), for both
 // block formats (qmax = 127 for ActBlockQ8, 32767 for ActBlockQ16).
 template <class Block>

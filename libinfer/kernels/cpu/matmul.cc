@@ -85,6 +85,7 @@ void MatMulWithLevel(CpuLevel level, const WeightMatrix& w, const float* x, int6
     const QuantizeActFn quantize8 = table.quantize_act;
     const QuantizeAct16Fn quantize16 = table.quantize_act16;
     const InterleaveAct16Fn interleave = table.interleave_act16;
+    const bool half_sums = table.half_sums16[static_cast<int>(w.dtype)];
     const int64_t cols = w.cols;
     // Rows of group g are quantized, then interleaved, by the same task.
     auto prepare = [&](int64_t begin, int64_t end) {
@@ -97,7 +98,7 @@ void MatMulWithLevel(CpuLevel level, const WeightMatrix& w, const float* x, int6
         }
       }
       for (int64_t g = begin / 8; g < groups && g * 8 + 8 <= end; ++g) {
-        interleave(reinterpret_cast<const ActBlockQ16*>(xq) + g * 8 * blocks, blocks,
+        interleave(reinterpret_cast<const ActBlockQ16*>(xq) + g * 8 * blocks, blocks, half_sums,
                    xg + g * blocks);
       }
     };

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -21,11 +22,15 @@ namespace {
 #define INFER_DOT_U8S8(u, s) _mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1))
 #define INFER_DOT2_S16(w0, a0, w1, a1) \
   _mm256_add_epi32(_mm256_madd_epi16((w0), (a0)), _mm256_madd_epi16((w1), (a1)))
+#define INFER_DPWSSD(acc, w, a) _mm256_add_epi32((acc), _mm256_madd_epi16((w), (a)))
+#define INFER_BLOCK_DOTS 0
 #define INFER_GROUP_ZMM 0
 #define INFER_GROUP_WEIGHT_ROWS 1
 #include "libinfer/kernels/cpu/matmul_avx2_quant.inc"
 #undef INFER_GROUP_WEIGHT_ROWS
 #undef INFER_GROUP_ZMM
+#undef INFER_BLOCK_DOTS
+#undef INFER_DPWSSD
 #undef INFER_DOT_U8S8
 #undef INFER_DOT2_S16
 

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -26,11 +27,15 @@ namespace {
 #define INFER_DOT_U8S8(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
 #define INFER_DOT2_S16(w0, a0, w1, a1) \
   _mm256_dpwssd_epi32(_mm256_madd_epi16((w0), (a0)), (w1), (a1))
+#define INFER_DPWSSD(acc, w, a) _mm256_dpwssd_epi32((acc), (w), (a))
+#define INFER_BLOCK_DOTS 1
 #define INFER_GROUP_ZMM 1
 #define INFER_GROUP_WEIGHT_ROWS 2
 #include "libinfer/kernels/cpu/matmul_avx2_quant.inc"
 #undef INFER_GROUP_WEIGHT_ROWS
 #undef INFER_GROUP_ZMM
+#undef INFER_BLOCK_DOTS
+#undef INFER_DPWSSD
 #undef INFER_DOT_U8S8
 #undef INFER_DOT2_S16
 

@@ -60,22 +60,34 @@ using GemmFn = void (*)(const WeightMatrix& w, const void* x, int64_t m, float* 
                         int64_t row_begin, int64_t row_end);
 
 // Block b of eight consecutive activation rows (ActBlockQ16) interleaved for the grouped int16
-// kernels: pairs[p][i] holds row i's codes 2p (low half) and 2p + 1; d and s are the rows'.
+// kernels: pairs[p][i] holds row i's codes 2p (low half) and 2p + 1; d and s are the rows';
+// s_lo / s_hi are d times the sum of codes 0..15 / 16..31 (only where asked for: the types with
+// an offset per 16 elements).
 struct ActGroup16 {
   int32_t pairs[16][8];
   float d[8];
   float s[8];
+  float s_lo[8];
+  float s_hi[8];
 };
-static_assert(sizeof(ActGroup16) == 576);
+static_assert(sizeof(ActGroup16) == 640);
 
-// Interleaves rows x[0, 8) (nb blocks each, consecutive) into nb ActGroup16.
-using InterleaveAct16Fn = void (*)(const ActBlockQ16* x, int64_t nb, ActGroup16* out);
+// Interleaves rows x[0, 8) (nb blocks each, consecutive) into nb ActGroup16, with the half sums
+// where `half_sums`.
+using InterleaveAct16Fn = void (*)(const ActBlockQ16* x, int64_t nb, bool half_sums,
+                                   ActGroup16* out);
 
 // GemmFn for int16 activations: x is m rows of w.cols / 32 ActBlockQ16; `groups`, when not null,
 // holds rows [0, 8 * (m / 8)) interleaved as well (group g's block b at groups[g * nb + b]),
 // which the grouped kernels use for those rows (the same results).
 using Gemm16Fn = void (*)(const WeightMatrix& w, const ActBlockQ16* x, const ActGroup16* groups,
                           int64_t m, float* y, int64_t ldy, int64_t row_begin, int64_t row_end);
+
+// Quantized matrices of at least this many bytes stream from DRAM at decode (an output head);
+// on x86 their int16 products keep the arithmetic whose one-row kernel reads each weight row in
+// order (pair lanes accumulated in float), where smaller ones take one exact integer dot per
+// block (matmul_avx2_quant.inc). A matrix's arithmetic never depends on the batch.
+constexpr int64_t kStreamMatrixBytes = int64_t{16} << 20;
 
 // An aggregate without default member initializers on purpose: value-initialize it
 // (`MatMulKernelTable t{};`) so that no constructor function is emitted by the ISA files.
@@ -85,8 +97,9 @@ struct MatMulKernelTable {
   // Null where no gemm16 kernel uses groups.
   InterleaveAct16Fn interleave_act16;
   GemmFn gemm[kNumDTypes];  // indexed by static_cast<int>(DType); quantized ones take ActBlockQ8
-  Gemm16Fn gemm16[kNumDTypes];  // quantized weight types only (others null)
-  bool groups16[kNumDTypes];    // whether gemm16 for that type uses `groups`
+  Gemm16Fn gemm16[kNumDTypes];   // quantized weight types only (others null)
+  bool groups16[kNumDTypes];     // whether gemm16 for that type uses `groups`
+  bool half_sums16[kNumDTypes];  // whether those groups need ActGroup16::s_lo / s_hi
 };
 
 // Table getters, one per translation unit. The AVX2/AVX-512 ones exist only on x86 builds.
