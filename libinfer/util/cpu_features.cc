@@ -5,9 +5,35 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace infer {
 namespace {
+
+// Whether the CPU has AMX-TILE and AMX-INT8 and this process may use the tile data: Linux
+// enables the tile state per process on request (arch_prctl ARCH_REQ_XCOMP_PERM for
+// XFEATURE_XTILEDATA), and refuses where the kernel or hypervisor does not support it; an
+// instruction on tiles without that permission would fault.
+bool DetectAmx() {
+#if defined(__linux__) && defined(__x86_64__)
+  unsigned eax = 0;
+  unsigned ebx = 0;
+  unsigned ecx = 0;
+  unsigned edx = 0;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+  const bool tile = ((edx >> 24) & 1) != 0;
+  const bool int8 = ((edx >> 25) & 1) != 0;
+  if (!tile || !int8) return false;
+  constexpr long kArchReqXcompPerm = 0x1023;
+  constexpr long kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
 
 CpuFeatures DetectHardware() {
   CpuFeatures f;
@@ -17,6 +43,7 @@ CpuFeatures DetectHardware() {
   f.avx512 = f.avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
              __builtin_cpu_supports("avx512vl");
   f.avx512_vnni = f.avx512 && __builtin_cpu_supports("avx512vnni");
+  f.amx = f.avx512_vnni && DetectAmx();
 #endif
   return f;
 }
@@ -29,6 +56,9 @@ CpuFeatures Detect() {
     } else if (std::strcmp(cap, "avx2") == 0) {
       f.avx512 = false;
       f.avx512_vnni = false;
+      f.amx = false;
+    } else if (std::strcmp(cap, "avx512") == 0) {
+      f.amx = false;
     }
   }
   return f;
@@ -48,6 +78,8 @@ const CpuFeatures& HardwareCpuFeatures() {
 
 const char* CpuLevelString(CpuLevel level) {
   switch (level) {
+    case CpuLevel::kAmx:
+      return "amx";
     case CpuLevel::kAvx512:
       return "avx512";
     case CpuLevel::kAvx2:
@@ -59,7 +91,7 @@ const char* CpuLevelString(CpuLevel level) {
 }
 
 CpuLevel LevelOf(const CpuFeatures& f) {
-  if (f.avx512 && f.avx512_vnni) return CpuLevel::kAvx512;
+  if (f.avx512 && f.avx512_vnni) return f.amx ? CpuLevel::kAmx : CpuLevel::kAvx512;
   if (f.avx2) return CpuLevel::kAvx2;
   return CpuLevel::kPortable;
 }

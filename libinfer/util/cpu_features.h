@@ -10,23 +10,28 @@ struct CpuFeatures {
   bool avx2 = false;    // AVX2 + FMA + F16C together (the "AVX2" kernel level)
   bool avx512 = false;  // AVX-512 F + BW + VL (the "AVX-512" kernel level)
   bool avx512_vnni = false;
+  // AMX-TILE + AMX-INT8, with the operating system's permission to use the tile registers
+  // (Linux grants it per process on request; a CPU or VM that lists AMX without it has amx false).
+  bool amx = false;
 };
 
 // Features of the machine we run on, detected once. Setting the environment variable
-// INFER_CPU_LEVEL to "portable", "avx2" or "avx512" caps the level (for tests and comparisons).
+// INFER_CPU_LEVEL to "portable", "avx2", "avx512" or "amx" caps the level (for tests and
+// comparisons).
 const CpuFeatures& GetCpuFeatures();
 
 // What the CPU has, ignoring INFER_CPU_LEVEL.
 const CpuFeatures& HardwareCpuFeatures();
 
 // Kernel levels, lowest first (the CPU kernels compile one translation unit per level).
-enum class CpuLevel : int { kPortable = 0, kAvx2 = 1, kAvx512 = 2 };
+enum class CpuLevel : int { kPortable = 0, kAvx2 = 1, kAvx512 = 2, kAmx = 3 };
 
-// "portable", "avx2", "avx512".
+// "portable", "avx2", "avx512", "amx".
 const char* CpuLevelString(CpuLevel level);
 
 // The one rule from features to a kernel level: avx512 needs AVX-512 F, BW, VL and VNNI (without
-// VNNI, AVX-512 gains little over the AVX2 kernels); avx2 needs AVX2 and FMA.
+// VNNI, AVX-512 gains little over the AVX2 kernels); amx needs that and AMX (tiles for the
+// quantized products of many rows); avx2 needs AVX2 and FMA.
 CpuLevel LevelOf(const CpuFeatures& features);
 
 // The level the kernels use here: LevelOf(GetCpuFeatures()), so INFER_CPU_LEVEL caps it.

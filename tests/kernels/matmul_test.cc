@@ -21,6 +21,10 @@ namespace {
 
 constexpr double kFloatEps = 1.0 / (1 << 24);  // unit roundoff of float
 
+// Every kernel level; those the CPU lacks skip.
+constexpr CpuLevel kAllLevels[] = {CpuLevel::kPortable, CpuLevel::kAvx2, CpuLevel::kAvx512,
+                                   CpuLevel::kAmx};
+
 // ---- independent reference decoding ---------------------------------------------------------
 
 double HalfToDouble(uint16_t h) {
@@ -499,7 +503,7 @@ std::string ParamName(const ::testing::TestParamInfo<MatMulParam>& info) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllLevels, MatMulTest,
-    ::testing::Combine(::testing::Values(CpuLevel::kPortable, CpuLevel::kAvx2, CpuLevel::kAvx512),
+    ::testing::Combine(::testing::ValuesIn(kAllLevels),
                        ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0,
                                          DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1),
                        ::testing::Values<int64_t>(32, 64, 576, 1536),
@@ -509,7 +513,7 @@ INSTANTIATE_TEST_SUITE_P(
 // The K-quants and IQ4 (superblocks of 256; IQ4_NL has blocks of 32).
 INSTANTIATE_TEST_SUITE_P(
     SuperBlocks, MatMulTest,
-    ::testing::Combine(::testing::Values(CpuLevel::kPortable, CpuLevel::kAvx2, CpuLevel::kAvx512),
+    ::testing::Combine(::testing::ValuesIn(kAllLevels),
                        ::testing::Values(DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K,
                                          DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS),
                        ::testing::Values<int64_t>(256, 1536),
@@ -519,7 +523,7 @@ INSTANTIATE_TEST_SUITE_P(
 // Float weights with k not a multiple of any vector width exercise the scalar / masked tails.
 TEST(MatMulFloatTail, OddColumnCounts) {
   std::mt19937 rng(7);
-  for (CpuLevel level : {CpuLevel::kPortable, CpuLevel::kAvx2, CpuLevel::kAvx512}) {
+  for (CpuLevel level : kAllLevels) {
     if (!CpuLevelAvailable(level)) continue;
     for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16}) {
       for (int64_t k : {1, 7, 9, 33, 47}) {
@@ -576,7 +580,7 @@ TEST(MatMulDispatch, PublicEntryUsesDetectedLevel) {
 // Scheduler's batched decode relies on this to give each request the tokens it would get alone.
 TEST(MatMulBatchInvariance, RowResultDoesNotDependOnTheOtherRows) {
   std::mt19937 rng(11);
-  for (CpuLevel level : {CpuLevel::kPortable, CpuLevel::kAvx2, CpuLevel::kAvx512}) {
+  for (CpuLevel level : kAllLevels) {
     if (!CpuLevelAvailable(level)) continue;
     for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
                         DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ2_K, DType::kQ3_K,
@@ -618,7 +622,7 @@ TEST(MatMulBatchInvariance, MatricesThatStreamFromMemoryToo) {
   std::mt19937 rng(17);
   const int64_t k = 1024;
   const int64_t m = 11;  // one group of eight and three rows left over
-  for (CpuLevel level : {CpuLevel::kPortable, CpuLevel::kAvx2, CpuLevel::kAvx512}) {
+  for (CpuLevel level : kAllLevels) {
     if (!CpuLevelAvailable(level)) continue;
     for (DType dtype : {DType::kQ8_0, DType::kQ4_1, DType::kQ6_K}) {
       SCOPED_TRACE(std::string(CpuLevelString(level)) + " " + DTypeName(dtype));
@@ -684,7 +688,7 @@ TEST(QuantizeAct, RoundsToNearestCodeAndCarriesSum) {
   for (float& v : x) v = std::uniform_real_distribution<float>(-3.0f, 3.0f)(rng);
   for (int i = 32; i < 64; ++i) x[i] = 0.0f;  // a zero block
   x[70] = -100.0f;                            // a block dominated by a negative outlier
-  for (CpuLevel level : {CpuLevel::kPortable, CpuLevel::kAvx2, CpuLevel::kAvx512}) {
+  for (CpuLevel level : kAllLevels) {
     if (!CpuLevelAvailable(level)) continue;
     SCOPED_TRACE(CpuLevelString(level));
     std::vector<ActBlockQ8> q(6);

@@ -35,8 +35,13 @@ TEST(CpuFeaturesTest, LevelNeverExceedsTheFlags) {
   std::string flags(1, ' ');
   flags.append(listed).push_back(' ');
   const std::string level = CpuLevelName();
-  if (level == "avx512") {
+  if (level == "avx512" || level == "amx") {
     for (const char* f : {" avx512f ", " avx512bw ", " avx512vl ", " avx512_vnni "}) {
+      EXPECT_NE(flags.find(f), std::string::npos) << f;
+    }
+  }
+  if (level == "amx") {
+    for (const char* f : {" amx_tile ", " amx_int8 "}) {
       EXPECT_NE(flags.find(f), std::string::npos) << f;
     }
   }
@@ -53,6 +58,11 @@ TEST(CpuFeaturesTest, LevelOfFollowsTheRule) {
   EXPECT_EQ(LevelOf({.avx2 = true, .avx512 = true}), CpuLevel::kAvx2);
   EXPECT_EQ(LevelOf({.avx2 = true, .avx512 = true, .avx512_vnni = true}), CpuLevel::kAvx512);
   EXPECT_STREQ(CpuLevelString(CpuLevel::kAvx512), "avx512");
+  // AMX only on top of the AVX-512 VNNI level.
+  EXPECT_EQ(LevelOf({.avx2 = true, .avx512 = true, .avx512_vnni = true, .amx = true}),
+            CpuLevel::kAmx);
+  EXPECT_EQ(LevelOf({.avx2 = true, .amx = true}), CpuLevel::kAvx2);
+  EXPECT_STREQ(CpuLevelString(CpuLevel::kAmx), "amx");
   EXPECT_EQ(CpuLevelName(), CpuLevelString(SelectedCpuLevel()));
   // INFER_CPU_LEVEL caps the selected level, never the hardware's.
   EXPECT_LE(static_cast<int>(SelectedCpuLevel()), static_cast<int>(LevelOf(HardwareCpuFeatures())));

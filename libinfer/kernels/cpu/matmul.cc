@@ -32,7 +32,11 @@ bool IsQuantized(DType dtype) {
 
 CpuLevel DetectedCpuLevel() {
 #if defined(INFER_KERNELS_X86)
-  return SelectedCpuLevel();
+  const CpuLevel level = SelectedCpuLevel();
+#if !defined(INFER_KERNELS_AMX)
+  if (level == CpuLevel::kAmx) return CpuLevel::kAvx512;  // the compiler had no AMX
+#endif
+  return level;
 #else
   return CpuLevel::kPortable;
 #endif
@@ -41,6 +45,9 @@ CpuLevel DetectedCpuLevel() {
 bool CpuLevelAvailable(CpuLevel level) {
   if (level == CpuLevel::kPortable) return true;
 #if defined(INFER_KERNELS_X86)
+#if !defined(INFER_KERNELS_AMX)
+  if (level == CpuLevel::kAmx) return false;
+#endif
   return static_cast<int>(level) <= static_cast<int>(LevelOf(HardwareCpuFeatures()));
 #else
   return false;  // only the portable kernels are compiled in
@@ -48,6 +55,9 @@ bool CpuLevelAvailable(CpuLevel level) {
 }
 
 const MatMulKernelTable& MatMulKernelsFor(CpuLevel level) {
+#if defined(INFER_KERNELS_AMX)
+  if (level == CpuLevel::kAmx) return AmxMatMulKernels();
+#endif
 #if defined(INFER_KERNELS_X86)
   if (level == CpuLevel::kAvx512) return Avx512VnniMatMulKernels();
   if (level == CpuLevel::kAvx2) return Avx2MatMulKernels();
@@ -66,28 +76,39 @@ void MatMulWithLevel(CpuLevel level, const WeightMatrix& w, const float* x, int6
   if (scratch == nullptr) scratch = &local_scratch;
   const bool quantized = IsQuantized(w.dtype);
   const bool wide = quantized && scratch->activations == ActPrecision::kInt16;
+  const int dt = static_cast<int>(w.dtype);
   const int64_t blocks = w.cols / kQuantBlock;
-  // int16 activations of eight rows or more, for kernels that take them interleaved as well.
+  // int16 activations in AMX tiles of sixteen rows (the last one padded), where the level has
+  // them and takes this product; or of eight rows or more interleaved as well, for kernels that
+  // take them.
+  const bool tiled = wide && table.use_tiles16 != nullptr && table.use_tiles16(w, m);
+  const int64_t tiles = tiled ? (m + kTileRows - 1) / kTileRows : 0;
   const int64_t groups =
-      wide && table.groups16[static_cast<int>(w.dtype)] && table.interleave_act16 != nullptr ? m / 8
-                                                                                             : 0;
+      !tiled && wide && table.groups16[dt] && table.interleave_act16 != nullptr ? m / 8 : 0;
   uint8_t* xq = nullptr;
   ActGroup16* xg = nullptr;
+  ActTile16* xt = nullptr;
   if (quantized) {
-    // Activations are quantized (and interleaved) once here, not once per thread or chunk.
+    // Activations are quantized (and interleaved or packed) once here, not once per thread or
+    // chunk.
     const size_t block_bytes = wide ? sizeof(ActBlockQ16) : sizeof(ActBlockQ8);
     const size_t row_bytes = static_cast<size_t>(m * blocks) * block_bytes;
     const size_t group_at = (row_bytes + 63) / 64 * 64;
-    const size_t bytes = group_at + static_cast<size_t>(groups * blocks) * sizeof(ActGroup16);
+    const size_t bytes = group_at + static_cast<size_t>(groups * blocks) * sizeof(ActGroup16) +
+                         static_cast<size_t>(tiles * blocks) * sizeof(ActTile16);
     if (scratch->buffer.size() < bytes) scratch->buffer.resize(bytes);
     xq = scratch->buffer.data();
     xg = groups > 0 ? reinterpret_cast<ActGroup16*>(xq + group_at) : nullptr;
+    xt = tiles > 0 ? reinterpret_cast<ActTile16*>(xq + group_at) : nullptr;
     const QuantizeActFn quantize8 = table.quantize_act;
     const QuantizeAct16Fn quantize16 = table.quantize_act16;
     const InterleaveAct16Fn interleave = table.interleave_act16;
-    const bool half_sums = table.half_sums16[static_cast<int>(w.dtype)];
+    const PackTiles16Fn pack = table.pack_tiles16;
+    const bool half_sums = table.half_sums16[dt];
     const int64_t cols = w.cols;
-    // Rows of group g are quantized, then interleaved, by the same task.
+    const auto* rows16 = reinterpret_cast<const ActBlockQ16*>(xq);
+    // Rows of group (tile) g are quantized, then interleaved (packed), by the same task: the
+    // tasks' bounds are multiples of the group's rows.
     auto prepare = [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         uint8_t* out = xq + static_cast<size_t>(i * blocks) * block_bytes;
@@ -98,12 +119,15 @@ void MatMulWithLevel(CpuLevel level, const WeightMatrix& w, const float* x, int6
         }
       }
       for (int64_t g = begin / 8; g < groups && g * 8 + 8 <= end; ++g) {
-        interleave(reinterpret_cast<const ActBlockQ16*>(xq) + g * 8 * blocks, blocks, half_sums,
-                   xg + g * blocks);
+        interleave(rows16 + g * 8 * blocks, blocks, half_sums, xg + g * blocks);
+      }
+      for (int64_t t = begin / kTileRows; t < tiles && t * kTileRows < end; ++t) {
+        const int64_t n = std::min<int64_t>(kTileRows, m - t * kTileRows);
+        pack(rows16 + t * kTileRows * blocks, n, blocks, xt + t * blocks);
       }
     };
     if (parallel && m >= 2 * threads) {
-      pool->ParallelFor(m, 8, prepare);
+      pool->ParallelFor(m, tiled ? kTileRows : 8, prepare);
     } else {
       prepare(0, m);
     }
@@ -114,12 +138,13 @@ void MatMulWithLevel(CpuLevel level, const WeightMatrix& w, const float* x, int6
   // at least kMinChunkWork multiply-adds, so that small products are not cut finer than pays.
   auto gemm_rows = [&](int64_t begin, int64_t end) {
     if (!quantized) {
-      table.gemm[static_cast<int>(w.dtype)](w, x, m, y, ldy, begin, end);
+      table.gemm[dt](w, x, m, y, ldy, begin, end);
+    } else if (tiled) {
+      table.tile_gemm16[dt](w, xt, m, y, ldy, begin, end);
     } else if (wide) {
-      table.gemm16[static_cast<int>(w.dtype)](w, reinterpret_cast<const ActBlockQ16*>(xq), xg, m, y,
-                                              ldy, begin, end);
+      table.gemm16[dt](w, reinterpret_cast<const ActBlockQ16*>(xq), xg, m, y, ldy, begin, end);
     } else {
-      table.gemm[static_cast<int>(w.dtype)](w, xq, m, y, ldy, begin, end);
+      table.gemm[dt](w, xq, m, y, ldy, begin, end);
     }
   };
   if (!parallel) {

@@ -83,6 +83,36 @@ using InterleaveAct16Fn = void (*)(const ActBlockQ16* x, int64_t nb, bool half_s
 using Gemm16Fn = void (*)(const WeightMatrix& w, const ActBlockQ16* x, const ActGroup16* groups,
                           int64_t m, float* y, int64_t ldy, int64_t row_begin, int64_t row_end);
 
+// Activation rows per AMX tile.
+constexpr int kTileRows = 16;
+
+// Block b of sixteen consecutive activation rows (ActBlockQ16) in the layout AMX's int8 tile
+// products take as their second operand: each code x = 256 * hi + lo, hi signed, lo unsigned;
+// hi[k][4 n + e] is row n's code 4 k + e's high byte, lo the same for the low bytes (so a
+// tile product of 32 weight codes against hi and one against lo give each row's exact dot as
+// 256 * dot_hi + dot_lo). d, s, s_lo, s_hi as ActGroup16's (s_lo / s_hi always filled). Rows
+// past the matrix's last are zero.
+struct ActTile16 {
+  int8_t hi[8][64];
+  uint8_t lo[8][64];
+  float d[kTileRows];
+  float s[kTileRows];
+  float s_lo[kTileRows];
+  float s_hi[kTileRows];
+};
+static_assert(sizeof(ActTile16) == 1280);
+
+// Packs rows x[0, rows) (rows <= kTileRows, nb blocks each, consecutive) into nb ActTile16.
+using PackTiles16Fn = void (*)(const ActBlockQ16* x, int64_t rows, int64_t nb, ActTile16* out);
+
+// Whether the tile kernels take this product of m rows (int16 activations).
+using UseTiles16Fn = bool (*)(const WeightMatrix& w, int64_t m);
+
+// Gemm16Fn for rows packed in tiles: (m + 15) / 16 tiles of w.cols / 32 blocks each (tile t's
+// block b at tiles[t * nb + b]); the same results as the level's gemm16.
+using TileGemm16Fn = void (*)(const WeightMatrix& w, const ActTile16* tiles, int64_t m, float* y,
+                              int64_t ldy, int64_t row_begin, int64_t row_end);
+
 // Quantized matrices of at least this many bytes stream from DRAM at decode (an output head);
 // on x86 their int16 products keep the arithmetic whose one-row kernel reads each weight row in
 // order (pair lanes accumulated in float), where smaller ones take one exact integer dot per
@@ -100,6 +130,11 @@ struct MatMulKernelTable {
   Gemm16Fn gemm16[kNumDTypes];   // quantized weight types only (others null)
   bool groups16[kNumDTypes];     // whether gemm16 for that type uses `groups`
   bool half_sums16[kNumDTypes];  // whether those groups need ActGroup16::s_lo / s_hi
+  // The AMX level's: products with int16 activations that use_tiles16 accepts take
+  // pack_tiles16 and tile_gemm16 instead of the above. Null elsewhere.
+  UseTiles16Fn use_tiles16;
+  PackTiles16Fn pack_tiles16;
+  TileGemm16Fn tile_gemm16[kNumDTypes];
 };
 
 // Table getters, one per translation unit. The AVX2/AVX-512 ones exist only on x86 builds.
@@ -109,6 +144,11 @@ const MatMulKernelTable& Avx2MatMulKernels();
 // Float kernels with 512-bit registers; quantized kernels with AVX512-VNNI dot products.
 // Only valid where the CPU has AVX-512 F/BW/VL and VNNI.
 const MatMulKernelTable& Avx512VnniMatMulKernels();
+#endif
+#if defined(INFER_KERNELS_AMX)
+// Avx512VnniMatMulKernels() plus the AMX tile kernels for the int16 products of many rows. Only
+// valid where the CPU has AMX-TILE and AMX-INT8 and the process may use them (CpuFeatures::amx).
+const MatMulKernelTable& AmxMatMulKernels();
 #endif
 
 // Whether `dtype` is stored in blocks of integer codes (every type but F32, F16 and BF16).
