@@ -587,10 +587,13 @@ TEST(MatMulBatchInvariance, RowResultDoesNotDependOnTheOtherRows) {
                         DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS}) {
       for (ActPrecision precision : {ActPrecision::kInt16, ActPrecision::kInt8}) {
         // m = 11: one group of eight for the grouped int16 kernels and three rows left over;
-        // m = 43, k = 1536: five groups in two chunks (kGroupChunkBytes) and three rows left.
+        // m = 43, k = 1536: five groups in two chunks (kGroupChunkBytes) and three rows left
+        // (AMX: three tiles, the last padded, one weight tile per pass); m = 83: AMX with two
+        // weight tiles per pass.
         for (const auto& [k_plain, k_super, m] :
              {std::tuple<int64_t, int64_t, int64_t>{576, 512, 11},
-              std::tuple<int64_t, int64_t, int64_t>{1536, 1536, 43}}) {
+              std::tuple<int64_t, int64_t, int64_t>{1536, 1536, 43},
+              std::tuple<int64_t, int64_t, int64_t>{576, 512, 83}}) {
           SCOPED_TRACE(std::string(CpuLevelString(level)) + " " + DTypeName(dtype) +
                        " m=" + std::to_string(m));
           const int64_t k = SuperBytes(dtype) > 0 ? k_super : k_plain;

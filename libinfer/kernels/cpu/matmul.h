@@ -3,7 +3,8 @@
 //
 // Quantized weights are used in place: activations are quantized once per row to 16-bit integer
 // blocks (or, on request, 8-bit ones as GGML does) and dotted against the weight blocks with
-// integer SIMD; weights are never expanded to F32 in memory. Kernels for AVX-512, AVX2 and a
+// integer SIMD; weights are never expanded to F32 in memory. Kernels for AMX (tile products of
+// 16 rows or more, where the CPU and the operating system allow them), AVX-512, AVX2 and a
 // portable fallback are compiled into the library and chosen at run time (GetCpuFeatures()).
 #ifndef INFER_KERNELS_CPU_MATMUL_H_
 #define INFER_KERNELS_CPU_MATMUL_H_
