@@ -33,9 +33,11 @@ def ensure_llama_cpp() -> Path:
 LLAMA_TIMER = r"""
 import json, random, sys, time
 import llama_cpp
+sys.path.insert(0, sys.argv[6])
+import llama_cpp_ref
 model, threads, n_prompt, n_gen, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-llm = llama_cpp.Llama(model_path=model, n_ctx=n_prompt + n_gen + 8, n_batch=512, n_ubatch=512,
-                      n_threads=threads, n_threads_batch=threads, verbose=False)
+llm = llama_cpp_ref.load(model, n_ctx=n_prompt + n_gen + 8, n_batch=512, n_ubatch=512,
+                         n_threads=threads, n_threads_batch=threads, verbose=False)
 rng = random.Random(1234)
 n_vocab = llm.n_vocab()
 prompt = [rng.randrange(100, n_vocab) for _ in range(n_prompt)]
@@ -55,7 +57,8 @@ for rep in range(reps + 1):
         continue
     best_p = max(best_p, n_prompt / (t1 - t0))
     best_d = max(best_d, n_gen / (t2 - t1))
-print(json.dumps({"prefill_tokens_per_second": best_p, "decode_tokens_per_second": best_d}))
+print(json.dumps({"prefill_tokens_per_second": best_p, "decode_tokens_per_second": best_d,
+                  "extra_buffer_types": llama_cpp_ref.extra_buffer_types()}))
 """
 
 
@@ -80,7 +83,7 @@ def main() -> int:
             check=True, capture_output=True, text=True).stdout)
         theirs = json.loads(subprocess.run(
             [python, "-c", LLAMA_TIMER, args.model, str(threads), str(args.prompt_tokens),
-             str(args.gen_tokens), str(args.repetitions)],
+             str(args.gen_tokens), str(args.repetitions), str(ROOT / "tests" / "python")],
             check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
         rows.append({
             "threads": threads,
@@ -90,12 +93,18 @@ def main() -> int:
             "llama_cpp_decode": theirs["decode_tokens_per_second"],
             "memory_bandwidth_gbs": ours["memory_bandwidth_bytes_per_second"] / 1e9,
             "decode_roofline_fraction": ours["decode_roofline_fraction"],
+            "llama_cpp_extra_buffer_types": theirs["extra_buffer_types"],
+            "cpu_model": ours["cpu_model"],
+            "libinfer_kernels": ours["cpu_kernels"],
         })
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"model {Path(args.model).name}, prompt {args.prompt_tokens} tokens, "
           f"generate {args.gen_tokens} tokens, best of {args.repetitions}")
+    print(f"cpu {rows[0]['cpu_model']}; libinfer {rows[0]['libinfer_kernels']} kernels; llama.cpp extra buffer "
+          f"types (AMX, repacked weights) "
+          f"{'on' if rows[0]['llama_cpp_extra_buffer_types'] else 'off (see tests/python/llama_cpp_ref.py)'}")
     print("| threads | prefill libinfer | prefill llama.cpp | ratio | decode libinfer | "
           "decode llama.cpp | ratio |")
     print("|---|---|---|---|---|---|---|")
