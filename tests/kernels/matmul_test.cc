@@ -619,20 +619,21 @@ TEST(MatMulBatchInvariance, RowResultDoesNotDependOnTheOtherRows) {
   }
 }
 
-// Matrices of kStreamMatrixBytes or more (an output head) take another int16 arithmetic on x86
-// than smaller ones: batch-invariant too, and near the double reference.
+// Matrices larger than the caches (an output head, read from DRAM at every decode step, where the
+// one-row kernels prefetch ahead): batch-invariant too, and near the double reference.
 TEST(MatMulBatchInvariance, MatricesThatStreamFromMemoryToo) {
   std::mt19937 rng(17);
   const int64_t k = 1024;
-  const int64_t m = 11;  // one group of eight and three rows left over
+  const int64_t m = 19;  // two groups of eight and three rows left over (AMX: two tiles)
   for (CpuLevel level : kAllLevels) {
     if (!CpuLevelAvailable(level)) continue;
     for (DType dtype : {DType::kQ8_0, DType::kQ4_1, DType::kQ6_K}) {
       SCOPED_TRACE(std::string(CpuLevelString(level)) + " " + DTypeName(dtype));
       const int64_t row_bytes = MakeMatrix(dtype, 1, k, rng).w.row_bytes;
-      const int64_t rows = (kStreamMatrixBytes / row_bytes + 16) / 16 * 16;
+      constexpr int64_t kBytes = int64_t{16} << 20;
+      const int64_t rows = (kBytes / row_bytes + 16) / 16 * 16;
       TestMatrix t = MakeMatrix(dtype, rows, k, rng);
-      ASSERT_GE(rows * static_cast<int64_t>(t.w.row_bytes), kStreamMatrixBytes);
+      ASSERT_GE(rows * static_cast<int64_t>(t.w.row_bytes), kBytes);
       std::vector<float> x(static_cast<size_t>(m * k));
       for (float& v : x) v = std::uniform_real_distribution<float>(-2.0f, 2.0f)(rng);
       MatMulScratch scratch;

@@ -344,8 +344,7 @@ void TileGemm16(const WeightMatrix& w, const ActTile16* tiles, int64_t m, float*
 }
 
 bool UseTiles16(const WeightMatrix& w, int64_t m) {
-  return m >= kTileMinRows && IsQuantized(w.dtype) &&
-         w.rows * static_cast<int64_t>(w.row_bytes) < kStreamMatrixBytes;
+  return m >= kTileMinRows && IsQuantized(w.dtype);
 }
 
 template <class Q>

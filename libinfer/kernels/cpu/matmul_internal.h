@@ -113,12 +113,6 @@ using UseTiles16Fn = bool (*)(const WeightMatrix& w, int64_t m);
 using TileGemm16Fn = void (*)(const WeightMatrix& w, const ActTile16* tiles, int64_t m, float* y,
                               int64_t ldy, int64_t row_begin, int64_t row_end);
 
-// Quantized matrices of at least this many bytes stream from DRAM at decode (an output head);
-// on x86 their int16 products keep the arithmetic whose one-row kernel reads each weight row in
-// order (pair lanes accumulated in float), where smaller ones take one exact integer dot per
-// block (matmul_avx2_quant.inc). A matrix's arithmetic never depends on the batch.
-constexpr int64_t kStreamMatrixBytes = int64_t{16} << 20;
-
 // An aggregate without default member initializers on purpose: value-initialize it
 // (`MatMulKernelTable t{};`) so that no constructor function is emitted by the ISA files.
 struct MatMulKernelTable {
