@@ -29,21 +29,9 @@
 namespace infer::kernels::cpu {
 namespace {
 
-// The shared 256-bit file supplies the weight formats' block decoders (AvxQ*, ScalesOf).
-#define INFER_DOT_U8S8(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
-#define INFER_DOT2_S16(w0, a0, w1, a1) \
-  _mm256_dpwssd_epi32(_mm256_madd_epi16((w0), (a0)), (w1), (a1))
-#define INFER_DPWSSD(acc, w, a) _mm256_dpwssd_epi32((acc), (w), (a))
-#define INFER_BLOCK_DOTS 1
-#define INFER_GROUP_ZMM 1
-#define INFER_GROUP_WEIGHT_ROWS 2
-#include "libinfer/kernels/cpu/matmul_avx2_quant.inc"
-#undef INFER_GROUP_WEIGHT_ROWS
-#undef INFER_GROUP_ZMM
-#undef INFER_BLOCK_DOTS
-#undef INFER_DPWSSD
-#undef INFER_DOT_U8S8
-#undef INFER_DOT2_S16
+// The VNNI level's kernels supply the weight formats' block decoders (AvxQ*, ScalesOf) and
+// the list of formats (ForEachQuantX86).
+#include "libinfer/kernels/cpu/matmul_vnni_quant.inc"
 
 // Products of fewer rows go through the VNNI kernels (the same bits): with fewer than this
 // many activation rows a tile's weight decoding serves too few of them.
@@ -347,27 +335,13 @@ bool UseTiles16(const WeightMatrix& w, int64_t m) {
   return m >= kTileMinRows && IsQuantized(w.dtype);
 }
 
-template <class Q>
-void SetTiles(MatMulKernelTable* t, DType dtype) {
-  t->tile_gemm16[static_cast<int>(dtype)] = &TileGemm16<Q>;
-}
-
 MatMulKernelTable MakeTable() {
   MatMulKernelTable t = Avx512VnniMatMulKernels();
   t.use_tiles16 = &UseTiles16;
   t.pack_tiles16 = &PackTiles16;
-  SetTiles<AvxQ8_0>(&t, DType::kQ8_0);
-  SetTiles<AvxQ4_0>(&t, DType::kQ4_0);
-  SetTiles<AvxQ4_1>(&t, DType::kQ4_1);
-  SetTiles<AvxQ5_0>(&t, DType::kQ5_0);
-  SetTiles<AvxQ5_1>(&t, DType::kQ5_1);
-  SetTiles<AvxQ2_K>(&t, DType::kQ2_K);
-  SetTiles<AvxQ3_K>(&t, DType::kQ3_K);
-  SetTiles<AvxQ4_K>(&t, DType::kQ4_K);
-  SetTiles<AvxQ5_K>(&t, DType::kQ5_K);
-  SetTiles<AvxQ6_K>(&t, DType::kQ6_K);
-  SetTiles<AvxIQ4_NL>(&t, DType::kIQ4_NL);
-  SetTiles<AvxIQ4_XS>(&t, DType::kIQ4_XS);
+  ForEachQuantX86([&t](auto format, DType dtype) {
+    t.tile_gemm16[static_cast<int>(dtype)] = &TileGemm16<decltype(format)>;
+  });
   return t;
 }
 

@@ -24,20 +24,7 @@
 namespace infer::kernels::cpu {
 namespace {
 
-#define INFER_DOT_U8S8(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), (u), (s))
-#define INFER_DOT2_S16(w0, a0, w1, a1) \
-  _mm256_dpwssd_epi32(_mm256_madd_epi16((w0), (a0)), (w1), (a1))
-#define INFER_DPWSSD(acc, w, a) _mm256_dpwssd_epi32((acc), (w), (a))
-#define INFER_BLOCK_DOTS 1
-#define INFER_GROUP_ZMM 1
-#define INFER_GROUP_WEIGHT_ROWS 2
-#include "libinfer/kernels/cpu/matmul_avx2_quant.inc"
-#undef INFER_GROUP_WEIGHT_ROWS
-#undef INFER_GROUP_ZMM
-#undef INFER_BLOCK_DOTS
-#undef INFER_DPWSSD
-#undef INFER_DOT_U8S8
-#undef INFER_DOT2_S16
+#include "libinfer/kernels/cpu/matmul_vnni_quant.inc"
 
 // Load16(p, mask): 16 weights (or the masked-in ones, the rest zero) as floats.
 struct Avx512F32 {
