@@ -4,20 +4,20 @@
 llama.cpp comes from the PyPI package llama-cpp-python, built from source with the machine's
 native CPU flags (GGML_NATIVE) by scripts/llama_cpp_venv.sh into a cached virtual environment.
 Both engines get the same prompt length and the same number of generated tokens (so both decode
-at the same context depth, the prompt's); each is timed over several
-repetitions and the best run is kept. llama.cpp is timed by wall clock around its eval() calls
-(this build's llama_perf_context counters read zero); each call's Python overhead (tens of
-microseconds, a logits-row copy) is charged to it, under 1% of a decode step here.
+at the same context depth, the prompt's). Rounds alternate the engines (libinfer, llama.cpp,
+libinfer, ...), each round a fresh process that warms up once and times one run; the table gives
+the best and the median of the rounds, and the ratios of both. The CPU's name and its SIMD flags
+are printed with it. llama.cpp is timed by wall clock around its eval() calls (this build's
+llama_perf_context counters read zero); each call's Python overhead (tens of microseconds, a
+logits-row copy) is charged to it, under 1% of a decode step here.
 
-    bench/compare_llama_cpp.py --model M.gguf --threads 1,2 [--prompt-tokens 128 --gen-tokens 128]
+    bench/compare_llama_cpp.py --model M.gguf --threads 1,2 [--prompt-tokens 512 --gen-tokens 128]
 """
 import argparse
 import json
-import os
-import random
+import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,56 +62,99 @@ print(json.dumps({"prefill_tokens_per_second": best_p, "decode_tokens_per_second
 """
 
 
+# The /proc/cpuinfo flags that decide which kernels either engine can use.
+SIMD_FLAGS = ("avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+              "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
+
+
+def cpu_flags() -> str:
+    """SIMD_FLAGS that /proc/cpuinfo lists, space-separated ("unknown" where it cannot be read)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return " ".join(f for f in SIMD_FLAGS if f in have) or "none of " + " ".join(SIMD_FLAGS)
+    except OSError:
+        pass
+    return "unknown"
+
+
+def run_libinfer(args, threads):
+    return json.loads(subprocess.run(
+        [args.cli, "bench", "--model", args.model, "--threads", str(threads),
+         "--prompt-tokens", str(args.prompt_tokens), "--gen-tokens", str(args.gen_tokens),
+         "--repetitions", "1", "--json"],
+        check=True, capture_output=True, text=True).stdout)
+
+
+def run_llama_cpp(args, python, threads):
+    return json.loads(subprocess.run(
+        [python, "-c", LLAMA_TIMER, args.model, str(threads), str(args.prompt_tokens),
+         str(args.gen_tokens), "1", str(ROOT / "tests" / "python")],
+        check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--prompt-tokens", type=int, default=128)
     ap.add_argument("--gen-tokens", type=int, default=128)
-    ap.add_argument("--repetitions", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3, help="alternated rounds per engine")
     ap.add_argument("--cli", default=str(ROOT / "build" / "cli" / "infer-cli"))
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
 
     python = ensure_llama_cpp()
     rows = []
     for threads in [int(t) for t in args.threads.split(",")]:
-        ours = json.loads(subprocess.run(
-            [args.cli, "bench", "--model", args.model, "--threads", str(threads),
-             "--prompt-tokens", str(args.prompt_tokens), "--gen-tokens", str(args.gen_tokens),
-             "--repetitions", str(args.repetitions), "--json"],
-            check=True, capture_output=True, text=True).stdout)
-        theirs = json.loads(subprocess.run(
-            [python, "-c", LLAMA_TIMER, args.model, str(threads), str(args.prompt_tokens),
-             str(args.gen_tokens), str(args.repetitions), str(ROOT / "tests" / "python")],
-            check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        ours, theirs = [], []
+        for _ in range(args.rounds):
+            ours.append(run_libinfer(args, threads))
+            theirs.append(run_llama_cpp(args, python, threads))
+
+        def stats(runs, key):
+            values = [r[key] for r in runs]
+            return {"best": max(values), "median": statistics.median(values)}
+
         rows.append({
             "threads": threads,
-            "libinfer_prefill": ours["prefill_tokens_per_second"],
-            "llama_cpp_prefill": theirs["prefill_tokens_per_second"],
-            "libinfer_decode": ours["decode_tokens_per_second"],
-            "llama_cpp_decode": theirs["decode_tokens_per_second"],
-            "memory_bandwidth_gbs": ours["memory_bandwidth_bytes_per_second"] / 1e9,
-            "decode_roofline_fraction": ours["decode_roofline_fraction"],
-            "llama_cpp_extra_buffer_types": theirs["extra_buffer_types"],
-            "cpu_model": ours["cpu_model"],
-            "libinfer_kernels": ours["cpu_kernels"],
+            "rounds": args.rounds,
+            "libinfer_prefill": stats(ours, "prefill_tokens_per_second"),
+            "llama_cpp_prefill": stats(theirs, "prefill_tokens_per_second"),
+            "libinfer_decode": stats(ours, "decode_tokens_per_second"),
+            "llama_cpp_decode": stats(theirs, "decode_tokens_per_second"),
+            "memory_bandwidth_gbs": ours[-1]["memory_bandwidth_bytes_per_second"] / 1e9,
+            "decode_roofline_fraction": ours[-1]["decode_roofline_fraction"],
+            "llama_cpp_extra_buffer_types": theirs[-1]["extra_buffer_types"],
+            "cpu_model": ours[-1]["cpu_model"],
+            "cpu_flags": cpu_flags(),
+            "libinfer_kernels": ours[-1]["cpu_kernels"],
         })
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"model {Path(args.model).name}, prompt {args.prompt_tokens} tokens, "
-          f"generate {args.gen_tokens} tokens, best of {args.repetitions}")
-    print(f"cpu {rows[0]['cpu_model']}; libinfer {rows[0]['libinfer_kernels']} kernels; llama.cpp extra buffer "
-          f"types (AMX, repacked weights) "
-          f"{'on' if rows[0]['llama_cpp_extra_buffer_types'] else 'off (see tests/python/llama_cpp_ref.py)'}")
+          f"generate {args.gen_tokens} tokens, {args.rounds} alternated rounds (best / median)")
+    print(f"cpu {rows[0]['cpu_model']} ({rows[0]['cpu_flags']}); libinfer "
+          f"{rows[0]['libinfer_kernels']} kernels; llama.cpp extra buffer types (AMX, repacked "
+          f"weights) {'on' if rows[0]['llama_cpp_extra_buffer_types'] else 'off (see tests/python/llama_cpp_ref.py)'}")
     print("| threads | prefill libinfer | prefill llama.cpp | ratio | decode libinfer | "
           "decode llama.cpp | ratio |")
     print("|---|---|---|---|---|---|---|")
+
+    def pair(v):
+        return f"{v['best']:.1f} / {v['median']:.1f}"
+
+    def ratio(a, b):
+        return f"{a['best'] / b['best']:.2f}x / {a['median'] / b['median']:.2f}x"
+
     for r in rows:
-        print(f"| {r['threads']} | {r['libinfer_prefill']:.1f} | {r['llama_cpp_prefill']:.1f} | "
-              f"{r['libinfer_prefill'] / r['llama_cpp_prefill']:.2f}x | {r['libinfer_decode']:.1f} | "
-              f"{r['llama_cpp_decode']:.1f} | {r['libinfer_decode'] / r['llama_cpp_decode']:.2f}x |")
+        print(f"| {r['threads']} | {pair(r['libinfer_prefill'])} | {pair(r['llama_cpp_prefill'])} | "
+              f"{ratio(r['libinfer_prefill'], r['llama_cpp_prefill'])} | {pair(r['libinfer_decode'])} | "
+              f"{pair(r['llama_cpp_decode'])} | {ratio(r['libinfer_decode'], r['llama_cpp_decode'])} |")
     return 0
 
 
