@@ -100,7 +100,8 @@ def main() -> int:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--prompt-tokens", type=int, default=128)
     ap.add_argument("--gen-tokens", type=int, default=128)
-    ap.add_argument("--rounds", type=int, default=3, help="alternated rounds per engine")
+    ap.add_argument("--rounds", "--repetitions", type=int, default=3,
+                    help="alternated rounds per engine (--repetitions: the older name)")
     ap.add_argument("--cli", default=str(ROOT / "build" / "cli" / "infer-cli"))
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
