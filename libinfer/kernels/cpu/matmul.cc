@@ -30,28 +30,29 @@ bool IsQuantized(DType dtype) {
   return dtype != DType::kF32 && dtype != DType::kF16 && dtype != DType::kBF16;
 }
 
-CpuLevel DetectedCpuLevel() {
-#if defined(INFER_KERNELS_X86)
-  const CpuLevel level = SelectedCpuLevel();
-#if !defined(INFER_KERNELS_AMX)
-  if (level == CpuLevel::kAmx) return CpuLevel::kAvx512;  // the compiler had no AMX
-#endif
-  return level;
+namespace {
+
+// The highest level whose kernels this build compiled in.
+constexpr CpuLevel kCompiledLevel =
+#if defined(INFER_KERNELS_AMX)
+    CpuLevel::kAmx;
+#elif defined(INFER_KERNELS_X86)
+    CpuLevel::kAvx512;
 #else
-  return CpuLevel::kPortable;
+    CpuLevel::kPortable;
 #endif
+
+// `level`, capped at what this build compiled in.
+CpuLevel Compiled(CpuLevel level) {
+  return static_cast<int>(level) < static_cast<int>(kCompiledLevel) ? level : kCompiledLevel;
 }
 
+}  // namespace
+
+CpuLevel DetectedCpuLevel() { return Compiled(SelectedCpuLevel()); }
+
 bool CpuLevelAvailable(CpuLevel level) {
-  if (level == CpuLevel::kPortable) return true;
-#if defined(INFER_KERNELS_X86)
-#if !defined(INFER_KERNELS_AMX)
-  if (level == CpuLevel::kAmx) return false;
-#endif
-  return static_cast<int>(level) <= static_cast<int>(LevelOf(HardwareCpuFeatures()));
-#else
-  return false;  // only the portable kernels are compiled in
-#endif
+  return static_cast<int>(level) <= static_cast<int>(Compiled(LevelOf(HardwareCpuFeatures())));
 }
 
 const MatMulKernelTable& MatMulKernelsFor(CpuLevel level) {

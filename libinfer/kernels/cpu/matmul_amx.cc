@@ -110,10 +110,10 @@ struct WeightTile {
   static constexpr int kSteps = kSplit ? 2 : kTiles;
 
   // Step k of block b: its codes (a 16-row tile with row stride kWidth) and its scales.
-  static const int8_t* CodesOf(const int8_t* codes, int64_t b, int k) {
+  static const int8_t* StepCodes(const int8_t* codes, int64_t b, int k) {
     return codes + b * kRows * kWidth + k * (kSplit ? kQuantBlock : kTile * kWidth);
   }
-  static const float* ScalesOf(const float* d, int64_t b, int k) {
+  static const float* StepScales(const float* d, int64_t b, int k) {
     return d + 2 * b * kRows + k * (kSplit ? kRows : kTile);
   }
 
@@ -209,7 +209,7 @@ void TileProduct(const int8_t* codes, const float* d, const float* m, const ActT
   auto scale = [&](int64_t s, const int32_t(*p)[kTile][kTile], __m512* out) {
     const int64_t b = s / kSteps;
     const __m512 dx = _mm512_loadu_ps(a[b].d);
-    const float* ds = Tile::ScalesOf(d, b, static_cast<int>(s % kSteps));
+    const float* ds = Tile::StepScales(d, b, static_cast<int>(s % kSteps));
     for (int r = 0; r < kTile; ++r) {
       out[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(TileDot(p[0][r], p[1][r])),
                                _mm512_mul_ps(_mm512_set1_ps(ds[r]), dx), out[r]);
@@ -219,7 +219,7 @@ void TileProduct(const int8_t* codes, const float* d, const float* m, const ActT
   for (int64_t s = 0; s < steps; s += 2) {
     // An even step is a block's first.
     load_acts(s / kSteps);
-    _tile_loadd(0, Tile::CodesOf(codes, s / kSteps, 0), kWidth);
+    _tile_loadd(0, Tile::StepCodes(codes, s / kSteps, 0), kWidth);
     _tile_zero(4);
     _tile_zero(5);
     _tile_dpbssd(4, 0, 1);
@@ -232,7 +232,7 @@ void TileProduct(const int8_t* codes, const float* d, const float* m, const ActT
       break;
     }
     if constexpr (kSteps == 1) load_acts(s + 1);
-    _tile_loadd(3, Tile::CodesOf(codes, (s + 1) / kSteps, static_cast<int>((s + 1) % kSteps)),
+    _tile_loadd(3, Tile::StepCodes(codes, (s + 1) / kSteps, static_cast<int>((s + 1) % kSteps)),
                 kWidth);
     _tile_zero(6);
     _tile_zero(7);
@@ -320,14 +320,12 @@ void TileGemm16(const WeightMatrix& w, const ActTile16* tiles, int64_t m, float*
   // The tile configuration is per thread and may have been released since the last call.
   static const TileConfig config = MakeTileConfig();
   _tile_loadconfig(&config);
-  if constexpr (!SplitOf<Q>()) {
-    if (m > kTwoTileRows) {
-      TileRows<Q, WeightTile<Q, 2>>(w, tiles, m, y, ldy, row_begin, row_end);
-      _tile_release();
-      return;
-    }
+  constexpr int kWide = SplitOf<Q>() ? 1 : 2;  // the split types take one tile per pass
+  if (m > kTwoTileRows) {
+    TileRows<Q, WeightTile<Q, kWide>>(w, tiles, m, y, ldy, row_begin, row_end);
+  } else {
+    TileRows<Q, WeightTile<Q, 1>>(w, tiles, m, y, ldy, row_begin, row_end);
   }
-  TileRows<Q, WeightTile<Q, 1>>(w, tiles, m, y, ldy, row_begin, row_end);
   _tile_release();
 }
 
