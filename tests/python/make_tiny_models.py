@@ -388,6 +388,19 @@ def make_all(out_dir, seed=1234):
     return manifest
 
 
+def ensure_all(out_dir, seed=1234):
+    """The manifest of the tiny models in out_dir: a previous run's, if the same generator (and
+    seed) made them and every file is there, else make_all's."""
+    manifest_path = os.path.join(out_dir, "manifest.json")
+    if os.path.exists(manifest_path):
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+        if manifest.get("generator") == generator_digest(seed) and all(
+                os.path.exists(m["path"]) for m in manifest["models"].values()):
+            return manifest
+    return make_all(out_dir, seed)
+
+
 def reference_tokens(sp):
     """The tokens the logits tests feed every model: BOS and the start of english.txt."""
     with open(os.path.join(HERE, "data", "english.txt")) as f:
@@ -487,8 +500,11 @@ def main(argv):
     parser = argparse.ArgumentParser(description="Generate tiny test models.")
     parser.add_argument("out_dir")
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the models already in out_dir if this generator made them")
     args = parser.parse_args(argv)
-    manifest = make_all(args.out_dir, args.seed)
+    make = ensure_all if args.reuse else make_all
+    manifest = make(args.out_dir, args.seed)
     print(f"wrote {len(manifest['models'])} models (vocab {manifest['vocab_size']}) "
           f"to {args.out_dir}", file=sys.stderr)
     return 0
