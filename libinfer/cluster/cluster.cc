@@ -28,6 +28,7 @@
 #include "libinfer/comm/tcp_communicator.h"
 #include "libinfer/model/parallelism.h"
 #include "libinfer/model/weight_source.h"
+#include "libinfer/util/cpu_features.h"
 #include "libinfer/util/logging.h"
 #include "libinfer/util/status_macros.h"
 #include "libinfer/util/thread_guard.h"
@@ -563,6 +564,11 @@ absl::Status Cluster::Impl::WorkerLoad(WorkerState& w) {
   }();
   if (!status.ok()) {
     status = absl::Status(status.code(), absl::StrCat(load.path, ": ", status.message()));
+  }
+  // This rank's environment, not the file, when it names no kernel level the library knows.
+  if (absl::Status level = CpuLevelSettingStatus(); !level.ok()) {
+    status =
+        absl::Status(level.code(), absl::StrCat("rank ", options_.rank, ": ", level.message()));
   }
   // Every rank's outcome, so that all of them fail alike when one cannot load.
   INFER_RETURN_IF_ERROR(GatherStatus(status, options_.join_timeout));

@@ -172,6 +172,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const ModelOptions& options) 
     return absl::InvalidArgumentError(
         absl::StrCat("num_threads must be >= 0, got ", options.num_threads));
   }
+  INFER_RETURN_IF_ERROR(CpuLevelSettingStatus());
   auto prefix = [&](const absl::Status& s) {
     return absl::Status(s.code(), absl::StrCat(options.path, ": ", s.message()));
   };

@@ -10,6 +10,9 @@
 #include <unistd.h>
 #endif
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+
 namespace infer {
 namespace {
 
@@ -49,19 +52,9 @@ CpuFeatures DetectHardware() {
 }
 
 CpuFeatures Detect() {
-  CpuFeatures f = HardwareCpuFeatures();
-  if (const char* cap = std::getenv("INFER_CPU_LEVEL")) {
-    if (std::strcmp(cap, "portable") == 0) {
-      f = CpuFeatures{};
-    } else if (std::strcmp(cap, "avx2") == 0) {
-      f.avx512 = false;
-      f.avx512_vnni = false;
-      f.amx = false;
-    } else if (std::strcmp(cap, "avx512") == 0) {
-      f.amx = false;
-    }
-  }
-  return f;
+  absl::StatusOr<CpuFeatures> capped =
+      CapCpuFeatures(HardwareCpuFeatures(), std::getenv("INFER_CPU_LEVEL"));
+  return capped.ok() ? *capped : HardwareCpuFeatures();
 }
 
 }  // namespace
@@ -69,6 +62,33 @@ CpuFeatures Detect() {
 const CpuFeatures& GetCpuFeatures() {
   static const CpuFeatures features = Detect();
   return features;
+}
+
+absl::StatusOr<CpuFeatures> CapCpuFeatures(const CpuFeatures& hardware, const char* cap) {
+  CpuFeatures f = hardware;
+  if (cap == nullptr || *cap == '\0' || std::strcmp(cap, "amx") == 0) return f;
+  if (std::strcmp(cap, "avx512") == 0) {
+    f.amx = false;
+  } else if (std::strcmp(cap, "avx2") == 0) {
+    f.avx512 = false;
+    f.avx512_vnni = false;
+    f.amx = false;
+  } else if (std::strcmp(cap, "portable") == 0) {
+    f = CpuFeatures{};
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "INFER_CPU_LEVEL=\"", absl::CHexEscape(cap),
+        "\" is not a kernel level: use portable, avx2, avx512 or amx (a cap on the level this CPU "
+        "allows, ",
+        CpuLevelString(LevelOf(hardware)), " here), or unset it"));
+  }
+  return f;
+}
+
+absl::Status CpuLevelSettingStatus() {
+  static const absl::Status status =
+      CapCpuFeatures(HardwareCpuFeatures(), std::getenv("INFER_CPU_LEVEL")).status();
+  return status;
 }
 
 const CpuFeatures& HardwareCpuFeatures() {

@@ -4,6 +4,9 @@
 
 #include <string>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
 namespace infer {
 
 struct CpuFeatures {
@@ -17,8 +20,18 @@ struct CpuFeatures {
 
 // Features of the machine we run on, detected once. Setting the environment variable
 // INFER_CPU_LEVEL to "portable", "avx2", "avx512" or "amx" caps the level (for tests and
-// comparisons).
+// comparisons); any other value leaves the hardware's features, and CpuLevelSettingStatus()
+// reports it.
 const CpuFeatures& GetCpuFeatures();
+
+// The features of `hardware` that the INFER_CPU_LEVEL value `cap` keeps: all of them for null or
+// "" (unset) and for a level at or above the hardware's; InvalidArgument naming the value and the
+// accepted ones when `cap` is none of "portable", "avx2", "avx512", "amx".
+absl::StatusOr<CpuFeatures> CapCpuFeatures(const CpuFeatures& hardware, const char* cap);
+
+// OK, or CapCpuFeatures' error for this process's INFER_CPU_LEVEL. Model::Load (and a cluster
+// worker's start) refuse a value they do not know rather than run at a level nobody asked for.
+absl::Status CpuLevelSettingStatus();
 
 // What the CPU has, ignoring INFER_CPU_LEVEL.
 const CpuFeatures& HardwareCpuFeatures();

@@ -1,5 +1,6 @@
 """infer-cli's contract: errors on stderr with a non-zero exit, never an abort; JSON fields."""
 import json
+import os
 import subprocess
 
 import pytest
@@ -46,6 +47,19 @@ def test_device_options_are_refused_where_they_would_be_ignored(cli_tool, smollm
     assert r.returncode == 1 and "--gpu-memory-utilization" in r.stderr, r.stderr
     r = run(cli_tool, "bench", "--model", smollm2_path, "--kv-cache-dtype", "fp8")
     assert r.returncode != 0 and "auto, float32 or float16" in r.stderr, r.stderr
+
+
+def test_an_unknown_kernel_level_is_refused(cli_tool, smollm2_path):
+    # INFER_CPU_LEVEL caps the kernels; a value it does not know is an error, not the top level.
+    env = dict(os.environ, INFER_CPU_LEVEL="avx-512")
+    for sub in (["generate", "--prompt", "x"], ["serve"], ["bench"]):
+        r = subprocess.run([cli_tool, *sub, "--model", smollm2_path], capture_output=True,
+                           text=True, timeout=120, env=env)
+        assert r.returncode == 1, (sub, r.stderr)
+        assert 'INFER_CPU_LEVEL="avx-512" is not a kernel level' in r.stderr, r.stderr
+        assert "portable, avx2, avx512 or amx" in r.stderr, r.stderr
+    r = run(cli_tool, "generate", "--model", smollm2_path, "--prompt", "x", "--max-tokens", "1")
+    assert r.returncode == 0, r.stderr
 
 
 def test_generate_json_fields(cli_tool, smollm2_path):

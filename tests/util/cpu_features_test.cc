@@ -68,5 +68,35 @@ TEST(CpuFeaturesTest, LevelOfFollowsTheRule) {
   EXPECT_LE(static_cast<int>(SelectedCpuLevel()), static_cast<int>(LevelOf(HardwareCpuFeatures())));
 }
 
+// INFER_CPU_LEVEL's values: each known level caps, unset or a higher level keeps everything, and
+// anything else is an error naming the value.
+TEST(CpuFeaturesTest, CapKnowsTheFourLevelsAndRefusesTheRest) {
+  const CpuFeatures all{.avx2 = true, .avx512 = true, .avx512_vnni = true, .amx = true};
+  auto level = [&](const char* cap) { return LevelOf(CapCpuFeatures(all, cap).value()); };
+  EXPECT_EQ(level(nullptr), CpuLevel::kAmx);
+  EXPECT_EQ(level(""), CpuLevel::kAmx);
+  EXPECT_EQ(level("amx"), CpuLevel::kAmx);
+  EXPECT_EQ(level("avx512"), CpuLevel::kAvx512);
+  EXPECT_EQ(level("avx2"), CpuLevel::kAvx2);
+  EXPECT_EQ(level("portable"), CpuLevel::kPortable);
+  // A cap above the hardware leaves the hardware's level.
+  const CpuFeatures avx2_only{.avx2 = true};
+  EXPECT_EQ(LevelOf(CapCpuFeatures(avx2_only, "avx512").value()), CpuLevel::kAvx2);
+  for (const char* bad : {"AVX512", "avx-512", "avx512 ", "native", "3"}) {
+    absl::StatusOr<CpuFeatures> got = CapCpuFeatures(avx2_only, bad);
+    ASSERT_FALSE(got.ok()) << bad;
+    EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(got.status().message().find(std::string("INFER_CPU_LEVEL=\"") + bad + "\""),
+              std::string::npos)
+        << got.status();
+    EXPECT_NE(got.status().message().find("portable, avx2, avx512 or amx"), std::string::npos);
+    EXPECT_NE(got.status().message().find("avx2 here"), std::string::npos) << got.status();
+  }
+  // A control character in the value is escaped in the message.
+  absl::StatusOr<CpuFeatures> got = CapCpuFeatures(all, "avx\n2");
+  ASSERT_FALSE(got.ok());
+  EXPECT_NE(got.status().message().find("avx\\n2"), std::string::npos) << got.status();
+}
+
 }  // namespace
 }  // namespace infer
