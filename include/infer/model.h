@@ -59,7 +59,7 @@ struct ModelOptions {
 struct ModelInfo {
   std::string path;
   std::string format;        // "gguf" or "safetensors"
-  std::string architecture;  // "llama", "mistral", "qwen2"
+  std::string architecture;  // the file's architecture: "llama", "qwen3", "gemma3", "phi3", ...
   std::string name;
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
@@ -79,9 +79,11 @@ struct ModelInfo {
   uint64_t parameter_count = 0;
   uint64_t weight_bytes = 0;            // bytes of all weight tensors as stored
   uint64_t weight_bytes_per_token = 0;  // weight bytes one decode step reads (roofline figures)
-  uint64_t kv_bytes_per_token = 0;      // K + V cache bytes one position takes (F32 cache today)
-  std::string cpu_kernels;              // "avx512", "avx2" or "portable"
-  std::string cpu_model;                // the processor's name as CPUID gives it, or "unknown"
+  // K + V cache bytes one position takes in an F32 cache (SchedulerOptions::kv_cache_dtype's
+  // default); a KvCacheDType::kFloat16 cache takes half.
+  uint64_t kv_bytes_per_token = 0;
+  std::string cpu_kernels;  // the kernel level: "amx", "avx512", "avx2" or "portable"
+  std::string cpu_model;    // the processor's name as CPUID gives it, or "unknown"
   int num_threads = 0;
   std::string device;  // where the forward pass runs: "cpu (N threads)", "cuda:0 (NVIDIA H100 ...)"
 };
