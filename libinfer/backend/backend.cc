@@ -70,6 +70,12 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(std::string_view device, 
   return cuda;
 }
 
+absl::Status Backend::MatMulShared(const float* x, int64_t m,
+                                   std::span<const WeightProduct> products) {
+  for (const WeightProduct& p : products) INFER_RETURN_IF_ERROR(MatMul(*p.w, x, m, p.y, p.ldy));
+  return absl::OkStatus();
+}
+
 absl::Status Backend::CopyToBuffer(const void* host, size_t bytes, DeviceBuffer& dst) {
   INFER_RETURN_IF_ERROR(CheckBufferSize(dst, bytes, "copy to the device"));
   return CopyToDevice(host, bytes, dst.data());

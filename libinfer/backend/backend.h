@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,6 +60,13 @@ class DeviceWeight {
   DType dtype_;
   int64_t rows_;
   int64_t cols_;
+};
+
+// One product of Backend::MatMulShared: y = x w^T, rows of stride ldy >= w->rows().
+struct WeightProduct {
+  const DeviceWeight* w = nullptr;
+  float* y = nullptr;
+  int64_t ldy = 0;
 };
 
 // The gated feed-forward's activation: out = act(gate) * up.
@@ -154,6 +162,12 @@ class Backend {
   // backend's kernels (the CPU's: libinfer/kernels/cpu/matmul.h).
   virtual absl::Status MatMul(const DeviceWeight& w, const float* x, int64_t m, float* y,
                               int64_t ldy) = 0;
+  // The products of one input x (m rows of cols) with several weights of `cols` columns (a
+  // layer's Q, K and V; gate and up), each y exactly as MatMul writes it. A backend may share
+  // the work of the input between them (the CPU quantizes x once and runs every product in one
+  // parallel region); the default runs MatMul for each.
+  virtual absl::Status MatMulShared(const float* x, int64_t m,
+                                    std::span<const WeightProduct> products);
   // x[i] += y[i], i < n.
   virtual absl::Status Add(float* x, const float* y, int64_t n) = 0;
   // x[r][i] += bias[i] for r < rows rows of `cols` values.

@@ -111,6 +111,13 @@ class CpuBackend : public Backend {
     k::MatMul(HostMatrix(w), x, m, y, ldy, &pool_, &matmul_scratch_);
     return absl::OkStatus();
   }
+  absl::Status MatMulShared(const float* x, int64_t m,
+                            std::span<const WeightProduct> products) override {
+    shared_.clear();
+    for (const WeightProduct& p : products) shared_.push_back({&HostMatrix(*p.w), p.y, p.ldy});
+    k::MatMulShared(shared_, x, m, &pool_, &matmul_scratch_);
+    return absl::OkStatus();
+  }
   absl::Status Add(float* x, const float* y, int64_t n) override {
     k::Add(x, y, n);
     return absl::OkStatus();
@@ -195,6 +202,7 @@ class CpuBackend : public Backend {
 
   ThreadPool pool_;
   k::MatMulScratch matmul_scratch_;
+  std::vector<k::MatMulProduct> shared_;  // MatMulShared's products, kept for their capacity
   FlatBatch plan_;
   std::vector<k::AttentionQuery> queries_;
 };

@@ -518,9 +518,9 @@ absl::Status LlamaModel::AttentionBlock(const LlamaLayer& L, int64_t li, int64_t
   float* k = k_->floats();
   float* v = v_->floats();
   INFER_RETURN_IF_ERROR(be.RmsNorm(x, d.attn_norm->floats(), xn, n, hidden, c.rms_norm_eps));
-  INFER_RETURN_IF_ERROR(be.MatMul(*d.wq, xn, n, q, q_dim_));
-  INFER_RETURN_IF_ERROR(be.MatMul(*d.wk, xn, n, k, kv_dim_));
-  INFER_RETURN_IF_ERROR(be.MatMul(*d.wv, xn, n, v, kv_dim_));
+  const WeightProduct qkv[] = {
+      {d.wq.get(), q, q_dim_}, {d.wk.get(), k, kv_dim_}, {d.wv.get(), v, kv_dim_}};
+  INFER_RETURN_IF_ERROR(be.MatMulShared(xn, n, qkv));
   if (d.bq != nullptr) {
     INFER_RETURN_IF_ERROR(be.AddBias(q, d.bq->floats(), n, q_dim_));
     INFER_RETURN_IF_ERROR(be.AddBias(k, d.bk->floats(), n, kv_dim_));
@@ -568,8 +568,9 @@ absl::Status LlamaModel::FeedForwardBlock(const LlamaLayer& L, int64_t n) {
   float* gate = gate_->floats();
   INFER_RETURN_IF_ERROR(
       be.RmsNorm(x_->floats(), d.ffn_norm->floats(), xn, n, hidden, c.rms_norm_eps));
-  INFER_RETURN_IF_ERROR(be.MatMul(*d.gate, xn, n, gate, ff_dim_));
-  INFER_RETURN_IF_ERROR(be.MatMul(*d.up, xn, n, up_->floats(), ff_dim_));
+  const WeightProduct gate_up[] = {{d.gate.get(), gate, ff_dim_},
+                                   {d.up.get(), up_->floats(), ff_dim_}};
+  INFER_RETURN_IF_ERROR(be.MatMulShared(xn, n, gate_up));
   INFER_RETURN_IF_ERROR(be.GatedActivation(family_.activation, gate, up_->floats(), n * ff_dim_));
   INFER_RETURN_IF_ERROR(be.MatMul(*d.down, gate, n, proj_->floats(), hidden));
   INFER_RETURN_IF_ERROR(AllReduce(proj_->floats(), n * hidden));

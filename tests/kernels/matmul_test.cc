@@ -619,6 +619,59 @@ TEST(MatMulBatchInvariance, RowResultDoesNotDependOnTheOtherRows) {
   }
 }
 
+// Products of one input with several matrices (Q, K and V; gate and up) in one call give each
+// matrix the bits MatMul gives it alone: one set of quantized activations serves every layout the
+// matrices' kernels take (plain codes, groups with and without half sums, tiles), and the rows of
+// all of them are cut into the same chunks. Row counts that are no multiple of the grain put
+// product boundaries inside chunks.
+TEST(MatMulShared, EachProductIsTheBitsOfMatMulAlone) {
+  std::mt19937 rng(23);
+  const std::vector<std::vector<DType>> sets = {
+      {DType::kQ4_1, DType::kQ4_1, DType::kQ4_1},
+      {DType::kQ5_0, DType::kQ8_0, DType::kQ4_1, DType::kQ5_1},
+      {DType::kQ4_K, DType::kQ6_K, DType::kQ2_K, DType::kIQ4_XS},
+      {DType::kF32, DType::kQ8_0, DType::kF16, DType::kBF16, DType::kQ3_K, DType::kQ5_K}};
+  for (CpuLevel level : kAllLevels) {
+    if (!CpuLevelAvailable(level)) continue;
+    for (const std::vector<DType>& set : sets) {
+      for (ActPrecision precision : {ActPrecision::kInt16, ActPrecision::kInt8}) {
+        for (int64_t m : {1, 3, 8, 19, 83}) {
+          const bool super =
+              std::any_of(set.begin(), set.end(), [](DType d) { return SuperBytes(d) > 0; });
+          const int64_t k = super ? 512 : 576;
+          SCOPED_TRACE(std::string(CpuLevelString(level)) + " " + DTypeName(set[0]) + "... m=" +
+                       std::to_string(m) + (precision == ActPrecision::kInt8 ? " int8" : " int16"));
+          std::vector<TestMatrix> mats;
+          std::vector<std::vector<float>> ys;
+          std::vector<MatMulProduct> products;
+          for (size_t p = 0; p < set.size(); ++p) {
+            const int64_t rows = 16 * static_cast<int64_t>(p + 1) + 5 * static_cast<int64_t>(p);
+            mats.push_back(MakeMatrix(set[p], rows, k, rng));
+            ys.emplace_back(static_cast<size_t>(m * (rows + 3)), -7.0f);
+          }
+          for (size_t p = 0; p < set.size(); ++p) {
+            products.push_back({&mats[p].w, ys[p].data(), mats[p].w.rows + 3});
+          }
+          std::vector<float> x(static_cast<size_t>(m * k));
+          for (float& v : x) v = std::uniform_real_distribution<float>(-2.0f, 2.0f)(rng);
+          MatMulScratch scratch;
+          scratch.activations = precision;
+          ThreadPool pool(2);
+          MatMulSharedWithLevel(level, products, x.data(), m, &pool, &scratch);
+          for (size_t p = 0; p < set.size(); ++p) {
+            SCOPED_TRACE("product " + std::to_string(p) + " " + DTypeName(set[p]));
+            const int64_t rows = mats[p].w.rows;
+            std::vector<float> alone(ys[p].size(), -7.0f);
+            MatMulWithLevel(level, mats[p].w, x.data(), m, alone.data(), rows + 3, &pool, &scratch);
+            // The padding past each row's results is left as it was, too.
+            EXPECT_EQ(0, std::memcmp(alone.data(), ys[p].data(), alone.size() * sizeof(float)));
+          }
+        }
+      }
+    }
+  }
+}
+
 // Matrices larger than the caches (an output head, read from DRAM at every decode step, where the
 // one-row kernels prefetch ahead): batch-invariant too, and near the double reference.
 TEST(MatMulBatchInvariance, MatricesThatStreamFromMemoryToo) {

@@ -1,6 +1,7 @@
 // MatMul front end: picks the kernel table, quantizes activations once (int16 or int8 codes; int16
-// ones also interleaved in groups of eight rows for the kernels that take them), and deals the
-// output columns (rows of W) to the thread pool in chunks. DequantizeRow is here too (portable;
+// ones also interleaved in groups of eight rows or packed in AMX tiles for the kernels that take
+// them) for every product of the same input, and deals the output columns (rows of the weight
+// matrices) to the thread pool in chunks. DequantizeRow is here too (portable;
 // it runs once per token for embeddings, far from any hot loop).
 #include "libinfer/kernels/cpu/matmul.h"
 
@@ -66,47 +67,92 @@ const MatMulKernelTable& MatMulKernelsFor(CpuLevel level) {
   return PortableMatMulKernels();
 }
 
-void MatMulWithLevel(CpuLevel level, const WeightMatrix& w, const float* x, int64_t m, float* y,
-                     int64_t ldy, ThreadPool* pool, MatMulScratch* scratch) {
-  if (m <= 0 || w.rows <= 0) return;
+namespace {
+
+// What one product's kernel reads besides the float input: the rows' integer codes (quantized
+// weights), and for int16 codes either AMX tiles or, for the grouped kernels, the rows
+// interleaved in groups of eight (with or without the half sums).
+struct ActLayout {
+  bool quantized = false;
+  bool tiled = false;
+  bool grouped = false;
+  bool half_sums = false;
+};
+
+ActLayout LayoutOf(const MatMulKernelTable& table, const WeightMatrix& w, int64_t m,
+                   ActPrecision precision) {
+  ActLayout a;
+  a.quantized = IsQuantized(w.dtype);
+  const bool wide = a.quantized && precision == ActPrecision::kInt16;
+  const int dt = static_cast<int>(w.dtype);
+  a.tiled = wide && table.use_tiles16 != nullptr && table.use_tiles16(w, m);
+  a.grouped = !a.tiled && wide && m >= 8 && table.groups16[dt] && table.interleave_act16 != nullptr;
+  a.half_sums = a.grouped && table.half_sums16[dt];
+  return a;
+}
+
+}  // namespace
+
+void MatMulSharedWithLevel(CpuLevel level, std::span<const MatMulProduct> products, const float* x,
+                           int64_t m, ThreadPool* pool, MatMulScratch* scratch) {
+  if (m <= 0 || products.empty()) return;
   const MatMulKernelTable& table = MatMulKernelsFor(level);
   const int threads = pool == nullptr ? 1 : pool->num_threads();
-  const bool parallel = threads > 1 && m * w.rows * w.cols >= kMinParallelWork;
+  const int64_t cols = products[0].w->cols;
+  const int64_t blocks = cols / kQuantBlock;
 
   MatMulScratch local_scratch;  // only used when the caller passes none
   if (scratch == nullptr) scratch = &local_scratch;
-  const bool quantized = IsQuantized(w.dtype);
-  const bool wide = quantized && scratch->activations == ActPrecision::kInt16;
-  const int dt = static_cast<int>(w.dtype);
-  const int64_t blocks = w.cols / kQuantBlock;
-  // int16 activations in AMX tiles of sixteen rows (the last one padded), where the level has
-  // them and takes this product; or of eight rows or more interleaved as well, for kernels that
-  // take them.
-  const bool tiled = wide && table.use_tiles16 != nullptr && table.use_tiles16(w, m);
-  const int64_t tiles = tiled ? (m + kTileRows - 1) / kTileRows : 0;
-  const int64_t groups =
-      !tiled && wide && table.groups16[dt] && table.interleave_act16 != nullptr ? m / 8 : 0;
+  const bool wide = scratch->activations == ActPrecision::kInt16;
+
+  // Each product's layout, and what the products need together: the codes are made once for
+  // all of them, each interleaving or packing once for those that take it.
+  constexpr int kMaxLayouts = 8;  // products beyond this many get their layout on the fly
+  ActLayout layouts[kMaxLayouts];
+  bool quantized = false;
+  bool tiled = false;
+  bool grouped[2] = {false, false};  // without, with the half sums
+  int64_t rows = 0;
+  for (size_t p = 0; p < products.size(); ++p) {
+    const ActLayout a = LayoutOf(table, *products[p].w, m, scratch->activations);
+    if (p < kMaxLayouts) layouts[p] = a;
+    quantized |= a.quantized;
+    tiled |= a.tiled;
+    if (a.grouped) grouped[a.half_sums ? 1 : 0] = true;
+    // Each product's rows start at a multiple of kRowGrain in the space the chunks are cut from.
+    rows = (rows + kRowGrain - 1) / kRowGrain * kRowGrain + products[p].w->rows;
+  }
+  const int64_t work = m * rows * cols;
+  const bool parallel = threads > 1 && work >= kMinParallelWork;
+
   uint8_t* xq = nullptr;
-  ActGroup16* xg = nullptr;
   ActTile16* xt = nullptr;
+  ActGroup16* xg[2] = {nullptr, nullptr};
   if (quantized) {
-    // Activations are quantized (and interleaved or packed) once here, not once per thread or
-    // chunk.
+    // Activations are quantized (and interleaved or packed) once here, not once per product,
+    // thread or chunk.
+    const int64_t tiles = tiled ? (m + kTileRows - 1) / kTileRows : 0;
+    const int64_t groups = m / 8;
     const size_t block_bytes = wide ? sizeof(ActBlockQ16) : sizeof(ActBlockQ8);
     const size_t row_bytes = static_cast<size_t>(m * blocks) * block_bytes;
-    const size_t group_at = (row_bytes + 63) / 64 * 64;
-    const size_t bytes = group_at + static_cast<size_t>(groups * blocks) * sizeof(ActGroup16) +
-                         static_cast<size_t>(tiles * blocks) * sizeof(ActTile16);
+    size_t bytes = (row_bytes + 63) / 64 * 64;
+    const size_t tiles_at = bytes;
+    bytes += static_cast<size_t>(tiles * blocks) * sizeof(ActTile16);
+    size_t groups_at[2] = {0, 0};
+    for (int h = 0; h < 2; ++h) {
+      groups_at[h] = bytes;
+      if (grouped[h]) bytes += static_cast<size_t>(groups * blocks) * sizeof(ActGroup16);
+    }
     if (scratch->buffer.size() < bytes) scratch->buffer.resize(bytes);
     xq = scratch->buffer.data();
-    xg = groups > 0 ? reinterpret_cast<ActGroup16*>(xq + group_at) : nullptr;
-    xt = tiles > 0 ? reinterpret_cast<ActTile16*>(xq + group_at) : nullptr;
+    if (tiled) xt = reinterpret_cast<ActTile16*>(xq + tiles_at);
+    for (int h = 0; h < 2; ++h) {
+      if (grouped[h]) xg[h] = reinterpret_cast<ActGroup16*>(xq + groups_at[h]);
+    }
     const QuantizeActFn quantize8 = table.quantize_act;
     const QuantizeAct16Fn quantize16 = table.quantize_act16;
     const InterleaveAct16Fn interleave = table.interleave_act16;
     const PackTiles16Fn pack = table.pack_tiles16;
-    const bool half_sums = table.half_sums16[dt];
-    const int64_t cols = w.cols;
     const auto* rows16 = reinterpret_cast<const ActBlockQ16*>(xq);
     // Rows of group (tile) g are quantized, then interleaved (packed), by the same task: the
     // tasks' bounds are multiples of the group's rows.
@@ -119,8 +165,11 @@ void MatMulWithLevel(CpuLevel level, const WeightMatrix& w, const float* x, int6
           quantize8(x + i * cols, cols, reinterpret_cast<ActBlockQ8*>(out));
         }
       }
-      for (int64_t g = begin / 8; g < groups && g * 8 + 8 <= end; ++g) {
-        interleave(rows16 + g * 8 * blocks, blocks, half_sums, xg + g * blocks);
+      for (int h = 0; h < 2; ++h) {
+        if (xg[h] == nullptr) continue;
+        for (int64_t g = begin / 8; g < groups && g * 8 + 8 <= end; ++g) {
+          interleave(rows16 + g * 8 * blocks, blocks, h == 1, xg[h] + g * blocks);
+        }
       }
       for (int64_t t = begin / kTileRows; t < tiles && t * kTileRows < end; ++t) {
         const int64_t n = std::min<int64_t>(kTileRows, m - t * kTileRows);
@@ -134,32 +183,63 @@ void MatMulWithLevel(CpuLevel level, const WeightMatrix& w, const float* x, int6
     }
   }
 
-  // Chunks of weight rows go to whichever threads come for them (a preempted one holds up only
-  // the chunk it took); a row's result does not depend on the chunk or the thread. A chunk is
-  // at least kMinChunkWork multiply-adds, so that small products are not cut finer than pays.
-  auto gemm_rows = [&](int64_t begin, int64_t end) {
-    if (!quantized) {
-      table.gemm[dt](w, x, m, y, ldy, begin, end);
-    } else if (tiled) {
-      table.tile_gemm16[dt](w, xt, m, y, ldy, begin, end);
+  // Rows [begin, end) of product p.
+  auto gemm_rows = [&](size_t p, int64_t begin, int64_t end) {
+    const MatMulProduct& product = products[p];
+    const WeightMatrix& w = *product.w;
+    const ActLayout a = p < kMaxLayouts ? layouts[p] : LayoutOf(table, w, m, scratch->activations);
+    const int dt = static_cast<int>(w.dtype);
+    if (!a.quantized) {
+      table.gemm[dt](w, x, m, product.y, product.ldy, begin, end);
+    } else if (a.tiled) {
+      table.tile_gemm16[dt](w, xt, m, product.y, product.ldy, begin, end);
     } else if (wide) {
-      table.gemm16[dt](w, reinterpret_cast<const ActBlockQ16*>(xq), xg, m, y, ldy, begin, end);
+      table.gemm16[dt](w, reinterpret_cast<const ActBlockQ16*>(xq),
+                       a.grouped ? xg[a.half_sums ? 1 : 0] : nullptr, m, product.y, product.ldy,
+                       begin, end);
     } else {
-      table.gemm[dt](w, xq, m, y, ldy, begin, end);
+      table.gemm[dt](w, xq, m, product.y, product.ldy, begin, end);
     }
   };
   if (!parallel) {
-    gemm_rows(0, w.rows);
+    for (size_t p = 0; p < products.size(); ++p) gemm_rows(p, 0, products[p].w->rows);
     return;
   }
-  pool->ParallelFor(w.rows, kRowGrain, gemm_rows,
-                    std::max<int64_t>(threads, m * w.rows * w.cols / kMinChunkWork));
+  // Chunks of the products' rows, one after another, go to whichever threads come for them (a
+  // preempted one holds up only the chunk it took); a row's result does not depend on the chunk
+  // or the thread. A chunk is at least kMinChunkWork multiply-adds, so that small products are
+  // not cut finer than pays.
+  auto chunk = [&](int64_t begin, int64_t end) {
+    int64_t first = 0;
+    for (size_t p = 0; p < products.size() && first < end; ++p) {
+      first = (first + kRowGrain - 1) / kRowGrain * kRowGrain;
+      const int64_t n = products[p].w->rows;
+      const int64_t lo = std::max(begin, first);
+      const int64_t hi = std::min(end, first + n);
+      if (lo < hi) gemm_rows(p, lo - first, hi - first);
+      first += n;
+    }
+  };
+  pool->ParallelFor(rows, kRowGrain, chunk, std::max<int64_t>(threads, work / kMinChunkWork));
+}
+
+void MatMulWithLevel(CpuLevel level, const WeightMatrix& w, const float* x, int64_t m, float* y,
+                     int64_t ldy, ThreadPool* pool, MatMulScratch* scratch) {
+  if (w.rows <= 0) return;
+  const MatMulProduct product{&w, y, ldy};
+  MatMulSharedWithLevel(level, {&product, 1}, x, m, pool, scratch);
 }
 
 void MatMul(const WeightMatrix& w, const float* x, int64_t m, float* y, int64_t ldy,
             ThreadPool* pool, MatMulScratch* scratch) {
   static const CpuLevel level = DetectedCpuLevel();
   MatMulWithLevel(level, w, x, m, y, ldy, pool, scratch);
+}
+
+void MatMulShared(std::span<const MatMulProduct> products, const float* x, int64_t m,
+                  ThreadPool* pool, MatMulScratch* scratch) {
+  static const CpuLevel level = DetectedCpuLevel();
+  MatMulSharedWithLevel(level, products, x, m, pool, scratch);
 }
 
 void DequantizeRow(const WeightMatrix& w, int64_t row, float* out) {

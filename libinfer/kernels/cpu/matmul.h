@@ -1,5 +1,5 @@
-// Matrix products with weights in their stored type (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0,
-// Q5_1).
+// Matrix products with weights in their stored type (F32, F16, BF16, and the quantized GGUF
+// types of libinfer/tensor/dtype.h: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, the K-quants, IQ4_NL, IQ4_XS).
 //
 // Quantized weights are used in place: activations are quantized once per row to 16-bit integer
 // blocks (or, on request, 8-bit ones as GGML does) and dotted against the weight blocks with
@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "libinfer/tensor/dtype.h"
@@ -68,6 +69,22 @@ struct MatMulScratch {
 // quantized types).
 void MatMul(const WeightMatrix& w, const float* x, int64_t m, float* y, int64_t ldy,
             ThreadPool* pool, MatMulScratch* scratch);
+
+// One product of an input shared with others (MatMulShared): y[i][j] = x[i] . W[j] into `y`,
+// rows of stride ldy >= w->rows.
+struct MatMulProduct {
+  const WeightMatrix* w = nullptr;
+  float* y = nullptr;
+  int64_t ldy = 0;
+};
+
+// The products of one input x (m rows of `cols` floats) with several matrices of `cols` columns
+// (a layer's Q, K and V; gate and up): each y bit-identical to MatMul's, but the activations are
+// quantized (and interleaved or packed) once for all of them and the rows of every matrix are
+// dealt to the pool in one region. Same precision, threading and contract as MatMul; every
+// products[p].w->cols must be equal.
+void MatMulShared(std::span<const MatMulProduct> products, const float* x, int64_t m,
+                  ThreadPool* pool, MatMulScratch* scratch);
 
 // Expands row `row` of `w` into `out` (w.cols floats). Exact for F32/F16/BF16/Q8_0/Q4_0 (every
 // value is representable in float); Q4_1's d * q + m is rounded once to float (d * q is exact).

@@ -162,6 +162,10 @@ const MatMulKernelTable& MatMulKernelsFor(CpuLevel level);
 void MatMulWithLevel(CpuLevel level, const WeightMatrix& w, const float* x, int64_t m, float* y,
                      int64_t ldy, ThreadPool* pool, MatMulScratch* scratch);
 
+// MatMulShared with the kernels of `level`.
+void MatMulSharedWithLevel(CpuLevel level, std::span<const MatMulProduct> products, const float* x,
+                           int64_t m, ThreadPool* pool, MatMulScratch* scratch);
+
 // The tiling of float-weight products shared by every ISA: rows [row_begin, row_end) of `w` are
 // walked in tiles of about `tile_bytes` (so a tile stays in L1/L2 while activation rows stream
 // past), four activation rows at a time, then the 1-3 left over. `tile(r, wrow, x, k, y, ldy)`
