@@ -28,6 +28,35 @@ inline __m256 Load8(const uint16_t* p) {
 
 namespace {
 
+// out[g][d0, d0 + 8 R) = vinv[g] * sum_j p[g][j] * v_j[d0, d0 + 8 R) for the G heads, keys in
+// order, the 8 R dims of each head in registers across all runs.
+template <int G, int R, class T>
+void WeightedValues(const KvRows& rows, const float* scores, const __m256* vinv, int64_t d0,
+                    float* out) {
+  const int64_t head_dim = rows.head_dim;
+  const int64_t count = rows.count;
+  __m256 acc[G][R];
+  for (int g = 0; g < G; ++g) {
+    for (int r = 0; r < R; ++r) acc[g][r] = _mm256_setzero_ps();
+  }
+  ForEachKvRun<T>(rows, [&](const T*, const T* v, int64_t j0, int64_t n) {
+    for (int64_t jj = 0; jj < n; ++jj) {
+      const T* vr = v + jj * head_dim + d0;
+      __m256 vv[R];
+      for (int r = 0; r < R; ++r) vv[r] = Load8(vr + 8 * r);
+      for (int g = 0; g < G; ++g) {
+        const __m256 p = _mm256_set1_ps(scores[g * count + j0 + jj]);
+        for (int r = 0; r < R; ++r) acc[g][r] = _mm256_fmadd_ps(p, vv[r], acc[g][r]);
+      }
+    }
+  });
+  for (int g = 0; g < G; ++g) {
+    for (int r = 0; r < R; ++r) {
+      _mm256_storeu_ps(out + g * head_dim + d0 + 8 * r, _mm256_mul_ps(acc[g][r], vinv[g]));
+    }
+  }
+}
+
 // G query heads (q + g * head_dim) that share one KV head: each head's arithmetic is the single
 // head's (the same fused multiply-adds in the same order), but each K and V row is read once for
 // the G heads and the heads' independent chains keep more multiply-adds in flight.
@@ -102,30 +131,22 @@ void AttendHeads(const float* q, const KvRows& rows, float scale, float softcap,
     vinv[g] = _mm256_set1_ps(1.0f / sum);
   }
 
-  // Weighted sums of V, 32 dims at a time per head held in registers across all runs (each
-  // output element accumulates its keys in order, whatever the width of the pass).
-  for (int64_t d0 = 0; d0 < head_dim; d0 += 32) {
-    const int64_t width = std::min<int64_t>(32, head_dim - d0);
-    __m256 acc[G][4];
-    for (int g = 0; g < G; ++g) {
-      for (int r = 0; r < 4; ++r) acc[g][r] = _mm256_setzero_ps();
-    }
-    ForEachKvRun<T>(rows, [&](const T*, const T* v, int64_t j0, int64_t n) {
-      for (int64_t jj = 0; jj < n; ++jj) {
-        const T* vr = v + jj * head_dim + d0;
-        for (int g = 0; g < G; ++g) {
-          const __m256 p = _mm256_set1_ps(scores[g * count + j0 + jj]);
-          for (int r = 0; r < width / 8; ++r) {
-            acc[g][r] = _mm256_fmadd_ps(p, Load8(vr + 8 * r), acc[g][r]);
-          }
-        }
-      }
-    });
-    for (int g = 0; g < G; ++g) {
-      for (int r = 0; r < width / 8; ++r) {
-        _mm256_storeu_ps(out + g * head_dim + d0 + 8 * r, _mm256_mul_ps(acc[g][r], vinv[g]));
-      }
-    }
+  // Weighted sums of V, a few registers of dims per head held across all runs (each output
+  // element accumulates its keys in order, whatever the width of the pass).
+  constexpr int kRegs = G <= 3 ? 4 : 2;  // G * kRegs accumulators stay in the 16 registers
+  int64_t d0 = 0;
+  for (; d0 + 8 * kRegs <= head_dim; d0 += 8 * kRegs) {
+    WeightedValues<G, kRegs, T>(rows, scores, vinv, d0, out);
+  }
+  switch ((head_dim - d0) / 8) {  // head_dim % 8 == 0
+    case 3:
+      return WeightedValues<G, 3, T>(rows, scores, vinv, d0, out);
+    case 2:
+      return WeightedValues<G, 2, T>(rows, scores, vinv, d0, out);
+    case 1:
+      return WeightedValues<G, 1, T>(rows, scores, vinv, d0, out);
+    default:
+      return;
   }
 }
 
