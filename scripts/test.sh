@@ -6,6 +6,10 @@
 # The libFuzzer targets are built and run first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each phase's start, with the minutes and seconds since the run began (the suite must stay
+# within an hour on two cores from a cold cache; these lines say where the time goes).
+phase() { echo "test.sh: [$((SECONDS / 60))m$((SECONDS % 60))s] $*" >&2; }
+phase "dependencies, the test model, the llama.cpp reference, the bindings"
 scripts/install_deps.sh
 # The end-to-end HTTP, cluster and model-set tests need SmolLM2: without it they would skip and
 # the run would pass having tested little, so a run without the model fails here (set
@@ -42,6 +46,7 @@ export INFER_BINDINGS_PYTHON
 # the configuration documents (users file, model set), the grammar engine (JSON Schema, regex) and
 # the OpenAI request parser: built with clang, each run briefly from the committed seed files (a
 # crash fails the run).
+phase "fuzzers: build and run"
 CC=clang-14 CXX=clang++-14 BUILD_DIR=build-fuzz \
   TARGETS="fuzz_gguf fuzz_safetensors fuzz_hf_config fuzz_jwt fuzz_login_form fuzz_config_document fuzz_comm_frame fuzz_json_schema fuzz_regex fuzz_openai_request" \
   scripts/build.sh -DINFER_BUILD_FUZZERS=ON \
@@ -59,10 +64,13 @@ for target in fuzz_gguf fuzz_safetensors fuzz_hf_config fuzz_jwt fuzz_login_form
     "build-fuzz/corpus/$target" "$seeds" 2>&1 | tail -n 3
 done
 
+phase "build"
 BUILD_DIR=build scripts/build.sh -DINFER_BUILD_TESTS=ON -DINFER_BUILD_BENCH=ON \
   -DINFER_BINDINGS_PYTHON="$INFER_BINDINGS_PYTHON" \
   -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
+phase "CTest"
 (cd build && ctest --output-on-failure -j "$JOBS" --timeout 900)
+phase "clang-tidy"
 # clang-tidy with the repository's .clang-tidy over libinfer/ (warnings are errors).
 BUILD_DIR=build scripts/tidy.sh
 # The Kubernetes manifests: lint, schemas, a real API server, and their commands run on loopback.
@@ -72,8 +80,10 @@ if [ -z "${KUBE_APISERVER_SCRIPT:-}" ] && [ -x ../shared/tools/k8s/apiserver.sh 
   KUBE_APISERVER_SCRIPT=$(cd ../shared/tools/k8s && pwd)/apiserver.sh
   export KUBE_APISERVER_SCRIPT
 fi
+phase "Kubernetes manifests"
 scripts/k8s_check.sh
 if [ "${INFER_SKIP_SANITIZERS:-0}" != 1 ]; then
+  phase "AddressSanitizer + UndefinedBehaviorSanitizer: build and CTest"
   BUILD_DIR=build-asan scripts/build.sh -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINFER_SANITIZE=address,undefined \
     -DINFER_CUDA=OFF -DINFER_BUILD_BENCH=OFF -DINFER_BUILD_EXAMPLES=OFF
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -81,6 +91,7 @@ if [ "${INFER_SKIP_SANITIZERS:-0}" != 1 ]; then
   # ThreadSanitizer over the concurrent parts: the Scheduler (its stress test included), the
   # thread pool, the communicator, the cluster (ranks as threads), the device monitor and the
   # model set (leases, drains, changes).
+  phase "ThreadSanitizer: build and run"
   BUILD_DIR=build-tsan TARGETS="scheduler_test util_test comm_test cluster_test placement_test model_set_test" \
     scripts/build.sh \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINFER_SANITIZE=thread -DINFER_CUDA=OFF \
@@ -92,3 +103,4 @@ if [ "${INFER_SKIP_SANITIZERS:-0}" != 1 ]; then
   TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/cluster/placement_test
   TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/model_set/model_set_test
 fi
+phase "done"
