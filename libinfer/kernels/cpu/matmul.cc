@@ -91,6 +91,77 @@ ActLayout LayoutOf(const MatMulKernelTable& table, const WeightMatrix& w, int64_
   return a;
 }
 
+// Which layouts the products of one call take together: the codes are made once for all of
+// them, each interleaving or packing once for those that take it.
+struct ActNeeds {
+  bool quantized = false;
+  bool tiled = false;
+  bool grouped[2] = {false, false};  // without, with the half sums
+};
+
+// The activations of one input in every layout its products read.
+struct PreparedActs {
+  const uint8_t* rows = nullptr;  // m rows of ActBlockQ16 (int16) or ActBlockQ8 codes
+  const ActTile16* tiles = nullptr;
+  const ActGroup16* groups[2] = {nullptr, nullptr};  // without, with the half sums
+};
+
+// Quantizes x (m rows of `cols`) once into `buffer`, then interleaves or packs it for `needs`;
+// in parallel on `pool` when `parallel` and there are rows enough.
+PreparedActs PrepareActs(const MatMulKernelTable& table, const ActNeeds& needs, const float* x,
+                         int64_t m, int64_t cols, bool wide, bool parallel, ThreadPool* pool,
+                         std::vector<uint8_t>& buffer) {
+  const int64_t blocks = cols / kQuantBlock;
+  const int64_t tiles = needs.tiled ? (m + kTileRows - 1) / kTileRows : 0;
+  const int64_t groups = m / 8;
+  const size_t block_bytes = wide ? sizeof(ActBlockQ16) : sizeof(ActBlockQ8);
+  const size_t row_bytes = static_cast<size_t>(m * blocks) * block_bytes;
+  size_t bytes = (row_bytes + 63) / 64 * 64;
+  const size_t tiles_at = bytes;
+  bytes += static_cast<size_t>(tiles * blocks) * sizeof(ActTile16);
+  size_t groups_at[2] = {0, 0};
+  for (int h = 0; h < 2; ++h) {
+    groups_at[h] = bytes;
+    if (needs.grouped[h]) bytes += static_cast<size_t>(groups * blocks) * sizeof(ActGroup16);
+  }
+  if (buffer.size() < bytes) buffer.resize(bytes);
+  uint8_t* xq = buffer.data();
+  ActTile16* xt = needs.tiled ? reinterpret_cast<ActTile16*>(xq + tiles_at) : nullptr;
+  ActGroup16* xg[2] = {nullptr, nullptr};
+  for (int h = 0; h < 2; ++h) {
+    if (needs.grouped[h]) xg[h] = reinterpret_cast<ActGroup16*>(xq + groups_at[h]);
+  }
+  const auto* rows16 = reinterpret_cast<const ActBlockQ16*>(xq);
+  // Rows of group (tile) g are quantized, then interleaved (packed), by the same task: the
+  // tasks' bounds are multiples of the group's rows.
+  auto prepare = [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      uint8_t* out = xq + static_cast<size_t>(i * blocks) * block_bytes;
+      if (wide) {
+        table.quantize_act16(x + i * cols, cols, reinterpret_cast<ActBlockQ16*>(out));
+      } else {
+        table.quantize_act(x + i * cols, cols, reinterpret_cast<ActBlockQ8*>(out));
+      }
+    }
+    for (int h = 0; h < 2; ++h) {
+      if (xg[h] == nullptr) continue;
+      for (int64_t g = begin / 8; g < groups && g * 8 + 8 <= end; ++g) {
+        table.interleave_act16(rows16 + g * 8 * blocks, blocks, h == 1, xg[h] + g * blocks);
+      }
+    }
+    for (int64_t t = begin / kTileRows; t < tiles && t * kTileRows < end; ++t) {
+      const int64_t n = std::min<int64_t>(kTileRows, m - t * kTileRows);
+      table.pack_tiles16(rows16 + t * kTileRows * blocks, n, blocks, xt + t * blocks);
+    }
+  };
+  if (parallel && m >= 2 * pool->num_threads()) {
+    pool->ParallelFor(m, needs.tiled ? kTileRows : 8, prepare);
+  } else {
+    prepare(0, m);
+  }
+  return {xq, xt, {xg[0], xg[1]}};
+}
+
 }  // namespace
 
 void MatMulSharedWithLevel(CpuLevel level, std::span<const MatMulProduct> products, const float* x,
@@ -99,89 +170,32 @@ void MatMulSharedWithLevel(CpuLevel level, std::span<const MatMulProduct> produc
   const MatMulKernelTable& table = MatMulKernelsFor(level);
   const int threads = pool == nullptr ? 1 : pool->num_threads();
   const int64_t cols = products[0].w->cols;
-  const int64_t blocks = cols / kQuantBlock;
 
   MatMulScratch local_scratch;  // only used when the caller passes none
   if (scratch == nullptr) scratch = &local_scratch;
   const bool wide = scratch->activations == ActPrecision::kInt16;
 
-  // Each product's layout, and what the products need together: the codes are made once for
-  // all of them, each interleaving or packing once for those that take it.
-  constexpr int kMaxLayouts = 8;  // products beyond this many get their layout on the fly
+  // Each product's layout (kept for the first few; the rest get theirs again per chunk).
+  constexpr size_t kMaxLayouts = 8;
   ActLayout layouts[kMaxLayouts];
-  bool quantized = false;
-  bool tiled = false;
-  bool grouped[2] = {false, false};  // without, with the half sums
+  ActNeeds needs;
   int64_t rows = 0;
   for (size_t p = 0; p < products.size(); ++p) {
     const ActLayout a = LayoutOf(table, *products[p].w, m, scratch->activations);
     if (p < kMaxLayouts) layouts[p] = a;
-    quantized |= a.quantized;
-    tiled |= a.tiled;
-    if (a.grouped) grouped[a.half_sums ? 1 : 0] = true;
+    needs.quantized |= a.quantized;
+    needs.tiled |= a.tiled;
+    if (a.grouped) needs.grouped[a.half_sums ? 1 : 0] = true;
     // Each product's rows start at a multiple of kRowGrain in the space the chunks are cut from.
     rows = (rows + kRowGrain - 1) / kRowGrain * kRowGrain + products[p].w->rows;
   }
   const int64_t work = m * rows * cols;
   const bool parallel = threads > 1 && work >= kMinParallelWork;
-
-  uint8_t* xq = nullptr;
-  ActTile16* xt = nullptr;
-  ActGroup16* xg[2] = {nullptr, nullptr};
-  if (quantized) {
-    // Activations are quantized (and interleaved or packed) once here, not once per product,
-    // thread or chunk.
-    const int64_t tiles = tiled ? (m + kTileRows - 1) / kTileRows : 0;
-    const int64_t groups = m / 8;
-    const size_t block_bytes = wide ? sizeof(ActBlockQ16) : sizeof(ActBlockQ8);
-    const size_t row_bytes = static_cast<size_t>(m * blocks) * block_bytes;
-    size_t bytes = (row_bytes + 63) / 64 * 64;
-    const size_t tiles_at = bytes;
-    bytes += static_cast<size_t>(tiles * blocks) * sizeof(ActTile16);
-    size_t groups_at[2] = {0, 0};
-    for (int h = 0; h < 2; ++h) {
-      groups_at[h] = bytes;
-      if (grouped[h]) bytes += static_cast<size_t>(groups * blocks) * sizeof(ActGroup16);
-    }
-    if (scratch->buffer.size() < bytes) scratch->buffer.resize(bytes);
-    xq = scratch->buffer.data();
-    if (tiled) xt = reinterpret_cast<ActTile16*>(xq + tiles_at);
-    for (int h = 0; h < 2; ++h) {
-      if (grouped[h]) xg[h] = reinterpret_cast<ActGroup16*>(xq + groups_at[h]);
-    }
-    const QuantizeActFn quantize8 = table.quantize_act;
-    const QuantizeAct16Fn quantize16 = table.quantize_act16;
-    const InterleaveAct16Fn interleave = table.interleave_act16;
-    const PackTiles16Fn pack = table.pack_tiles16;
-    const auto* rows16 = reinterpret_cast<const ActBlockQ16*>(xq);
-    // Rows of group (tile) g are quantized, then interleaved (packed), by the same task: the
-    // tasks' bounds are multiples of the group's rows.
-    auto prepare = [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        uint8_t* out = xq + static_cast<size_t>(i * blocks) * block_bytes;
-        if (wide) {
-          quantize16(x + i * cols, cols, reinterpret_cast<ActBlockQ16*>(out));
-        } else {
-          quantize8(x + i * cols, cols, reinterpret_cast<ActBlockQ8*>(out));
-        }
-      }
-      for (int h = 0; h < 2; ++h) {
-        if (xg[h] == nullptr) continue;
-        for (int64_t g = begin / 8; g < groups && g * 8 + 8 <= end; ++g) {
-          interleave(rows16 + g * 8 * blocks, blocks, h == 1, xg[h] + g * blocks);
-        }
-      }
-      for (int64_t t = begin / kTileRows; t < tiles && t * kTileRows < end; ++t) {
-        const int64_t n = std::min<int64_t>(kTileRows, m - t * kTileRows);
-        pack(rows16 + t * kTileRows * blocks, n, blocks, xt + t * blocks);
-      }
-    };
-    if (parallel && m >= 2 * threads) {
-      pool->ParallelFor(m, tiled ? kTileRows : 8, prepare);
-    } else {
-      prepare(0, m);
-    }
-  }
+  // Activations are quantized (and interleaved or packed) once here, not once per product,
+  // thread or chunk.
+  const PreparedActs acts =
+      needs.quantized ? PrepareActs(table, needs, x, m, cols, wide, parallel, pool, scratch->buffer)
+                      : PreparedActs{};
 
   // Rows [begin, end) of product p.
   auto gemm_rows = [&](size_t p, int64_t begin, int64_t end) {
@@ -192,13 +206,13 @@ void MatMulSharedWithLevel(CpuLevel level, std::span<const MatMulProduct> produc
     if (!a.quantized) {
       table.gemm[dt](w, x, m, product.y, product.ldy, begin, end);
     } else if (a.tiled) {
-      table.tile_gemm16[dt](w, xt, m, product.y, product.ldy, begin, end);
+      table.tile_gemm16[dt](w, acts.tiles, m, product.y, product.ldy, begin, end);
     } else if (wide) {
-      table.gemm16[dt](w, reinterpret_cast<const ActBlockQ16*>(xq),
-                       a.grouped ? xg[a.half_sums ? 1 : 0] : nullptr, m, product.y, product.ldy,
-                       begin, end);
+      table.gemm16[dt](w, reinterpret_cast<const ActBlockQ16*>(acts.rows),
+                       a.grouped ? acts.groups[a.half_sums ? 1 : 0] : nullptr, m, product.y,
+                       product.ldy, begin, end);
     } else {
-      table.gemm[dt](w, xq, m, product.y, product.ldy, begin, end);
+      table.gemm[dt](w, acts.rows, m, product.y, product.ldy, begin, end);
     }
   };
   if (!parallel) {
