@@ -1,6 +1,7 @@
 """A running `infer-cli serve` for the end-to-end tests, and raw HTTP requests to it."""
 import http.client
 import json
+import os
 import re
 import signal
 import subprocess
@@ -46,8 +47,14 @@ class ServerProcess:
         return self.proc.wait(timeout=120)
 
 
+# How long a request may wait for its response. The sanitizer builds run several times slower,
+# and CTest runs the test files in parallel on two cores, so a server may share the CPU with
+# another test's server there.
+REQUEST_TIMEOUT_S = 300 if os.environ.get("INFER_SANITIZED") else 60
+
+
 def request(server, method, path, body=None, headers=None, raw=None):
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=REQUEST_TIMEOUT_S)
     data = raw if raw is not None else (json.dumps(body) if body is not None else None)
     conn.request(method, path, body=data, headers=headers or {"Content-Type": "application/json"})
     r = conn.getresponse()
