@@ -51,16 +51,18 @@ CpuFeatures DetectHardware() {
   return f;
 }
 
-CpuFeatures Detect() {
-  absl::StatusOr<CpuFeatures> capped =
+// The hardware's features under this process's INFER_CPU_LEVEL, read once.
+const absl::StatusOr<CpuFeatures>& CappedFeatures() {
+  static const absl::StatusOr<CpuFeatures> capped =
       CapCpuFeatures(HardwareCpuFeatures(), std::getenv("INFER_CPU_LEVEL"));
-  return capped.ok() ? *capped : HardwareCpuFeatures();
+  return capped;
 }
 
 }  // namespace
 
 const CpuFeatures& GetCpuFeatures() {
-  static const CpuFeatures features = Detect();
+  static const CpuFeatures features =
+      CappedFeatures().ok() ? *CappedFeatures() : HardwareCpuFeatures();
   return features;
 }
 
@@ -85,11 +87,7 @@ absl::StatusOr<CpuFeatures> CapCpuFeatures(const CpuFeatures& hardware, const ch
   return f;
 }
 
-absl::Status CpuLevelSettingStatus() {
-  static const absl::Status status =
-      CapCpuFeatures(HardwareCpuFeatures(), std::getenv("INFER_CPU_LEVEL")).status();
-  return status;
-}
+absl::Status CpuLevelSettingStatus() { return CappedFeatures().status(); }
 
 const CpuFeatures& HardwareCpuFeatures() {
   static const CpuFeatures features = DetectHardware();

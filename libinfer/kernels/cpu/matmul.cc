@@ -175,19 +175,16 @@ void MatMulSharedWithLevel(CpuLevel level, std::span<const MatMulProduct> produc
   if (scratch == nullptr) scratch = &local_scratch;
   const bool wide = scratch->activations == ActPrecision::kInt16;
 
-  // Each product's layout (kept for the first few; the rest get theirs again per chunk).
-  constexpr size_t kMaxLayouts = 8;
-  ActLayout layouts[kMaxLayouts];
+  // Each product's rows start at a multiple of kRowGrain in the space the chunks are cut from.
+  auto grain_up = [](int64_t r) { return (r + kRowGrain - 1) / kRowGrain * kRowGrain; };
   ActNeeds needs;
   int64_t rows = 0;
-  for (size_t p = 0; p < products.size(); ++p) {
-    const ActLayout a = LayoutOf(table, *products[p].w, m, scratch->activations);
-    if (p < kMaxLayouts) layouts[p] = a;
+  for (const MatMulProduct& product : products) {
+    const ActLayout a = LayoutOf(table, *product.w, m, scratch->activations);
     needs.quantized |= a.quantized;
     needs.tiled |= a.tiled;
     if (a.grouped) needs.grouped[a.half_sums ? 1 : 0] = true;
-    // Each product's rows start at a multiple of kRowGrain in the space the chunks are cut from.
-    rows = (rows + kRowGrain - 1) / kRowGrain * kRowGrain + products[p].w->rows;
+    rows = grain_up(rows) + product.w->rows;
   }
   const int64_t work = m * rows * cols;
   const bool parallel = threads > 1 && work >= kMinParallelWork;
@@ -201,7 +198,7 @@ void MatMulSharedWithLevel(CpuLevel level, std::span<const MatMulProduct> produc
   auto gemm_rows = [&](size_t p, int64_t begin, int64_t end) {
     const MatMulProduct& product = products[p];
     const WeightMatrix& w = *product.w;
-    const ActLayout a = p < kMaxLayouts ? layouts[p] : LayoutOf(table, w, m, scratch->activations);
+    const ActLayout a = LayoutOf(table, w, m, scratch->activations);
     const int dt = static_cast<int>(w.dtype);
     if (!a.quantized) {
       table.gemm[dt](w, x, m, product.y, product.ldy, begin, end);
@@ -226,7 +223,7 @@ void MatMulSharedWithLevel(CpuLevel level, std::span<const MatMulProduct> produc
   auto chunk = [&](int64_t begin, int64_t end) {
     int64_t first = 0;
     for (size_t p = 0; p < products.size() && first < end; ++p) {
-      first = (first + kRowGrain - 1) / kRowGrain * kRowGrain;
+      first = grain_up(first);
       const int64_t n = products[p].w->rows;
       const int64_t lo = std::max(begin, first);
       const int64_t hi = std::min(end, first + n);
